@@ -1,0 +1,44 @@
+"""Cost coefficients shared by the planner and the placement scores.
+
+One watt in a zone costs `(1 - s) + s * ci_zone / ci_ref` units, with `s` the objective's carbon
+share and `ci_ref` the mean intensity over the cluster's zones: energy and carbon objectives then
+share one scale. A forecast, when given, is averaged over the amortisation horizon because a
+placement made now keeps drawing power that long.
+"""
+
+from __future__ import annotations
+
+from wattwise.models.cluster import NodeClass
+from wattwise.models.energy import WorkloadClassModel
+from wattwise.models.snapshot import Snapshot
+
+EPSILON_ENERGY = 1e-3  # keeps energy a tie-breaker under a pure carbon objective
+
+
+def zone_intensity(snapshot: Snapshot, zone: str) -> float:
+    reading = snapshot.carbon.get(zone)
+    if reading is None:
+        return 0.0
+    horizon_end = snapshot.now_s + snapshot.settings.amortise_s
+    points = [v for t, v in reading.forecast if snapshot.now_s <= t <= horizon_end]
+    return (reading.g_per_kwh + sum(points)) / (1 + len(points)) if points else reading.g_per_kwh
+
+
+def zone_weights(snapshot: Snapshot, zones) -> dict[str, float]:
+    share = snapshot.objective.carbon_share
+    intensities = {z: zone_intensity(snapshot, z) for z in zones}
+    known = [v for v in intensities.values() if v > 0]
+    ref = sum(known) / len(known) if known else 1.0
+    return {z: (1 - share) + share * (ci / ref if ref > 0 else 0.0) + EPSILON_ENERGY for z, ci in intensities.items()}
+
+
+def startup_energy_j(model: WorkloadClassModel, node_class: NodeClass, confidential: bool) -> float:
+    """A new replica boots (a confidential VM, attestation, model decryption) at about full power."""
+    seconds = node_class.startup_tee_s if confidential else node_class.startup_s
+    return seconds * model.replica_power_w(model.capacity_fps)
+
+
+def wake_cost_w(node_class: NodeClass, amortise_s: float) -> float:
+    """Extra watts of keeping a node on rather than asleep, plus its wake energy amortised."""
+    idle_extra = node_class.idle_w - node_class.power.sleep_w
+    return idle_extra + (node_class.wake_energy_j / amortise_s if amortise_s > 0 else 0.0)

@@ -1,0 +1,52 @@
+"""Greedy planning: a sound plan in milliseconds, and the MILP's competitor within its budget.
+
+It only uses allowed pairs, respects each group's room, and covers each workload's demand
+cheapest-per-frame first (the "cascade": cheapest adequate resource first), adding replicas to a
+pair in batches and waking a group's nodes only as its room runs out.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from wattwise.models.milp import MilpProblem, MilpSolution, evaluate
+
+
+def solve_greedy(p: MilpProblem) -> MilpSolution:
+    P = len(p.pair_w)
+    count = (p.on_count + p.off_count).astype(int)
+    x = np.zeros(P, dtype=int)
+    nodes = np.array(p.on_min, dtype=int)
+    used = np.zeros((len(count), 3))
+    room = np.stack([p.room_cpu_m, p.room_mem_mib, p.room_gpu], axis=1)
+    need_r = np.stack([p.cpu_m, p.mem_mib, p.gpu], axis=1)
+    per_frame = (p.a_w + p.b_w * p.cap + p.on_w[p.pair_g] / np.maximum(p.copies, 1)) / np.maximum(p.cap, 1e-9)
+    for w in np.argsort(-p.demand, kind="stable"):
+        pairs = np.where(p.pair_w == w)[0]
+        pairs = pairs[np.argsort(per_frame[pairs], kind="stable")]
+        need_fps = (1 + p.headroom) * p.demand[w]
+        need_n = p.floor[w]
+        budget = int(p.max_r[w])
+        r = need_r[w]
+        for q in pairs:
+            g = p.pair_g[q]
+            while (need_fps > 1e-9 or need_n > 0) and budget > 0:
+                wanted = max(math.ceil(need_fps / p.cap[q] - 1e-9), int(need_n), 1)
+                # how many fit on the group's nodes now
+                with_room = [(room[g, k] * nodes[g] - used[g, k]) // r[k] for k in range(3) if r[k] > 0]
+                fit = int(min(with_room)) if with_room else wanted
+                fit = min(fit, int(p.copies[q] * nodes[g] - x[q]), wanted, budget)
+                if fit <= 0:
+                    if nodes[g] >= count[g]:
+                        break
+                    nodes[g] += 1
+                    continue
+                x[q] += fit
+                used[g] += r * fit
+                need_fps -= p.cap[q] * fit
+                need_n -= fit
+                budget -= fit
+    v = np.minimum(nodes, p.on_count.astype(int))
+    return evaluate(p, x, v, nodes - v, status="greedy")

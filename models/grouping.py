@@ -1,0 +1,56 @@
+"""Interchangeable nodes become one group, so the MILP's size depends on the variety of the
+cluster, not its size: a group is nodes of one class, zone and set of ready TEEs. Its nodes that
+are powered on come first; waking one of the others costs more (`on_count` tells them apart).
+
+`pinned` groups hold nodes that already run pods outside WattWise: they stay on whatever we do,
+so their idle power is sunk and packing onto them is free of idle cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wattwise.models.cluster import Node, NodeClass
+from wattwise.models.resources import Resources
+
+
+@dataclass(frozen=True)
+class NodeGroup:
+    index: int
+    node_class: NodeClass
+    zone: str
+    tee_ready: frozenset
+    pinned: bool
+    nodes: tuple[Node, ...]         # powered on first, then most free first
+    on_count: int                   # how many of `nodes` are powered on
+    free_per_node: Resources        # the smallest free room among the group's nodes
+
+    @property
+    def count(self) -> int:
+        return len(self.nodes)
+
+
+def group_nodes(nodes, classes: dict[str, NodeClass], exact_below: int = 48) -> list[NodeGroup]:
+    """Group interchangeable nodes. Clusters of fewer than `exact_below` schedulable nodes get one
+    group per node: the aggregated packing constraint is then exact, not a relaxation."""
+    schedulable = [n for n in nodes if n.schedulable]
+    exact = len(schedulable) < exact_below
+    buckets: dict[tuple, list[Node]] = {}
+    for n in nodes:
+        if not n.schedulable:
+            continue
+        pinned = n.reserved.cpu_m > 0 or n.reserved.memory_mib > 0 or n.reserved.gpu > 0
+        free = n.free
+        # Nodes with much the same room share a group; very different free room splits them.
+        room_bucket = (free.cpu_m // 4000, free.memory_mib // 16384, free.gpu)
+        key = (n.node_class, n.zone, n.tee_ready, pinned, room_bucket, n.name if exact else "")
+        buckets.setdefault(key, []).append(n)
+    groups = []
+    for i, (key, members) in enumerate(sorted(buckets.items(), key=lambda kv: tuple(map(str, kv[0])))):
+        members.sort(key=lambda n: (not n.powered_on, -n.free.cpu_m, n.name))
+        free = Resources(min(m.free.cpu_m for m in members), min(m.free.memory_mib for m in members),
+                         min(m.free.gpu for m in members))
+        groups.append(NodeGroup(index=i, node_class=classes[key[0]], zone=key[1], tee_ready=key[2], pinned=key[3],
+                                nodes=tuple(members), on_count=sum(1 for m in members if m.powered_on),
+                                free_per_node=free))
+    return groups

@@ -1,0 +1,262 @@
+"""The planning mixed-integer program, solved by HiGHS through `scipy.optimize.milp`.
+
+Per allowed (workload w, node group g) pair p: x_p replicas, f_p frames/s served, n_p new
+replicas. Per group: v_g awake nodes kept on and z_g sleeping nodes woken (integers). Per
+workload: u_w unmet frames/s and s_w replicas missing from its floor (slack, heavily penalised,
+so the program is always feasible and says how much it cannot meet instead of failing).
+
+  min  sum_p k_g (a_p x_p + b_p f_p + e_p n_p) + sum_g (i_g v_g + j_g z_g) + M sum_w u_w + M' sum_w s_w
+  s.t. sum_p cap_p x_p + (1+h) u_w >= (1+h) D_w        capacity with headroom
+       sum_p f_p + u_w >= D_w                            every frame served or counted unmet
+       f_p <= cap_p x_p                                  a replica serves at most its capacity
+       sum_{p in g} r_w x_p <= room_g (v_g + z_g)        packing per resource (cpu, mem, gpu)
+       x_p <= copies_p (v_g + z_g)                       at most what fits per node
+       floor_w <= sum_p x_p + s_w,  sum_p x_p <= max_w
+       x_p - n_p <= prev_p                               new replicas pay their start-up
+
+k_g is the zone's cost weight (energy or carbon), a_p and b_p the replica's standing watts and
+joules per frame, e_p its start-up energy amortised; i_g the watts of keeping an awake node on,
+j_g that plus its wake energy amortised.
+
+Exact mode (small problems): x integer. Scaled mode: only v, z integer; x is then rounded up
+with repair (`round_replicas`). Replica counts are large there, so rounding costs little, while
+the node counts, where the integrality gap lives, stay exact. Both modes' dual bounds are valid
+lower bounds for the integer problem, so the reported gap is honest.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import coo_matrix
+
+
+@dataclass
+class MilpProblem:
+    # per pair
+    pair_w: np.ndarray
+    pair_g: np.ndarray
+    cap: np.ndarray           # fps per replica
+    a_w: np.ndarray           # standing watts per replica (cost-weighted)
+    b_w: np.ndarray           # watts per fps (cost-weighted)
+    e_w: np.ndarray           # amortised start-up watts per new replica (cost-weighted)
+    prev: np.ndarray          # replicas last plan had in this group
+    copies: np.ndarray        # replicas that fit on one node of the group
+    # per workload
+    demand: np.ndarray
+    floor: np.ndarray
+    max_r: np.ndarray
+    cpu_m: np.ndarray
+    mem_mib: np.ndarray
+    gpu: np.ndarray
+    # per group
+    on_w: np.ndarray          # cost-weighted watts per awake node kept on
+    wake_w: np.ndarray        # cost-weighted watts per sleeping node woken
+    on_count: np.ndarray
+    off_count: np.ndarray
+    on_min: np.ndarray        # awake nodes that stay on whatever we do (pinned)
+    room_cpu_m: np.ndarray
+    room_mem_mib: np.ndarray
+    room_gpu: np.ndarray
+    headroom: float
+    unmet_penalty: float
+
+    @property
+    def floor_penalty(self) -> float:
+        return self.unmet_penalty * (float(self.cap.max()) if len(self.cap) else 1.0)
+
+
+@dataclass
+class MilpSolution:
+    x: np.ndarray             # replicas per pair (integers)
+    f: np.ndarray
+    v: np.ndarray             # awake nodes kept on, per group
+    z: np.ndarray             # nodes woken, per group
+    unmet: np.ndarray
+    objective: float
+    bound: float
+    gap: float
+    status: str
+
+    @property
+    def nodes(self) -> np.ndarray:
+        return self.v + self.z
+
+
+def _constraints(p: MilpProblem):
+    P, G, W = len(p.pair_w), len(p.on_count), len(p.demand)
+    ox, of, on, ov, oz, ou, os_ = 0, P, 2 * P, 3 * P, 3 * P + G, 3 * P + 2 * G, 3 * P + 2 * G + W
+    nv = 3 * P + 2 * G + 2 * W
+    h = p.headroom
+    rows, cols, vals, lbs, ubs = [], [], [], [], []
+    row = 0
+    pi, wi, gi = np.arange(P), np.arange(W), np.arange(G)
+
+    def add(r, c, v):
+        rows.append(np.asarray(r)); cols.append(np.asarray(c)); vals.append(np.broadcast_to(np.asarray(v, dtype=float), np.shape(r)))
+
+    add(row + p.pair_w, ox + pi, p.cap); add(row + wi, ou + wi, 1 + h)
+    lbs.append((1 + h) * p.demand); ubs.append(np.full(W, np.inf)); row += W
+    add(row + p.pair_w, of + pi, 1.0); add(row + wi, ou + wi, 1.0)
+    lbs.append(p.demand); ubs.append(np.full(W, np.inf)); row += W
+    add(row + pi, of + pi, 1.0); add(row + pi, ox + pi, -p.cap)
+    lbs.append(np.full(P, -np.inf)); ubs.append(np.zeros(P)); row += P
+    for need, room in ((p.cpu_m, p.room_cpu_m), (p.mem_mib, p.room_mem_mib), (p.gpu, p.room_gpu)):
+        per_pair = need[p.pair_w]
+        used = per_pair > 0
+        if not used.any():
+            continue
+        add(row + p.pair_g[used], ox + pi[used], per_pair[used])
+        add(row + gi, ov + gi, -room); add(row + gi, oz + gi, -room)
+        lbs.append(np.full(G, -np.inf)); ubs.append(np.zeros(G)); row += G
+    add(row + pi, ox + pi, 1.0); add(row + pi, ov + p.pair_g, -p.copies); add(row + pi, oz + p.pair_g, -p.copies)
+    lbs.append(np.full(P, -np.inf)); ubs.append(np.zeros(P)); row += P
+    add(row + p.pair_w, ox + pi, 1.0); add(row + wi, os_ + wi, 1.0)
+    lbs.append(p.floor.astype(float)); ubs.append(np.full(W, np.inf)); row += W
+    add(row + p.pair_w, ox + pi, 1.0)
+    lbs.append(np.full(W, -np.inf)); ubs.append(p.max_r.astype(float)); row += W
+    add(row + pi, ox + pi, 1.0); add(row + pi, on + pi, -1.0)
+    lbs.append(np.full(P, -np.inf)); ubs.append(p.prev.astype(float)); row += P
+    A = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(row, nv)).tocsr()
+    return A, np.concatenate(lbs), np.concatenate(ubs), (ox, of, on, ov, oz, ou, os_, nv)
+
+
+def solve(p: MilpProblem, time_limit_s: float, rel_gap: float, integer_replicas: bool = True) -> MilpSolution | None:
+    P, G, W = len(p.pair_w), len(p.on_count), len(p.demand)
+    A, lb_rows, ub_rows, (ox, of, on, ov, oz, ou, os_, nv) = _constraints(p)
+    c = np.concatenate([p.a_w, p.b_w, p.e_w, p.on_w, p.wake_w, np.full(W, p.unmet_penalty), np.full(W, p.floor_penalty)])
+    x_ub = np.minimum(p.max_r[p.pair_w], p.copies * (p.on_count + p.off_count)[p.pair_g]).astype(float)
+    lb = np.concatenate([np.zeros(3 * P), p.on_min, np.zeros(G), np.zeros(2 * W)])
+    ub = np.concatenate([x_ub, p.cap * x_ub, x_ub, p.on_count, p.off_count, p.demand, p.floor])
+    integrality = np.concatenate([np.full(P, 1 if integer_replicas else 0), np.zeros(2 * P), np.ones(2 * G), np.zeros(2 * W)])
+    res = milp(c, constraints=LinearConstraint(A, lb_rows, ub_rows), integrality=integrality,
+               bounds=Bounds(lb, ub.astype(float)),
+               options={"time_limit": max(time_limit_s, 0.01), "mip_rel_gap": rel_gap, "disp": False})
+    if res.x is None:
+        return None
+    sol = res.x
+    bound = getattr(res, "mip_dual_bound", None)
+    bound = float(res.fun) if bound is None or not math.isfinite(bound) else float(bound)
+    status = "optimal" if res.status == 0 else ("time-limit" if res.status == 1 else f"status-{res.status}")
+    v = np.rint(sol[ov:ov + G]).astype(int)
+    z = np.rint(sol[oz:oz + G]).astype(int)
+    if integer_replicas:
+        x = np.rint(sol[ox:ox + P]).astype(int)
+    else:
+        x, v, z = round_replicas(p, sol[ox:ox + P], sol[ou:ou + W], v, z)
+    return evaluate(p, x, v, z, bound, status)
+
+
+def _use(p: MilpProblem, x: np.ndarray):
+    G = len(p.on_count)
+    return [np.bincount(p.pair_g, weights=need[p.pair_w] * x, minlength=G) for need in (p.cpu_m, p.mem_mib, p.gpu)]
+
+
+def cover_unmet(p: MilpProblem, x: np.ndarray, v: np.ndarray, z: np.ndarray):
+    """Repair: where capacity (without headroom) falls short of demand and an allowed group still
+    has room or a node to wake, add replicas there, cheapest per frame first. The penalty on
+    unmet frames makes this rare; this pass makes "the SLA is met whenever room exists" hold
+    even for residues too small for the penalty to notice."""
+    x, v, z = x.copy(), v.copy(), z.copy()
+    use_cpu, use_mem, use_gpu = _use(p, x)
+    per_frame = (p.a_w + p.b_w * p.cap) / np.maximum(p.cap, 1e-9)
+    for w in range(len(p.demand)):
+        pairs = np.where(p.pair_w == w)[0]
+        pairs = pairs[np.argsort(per_frame[pairs])]
+        for q in pairs:
+            g = p.pair_g[q]
+            while p.cap[pairs] @ x[pairs] < p.demand[w] - 1e-9 and x[pairs].sum() < p.max_r[w]:
+                nodes = v[g] + z[g]
+                fits = (use_cpu[g] + p.cpu_m[w] <= p.room_cpu_m[g] * nodes + 1e-6 and
+                        use_mem[g] + p.mem_mib[w] <= p.room_mem_mib[g] * nodes + 1e-6 and
+                        use_gpu[g] + p.gpu[w] <= p.room_gpu[g] * nodes + 1e-6 and x[q] + 1 <= p.copies[q] * nodes)
+                if not fits:
+                    if v[g] < p.on_count[g]:
+                        v[g] += 1
+                    elif z[g] < p.off_count[g]:
+                        z[g] += 1
+                    else:
+                        break
+                    continue
+                x[q] += 1
+                use_cpu[g] += p.cpu_m[w]; use_mem[g] += p.mem_mib[w]; use_gpu[g] += p.gpu[w]
+    return x, v, z
+
+
+def round_replicas(p: MilpProblem, x_cont: np.ndarray, unmet: np.ndarray, v: np.ndarray, z: np.ndarray):
+    """Integer replicas from continuous ones: floor, then add replicas (largest remainder first,
+    then cheapest per frame) until each workload's capacity and floor are met as the relaxation
+    met them; wake a node of the group only when its room is exhausted."""
+    x = np.floor(x_cont + 1e-6).astype(int)
+    v, z = v.copy(), z.copy()
+    use_cpu, use_mem, use_gpu = _use(p, x)
+    per_frame = (p.a_w + p.b_w * p.cap) / np.maximum(p.cap, 1e-9)
+    for w in range(len(p.demand)):
+        pairs = np.where(p.pair_w == w)[0]
+        if not len(pairs):
+            continue
+        need_fps = (1 + p.headroom) * max(0.0, p.demand[w] - unmet[w]) - 1e-6
+        order = sorted(pairs, key=lambda q: (-(x_cont[q] - x[q]), per_frame[q]))
+        for q in order:
+            while (p.cap[pairs] @ x[pairs] < need_fps or x[pairs].sum() < p.floor[w]) and x[pairs].sum() < p.max_r[w]:
+                g = p.pair_g[q]
+                nodes = v[g] + z[g]
+                fits = (use_cpu[g] + p.cpu_m[w] <= p.room_cpu_m[g] * nodes + 1e-6 and
+                        use_mem[g] + p.mem_mib[w] <= p.room_mem_mib[g] * nodes + 1e-6 and
+                        use_gpu[g] + p.gpu[w] <= p.room_gpu[g] * nodes + 1e-6 and x[q] + 1 <= p.copies[q] * nodes)
+                if not fits:
+                    if v[g] < p.on_count[g]:
+                        v[g] += 1
+                    elif z[g] < p.off_count[g]:
+                        z[g] += 1
+                    else:
+                        break
+                    continue
+                x[q] += 1
+                use_cpu[g] += p.cpu_m[w]; use_mem[g] += p.mem_mib[w]; use_gpu[g] += p.gpu[w]
+                if x_cont[q] - x[q] <= 0 and p.cap[pairs] @ x[pairs] >= need_fps and x[pairs].sum() >= p.floor[w]:
+                    break
+    # drop nodes the rounded replicas do not need
+    use_cpu, use_mem, use_gpu = _use(p, x)
+    for g in range(len(v)):
+        needed = 0
+        for use, room in ((use_cpu, p.room_cpu_m), (use_mem, p.room_mem_mib), (use_gpu, p.room_gpu)):
+            if use[g] > 0:
+                needed = max(needed, math.ceil(use[g] / room[g] - 1e-9))
+        pairs = np.where(p.pair_g == g)[0]
+        if len(pairs):
+            needed = max([needed] + [math.ceil(x[q] / p.copies[q] - 1e-9) for q in pairs if x[q] > 0])
+        needed = max(needed, int(p.on_min[g]))
+        while v[g] + z[g] > needed and z[g] > 0:
+            z[g] -= 1
+        while v[g] + z[g] > needed and v[g] > p.on_min[g]:
+            v[g] -= 1
+    return x, v, z
+
+
+def evaluate(p: MilpProblem, x, v, z, bound: float = -math.inf, status: str = "evaluated") -> MilpSolution:
+    """The objective of integer replicas and node counts, serving frames cheapest first."""
+    W = len(p.demand)
+    f = np.zeros(len(x))
+    unmet = np.zeros(W)
+    floor_short = np.zeros(W)
+    order = np.lexsort((p.b_w, p.pair_w))
+    cap_by_w = np.bincount(p.pair_w, weights=p.cap * x, minlength=W)
+    left = np.minimum(p.demand, cap_by_w / (1 + p.headroom)) if p.headroom > 0 else np.minimum(p.demand, cap_by_w)
+    unmet = p.demand - left
+    for q in order:
+        w = p.pair_w[q]
+        take = min(left[w], p.cap[q] * x[q])
+        f[q] = take
+        left[w] -= take
+    reps = np.bincount(p.pair_w, weights=x, minlength=W)
+    floor_short = np.maximum(0.0, p.floor - reps)
+    new = np.maximum(0, x - p.prev)
+    obj = float(p.a_w @ x + p.b_w @ f + p.e_w @ new + p.on_w @ v + p.wake_w @ z +
+                p.unmet_penalty * unmet.sum() + p.floor_penalty * floor_short.sum())
+    gap = (obj - bound) / abs(obj) if math.isfinite(bound) and obj != 0 else (0.0 if obj == bound else math.inf)
+    return MilpSolution(x=np.asarray(x, dtype=int), f=f, v=np.asarray(v, dtype=int), z=np.asarray(z, dtype=int),
+                        unmet=unmet, objective=obj, bound=bound, gap=max(0.0, gap), status=status)

@@ -1,0 +1,78 @@
+"""The planner's output."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class Placement:
+    workload: str
+    node: str
+    node_class: str
+    zone: str
+    replicas: int
+    node_tees: tuple[str, ...]
+    requirement: str
+
+
+@dataclass(frozen=True)
+class WorkloadPlan:
+    workload: str
+    replicas: int
+    by_class: Mapping[str, int]
+    by_node: Mapping[str, int]
+    demand_fps: float           # demand the plan was sized for (after stabilisation and holds)
+    observed_demand_fps: float  # demand as reported now
+    capacity_fps: float
+    unmet_fps: float
+    power_w: float
+    carbon_g_per_h: float
+    held: bool                  # replicas held because telemetry was untrustworthy
+    ranking: tuple[str, ...]    # allowed nodes, cheapest marginal cost per frame first
+    reasons: tuple[str, ...]
+
+    @property
+    def feasible(self) -> bool:
+        return self.unmet_fps <= 1e-6
+
+
+@dataclass(frozen=True)
+class Plan:
+    now_s: float
+    objective: str
+    workloads: Mapping[str, WorkloadPlan]
+    placements: tuple[Placement, ...]
+    active_nodes: tuple[str, ...]
+    idle_nodes: tuple[str, ...]
+    power_w: float
+    carbon_g_per_h: float
+    objective_value: float
+    solver: str
+    solver_gap: float
+    reasons: tuple[str, ...]
+
+    def replicas(self, workload: str) -> int:
+        wp = self.workloads.get(workload)
+        return wp.replicas if wp else 0
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready data (mappings to dicts, tuples to lists, non-finite numbers to None)."""
+        d = _plain(self)
+        for key, wp in self.workloads.items():
+            d["workloads"][key]["feasible"] = wp.feasible
+        return d
+
+
+def _plain(value):
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,280 @@
+"""The decision core: `plan(snapshot) -> (Plan, next PolicyState)`.
+
+A pure function. No I/O, no clock reads, no globals: the KEDA scaler, the scheduler extender and
+the simulator all call it with a snapshot and get the same answer for the same snapshot.
+
+Steps: work out the demand to plan for (peak over the scale-down window; held at the last
+trustworthy value when telemetry is not to be trusted), find the allowed (workload, node group)
+pairs (TEE, accelerator and latency are hard constraints), solve the MILP in `milp.py` within the
+time budget (greedy fallback when it finds nothing), pack replicas onto nodes, and explain.
+"""
+
+from __future__ import annotations
+
+import math
+from types import MappingProxyType
+
+import numpy as np
+
+from wattwise.models.costs import startup_energy_j, wake_cost_w, zone_intensity, zone_weights
+from wattwise.models.eligibility import hard_reason
+from wattwise.models.fallback import solve_greedy
+from wattwise.models.grouping import group_nodes
+from wattwise.models.milp import MilpProblem, cover_unmet, evaluate, solve
+from wattwise.models.packing import pack_group
+from wattwise.models.plan import Placement, Plan, WorkloadPlan
+from wattwise.models.scoring import node_costs
+from wattwise.models.snapshot import PolicyState, Snapshot
+
+
+def _planning_demand(snapshot: Snapshot):
+    """Per workload: (fps to plan for, replica floor, held?, history to keep, note)."""
+    s, st = snapshot.settings, snapshot.state
+    out = {}
+    for w in snapshot.workloads:
+        now_fps = w.demand_fps
+        history = tuple((t, d) for t, d in st.demand_history.get(w.key, ()) if t >= snapshot.now_s - s.scale_down_window_s)
+        floor = w.min_replicas
+        held = False
+        note = ""
+        if w.demand.trustworthy:
+            history = history + ((snapshot.now_s, now_fps),)
+            fps = max(d for _, d in history)
+        else:
+            trusted_fps, trusted_replicas = st.trusted.get(w.key, (0.0, st.total(w.key)))
+            fps = max([trusted_fps, now_fps] + [d for _, d in history])
+            floor = max(floor, trusted_replicas, st.total(w.key))
+            held = True
+            note = (f"telemetry not trustworthy ({w.demand.note or 'missing or stale'}): planning for "
+                    f"{fps:.1f} fps and never fewer than {floor} replicas, the last trustworthy plan")
+        out[w.key] = (fps, min(floor, w.max_replicas), held, history, note)
+    return out
+
+
+def _pair_models(snapshot: Snapshot, groups) -> dict[tuple[str, str], object]:
+    """Energy model per (workload key, class name), computed once per plan (priors are not free)."""
+    out = {}
+    for w in snapshot.workloads:
+        for cls in {g.node_class.name: g.node_class for g in groups}.values():
+            out[(w.key, cls.name)] = snapshot.model(w, cls)
+    return out
+
+
+def _build_problem(snapshot, groups, demand, models):
+    zones = {g.zone for g in groups}
+    k = zone_weights(snapshot, zones)
+    amortise = max(snapshot.settings.amortise_s, 1.0)
+    wl = list(snapshot.workloads)
+    rows = []  # (w, g, cap, a, b, e, prev, copies)
+    for wi, w in enumerate(wl):
+        prev_nodes = snapshot.state.placements.get(w.key, {})
+        for g in groups:
+            model = models[(w.key, g.node_class.name)]
+            if hard_reason(w, g.nodes[0], g.node_class, model) is not None:
+                continue
+            copies = w.footprint.max_copies_in(g.free_per_node)
+            if copies <= 0:
+                continue
+            cap = model.capacity_fps
+            a = model.intercept_w
+            b = (model.replica_power_w(cap) - a) / cap
+            e = startup_energy_j(model, g.node_class, w.confidentiality.required) / amortise
+            prev = sum(prev_nodes.get(n.name, 0) for n in g.nodes) if prev_nodes else 0
+            rows.append((wi, g.index, cap, k[g.zone] * a, k[g.zone] * max(b, 0.0), k[g.zone] * e, prev, min(copies, 10_000)))
+    arr = np.array(rows, dtype=float).reshape(-1, 8)
+    awake_w = np.array([k[g.zone] * (g.node_class.idle_w - g.node_class.power.sleep_w) for g in groups])
+    woken_w = np.array([k[g.zone] * wake_cost_w(g.node_class, amortise) for g in groups])
+    pinned = np.array([g.pinned for g in groups], dtype=bool)
+    fps = np.array([demand[w.key][0] for w in wl], dtype=float)
+    node_w = np.maximum(awake_w, woken_w)
+    # Unmet frames cost more than the dearest way to serve one (a whole replica on a node woken
+    # for it), times a margin; a bigger constant only hurts the solver's numerics.
+    worst = max([1.0] + [(r[3] + r[4] * r[2] + r[5] + node_w[int(r[1])]) / r[2] for r in rows])
+    return MilpProblem(
+        pair_w=arr[:, 0].astype(int), pair_g=arr[:, 1].astype(int), cap=arr[:, 2], a_w=arr[:, 3], b_w=arr[:, 4],
+        e_w=arr[:, 5], prev=arr[:, 6], copies=arr[:, 7],
+        demand=fps, floor=np.array([demand[w.key][1] for w in wl], dtype=float),
+        max_r=np.array([w.max_replicas for w in wl], dtype=float),
+        cpu_m=np.array([w.footprint.cpu_m for w in wl], dtype=float),
+        mem_mib=np.array([w.footprint.memory_mib for w in wl], dtype=float),
+        gpu=np.array([w.footprint.gpu for w in wl], dtype=float),
+        on_w=np.where(pinned, 0.0, awake_w), wake_w=woken_w,
+        on_count=np.array([g.on_count for g in groups], dtype=float),
+        off_count=np.array([g.count - g.on_count for g in groups], dtype=float),
+        on_min=np.array([g.on_count if g.pinned else 0 for g in groups], dtype=float),
+        room_cpu_m=np.array([g.free_per_node.cpu_m for g in groups], dtype=float),
+        room_mem_mib=np.array([g.free_per_node.memory_mib for g in groups], dtype=float),
+        room_gpu=np.array([g.free_per_node.gpu for g in groups], dtype=float),
+        headroom=snapshot.settings.headroom,
+        unmet_penalty=snapshot.settings.unmet_penalty_margin * worst)
+
+
+EXACT_PAIRS = 400  # below this many (workload, group) pairs, replica counts are integer in the MILP
+
+
+def plan(snapshot: Snapshot) -> tuple[Plan, PolicyState]:
+    groups = group_nodes(snapshot.nodes, dict(snapshot.node_classes), snapshot.settings.exact_below_nodes)
+    demand = _planning_demand(snapshot)
+    models = _pair_models(snapshot, groups)
+    wl = list(snapshot.workloads)
+    problem = _build_problem(snapshot, groups, demand, models)
+    solution = None
+    if len(problem.pair_w):
+        exact = len(problem.pair_w) <= EXACT_PAIRS
+        solution = solve(problem, snapshot.settings.time_budget_s, snapshot.settings.mip_rel_gap, integer_replicas=exact)
+        greedy = solve_greedy(problem)
+        if solution is None or greedy.objective < solution.objective - 1e-9:
+            if solution is not None:
+                greedy.bound, greedy.gap = solution.bound, max(0.0, (greedy.objective - solution.bound) / abs(greedy.objective))
+            solution = greedy
+        x, v, z = cover_unmet(problem, solution.x, solution.v, solution.z)
+        if (x != solution.x).any():
+            solution = evaluate(problem, x, v, z, solution.bound, solution.status + "+repair")
+    if solution is None:
+        solution = solve_greedy(problem)
+    solver = f"milp-{solution.status}" if solution.status != "greedy" else "greedy-fallback"
+
+    # replicas per group -> per node
+    by_node: dict[str, dict[str, int]] = {w.key: {} for w in wl}
+    unplaced = {w.key: 0 for w in wl}
+    active: set[str] = set()
+    for g in groups:
+        pairs = np.where(problem.pair_g == g.index)[0]
+        wanted = {int(problem.pair_w[q]): int(solution.x[q]) for q in pairs if solution.x[q] > 0}
+        if not wanted:
+            continue
+        previous = {wi: dict(snapshot.state.placements.get(wl[wi].key, {})) for wi in wanted}
+        placed, missing, used = pack_group(g, wanted, {wi: wl[wi].footprint for wi in wanted}, previous,
+                                           int(solution.nodes[g.index]))
+        for wi, nodes in placed.items():
+            by_node[wl[wi].key].update(nodes)
+        for wi, n in missing.items():
+            unplaced[wl[wi].key] += n
+        active.update(used)
+    return _assemble(snapshot, groups, demand, models, by_node, unplaced, active, solution, solver)
+
+
+def _serve(by_name, models, w, nodes_count, fps):
+    """Split `fps` over placed replicas, cheapest joules per frame first: (power_w by node, capacity)."""
+    options = []
+    for node, count in nodes_count.items():
+        m = models[(w.key, by_name[node].node_class)]
+        options.append((m.w_per_fps, node, count, m))
+    options.sort()
+    left = fps
+    power = {}
+    capacity = 0.0
+    for _, node, count, m in options:
+        cap = m.capacity_fps * count
+        served = min(left, cap)
+        left -= served
+        capacity += cap
+        per_replica = served / count if count else 0.0
+        power[node] = count * m.replica_power_w(per_replica)
+    return power, capacity
+
+
+RANKING_LENGTH = 16
+
+
+def _assemble(snapshot, groups, demand, models, by_node, unplaced, active, solution, solver) -> tuple[Plan, PolicyState]:
+    by_name = {n.name: n for n in snapshot.nodes}
+    pinned = {n.name for g in groups if g.pinned for n in g.nodes}
+    active_nodes = active | pinned
+    ci = {z: zone_intensity(snapshot, z) for z in {n.zone for n in snapshot.nodes}}
+    node_power = {}
+    for n in snapshot.nodes:
+        cls = snapshot.node_classes[n.node_class]
+        node_power[n.name] = cls.idle_w if n.name in active_nodes else cls.power.sleep_w
+    plans = {}
+    placements = []
+    weights = zone_weights(snapshot, set(ci))
+    candidates_by_group = _group_candidates(groups, active_nodes)
+    for w in snapshot.workloads:
+        fps, floor, held, _, note = demand[w.key]
+        nodes_count = {k: v for k, v in by_node[w.key].items() if v > 0}
+        power, capacity = _serve(by_name, models, w, nodes_count, fps)
+        for node, p in power.items():
+            node_power[node] += p
+        unmet = max(0.0, fps - capacity)
+        by_class: dict[str, int] = {}
+        for node, count in nodes_count.items():
+            nd = by_name[node]
+            by_class[nd.node_class] = by_class.get(nd.node_class, 0) + count
+            placements.append(Placement(w.key, node, nd.node_class, nd.zone, count,
+                                        tuple(sorted(k.value for k in nd.tee_ready)), w.confidentiality.describe()))
+        allowed_groups = [g for g in groups
+                          if hard_reason(w, g.nodes[0], g.node_class, models[(w.key, g.node_class.name)]) is None]
+        ranking = _ranking(snapshot, w, allowed_groups, by_name, weights, candidates_by_group, active_nodes, nodes_count)
+        allowed_count = sum(g.count for g in allowed_groups)
+        reasons = _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced[w.key], allowed_count, note)
+        w_power = sum(power.values())
+        w_carbon = sum(p * ci[by_name[n].zone] / 1000.0 for n, p in power.items())
+        plans[w.key] = WorkloadPlan(
+            workload=w.key, replicas=sum(nodes_count.values()), by_class=MappingProxyType(by_class),
+            by_node=MappingProxyType(nodes_count), demand_fps=fps, observed_demand_fps=w.demand_fps,
+            capacity_fps=capacity, unmet_fps=unmet, power_w=w_power, carbon_g_per_h=w_carbon, held=held,
+            ranking=ranking, reasons=tuple(reasons))
+    total_w = sum(node_power.values())
+    carbon = sum(p * ci[by_name[n].zone] / 1000.0 for n, p in node_power.items())
+    idle_nodes = tuple(sorted(n.name for n in snapshot.nodes if n.name not in active_nodes))
+    cluster_reasons = [f"{len(active_nodes)} of {len(snapshot.nodes)} nodes active; {len(idle_nodes)} may idle",
+                       f"solver {solver}" + (f", gap {solution.gap:.2%}" if math.isfinite(solution.gap) else "")]
+    result = Plan(now_s=snapshot.now_s, objective=snapshot.objective.kind, workloads=MappingProxyType(plans),
+                  placements=tuple(placements), active_nodes=tuple(sorted(active_nodes)), idle_nodes=idle_nodes,
+                  power_w=total_w, carbon_g_per_h=carbon, objective_value=solution.objective, solver=solver,
+                  solver_gap=solution.gap, reasons=tuple(cluster_reasons))
+    trusted = dict(snapshot.state.trusted)
+    for w in snapshot.workloads:
+        if w.demand.trustworthy:
+            trusted[w.key] = (w.demand_fps, plans[w.key].replicas)
+    state = PolicyState(
+        placements=MappingProxyType({k: MappingProxyType(dict(v.by_node)) for k, v in plans.items()}),
+        demand_history=MappingProxyType({w.key: demand[w.key][3] for w in snapshot.workloads}),
+        trusted=MappingProxyType(trusted), updated_s=snapshot.now_s)
+    return result, state
+
+
+def _group_candidates(groups, active_nodes) -> dict[int, tuple[list[str], list[str]]]:
+    """Per group, the first awake and asleep node names worth scoring (the rest cost the same)."""
+    out = {}
+    for g in groups:
+        awake = [n.name for n in g.nodes if n.name in active_nodes][:RANKING_LENGTH]
+        asleep = [n.name for n in g.nodes if n.name not in active_nodes][:2]
+        out[g.index] = (awake, asleep)
+    return out
+
+
+def _ranking(snapshot, w, allowed_groups, by_name, weights, candidates_by_group, active_nodes, nodes_count):
+    """The best RANKING_LENGTH allowed nodes for one more replica, cheapest per frame first."""
+    candidates = list(nodes_count)
+    for g in allowed_groups:
+        awake, asleep = candidates_by_group[g.index]
+        candidates += [n for n in awake if n not in nodes_count][:RANKING_LENGTH] + asleep
+    costs = node_costs(snapshot, w, candidates, active_nodes=active_nodes, planned_nodes=set(nodes_count),
+                       by_name=by_name, weights=weights)
+    return tuple(c.node for c in sorted(costs, key=lambda c: (c.weighted_cost, c.node))[:RANKING_LENGTH])
+
+
+def _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced, allowed_count, note):
+    out = []
+    if note:
+        out.append(note)
+    if fps > w.demand_fps + 1e-9 and not note:
+        out.append(f"sized for {fps:.1f} fps, the peak of the last {snapshot.settings.scale_down_window_s:.0f} s "
+                   f"(now {w.demand_fps:.1f} fps): scale-down waits for demand to stay low")
+    if by_class:
+        mix = ", ".join(f"{n} x {c}" for c, n in sorted(by_class.items()))
+        out.append(f"{sum(nodes_count.values())} replicas ({mix}) give {capacity:.1f} fps for {fps:.1f} fps demanded "
+                   f"(+{snapshot.settings.headroom:.0%} headroom)")
+    elif fps <= 0:
+        out.append("no demand: no replicas needed")
+    if w.confidentiality.required:
+        out.append(f"confidential: only nodes with TEE {w.confidentiality.describe()} ({allowed_count} of "
+                   f"{len(snapshot.nodes)} nodes qualify)")
+    if unmet > 1e-6:
+        why = "no node qualifies" if not allowed_count else "qualifying nodes are full or max_replicas reached"
+        out.append(f"cannot meet {unmet:.1f} of {fps:.1f} fps: {why}; confidentiality is never relaxed to make up the difference")
+    if unplaced:
+        out.append(f"{unplaced} replica(s) did not fit on the chosen nodes")
+    return out

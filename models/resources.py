@@ -1,0 +1,56 @@
+"""Schedulable resources in integer units: millicores, MiB, devices."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from wattwise.models.errors import InvalidInputError
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu_m: int = 0
+    memory_mib: int = 0
+    gpu: int = 0
+
+    def __add__(self, other: "Resources") -> "Resources":
+        return Resources(self.cpu_m + other.cpu_m, self.memory_mib + other.memory_mib, self.gpu + other.gpu)
+
+    def __sub__(self, other: "Resources") -> "Resources":
+        return Resources(self.cpu_m - other.cpu_m, self.memory_mib - other.memory_mib, self.gpu - other.gpu)
+
+    def scaled(self, n: int) -> "Resources":
+        return Resources(self.cpu_m * n, self.memory_mib * n, self.gpu * n)
+
+    def fits_in(self, other: "Resources") -> bool:
+        return self.cpu_m <= other.cpu_m and self.memory_mib <= other.memory_mib and self.gpu <= other.gpu
+
+    def max_copies_in(self, room: "Resources") -> int:
+        """How many copies of `self` fit in `room` (a large number when self is all zeros)."""
+        limits = [room_v // need for need, room_v in
+                  ((self.cpu_m, room.cpu_m), (self.memory_mib, room.memory_mib), (self.gpu, room.gpu)) if need > 0]
+        return max(0, min(limits)) if limits else 1_000_000
+
+
+_CPU = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")
+_MEM = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T|)$")
+_MEM_FACTOR_BYTES = {"": 1, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4,
+                     "k": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4}
+
+
+def parse_cpu_m(value, path: str = "cpu") -> int:
+    """Kubernetes CPU quantity ("4", "500m", 2.5) to millicores."""
+    m = _CPU.match(str(value).strip())
+    if not m:
+        raise InvalidInputError(path, f"not a CPU quantity: {value!r}", "write cores like 4 or 500m")
+    number = float(m.group(1))
+    return int(round(number if m.group(2) else number * 1000))
+
+
+def parse_memory_mib(value, path: str = "memory") -> int:
+    """Kubernetes memory quantity ("8Gi", "512Mi", bytes) to MiB."""
+    m = _MEM.match(str(value).strip())
+    if not m:
+        raise InvalidInputError(path, f"not a memory quantity: {value!r}", "write sizes like 8Gi or 512Mi")
+    return int(float(m.group(1)) * _MEM_FACTOR_BYTES[m.group(2)] // 1024**2)

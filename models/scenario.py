@@ -1,0 +1,157 @@
+"""Load a scenario file (YAML) into a Snapshot the planner and the simulator can use."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from wattwise.models import persistence
+from wattwise.models.cluster import Node, NodeClass
+from wattwise.models.errors import InvalidInputError
+from wattwise.models.ports import CarbonReading
+from wattwise.models.power_curve import PowerCurve
+from wattwise.models.resources import Resources, parse_cpu_m, parse_memory_mib
+from wattwise.models.scenario_schema import NodeClassSpec, ScenarioSpec
+from wattwise.models.snapshot import Objective, PlannerSettings, Snapshot, build_snapshot
+from wattwise.models.tee import NONE, TeeKind, confidentiality_from_runtime_class, parse_tee_list
+from wattwise.models.workload import Demand, Sla, Workload
+
+
+@dataclass(frozen=True)
+class Scenario:
+    path: Path
+    spec: ScenarioSpec
+    snapshot: Snapshot
+
+    def resolve(self, relative: str) -> Path:
+        """A path written in the scenario, relative to the scenario file."""
+        p = Path(relative)
+        return p if p.is_absolute() else (self.path.parent / p).resolve()
+
+
+def _format_validation_error(origin: str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    path = ".".join(str(p) for p in first["loc"])
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{origin}: {path or '<root>'}: {first['msg']}{more}"
+
+
+def load_specpower_curves(path: Path) -> dict[str, PowerCurve]:
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise InvalidInputError("power_curves", f"cannot read {path}: {e.strerror}") from None
+    return {r["spec_hash"]: PowerCurve.specpower(float(r["active_idle_w"]),
+                                                 [float(r[f"load_{p}_w"]) for p in range(10, 101, 10)])
+            for r in rows}
+
+
+def _node_class(name: str, spec: NodeClassSpec, curves: dict[str, PowerCurve]) -> NodeClass:
+    p = spec.power
+    if p.specpower is not None:
+        if p.specpower not in curves:
+            raise InvalidInputError(f"node_classes.{name}.power.specpower",
+                                    f"no SPECpower curve {p.specpower!r}", "list it in the file named by power_curves")
+        base = curves[p.specpower]
+        curve = PowerCurve(base.util, base.power_w, p.sleep_w)
+    elif p.curve_w is not None:
+        curve = PowerCurve.specpower(p.curve_w[0], p.curve_w[1:], p.sleep_w)
+    else:
+        curve = PowerCurve.linear(p.idle_w, p.max_w, p.sleep_w)
+    tees = {TeeKind.parse(t, f"node_classes.{name}.tee[{i}]") for i, t in enumerate(spec.tee)}
+    if spec.gpu and spec.gpu.confidential:
+        tees.add(TeeKind.NVIDIA_CC)
+    return NodeClass(name=name, cpu_vendor=spec.cpu_vendor, cpu_model=spec.cpu_model, cores=spec.cores,
+                     memory_gib=spec.memory_gib, amx=spec.amx, gpu_product=spec.gpu.product if spec.gpu else "",
+                     gpu_count=spec.gpu.count if spec.gpu else 0, tee_kinds=frozenset(tees), power=curve,
+                     gpu_idle_w=spec.gpu.idle_w if spec.gpu else 0.0, gpu_max_w=spec.gpu.max_w if spec.gpu else 0.0,
+                     startup_s=spec.startup_s, startup_tee_s=spec.startup_tee_s, wake_s=spec.wake_s,
+                     wake_energy_j=spec.wake_energy_j)
+
+
+def workload_from_spec(i: int, w) -> Workload:
+    path = f"workloads.{i}"
+    if w.runtime_class:
+        conf = confidentiality_from_runtime_class(w.runtime_class)
+        if conf is None:
+            conf = NONE
+    else:
+        conf = NONE
+    if w.tee is not None:
+        if w.runtime_class and conf.required:
+            raise InvalidInputError(f"{path}.tee", "give either runtime_class or tee, not both")
+        conf = parse_tee_list(w.tee, f"{path}.tee")
+    sla = Sla(fps_per_stream=w.fps_per_stream, latency_ms=w.latency_ms)
+    return Workload(name=w.name, namespace=w.namespace, model_type=w.model, sla=sla,
+                    demand=Demand(streams=w.streams, total_fps=w.total_fps), confidentiality=conf,
+                    footprint=Resources(parse_cpu_m(w.cpu, f"{path}.cpu"), parse_memory_mib(w.memory, f"{path}.memory"), w.gpu),
+                    min_replicas=w.min_replicas, max_replicas=w.max_replicas, runtime_class=w.runtime_class or "")
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise InvalidInputError(str(path), f"cannot read the scenario file: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise InvalidInputError(str(path), f"not valid YAML{where}") from None
+    try:
+        spec = ScenarioSpec.model_validate(raw)
+    except ValidationError as e:
+        raise InvalidInputError("", _format_validation_error(str(path), e)) from None
+    try:
+        snapshot = snapshot_from_spec(spec, path)
+    except InvalidInputError as e:
+        raise InvalidInputError(f"{path}: {e.path}" if e.path else str(path), e.problem, e.hint) from None
+    return Scenario(path=path, spec=spec, snapshot=snapshot)
+
+
+def snapshot_from_spec(spec: ScenarioSpec, path: Path, now_s: float = 0.0) -> Snapshot:
+    base = path.parent
+    curves = load_specpower_curves((base / spec.power_curves).resolve()) if spec.power_curves else {}
+    classes = {name: _node_class(name, c, curves) for name, c in spec.node_classes.items()}
+    nodes = []
+    seen = set()
+    for i, g in enumerate(spec.nodes):
+        where = f"nodes.{i}"
+        if g.node_class not in classes:
+            raise InvalidInputError(f"{where}.class", f"unknown node class {g.node_class!r}",
+                                    f"define it under node_classes (have: {', '.join(sorted(classes))})")
+        if g.zone not in spec.zones:
+            raise InvalidInputError(f"{where}.zone", f"unknown zone {g.zone!r}", "define it under zones")
+        cls = classes[g.node_class]
+        on = g.count if g.powered_on is None else min(g.powered_on, g.count)
+        reserved = Resources(parse_cpu_m(g.reserved_cpu, f"{where}.reserved_cpu"),
+                             parse_memory_mib(g.reserved_memory, f"{where}.reserved_memory"))
+        for k in range(g.count):
+            name = f"{g.name_prefix}-{k + 1}"
+            if name in seen:
+                raise InvalidInputError(f"{where}.name_prefix", f"node name {name} is used twice")
+            seen.add(name)
+            nodes.append(Node(name=name, node_class=cls.name, zone=g.zone,
+                              tee_ready=cls.tee_kinds if g.tee_ready else frozenset(),
+                              allocatable=Resources(cls.cores * 1000 - 500, int(cls.memory_gib * 1024) - 2048, cls.gpu_count),
+                              reserved=reserved, powered_on=k < on))
+    workloads = [workload_from_spec(i, w) for i, w in enumerate(spec.workloads)]
+    keys = [w.key for w in workloads]
+    if len(set(keys)) != len(keys):
+        raise InvalidInputError("workloads", "two workloads share a namespace/name")
+    models = {}
+    if spec.energy_models:
+        loaded, _ = persistence.load((base / spec.energy_models).resolve())
+        models = {(m.workload, m.node_class): m for m in loaded}
+    carbon = {z: CarbonReading(zone=z, g_per_kwh=zs.carbon_g_per_kwh, at_s=now_s, source="scenario", signal=zs.signal)
+              for z, zs in spec.zones.items()}
+    s = spec.settings
+    return build_snapshot(now_s, classes, nodes, workloads, models=models, carbon=carbon,
+                          objective=Objective(spec.objective, spec.carbon_weight),
+                          settings=PlannerSettings(headroom=s.headroom, scale_down_window_s=s.scale_down_window_s,
+                                                   amortise_s=s.amortise_s, time_budget_s=s.time_budget_s))

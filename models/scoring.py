@@ -1,0 +1,76 @@
+"""Placement scores: the marginal cost per frame of running one more replica on a node.
+
+cost/frame = k_zone * (b + a / cap) + k_zone * wake / cap   (wake only when the node would have
+to be woken or kept on just for this replica), lowered for the node classes the plan is short of
+and the nodes the plan keeps active. Used by the planner's rankings, the scheduler extender's
+prioritize and the simulator alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wattwise.models.costs import wake_cost_w, zone_weights
+from wattwise.models.snapshot import Snapshot
+from wattwise.models.workload import Workload
+
+MAX_SCORE = 10
+PLAN_PREFERENCE = 0.85  # a node the plan wants costs this fraction of its marginal cost
+
+
+@dataclass(frozen=True)
+class NodeCost:
+    node: str
+    j_per_frame: float        # energy per frame of one replica at capacity, incl. wake share
+    weighted_cost: float      # objective-weighted, after plan preferences
+    planned: bool
+
+
+def node_costs(snapshot: Snapshot, workload: Workload, node_names, active_nodes=frozenset(),
+               planned_nodes=frozenset(), short_classes=frozenset(), by_name=None, weights=None) -> list[NodeCost]:
+    """Costs for the named nodes that exist and can run the workload. Callers that score often
+    may pass `by_name` (node name to Node) and `weights` (zone to cost weight) to skip
+    rebuilding them."""
+    by_name = by_name if by_name is not None else {n.name: n for n in snapshot.nodes}
+    weights = weights if weights is not None else zone_weights(snapshot, {n.zone for n in snapshot.nodes})
+    out = []
+    model_cache = {}
+    for name in node_names:
+        node = by_name.get(name)
+        if node is None:
+            continue
+        cls = snapshot.node_classes[node.node_class]
+        if cls.name not in model_cache:
+            model_cache[cls.name] = snapshot.model(workload, cls)
+        model = model_cache[cls.name]
+        if model is None or model.capacity_fps <= 0:
+            continue
+        cap = model.capacity_fps
+        j = model.replica_power_w(cap) / cap
+        awake = name in active_nodes or node.reserved.cpu_m > 0
+        if not awake:
+            wake = wake_cost_w(cls, snapshot.settings.amortise_s)
+            if not node.powered_on:
+                wake += cls.wake_energy_j / max(snapshot.settings.amortise_s, 1.0)
+            j += wake / cap
+        cost = weights.get(node.zone, 1.0) * j
+        planned = name in planned_nodes
+        if planned or cls.name in short_classes:
+            cost *= PLAN_PREFERENCE
+        out.append(NodeCost(name, j, cost, planned))
+    return out
+
+
+def scores_from_costs(costs: list[NodeCost]) -> dict[str, int]:
+    """0..10, linear in cost between the cheapest (10) and the dearest (0) candidate.
+
+    Linear in cost rather than by rank, so two near-equal nodes get near-equal scores and a
+    node twice as dear as the best sits far below it.
+    """
+    if not costs:
+        return {}
+    lo = min(c.weighted_cost for c in costs)
+    hi = max(c.weighted_cost for c in costs)
+    if hi - lo <= 1e-12 * max(1.0, hi):
+        return {c.node: MAX_SCORE for c in costs}
+    return {c.node: int(round(MAX_SCORE * (hi - c.weighted_cost) / (hi - lo))) for c in costs}

@@ -1,0 +1,129 @@
+"""The planner's input: a frozen snapshot of the world, and the policy state carried between calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+from wattwise.models.cluster import Node, NodeClass
+from wattwise.models.energy import WorkloadClassModel
+from wattwise.models.errors import InvalidInputError
+from wattwise.models.ports import CarbonReading
+from wattwise.models.priors import prior_model
+from wattwise.models.workload import Workload
+
+OBJECTIVES = ("energy", "carbon", "balanced")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What to minimise. `energy`: watts. `carbon`: grams per hour. `balanced`: a weighted mix
+    with `carbon_weight` in [0, 1] (0.5 unless given), both normalised to the cluster's mean
+    carbon intensity so neither unit dominates."""
+
+    kind: str = "energy"
+    carbon_weight: float | None = None
+
+    def __post_init__(self):
+        if self.kind not in OBJECTIVES:
+            raise InvalidInputError("objective", f"unknown objective {self.kind!r}", "use energy, carbon or balanced")
+        if self.carbon_weight is not None and not 0.0 <= self.carbon_weight <= 1.0:
+            raise InvalidInputError("objective.carbon_weight", "must be between 0 and 1")
+
+    @property
+    def carbon_share(self) -> float:
+        if self.kind == "energy":
+            return 0.0
+        if self.kind == "carbon":
+            return 1.0
+        return 0.5 if self.carbon_weight is None else self.carbon_weight
+
+
+@dataclass(frozen=True)
+class PlannerSettings:
+    """Tuning, all in seconds of the injected clock or plain fractions.
+
+    headroom: capacity planned above demand (0.1 = 10%).
+    scale_down_window_s: demand is taken as its peak over this window, so replicas go down only
+        after demand has stayed low this long (like the HPA's scale-down stabilisation).
+    amortise_s: horizon over which a new replica's start-up energy and a node's wake energy are
+        charged against its savings; a move must pay back within it.
+    time_budget_s: wall time the MILP may use before the best solution so far is taken.
+    """
+
+    headroom: float = 0.10
+    scale_down_window_s: float = 300.0
+    amortise_s: float = 3600.0
+    time_budget_s: float = 0.15
+    mip_rel_gap: float = 0.002
+    exact_below_nodes: int = 48
+    unmet_penalty_margin: float = 20.0
+
+    def __post_init__(self):
+        if not 0 <= self.headroom <= 5:
+            raise InvalidInputError("settings.headroom", "must be between 0 and 5 (a fraction)")
+        for name in ("scale_down_window_s", "amortise_s", "time_budget_s"):
+            if getattr(self, name) < 0:
+                raise InvalidInputError(f"settings.{name}", "must not be negative")
+
+
+def _frozen(mapping) -> Mapping:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    """What the planner remembers between calls (returned with each plan, passed back next time).
+
+    placements: workload key -> node -> replicas planned last time.
+    demand_history: workload key -> ((t_s, demand_fps), ...) within the scale-down window.
+    trusted: workload key -> (demand_fps, replicas) last planned on trustworthy telemetry.
+    """
+
+    placements: Mapping[str, Mapping[str, int]] = field(default_factory=lambda: _frozen({}))
+    demand_history: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=lambda: _frozen({}))
+    trusted: Mapping[str, tuple[float, int]] = field(default_factory=lambda: _frozen({}))
+    updated_s: float | None = None
+
+    def total(self, workload: str) -> int:
+        return sum(self.placements.get(workload, {}).values())
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    now_s: float
+    node_classes: Mapping[str, NodeClass]
+    nodes: tuple[Node, ...]
+    workloads: tuple[Workload, ...]
+    models: Mapping[tuple[str, str], WorkloadClassModel] = field(default_factory=lambda: _frozen({}))
+    carbon: Mapping[str, CarbonReading] = field(default_factory=lambda: _frozen({}))
+    objective: Objective = Objective()
+    settings: PlannerSettings = PlannerSettings()
+    state: PolicyState = PolicyState()
+
+    def model(self, workload: Workload, node_class: NodeClass) -> WorkloadClassModel | None:
+        """The measured model of the pair, else one by workload model type, else a prior."""
+        m = self.models.get((workload.key, node_class.name)) or self.models.get((workload.model_type, node_class.name))
+        return m if m is not None else prior_model(workload, node_class)
+
+    def carbon_g_per_kwh(self, zone: str, default: float = 400.0) -> float:
+        r = self.carbon.get(zone)
+        return default if r is None else r.g_per_kwh
+
+    def with_models(self, models: Mapping[tuple[str, str], WorkloadClassModel]) -> "Snapshot":
+        from dataclasses import replace
+
+        return replace(self, models=_frozen(models))
+
+
+def build_snapshot(now_s, node_classes, nodes, workloads, models=None, carbon=None, objective=None,
+                   settings=None, state=None) -> Snapshot:
+    """Snapshot from plain collections, checking references between them."""
+    classes = dict(node_classes) if isinstance(node_classes, Mapping) else {c.name: c for c in node_classes}
+    for n in nodes:
+        if n.node_class not in classes:
+            raise InvalidInputError(f"nodes.{n.name}.node_class", f"unknown node class {n.node_class!r}")
+    return Snapshot(now_s=float(now_s), node_classes=_frozen(classes), nodes=tuple(nodes), workloads=tuple(workloads),
+                    models=_frozen(models), carbon=_frozen(carbon), objective=objective or Objective(),
+                    settings=settings or PlannerSettings(), state=state or PolicyState())

@@ -1,0 +1,73 @@
+"""Workloads: a video-inference deployment with a frames-per-second SLA."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from wattwise.models.errors import InvalidInputError
+from wattwise.models.resources import Resources
+from wattwise.models.tee import NONE, Confidentiality
+
+
+@dataclass(frozen=True)
+class Sla:
+    fps_per_stream: float = 15.0
+    latency_ms: float = 200.0
+
+
+@dataclass(frozen=True)
+class Demand:
+    """Demand now: active streams x FPS per stream, or a total FPS.
+
+    `trustworthy` False means the telemetry behind it is missing, stale or absurd; the planner
+    then never plans fewer replicas than it last planned on trustworthy data.
+    """
+
+    streams: float | None = None
+    total_fps: float | None = None
+    trustworthy: bool = True
+    note: str = ""
+
+    def fps(self, sla: Sla) -> float:
+        if self.total_fps is not None:
+            return max(0.0, float(self.total_fps))
+        if self.streams is not None:
+            return max(0.0, float(self.streams) * sla.fps_per_stream)
+        return 0.0
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    namespace: str = "default"
+    model_type: str = "detector-bf16"
+    sla: Sla = Sla()
+    demand: Demand = Demand(streams=0)
+    confidentiality: Confidentiality = NONE
+    footprint: Resources = Resources(cpu_m=4000, memory_mib=8192)
+    min_replicas: int = 0
+    max_replicas: int = 1000
+    runtime_class: str = ""
+    labels: tuple[tuple[str, str], ...] = field(default=())
+
+    def __post_init__(self):
+        if self.min_replicas < 0 or self.max_replicas < self.min_replicas:
+            raise InvalidInputError(f"workloads.{self.name}.max_replicas",
+                                    "need 0 <= min_replicas <= max_replicas")
+        if not (self.sla.fps_per_stream > 0 and math.isfinite(self.sla.fps_per_stream)):
+            raise InvalidInputError(f"workloads.{self.name}.sla.fps_per_stream", "must be a positive number")
+        if not (self.sla.latency_ms > 0):
+            raise InvalidInputError(f"workloads.{self.name}.sla.latency_ms", "must be a positive number")
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def needs_gpu(self) -> bool:
+        return self.footprint.gpu > 0
+
+    @property
+    def demand_fps(self) -> float:
+        return self.demand.fps(self.sla)

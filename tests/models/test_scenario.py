@@ -1,0 +1,55 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wattwise.models.errors import InvalidInputError
+from wattwise.models.scenario import load_scenario
+from wattwise.models.tee import TeeKind
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLED = REPO / "scenarios" / "metro-retail.yaml"
+MINIMAL = """name: t
+zones: {a: {carbon_g_per_kwh: 100}}
+node_classes: {c: {cores: 8, memory_gib: 32, power: {idle_w: 50, max_w: 200}}}
+nodes: [{name_prefix: n, class: c, zone: a, count: 2}]
+workloads: [{name: w, streams: 3}]
+"""
+
+
+def test_bundled_scenario_is_realistic():
+    s = load_scenario(BUNDLED)
+    classes = s.snapshot.node_classes
+    assert len({n.zone for n in s.snapshot.nodes}) >= 3
+    assert any(c.amx for c in classes.values()) and any(not c.amx and not c.has_gpu for c in classes.values())
+    kinds = set().union(*(c.tee_kinds for c in classes.values()))
+    assert {TeeKind.TDX, TeeKind.SEV_SNP, TeeKind.SGX, TeeKind.NVIDIA_CC} <= kinds
+    assert any(w.confidentiality.required for w in s.snapshot.workloads)
+    assert any(not w.confidentiality.required for w in s.snapshot.workloads)
+    # real SPECpower curves, not straight lines
+    assert len(classes["spr-amx-tdx"].power.util) == 11
+
+
+@pytest.mark.parametrize("edit, where", [
+    (lambda t: t.replace("streams: 3", "streams: -3"), "workloads.0.streams"),
+    (lambda t: t.replace("class: c", "class: d"), "nodes.0.class"),
+    (lambda t: t.replace("zone: a,", "zone: b,"), "nodes.0.zone"),
+    (lambda t: t.replace("cores: 8", "cores: 8, turbo: yes"), "node_classes.c.turbo"),
+    (lambda t: t.replace("workloads: [{name: w, streams: 3}]", "workloads: [{name: w, streams: 3, tee: [tdz]}]"), "workloads.0.tee"),
+    (lambda t: t.replace("idle_w: 50, max_w: 200", "idle_w: 50"), "node_classes.c.power"),
+])
+def test_broken_files_name_the_field(tmp_path, edit, where):
+    path = tmp_path / "s.yaml"
+    path.write_text(edit(MINIMAL))
+    with pytest.raises(InvalidInputError) as e:
+        load_scenario(path)
+    assert where in str(e.value) and str(path) in str(e.value)
+
+
+def test_cli_reports_a_broken_file_in_one_line(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(MINIMAL.replace("streams: 3", "streams: [3"))
+    r = subprocess.run([sys.executable, "-m", "wattwise", "plan", "--scenario", str(path)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "not valid YAML" in r.stderr and r.stdout == ""

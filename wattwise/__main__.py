@@ -1,0 +1,3 @@
+from wattwise.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""What the servers (KEDA scaler, scheduler extender) read: the latest plan, held in memory.
+
+A `PlanSource` is refreshed in the background (from telemetry, or once from a scenario in the
+demo); request handlers only call `current()`, which never blocks on I/O.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from wattwise.models.plan import Plan
+from wattwise.models.planner import plan as make_plan
+from wattwise.models.snapshot import PolicyState, Snapshot
+
+
+@dataclass(frozen=True)
+class PlanView:
+    snapshot: Snapshot
+    plan: Plan
+    state: PolicyState
+    updated_s: float
+    degraded: bool = False
+    degraded_reasons: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class PlanSource(Protocol):
+    def current(self) -> PlanView: ...
+
+
+class StaticPlanSource:
+    """One plan from one snapshot (the demo, tests). `replace()` swaps in a new snapshot."""
+
+    def __init__(self, snapshot: Snapshot):
+        self._lock = threading.Lock()
+        self._view = self._compute(snapshot)
+
+    @staticmethod
+    def _compute(snapshot: Snapshot, degraded_reasons: tuple[str, ...] = ()) -> PlanView:
+        plan, state = make_plan(snapshot)
+        return PlanView(snapshot, plan, state, snapshot.now_s, bool(degraded_reasons), degraded_reasons)
+
+    def current(self) -> PlanView:
+        with self._lock:
+            return self._view
+
+    def replace(self, snapshot: Snapshot, degraded_reasons: tuple[str, ...] = ()) -> PlanView:
+        view = self._compute(snapshot, degraded_reasons)
+        with self._lock:
+            self._view = view
+        return view
