@@ -38,7 +38,13 @@ def startup_energy_j(model: WorkloadClassModel, node_class: NodeClass, confident
     return seconds * model.replica_power_w(model.capacity_fps)
 
 
+def wake_energy_j(node_class: NodeClass) -> float:
+    """Energy of bringing a sleeping node back: its stated wake energy, plus idle power drawn for
+    `wake_s` while it boots and serves nothing."""
+    return node_class.wake_energy_j + node_class.idle_w * node_class.wake_s
+
+
 def wake_cost_w(node_class: NodeClass, amortise_s: float) -> float:
     """Extra watts of keeping a node on rather than asleep, plus its wake energy amortised."""
     idle_extra = node_class.idle_w - node_class.power.sleep_w
-    return idle_extra + (node_class.wake_energy_j / amortise_s if amortise_s > 0 else 0.0)
+    return idle_extra + (wake_energy_j(node_class) / amortise_s if amortise_s > 0 else 0.0)

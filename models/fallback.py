@@ -15,6 +15,16 @@ from wattwise.models.milp import MilpProblem, MilpSolution, evaluate
 
 
 def solve_greedy(p: MilpProblem) -> MilpSolution:
+    """The best of a few orders: largest demand first, scarcest options first (confidential
+    workloads with few allowed groups claim them before flexible ones), and by options then size."""
+    options = np.bincount(p.pair_w, minlength=len(p.demand))
+    orders = [np.argsort(-p.demand, kind="stable"),
+              np.lexsort((-p.demand, options)),
+              np.lexsort((options, -p.demand * p.cpu_m))]
+    return min((_greedy(p, order) for order in orders), key=lambda s: s.objective)
+
+
+def _greedy(p: MilpProblem, order) -> MilpSolution:
     P = len(p.pair_w)
     count = (p.on_count + p.off_count).astype(int)
     x = np.zeros(P, dtype=int)
@@ -23,7 +33,7 @@ def solve_greedy(p: MilpProblem) -> MilpSolution:
     room = np.stack([p.room_cpu_m, p.room_mem_mib, p.room_gpu], axis=1)
     need_r = np.stack([p.cpu_m, p.mem_mib, p.gpu], axis=1)
     per_frame = (p.a_w + p.b_w * p.cap + p.on_w[p.pair_g] / np.maximum(p.copies, 1)) / np.maximum(p.cap, 1e-9)
-    for w in np.argsort(-p.demand, kind="stable"):
+    for w in order:
         pairs = np.where(p.pair_w == w)[0]
         pairs = pairs[np.argsort(per_frame[pairs], kind="stable")]
         need_fps = (1 + p.headroom) * p.demand[w]

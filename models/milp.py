@@ -124,30 +124,55 @@ def _constraints(p: MilpProblem):
     return A, np.concatenate(lbs), np.concatenate(ubs), (ox, of, on, ov, oz, ou, os_, nv)
 
 
-def solve(p: MilpProblem, time_limit_s: float, rel_gap: float, integer_replicas: bool = True) -> MilpSolution | None:
+def _run(p: MilpProblem, time_limit_s: float, rel_gap: float, integrality_of: str):
+    """Solve with x integer ("all"), only node counts integer ("nodes") or nothing ("none")."""
     P, G, W = len(p.pair_w), len(p.on_count), len(p.demand)
     A, lb_rows, ub_rows, (ox, of, on, ov, oz, ou, os_, nv) = _constraints(p)
     c = np.concatenate([p.a_w, p.b_w, p.e_w, p.on_w, p.wake_w, np.full(W, p.unmet_penalty), np.full(W, p.floor_penalty)])
     x_ub = np.minimum(p.max_r[p.pair_w], p.copies * (p.on_count + p.off_count)[p.pair_g]).astype(float)
     lb = np.concatenate([np.zeros(3 * P), p.on_min, np.zeros(G), np.zeros(2 * W)])
     ub = np.concatenate([x_ub, p.cap * x_ub, x_ub, p.on_count, p.off_count, p.demand, p.floor])
-    integrality = np.concatenate([np.full(P, 1 if integer_replicas else 0), np.zeros(2 * P), np.ones(2 * G), np.zeros(2 * W)])
+    x_int = 1 if integrality_of == "all" else 0
+    y_int = 0 if integrality_of == "none" else 1
+    integrality = np.concatenate([np.full(P, x_int), np.zeros(2 * P), np.full(2 * G, y_int), np.zeros(2 * W)])
     res = milp(c, constraints=LinearConstraint(A, lb_rows, ub_rows), integrality=integrality,
                bounds=Bounds(lb, ub.astype(float)),
                options={"time_limit": max(time_limit_s, 0.01), "mip_rel_gap": rel_gap, "disp": False})
-    if res.x is None:
-        return None
-    sol = res.x
     bound = getattr(res, "mip_dual_bound", None)
-    bound = float(res.fun) if bound is None or not math.isfinite(bound) else float(bound)
+    if bound is None or not math.isfinite(bound):
+        bound = float(res.fun) if res.x is not None and res.status == 0 else -math.inf
     status = "optimal" if res.status == 0 else ("time-limit" if res.status == 1 else f"status-{res.status}")
-    v = np.rint(sol[ov:ov + G]).astype(int)
-    z = np.rint(sol[oz:oz + G]).astype(int)
+    if res.x is None:
+        return None, float(bound), status
+    sol = res.x
+    parts = (sol[ox:ox + P], sol[ov:ov + G], sol[oz:oz + G], sol[ou:ou + W])
+    return parts, float(bound), status
+
+
+def solve(p: MilpProblem, time_limit_s: float, rel_gap: float, integer_replicas: bool = True) -> tuple[MilpSolution | None, float]:
+    """The MILP within a time budget: (best solution found or None, proven lower bound)."""
+    parts, bound, status = _run(p, time_limit_s, rel_gap, "all" if integer_replicas else "nodes")
+    if parts is None:
+        return None, bound
+    x, v, z, unmet = parts
+    v, z = np.rint(v).astype(int), np.rint(z).astype(int)
     if integer_replicas:
-        x = np.rint(sol[ox:ox + P]).astype(int)
+        x = np.rint(x).astype(int)
     else:
-        x, v, z = round_replicas(p, sol[ox:ox + P], sol[ou:ou + W], v, z)
-    return evaluate(p, x, v, z, bound, status)
+        x, v, z = round_replicas(p, x, unmet, v, z)
+    return evaluate(p, x, v, z, bound, status), bound
+
+
+def solve_lp_rounding(p: MilpProblem) -> MilpSolution | None:
+    """The LP relaxation (fast, and a valid lower bound), rounded to integers with repair."""
+    parts, bound, status = _run(p, 5.0, 1e-9, "none")
+    if parts is None:
+        return None
+    x, v, z, unmet = parts
+    v = np.ceil(v - 1e-6).astype(int)
+    z = np.ceil(z - 1e-6).astype(int)
+    x, v, z = round_replicas(p, x, unmet, v, z)
+    return evaluate(p, x, v, z, bound, "lp-rounding")
 
 
 def _use(p: MilpProblem, x: np.ndarray):

@@ -20,7 +20,7 @@ from wattwise.models.costs import startup_energy_j, wake_cost_w, zone_intensity,
 from wattwise.models.eligibility import hard_reason
 from wattwise.models.fallback import solve_greedy
 from wattwise.models.grouping import group_nodes
-from wattwise.models.milp import MilpProblem, cover_unmet, evaluate, solve
+from wattwise.models.milp import MilpProblem, MilpSolution, cover_unmet, evaluate, solve, solve_lp_rounding
 from wattwise.models.packing import pack_group
 from wattwise.models.plan import Placement, Plan, WorkloadPlan
 from wattwise.models.scoring import node_costs
@@ -60,7 +60,13 @@ def _pair_models(snapshot: Snapshot, groups) -> dict[tuple[str, str], object]:
     return out
 
 
-def _build_problem(snapshot, groups, demand, models):
+def eligibility(snapshot, groups, models) -> dict[tuple[str, int], bool]:
+    """Hard constraints per (workload key, group index): the same verdict for all of a group."""
+    return {(w.key, g.index): hard_reason(w, g.nodes[0], g.node_class, models[(w.key, g.node_class.name)]) is None
+            for w in snapshot.workloads for g in groups}
+
+
+def _build_problem(snapshot, groups, demand, models, eligible):
     zones = {g.zone for g in groups}
     k = zone_weights(snapshot, zones)
     amortise = max(snapshot.settings.amortise_s, 1.0)
@@ -70,7 +76,7 @@ def _build_problem(snapshot, groups, demand, models):
         prev_nodes = snapshot.state.placements.get(w.key, {})
         for g in groups:
             model = models[(w.key, g.node_class.name)]
-            if hard_reason(w, g.nodes[0], g.node_class, model) is not None:
+            if not eligible[(w.key, g.index)]:
                 continue
             copies = w.footprint.max_copies_in(g.free_per_node)
             if copies <= 0:
@@ -112,27 +118,49 @@ def _build_problem(snapshot, groups, demand, models):
 EXACT_PAIRS = 400  # below this many (workload, group) pairs, replica counts are integer in the MILP
 
 
+def _solve(problem: MilpProblem, settings) -> MilpSolution:
+    """The best of: greedy, LP rounding, and the MILP within what is left of the time budget.
+    The reported gap is against the best proven lower bound (LP or MILP dual bound)."""
+    import time as _time  # wall-clock only bounds the solver's effort; it never enters the plan
+
+    start = _time.perf_counter()
+    candidates = [solve_greedy(problem)]
+    bound = -math.inf
+    if len(problem.pair_w):
+        exact = len(problem.pair_w) <= EXACT_PAIRS
+        if not exact:
+            rounded = solve_lp_rounding(problem)
+            if rounded is not None:
+                candidates.append(rounded)
+                bound = max(bound, rounded.bound)
+        left_s = settings.time_budget_s - (_time.perf_counter() - start)
+        # At scale the MILP rarely beats greedy and LP rounding within a budget of this order (it
+        # neither improves on the LP bound nor finds better incumbents in seconds), so it runs
+        # only for small problems, where it is exact, or when asked for with a larger budget.
+        if exact or left_s > settings.milp_at_scale_min_s:
+            milp_solution, milp_bound = solve(problem, max(left_s, 0.02), settings.mip_rel_gap, integer_replicas=exact)
+            bound = max(bound, milp_bound)
+            if milp_solution is not None:
+                candidates.append(milp_solution)
+    best = min(candidates, key=lambda c: c.objective)
+    x, v, z = cover_unmet(problem, best.x, best.v, best.z)
+    status = best.status + ("+repair" if (x != best.x).any() else "")
+    return evaluate(problem, x, v, z, bound, status)
+
+
+def _gap(objective: float, bound: float) -> float:
+    return (objective - bound) / abs(objective) if math.isfinite(bound) and objective else math.inf
+
+
 def plan(snapshot: Snapshot) -> tuple[Plan, PolicyState]:
     groups = group_nodes(snapshot.nodes, dict(snapshot.node_classes), snapshot.settings.exact_below_nodes)
     demand = _planning_demand(snapshot)
     models = _pair_models(snapshot, groups)
     wl = list(snapshot.workloads)
-    problem = _build_problem(snapshot, groups, demand, models)
-    solution = None
-    if len(problem.pair_w):
-        exact = len(problem.pair_w) <= EXACT_PAIRS
-        solution = solve(problem, snapshot.settings.time_budget_s, snapshot.settings.mip_rel_gap, integer_replicas=exact)
-        greedy = solve_greedy(problem)
-        if solution is None or greedy.objective < solution.objective - 1e-9:
-            if solution is not None:
-                greedy.bound, greedy.gap = solution.bound, max(0.0, (greedy.objective - solution.bound) / abs(greedy.objective))
-            solution = greedy
-        x, v, z = cover_unmet(problem, solution.x, solution.v, solution.z)
-        if (x != solution.x).any():
-            solution = evaluate(problem, x, v, z, solution.bound, solution.status + "+repair")
-    if solution is None:
-        solution = solve_greedy(problem)
-    solver = f"milp-{solution.status}" if solution.status != "greedy" else "greedy-fallback"
+    eligible = eligibility(snapshot, groups, models)
+    problem = _build_problem(snapshot, groups, demand, models, eligible)
+    solution = _solve(problem, snapshot.settings)
+    solver = solution.status if solution.status.startswith(("greedy", "lp-")) else f"milp-{solution.status}"
 
     # replicas per group -> per node
     by_node: dict[str, dict[str, int]] = {w.key: {} for w in wl}
@@ -151,7 +179,7 @@ def plan(snapshot: Snapshot) -> tuple[Plan, PolicyState]:
         for wi, n in missing.items():
             unplaced[wl[wi].key] += n
         active.update(used)
-    return _assemble(snapshot, groups, demand, models, by_node, unplaced, active, solution, solver)
+    return _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, active, solution, solver)
 
 
 def _serve(by_name, models, w, nodes_count, fps):
@@ -177,7 +205,7 @@ def _serve(by_name, models, w, nodes_count, fps):
 RANKING_LENGTH = 16
 
 
-def _assemble(snapshot, groups, demand, models, by_node, unplaced, active, solution, solver) -> tuple[Plan, PolicyState]:
+def _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, active, solution, solver) -> tuple[Plan, PolicyState]:
     by_name = {n.name: n for n in snapshot.nodes}
     pinned = {n.name for g in groups if g.pinned for n in g.nodes}
     active_nodes = active | pinned
@@ -189,7 +217,6 @@ def _assemble(snapshot, groups, demand, models, by_node, unplaced, active, solut
     plans = {}
     placements = []
     weights = zone_weights(snapshot, set(ci))
-    candidates_by_group = _group_candidates(groups, active_nodes)
     for w in snapshot.workloads:
         fps, floor, held, _, note = demand[w.key]
         nodes_count = {k: v for k, v in by_node[w.key].items() if v > 0}
@@ -203,9 +230,8 @@ def _assemble(snapshot, groups, demand, models, by_node, unplaced, active, solut
             by_class[nd.node_class] = by_class.get(nd.node_class, 0) + count
             placements.append(Placement(w.key, node, nd.node_class, nd.zone, count,
                                         tuple(sorted(k.value for k in nd.tee_ready)), w.confidentiality.describe()))
-        allowed_groups = [g for g in groups
-                          if hard_reason(w, g.nodes[0], g.node_class, models[(w.key, g.node_class.name)]) is None]
-        ranking = _ranking(snapshot, w, allowed_groups, by_name, weights, candidates_by_group, active_nodes, nodes_count)
+        allowed_groups = [g for g in groups if eligible[(w.key, g.index)]]
+        ranking = _ranking(snapshot, w, allowed_groups, by_name, weights, active_nodes, nodes_count)
         allowed_count = sum(g.count for g in allowed_groups)
         reasons = _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced[w.key], allowed_count, note)
         w_power = sum(power.values())
@@ -235,25 +261,31 @@ def _assemble(snapshot, groups, demand, models, by_node, unplaced, active, solut
     return result, state
 
 
-def _group_candidates(groups, active_nodes) -> dict[int, tuple[list[str], list[str]]]:
-    """Per group, the first awake and asleep node names worth scoring (the rest cost the same)."""
-    out = {}
-    for g in groups:
-        awake = [n.name for n in g.nodes if n.name in active_nodes][:RANKING_LENGTH]
-        asleep = [n.name for n in g.nodes if n.name not in active_nodes][:2]
-        out[g.index] = (awake, asleep)
-    return out
+def _ranking(snapshot, w, allowed_groups, by_name, weights, active_nodes, nodes_count) -> tuple[str, ...]:
+    """The best RANKING_LENGTH allowed nodes for one more replica, cheapest per frame first.
 
-
-def _ranking(snapshot, w, allowed_groups, by_name, weights, candidates_by_group, active_nodes, nodes_count):
-    """The best RANKING_LENGTH allowed nodes for one more replica, cheapest per frame first."""
-    candidates = list(nodes_count)
+    Within a group, nodes in the same state (planned for this workload, active, awake, asleep)
+    cost the same, so one representative per state is scored and its bucket expanded.
+    """
+    buckets: list[tuple[str, list[str]]] = []  # (representative, members)
     for g in allowed_groups:
-        awake, asleep = candidates_by_group[g.index]
-        candidates += [n for n in awake if n not in nodes_count][:RANKING_LENGTH] + asleep
-    costs = node_costs(snapshot, w, candidates, active_nodes=active_nodes, planned_nodes=set(nodes_count),
-                       by_name=by_name, weights=weights)
-    return tuple(c.node for c in sorted(costs, key=lambda c: (c.weighted_cost, c.node))[:RANKING_LENGTH])
+        states: dict[tuple, list[str]] = {}
+        for n in g.nodes:
+            key = (n.name in nodes_count, n.name in active_nodes, n.powered_on)
+            members = states.setdefault(key, [])
+            if len(members) < RANKING_LENGTH:
+                members.append(n.name)
+        buckets += [(members[0], members) for members in states.values()]
+    costs = node_costs(snapshot, w, [rep for rep, _ in buckets], active_nodes=active_nodes,
+                       planned_nodes=set(nodes_count), by_name=by_name, weights=weights)
+    cost_of = {c.node: c.weighted_cost for c in costs}
+    ranked = sorted((b for b in buckets if b[0] in cost_of), key=lambda b: (cost_of[b[0]], b[0]))
+    out: list[str] = []
+    for _, members in ranked:
+        out += members[:RANKING_LENGTH - len(out)]
+        if len(out) >= RANKING_LENGTH:
+            break
+    return tuple(out)
 
 
 def _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced, allowed_count, note):

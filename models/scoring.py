@@ -49,9 +49,10 @@ def node_costs(snapshot: Snapshot, workload: Workload, node_names, active_nodes=
         j = model.replica_power_w(cap) / cap
         awake = name in active_nodes or node.reserved.cpu_m > 0
         if not awake:
-            wake = wake_cost_w(cls, snapshot.settings.amortise_s)
-            if not node.powered_on:
-                wake += cls.wake_energy_j / max(snapshot.settings.amortise_s, 1.0)
+            if node.powered_on:   # awake but idle-able: keeping it on for this replica costs its idle
+                wake = cls.idle_w - cls.power.sleep_w
+            else:                 # asleep: waking it costs that plus the wake energy
+                wake = wake_cost_w(cls, snapshot.settings.amortise_s)
             j += wake / cap
         cost = weights.get(node.zone, 1.0) * j
         planned = name in planned_nodes

@@ -50,6 +50,8 @@ class PlannerSettings:
     amortise_s: horizon over which a new replica's start-up energy and a node's wake energy are
         charged against its savings; a move must pay back within it.
     time_budget_s: wall time the MILP may use before the best solution so far is taken.
+    milp_at_scale_min_s: on large problems (grouped nodes, continuous replicas) the MILP runs
+        only when this much of the budget is left after greedy and LP rounding.
     """
 
     headroom: float = 0.10
@@ -58,6 +60,7 @@ class PlannerSettings:
     time_budget_s: float = 0.15
     mip_rel_gap: float = 0.002
     exact_below_nodes: int = 48
+    milp_at_scale_min_s: float = 1.0
     unmet_penalty_margin: float = 20.0
 
     def __post_init__(self):
