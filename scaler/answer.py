@@ -1,0 +1,104 @@
+"""The scaler's answers, as numbers (pure; no gRPC here).
+
+Scheme (docs/scaler.md): one External metric per ScaledObject, named
+`wattwise-<namespace>-<workload>`, metric type AverageValue, target 1, value = the replicas the
+plan wants for the workload (summed over node classes). The HPA computes
+ceil(value / target) = the planned replicas, so it lands exactly on the plan. `IsActive` is
+true exactly when that value is above 0.
+
+KEDA reads the float field when it is > 0 (KEDA 2.17+) and the int field otherwise, so both are
+sent: int = ceil(float). A target is never 0, negative or non-finite; a value that is negative or
+non-finite (impossible from the planner, guarded anyway) becomes 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from wattwise.scaler.metadata import MetadataError, ScalerRequest
+from wattwise.scaler.state import ScalerState
+from wattwise.scaler.workloads import objective_of
+
+TARGET_PER_REPLICA = 1.0
+
+
+class NotPlanned(RuntimeError):
+    """The workload has no trustworthy plan yet; retrying after the next refresh helps."""
+
+
+@dataclass(frozen=True)
+class Number:
+    """A value as KEDA gets it: the float and its integer ceiling."""
+
+    as_float: float
+    as_int: int
+
+
+@dataclass(frozen=True)
+class SpecAnswer:
+    metric_name: str
+    target: Number
+
+
+@dataclass(frozen=True)
+class ValueAnswer:
+    metric_name: str
+    value: Number
+    workload: str
+    held: bool
+    degraded: bool
+
+
+def as_value(x: float) -> Number:
+    """A metric value: finite and >= 0, rounded to KEDA's 3 decimals, int = ceil."""
+    if not math.isfinite(x) or x < 0:
+        x = 0.0
+    x = round(x, 3)
+    return Number(x, int(math.ceil(x)))
+
+
+def as_target(x: float) -> Number:
+    """A target: strictly positive and finite (KEDA ignores a 0 float and divides by the target)."""
+    if not math.isfinite(x) or x <= 0:
+        raise ValueError(f"a metric target must be a positive finite number, got {x!r}")
+    x = max(round(x, 3), 0.001)
+    return Number(x, max(1, int(math.ceil(x))))
+
+
+def metric_spec(request: ScalerRequest) -> SpecAnswer:
+    return SpecAnswer(request.metric_name, as_target(TARGET_PER_REPLICA))
+
+
+def check_metric_name(request: ScalerRequest, metric_name: str) -> None:
+    """GetMetrics names the metric GetMetricSpec returned (KEDA strips its `sN-` prefix)."""
+    if metric_name and metric_name != request.metric_name:
+        raise MetadataError("metricName", f"unknown metric {metric_name!r} for this metadata",
+                            f"expected {request.metric_name!r}, as GetMetricSpec returned")
+
+
+def planned_replicas(request: ScalerRequest, state: ScalerState | None) -> tuple[int, bool]:
+    """(replicas, held) for the request's workload under its objective. Raises NotPlanned."""
+    key = request.workload_key
+    if state is None:
+        raise NotPlanned("no plan yet: the first refresh is still running; retry shortly")
+    if key in state.never_trusted:
+        raise NotPlanned(f"{key}: no trustworthy demand yet ({state.never_trusted[key]}); "
+                         "the current replica count is kept until data arrives")
+    view = state.view_for(objective_of(request, state.default_objective))
+    wp = view.plan.workloads.get(key)
+    if wp is None:
+        raise NotPlanned(f"{key}: registered but not planned yet; the next refresh (within "
+                         "moments) includes it")
+    return wp.replicas, wp.held
+
+
+def metric_value(request: ScalerRequest, state: ScalerState | None) -> ValueAnswer:
+    replicas, held = planned_replicas(request, state)
+    return ValueAnswer(request.metric_name, as_value(float(replicas) * TARGET_PER_REPLICA), request.workload_key,
+                       held, state.degraded)
+
+
+def is_active(request: ScalerRequest, state: ScalerState | None) -> bool:
+    """Active exactly when the plan wants replicas: the same number GetMetrics reports, > 0."""
+    return metric_value(request, state).value.as_float > 0

@@ -1,0 +1,100 @@
+"""Assemble a scaler from its parts, and run it on a background thread (tests, benchmark).
+
+`build_scaler` wires registry -> refresher -> core -> servicer -> servers; the ports decide
+whether it is the demo (scenario + recorded demand) or live (scenario inventory + Prometheus).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from wattwise.models.ports import CarbonIntensitySource, NodeInventory
+from wattwise.models.snapshot import Snapshot
+from wattwise.models.workload import Workload
+from wattwise.scaler.core import ScalerCore
+from wattwise.scaler.demand import DemandPort
+from wattwise.scaler.metadata import parse_metadata
+from wattwise.scaler.metrics import ScalerMetrics
+from wattwise.scaler.refresher import PlanRefresher, RefresherSettings
+from wattwise.scaler.registry import Registry
+from wattwise.scaler.server import ScalerServer, ServerConfig
+from wattwise.scaler.sources import ScenarioCarbon, ScenarioInventory, catalogue, demo_metadata, recorded_demand
+from wattwise.scaler.tls import ReloadingCredentials
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Scaler:
+    registry: Registry
+    refresher: PlanRefresher
+    core: ScalerCore
+    metrics: ScalerMetrics
+    server: ScalerServer
+
+
+def build_scaler(*, inventory: NodeInventory, demand: DemandPort, carbon: CarbonIntensitySource,
+                 catalogue_by_key: Mapping[str, Workload], settings: RefresherSettings,
+                 config: ServerConfig = ServerConfig(), tls: ReloadingCredentials | None = None,
+                 registry_ttl_s: float = 600.0, clock: Callable[[], float] = time.time,
+                 metrics: ScalerMetrics | None = None) -> Scaler:
+    registry = Registry(clock, ttl_s=registry_ttl_s)
+    refresher = PlanRefresher(inventory=inventory, demand=demand, carbon=carbon, registry=registry,
+                              catalogue=catalogue_by_key, settings=settings, clock=clock)
+    core = ScalerCore(registry, refresher.state)
+    metrics = metrics or ScalerMetrics()
+    server = ScalerServer(core, refresher, metrics, config, tls)
+    return Scaler(registry, refresher, core, metrics, server)
+
+
+def settings_from_snapshot(snapshot: Snapshot, interval_s: float) -> RefresherSettings:
+    return RefresherSettings(interval_s=interval_s, objective=snapshot.objective, planner=snapshot.settings)
+
+
+def build_demo(snapshot: Snapshot, *, interval_s: float = 15.0, config: ServerConfig = ServerConfig(),
+               tls: ReloadingCredentials | None = None, demand: DemandPort | None = None,
+               clock: Callable[[], float] = time.time) -> Scaler:
+    """The bundled scenario with recorded demand; its workloads are registered up front (with the
+    metadata `demo_metadata` prints) and planned once, so answers are ready at start."""
+    scaler = build_scaler(inventory=ScenarioInventory(snapshot), demand=demand or recorded_demand(snapshot),
+                          carbon=ScenarioCarbon(snapshot), catalogue_by_key=catalogue(snapshot),
+                          settings=settings_from_snapshot(snapshot, interval_s), config=config, tls=tls,
+                          registry_ttl_s=math.inf, clock=clock)
+    for w in sorted(snapshot.workloads, key=lambda w: w.key):
+        scaler.registry.touch(parse_metadata(w.name, w.namespace, demo_metadata(w)))
+    scaler.refresher.refresh_once()
+    return scaler
+
+
+class ThreadedScaler:
+    """Runs a `Scaler` (servers + refresher) on its own event loop thread."""
+
+    def __init__(self, scaler: Scaler, start_refresher: bool = True):
+        self.scaler = scaler
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="wattwise-scaler-loop", daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(scaler.server.start(), self._loop).result(30)
+        if start_refresher:
+            scaler.refresher.start()
+
+    @property
+    def grpc_port(self) -> int:
+        return self.scaler.server.grpc_port
+
+    @property
+    def health_port(self) -> int:
+        return self.scaler.server.health_port
+
+    def stop(self, grace_s: float = 1.0) -> None:
+        self.scaler.refresher.stop()
+        asyncio.run_coroutine_threadsafe(self.scaler.server.stop(grace_s), self._loop).result(grace_s + 30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()

@@ -1,0 +1,43 @@
+"""The scaler's door-independent logic: validate metadata, register, answer from the state.
+
+The gRPC servicer only decodes, calls one of these methods and encodes; the client CLI and the
+tests can call them too.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+from wattwise.scaler import answer
+from wattwise.scaler.metadata import MetadataCache, ScalerRequest
+from wattwise.scaler.registry import Registry
+from wattwise.scaler.state import ScalerState
+
+
+class ScalerCore:
+    def __init__(self, registry: Registry, state: Callable[[], ScalerState | None],
+                 cache: MetadataCache | None = None):
+        self.registry = registry
+        self._state = state
+        self._cache = cache or MetadataCache()
+
+    def state(self) -> ScalerState | None:
+        return self._state()
+
+    def request(self, name: str, namespace: str, metadata: Mapping[str, str]) -> ScalerRequest:
+        """Validate (raises MetadataError) and register the ScaledObject."""
+        req = self._cache.parse(name, namespace, metadata)
+        self.registry.touch(req)
+        return req
+
+    def metric_spec(self, name: str, namespace: str, metadata: Mapping[str, str]) -> answer.SpecAnswer:
+        return answer.metric_spec(self.request(name, namespace, metadata))
+
+    def metric_value(self, name: str, namespace: str, metadata: Mapping[str, str],
+                     metric_name: str) -> answer.ValueAnswer:
+        req = self.request(name, namespace, metadata)
+        answer.check_metric_name(req, metric_name)
+        return answer.metric_value(req, self._state())
+
+    def is_active(self, name: str, namespace: str, metadata: Mapping[str, str]) -> bool:
+        return answer.is_active(self.request(name, namespace, metadata), self._state())

@@ -1,0 +1,81 @@
+"""The demand port: what a ScaledObject's `query` evaluates to at a given time.
+
+Live: a PromQL instant query against Prometheus, evaluated at the refresher's quantised time so
+every scaler replica reads the same value. Replay: recorded values per query (the demo). Both
+return a `DemandReading` and never raise: a failure is a reading with `ok=False` and a note that
+says why, which the refresher turns into a held (untrustworthy) demand.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+from dataclasses import dataclass
+from typing import Mapping, Protocol, Sequence, runtime_checkable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DemandReading:
+    value: float | None
+    ok: bool
+    note: str = ""
+
+
+@runtime_checkable
+class DemandPort(Protocol):
+    def read(self, query: str, at_s: float) -> DemandReading: ...
+
+
+class PromQLDemand:
+    """Instant queries through `wattwise.telemetry.prometheus.PrometheusClient` (timeouts, bounded
+    retries, typed errors). The query's series are summed; no series means no data."""
+
+    def __init__(self, url: str, timeout_s: float = 5.0, retries: int = 1):
+        from wattwise.telemetry.prometheus import PrometheusClient
+
+        self._client = PrometheusClient(url, timeout_s=timeout_s, retries=retries, backoff_s=0.1)
+        self.url = self._client.url
+
+    def read(self, query: str, at_s: float) -> DemandReading:
+        from wattwise.telemetry.prometheus import TelemetryError
+
+        try:
+            series = self._client.instant(query, at_s=at_s)
+        except TelemetryError as e:
+            return DemandReading(None, False, str(e))
+        if not series:
+            return DemandReading(None, False, "query returned no series (no data, or none newer than "
+                                              "Prometheus's 5-minute lookback)")
+        return DemandReading(float(sum(float(s.values[-1]) for s in series)), True)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class RecordedDemand:
+    """Replays recorded values: query -> ((t_s, value), ...) sorted by time; the value at `at_s`
+    is the latest point at or before it (the first point before the recording starts)."""
+
+    def __init__(self, series: Mapping[str, Sequence[tuple[float, float]]]):
+        self._t = {q: [t for t, _ in sorted(points)] for q, points in series.items()}
+        self._v = {q: [v for _, v in sorted(points)] for q, points in series.items()}
+
+    def read(self, query: str, at_s: float) -> DemandReading:
+        times = self._t.get(query)
+        if not times:
+            return DemandReading(None, False, "no recorded data for this query")
+        i = max(0, bisect.bisect_right(times, at_s) - 1)
+        return DemandReading(self._v[query][i], True)
+
+
+def check_plausible(reading: DemandReading, max_value: float) -> DemandReading:
+    """Absurd values (negative, NaN, infinite, above `max_value`) are not trusted."""
+    if not reading.ok or reading.value is None:
+        return reading
+    v = reading.value
+    if not math.isfinite(v) or v < 0 or v > max_value:
+        return DemandReading(None, False, f"implausible value {v!r} (accepted: 0 to {max_value:g})")
+    return reading

@@ -1,0 +1,65 @@
+"""ScaledObjects the scaler has heard from, by workload.
+
+KEDA never says when a ScaledObject is deleted, so an entry lives while KEDA keeps calling
+(every poll and HPA sync touches it, an open push stream too) and is dropped `ttl_s` after the
+last call. A new or changed entry wakes the refresher, so the plan includes it within moments.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+from wattwise.scaler.metadata import ScalerRequest
+
+log = logging.getLogger(__name__)
+
+
+class Registry:
+    def __init__(self, clock: Callable[[], float], ttl_s: float = 600.0):
+        self._clock = clock
+        self._ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[ScalerRequest, float]] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, fn: Callable[[], None]) -> None:
+        self._listeners.append(fn)
+
+    def touch(self, request: ScalerRequest) -> bool:
+        """Record a call; True when this changes what gets planned."""
+        now = self._clock()
+        key = request.workload_key
+        with self._lock:
+            old = self._entries.get(key)
+            self._entries[key] = (request, now)
+        changed = old is None or (old[0] is not request and not old[0].same_plan_inputs(request))
+        if changed:
+            if old is not None and (old[0].scaled_object, old[0].scaled_object_namespace) != (
+                    request.scaled_object, request.scaled_object_namespace):
+                log.warning("workload %s is claimed by ScaledObjects %s/%s and %s/%s with different metadata; "
+                            "the latest call wins", key, old[0].scaled_object_namespace, old[0].scaled_object,
+                            request.scaled_object_namespace, request.scaled_object)
+            else:
+                log.info("registered workload %s (ScaledObject %s/%s)", key, request.scaled_object_namespace,
+                         request.scaled_object)
+            for fn in self._listeners:
+                fn()
+        return changed
+
+    def active(self) -> tuple[ScalerRequest, ...]:
+        """Live entries sorted by workload key; expired ones are dropped."""
+        now = self._clock()
+        with self._lock:
+            expired = [k for k, (_, seen) in self._entries.items() if now - seen > self._ttl_s]
+            for k in expired:
+                del self._entries[k]
+            live = tuple(r for _, (r, _) in sorted(self._entries.items()))
+        for k in expired:
+            log.info("forgot workload %s: no call from KEDA for %.0f s", k, self._ttl_s)
+        return live
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)

@@ -1,0 +1,117 @@
+"""The scaler's servers on one asyncio loop: the main port (ExternalScaler, health, optional
+reflection; plaintext, TLS or mTLS) and a plaintext health port for Kubernetes gRPC probes.
+
+Graceful stop: health goes NOT_SERVING, open streams end with OK, the main server stops
+accepting and lets in-flight calls finish within the grace period, then the health port closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from wattwise.scaler.core import ScalerCore
+from wattwise.scaler.metrics import ScalerMetrics
+from wattwise.scaler.proto import externalscaler_pb2 as pb
+from wattwise.scaler.proto import externalscaler_pb2_grpc as pb_grpc
+from wattwise.scaler.refresher import PlanRefresher
+from wattwise.scaler.servicer import ChangeNotifier, ExternalScalerServicer
+from wattwise.scaler.state import ScalerState
+from wattwise.scaler.tls import ReloadingCredentials
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExternalScaler"].full_name
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "0.0.0.0"
+    grpc_port: int = 6000
+    health_port: int = 6001
+    reflection: bool = False
+    grace_s: float = 10.0
+
+
+class ScalerServer:
+    """Owns the gRPC servers. Create, `await start()`, `await stop()` on the same loop."""
+
+    def __init__(self, core: ScalerCore, refresher: PlanRefresher, metrics: ScalerMetrics,
+                 config: ServerConfig = ServerConfig(), tls: ReloadingCredentials | None = None):
+        self.core = core
+        self.refresher = refresher
+        self.metrics = metrics
+        self.config = config
+        self._tls = tls
+        self.grpc_port = 0
+        self.health_port = 0
+        self.health = health.aio.HealthServicer()
+        self._main: grpc.aio.Server | None = None
+        self._health_server: grpc.aio.Server | None = None
+        self._notifier: ChangeNotifier | None = None
+        self.servicer: ExternalScalerServicer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._notifier = ChangeNotifier(self._loop)
+        self.servicer = ExternalScalerServicer(self.core, self._notifier, self.metrics)
+        self._main = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        pb_grpc.add_ExternalScalerServicer_to_server(self.servicer, self._main)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._main)
+        if self.config.reflection:
+            reflection.enable_server_reflection(
+                (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                 reflection.SERVICE_NAME), self._main)
+        address = f"{self.config.host}:{self.config.grpc_port}"
+        if self._tls is not None:
+            self.grpc_port = self._main.add_secure_port(address, self._tls.credentials)
+        else:
+            self.grpc_port = self._main.add_insecure_port(address)
+        self._health_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._health_server)
+        self.health_port = self._health_server.add_insecure_port(f"{self.config.host}:{self.config.health_port}")
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.refresher.add_listener(self._on_state)
+        await self._main.start()
+        await self._health_server.start()
+        if self.refresher.state() is not None:
+            await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        log.info("scaler listening on %s:%s (%s), health on %s:%s (plaintext)%s", self.config.host, self.grpc_port,
+                 "plaintext" if self._tls is None else ("mTLS" if self._tls.files.mutual else "TLS"),
+                 self.config.host, self.health_port, ", reflection on" if self.config.reflection else "")
+
+    def _on_state(self, state: ScalerState) -> None:
+        """Refresher thread: wake the streams, mark ready, update the gauges."""
+        self.metrics.observe_state(state, len(self.core.registry))
+        if self._notifier is not None:
+            self._notifier.notify_threadsafe()
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            asyncio.run_coroutine_threadsafe(self._mark_ready(), loop)
+
+    async def _mark_ready(self) -> None:
+        if self._notifier is not None and not self._notifier.closing.is_set():
+            await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        grace = self.config.grace_s if grace_s is None else grace_s
+        log.info("shutting down: health NOT_SERVING, closing streams, %.1f s grace for in-flight calls", grace)
+        await self.health.enter_graceful_shutdown()
+        if self._notifier is not None:
+            self._notifier.close()
+        if self._main is not None:
+            await self._main.stop(grace)
+        if self._health_server is not None:
+            await self._health_server.stop(min(grace, 1.0))
+        log.info("scaler stopped")
+
+    async def wait_for_termination(self) -> None:
+        if self._main is not None:
+            await self._main.wait_for_termination()

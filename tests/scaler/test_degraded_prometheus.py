@@ -1,0 +1,113 @@
+"""A real Prometheus killed mid-run: answers continue, held at the last trustworthy plan and
+marked degraded (metrics and logs); they recover by themselves when Prometheus is back. Data
+that goes stale (no sample within Prometheus's lookback) is held the same way."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from tests.prometheus_fixture import INSTALL_HINT, PrometheusFixtureError, missing_binaries, start_prometheus
+from tests.scaler.helpers import keda_poll, ref, start_live, stub_for
+from wattwise.scaler.demand import PromQLDemand
+
+QUERY = 'sum(wattwise_active_streams{namespace="retail",workload="checkout-cams"})'
+STEP_S = 15
+
+
+class Clock:
+    def __init__(self, now_s):
+        self.now_s = now_s
+
+    def __call__(self):
+        return self.now_s
+
+
+def _openmetrics(t0: int) -> str:
+    """48 streams for 20 min, 20 streams for 15 min, then nothing (a dead exporter)."""
+    lines = ["# TYPE wattwise_active_streams gauge"]
+    for t in range(t0, t0 + 35 * 60, STEP_S):
+        value = 48 if t < t0 + 20 * 60 else 20
+        lines.append(f'wattwise_active_streams{{namespace="retail",workload="checkout-cams",pod="gw-1"}} {value} {t}')
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"
+
+
+def _restart(prom):
+    """Start Prometheus again on the same address and storage (as a restarted pod would)."""
+    prom.process = subprocess.Popen(prom.process.args, stdout=open(prom.workdir / "prometheus2.log", "wb"),
+                                    stderr=subprocess.STDOUT, cwd=prom.workdir)
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(f"{prom.url}/-/ready", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail("prometheus did not come back")
+
+
+def _value(stub, so):
+    _, metrics, active = keda_poll(stub, so)
+    return metrics.metricValues[0].metricValueFloat, active.result
+
+
+def test_prometheus_killed_mid_run(tmp_path, caplog):
+    if missing_binaries():
+        pytest.fail(f"prometheus not found: {INSTALL_HINT}", pytrace=False)
+    t0 = (int(time.time()) // 3600 - 4) * 3600
+    try:
+        prom = start_prometheus(_openmetrics(t0), tmp_path / "prom")
+    except PrometheusFixtureError as e:
+        pytest.fail(str(e), pytrace=False)
+    clock = Clock(t0 + 10 * 60)
+    demand = PromQLDemand(prom.url, timeout_s=3.0, retries=0)
+    # the clock jumps minutes between KEDA's polls here, so keep registrations for the whole test
+    scaler = start_live(demand, clock=clock, start_refresher=False, interval_s=STEP_S, registry_ttl_s=7200)
+    refresher, metrics = scaler.scaler.refresher, scaler.scaler.metrics.registry
+    channel, stub = stub_for(scaler.grpc_port)
+    so = ref("checkout", "retail", workload="checkout-cams", query=QUERY)
+    try:
+        stub.GetMetricSpec(so, timeout=5)
+        refresher.refresh_once()
+        busy, active = _value(stub, so)
+        assert active and busy > 0
+        assert metrics.get_sample_value("wattwise_degraded") == 0
+
+        with caplog.at_level(logging.INFO, logger="wattwise.scaler.refresher"):
+            prom.kill()
+            clock.now_s += STEP_S
+            refresher.refresh_once()
+            assert _value(stub, so) == (busy, True)                 # answered, held
+            assert metrics.get_sample_value("wattwise_degraded") == 1
+            assert metrics.get_sample_value("wattwise_demand_held", {"workload": "retail/checkout-cams"}) == 1
+            assert metrics.get_sample_value("wattwise_telemetry_staleness_seconds",
+                                            {"workload": "retail/checkout-cams"}) == STEP_S
+            assert any("degraded" in r.getMessage() and "unreachable" in r.getMessage() for r in caplog.records)
+
+            clock.now_s = t0 + 25 * 60                              # demand fell meanwhile; nobody can tell
+            refresher.refresh_once()
+            assert _value(stub, so) == (busy, True)                 # never scaled down on missing data
+
+            _restart(prom)
+            clock.now_s += STEP_S
+            refresher.refresh_once()
+            quiet, active = _value(stub, so)
+            assert active and 0 < quiet < busy                      # recovered: follows the data again
+            assert metrics.get_sample_value("wattwise_degraded") == 0
+            assert any("recovered" in r.getMessage() for r in caplog.records)
+
+            clock.now_s = t0 + 50 * 60                              # the exporter died: data went stale
+            refresher.refresh_once()
+            assert _value(stub, so) == (quiet, True)
+            assert metrics.get_sample_value("wattwise_degraded") == 1
+            assert "no series" in " ".join(refresher.state().degraded_reasons)
+    finally:
+        channel.close()
+        scaler.stop(1.0)
+        demand.close()
+        prom.stop()

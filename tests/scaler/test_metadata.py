@@ -1,0 +1,85 @@
+"""scalerMetadata validation: every key, every refusal names the key and what is accepted."""
+
+from __future__ import annotations
+
+import pytest
+
+from wattwise.models.tee import TeeKind
+from wattwise.scaler.metadata import ACCEPTED_KEYS, MetadataCache, MetadataError, parse_metadata
+
+
+def parse(**md):
+    return parse_metadata("so", "shop", {k: str(v) for k, v in md.items()})
+
+
+def test_minimal_query_metadata():
+    r = parse(workload="cams", query="sum(streams)")
+    assert r.workload_key == "shop/cams"
+    assert r.demand.query == "sum(streams)" and r.demand.unit == "streams" and r.demand.streams is None
+    assert r.metric_name == "wattwise-shop-cams"
+    assert (r.objective, r.tee, r.min_replicas, r.max_replicas, r.headroom) == (None, None, None, None, None)
+
+
+def test_every_key_parses():
+    r = parse(workload="other/cams", streams="12.5", fpsPerStream="25", objective="balanced", carbonWeight="0.7",
+              tee="tdx, sev-snp+nvidia-cc", minReplicas="2", maxReplicas="9", headroom="0.2", model="detector-int8",
+              cpu="500m", memory="2Gi", gpu="1", scalerAddress="wattwise:6000", enableTLS="true")
+    assert r.workload_key == "other/cams"
+    assert r.demand.streams == 12.5 and r.fps_per_stream == 25
+    assert (r.objective, r.carbon_weight) == ("balanced", 0.7)
+    assert r.tee.any_of == frozenset({frozenset({TeeKind.TDX}), frozenset({TeeKind.SEV_SNP, TeeKind.NVIDIA_CC})})
+    assert (r.min_replicas, r.max_replicas, r.headroom) == (2, 9, 0.2)
+    assert (r.model, r.cpu_m, r.memory_mib, r.gpu) == ("detector-int8", 500, 2048, 1)
+
+
+def test_from_env_suffix_counts_as_the_key():
+    r = parse(workload="cams", queryFromEnv="sum(x)")
+    assert r.demand.query == "sum(x)"
+
+
+@pytest.mark.parametrize("md, key, accepted", [
+    ({"query": "x"}, "workload", "DNS label"),
+    ({"workload": "Cams!", "query": "x"}, "workload", "DNS label"),
+    ({"workload": "cams"}, "query", "exactly one of"),
+    ({"workload": "cams", "query": "x", "streams": "3"}, "query", "exactly one of"),
+    ({"workload": "cams", "streams": "-1"}, "streams", ">= 0"),
+    ({"workload": "cams", "streams": "nan"}, "streams", ">= 0"),
+    ({"workload": "cams", "streams": "many"}, "streams", ">= 0"),
+    ({"workload": "cams", "query": "x", "queryUnit": "frames"}, "queryUnit", "streams or fps"),
+    ({"workload": "cams", "streams": "1", "fpsPerStream": "0"}, "fpsPerStream", "> 0"),
+    ({"workload": "cams", "streams": "1", "objective": "cheap"}, "objective", "energy, carbon or balanced"),
+    ({"workload": "cams", "streams": "1", "carbonWeight": "0.5"}, "carbonWeight", "balanced"),
+    ({"workload": "cams", "streams": "1", "tee": "tdx,trustzone"}, "tee", "tdx, sev-snp, sgx, nvidia-cc"),
+    ({"workload": "cams", "streams": "1", "minReplicas": "1.5"}, "minReplicas", "integer"),
+    ({"workload": "cams", "streams": "1", "maxReplicas": "0"}, "maxReplicas", "integer >= 1"),
+    ({"workload": "cams", "streams": "1", "minReplicas": "5", "maxReplicas": "3"}, "maxReplicas", "at least"),
+    ({"workload": "cams", "streams": "1", "headroom": "10%"}, "headroom", "fraction"),
+    ({"workload": "cams", "streams": "1", "cpu": "four"}, "cpu", "CPU quantity"),
+    ({"workload": "cams", "streams": "1", "memory": "8 gigs"}, "memory", "memory quantity"),
+    ({"workload": "cams", "streams": "1", "minReplica": "1"}, "minReplica", "accepted keys"),
+])
+def test_invalid_metadata_names_the_key_and_what_is_accepted(md, key, accepted):
+    with pytest.raises(MetadataError) as e:
+        parse_metadata("so", "shop", md)
+    assert e.value.key == key
+    assert str(e.value).startswith(f"scalerMetadata.{key}")
+    assert accepted in str(e.value)
+
+
+def test_accepted_keys_are_documented():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "scaler.md").read_text()
+    for key in ACCEPTED_KEYS:
+        assert f"`{key}`" in doc, key
+
+
+def test_cache_returns_same_request_and_repeats_errors():
+    cache = MetadataCache(max_entries=2)
+    a = cache.parse("so", "ns", {"workload": "w", "streams": "1"})
+    assert cache.parse("so", "ns", {"streams": "1", "workload": "w"}) is a
+    for _ in range(2):
+        with pytest.raises(MetadataError, match="scalerMetadata.streams"):
+            cache.parse("so", "ns", {"workload": "w", "streams": "x"})
+    cache.parse("b", "ns", {"workload": "w2", "streams": "1"})   # outgrows the bound: cleared, still right
+    assert cache.parse("so", "ns", {"workload": "w", "streams": "1"}) == a
