@@ -36,7 +36,7 @@ def _greedy(p: MilpProblem, order) -> MilpSolution:
     for w in order:
         pairs = np.where(p.pair_w == w)[0]
         pairs = pairs[np.argsort(per_frame[pairs], kind="stable")]
-        need_fps = (1 + p.headroom) * p.demand[w]
+        need_fps = (1 + p.headroom[w]) * p.demand[w]
         need_n = p.floor[w]
         budget = int(p.max_r[w])
         r = need_r[w]

@@ -6,7 +6,7 @@ workload: u_w unmet frames/s and s_w replicas missing from its floor (slack, hea
 so the program is always feasible and says how much it cannot meet instead of failing).
 
   min  sum_p k_g (a_p x_p + b_p f_p + e_p n_p) + sum_g (i_g v_g + j_g z_g) + M sum_w u_w + M' sum_w s_w
-  s.t. sum_p cap_p x_p + (1+h) u_w >= (1+h) D_w        capacity with headroom
+  s.t. sum_p cap_p x_p + (1+h_w) u_w >= (1+h_w) D_w    capacity with headroom
        sum_p f_p + u_w >= D_w                            every frame served or counted unmet
        f_p <= cap_p x_p                                  a replica serves at most its capacity
        sum_{p in g} r_w x_p <= room_g (v_g + z_g)        packing per resource (cpu, mem, gpu)
@@ -61,7 +61,7 @@ class MilpProblem:
     room_cpu_m: np.ndarray
     room_mem_mib: np.ndarray
     room_gpu: np.ndarray
-    headroom: float
+    headroom: np.ndarray      # per workload, a fraction (0.1 = 10% above demand)
     unmet_penalty: float
 
     @property
@@ -223,7 +223,7 @@ def round_replicas(p: MilpProblem, x_cont: np.ndarray, unmet: np.ndarray, v: np.
         pairs = np.where(p.pair_w == w)[0]
         if not len(pairs):
             continue
-        need_fps = (1 + p.headroom) * max(0.0, p.demand[w] - unmet[w]) - 1e-6
+        need_fps = (1 + p.headroom[w]) * max(0.0, p.demand[w] - unmet[w]) - 1e-6
         order = sorted(pairs, key=lambda q: (-(x_cont[q] - x[q]), per_frame[q]))
         for q in order:
             while (p.cap[pairs] @ x[pairs] < need_fps or x[pairs].sum() < p.floor[w]) and x[pairs].sum() < p.max_r[w]:
@@ -270,7 +270,7 @@ def evaluate(p: MilpProblem, x, v, z, bound: float = -math.inf, status: str = "e
     floor_short = np.zeros(W)
     order = np.lexsort((p.b_w, p.pair_w))
     cap_by_w = np.bincount(p.pair_w, weights=p.cap * x, minlength=W)
-    left = np.minimum(p.demand, cap_by_w / (1 + p.headroom)) if p.headroom > 0 else np.minimum(p.demand, cap_by_w)
+    left = np.minimum(p.demand, cap_by_w / (1 + p.headroom))
     unmet = p.demand - left
     for q in order:
         w = p.pair_w[q]

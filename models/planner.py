@@ -12,13 +12,13 @@ time budget (greedy fallback when it finds nothing), pack replicas onto nodes, a
 from __future__ import annotations
 
 import math
-from types import MappingProxyType
 
 import numpy as np
 
 from wattwise.models.costs import startup_energy_j, wake_cost_w, zone_intensity, zone_weights
 from wattwise.models.eligibility import hard_reason
 from wattwise.models.fallback import solve_greedy
+from wattwise.models.frozen import FrozenMap
 from wattwise.models.grouping import group_nodes
 from wattwise.models.milp import MilpProblem, MilpSolution, cover_unmet, evaluate, solve, solve_lp_rounding
 from wattwise.models.packing import pack_group
@@ -111,7 +111,7 @@ def _build_problem(snapshot, groups, demand, models, eligible):
         room_cpu_m=np.array([g.free_per_node.cpu_m for g in groups], dtype=float),
         room_mem_mib=np.array([g.free_per_node.memory_mib for g in groups], dtype=float),
         room_gpu=np.array([g.free_per_node.gpu for g in groups], dtype=float),
-        headroom=snapshot.settings.headroom,
+        headroom=np.array([w.headroom_or(snapshot.settings.headroom) for w in wl], dtype=float),
         unmet_penalty=snapshot.settings.unmet_penalty_margin * worst)
 
 
@@ -237,8 +237,8 @@ def _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, act
         w_power = sum(power.values())
         w_carbon = sum(p * ci[by_name[n].zone] / 1000.0 for n, p in power.items())
         plans[w.key] = WorkloadPlan(
-            workload=w.key, replicas=sum(nodes_count.values()), by_class=MappingProxyType(by_class),
-            by_node=MappingProxyType(nodes_count), demand_fps=fps, observed_demand_fps=w.demand_fps,
+            workload=w.key, replicas=sum(nodes_count.values()), by_class=FrozenMap(by_class),
+            by_node=FrozenMap(nodes_count), demand_fps=fps, observed_demand_fps=w.demand_fps,
             capacity_fps=capacity, unmet_fps=unmet, power_w=w_power, carbon_g_per_h=w_carbon, held=held,
             ranking=ranking, reasons=tuple(reasons))
     total_w = sum(node_power.values())
@@ -246,7 +246,7 @@ def _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, act
     idle_nodes = tuple(sorted(n.name for n in snapshot.nodes if n.name not in active_nodes))
     cluster_reasons = [f"{len(active_nodes)} of {len(snapshot.nodes)} nodes active; {len(idle_nodes)} may idle",
                        f"solver {solver}" + (f", gap {solution.gap:.2%}" if math.isfinite(solution.gap) else "")]
-    result = Plan(now_s=snapshot.now_s, objective=snapshot.objective.kind, workloads=MappingProxyType(plans),
+    result = Plan(now_s=snapshot.now_s, objective=snapshot.objective.kind, workloads=FrozenMap(plans),
                   placements=tuple(placements), active_nodes=tuple(sorted(active_nodes)), idle_nodes=idle_nodes,
                   power_w=total_w, carbon_g_per_h=carbon, objective_value=solution.objective, solver=solver,
                   solver_gap=solution.gap, reasons=tuple(cluster_reasons))
@@ -255,9 +255,9 @@ def _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, act
         if w.demand.trustworthy:
             trusted[w.key] = (w.demand_fps, plans[w.key].replicas)
     state = PolicyState(
-        placements=MappingProxyType({k: MappingProxyType(dict(v.by_node)) for k, v in plans.items()}),
-        demand_history=MappingProxyType({w.key: demand[w.key][3] for w in snapshot.workloads}),
-        trusted=MappingProxyType(trusted), updated_s=snapshot.now_s)
+        placements=FrozenMap({k: FrozenMap(dict(v.by_node)) for k, v in plans.items()}),
+        demand_history=FrozenMap({w.key: demand[w.key][3] for w in snapshot.workloads}),
+        trusted=FrozenMap(trusted), updated_s=snapshot.now_s)
     return result, state
 
 
@@ -298,7 +298,7 @@ def _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced,
     if by_class:
         mix = ", ".join(f"{n} x {c}" for c, n in sorted(by_class.items()))
         out.append(f"{sum(nodes_count.values())} replicas ({mix}) give {capacity:.1f} fps for {fps:.1f} fps demanded "
-                   f"(+{snapshot.settings.headroom:.0%} headroom)")
+                   f"(+{w.headroom_or(snapshot.settings.headroom):.0%} headroom)")
     elif fps <= 0:
         out.append("no demand: no replicas needed")
     if w.confidentiality.required:

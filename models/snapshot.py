@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Mapping
 
 from wattwise.models.cluster import Node, NodeClass
 from wattwise.models.energy import WorkloadClassModel
 from wattwise.models.errors import InvalidInputError
+from wattwise.models.frozen import freeze
 from wattwise.models.ports import CarbonReading
 from wattwise.models.priors import prior_model
 from wattwise.models.workload import Workload
@@ -72,7 +72,7 @@ class PlannerSettings:
 
 
 def _frozen(mapping) -> Mapping:
-    return MappingProxyType(dict(mapping or {}))
+    return freeze(mapping)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ class Workload:
     min_replicas: int = 0
     max_replicas: int = 1000
     runtime_class: str = ""
+    headroom: float | None = None  # capacity above demand for this workload; None: the planner's default
     labels: tuple[tuple[str, str], ...] = field(default=())
 
     def __post_init__(self):
@@ -57,6 +58,8 @@ class Workload:
                                     "need 0 <= min_replicas <= max_replicas")
         if not (self.sla.fps_per_stream > 0 and math.isfinite(self.sla.fps_per_stream)):
             raise InvalidInputError(f"workloads.{self.name}.sla.fps_per_stream", "must be a positive number")
+        if self.headroom is not None and not 0 <= self.headroom <= 5:
+            raise InvalidInputError(f"workloads.{self.name}.headroom", "must be between 0 and 5 (a fraction)")
         if not (self.sla.latency_ms > 0):
             raise InvalidInputError(f"workloads.{self.name}.sla.latency_ms", "must be a positive number")
 
@@ -67,6 +70,9 @@ class Workload:
     @property
     def needs_gpu(self) -> bool:
         return self.footprint.gpu > 0
+
+    def headroom_or(self, default: float) -> float:
+        return default if self.headroom is None else self.headroom
 
     @property
     def demand_fps(self) -> float:

@@ -142,3 +142,24 @@ def test_sgx_workload_lands_on_sgx_only():
     sgx, tdx = node_class("sgx", tees=[SGX]), node_class("tdx", tees=[TDX], amx=True)
     result = plan(snapshot([sgx, tdx], [node("s1", sgx), node("t1", tdx)], [workload(fps=10, tees=["sgx"])]))[0]
     assert set(result.workloads["default/w"].by_node) == {"s1"}
+
+
+def test_per_workload_headroom_overrides_the_default():
+    from dataclasses import replace as dc_replace
+
+    cls = node_class("c", amx=True, cores=64)
+    base = workload(fps=100)
+    plain = plan(snapshot([cls], [node("n1", cls), node("n2", cls)], [base], headroom=0.0))[0]
+    padded = plan(snapshot([cls], [node("n1", cls), node("n2", cls)], [dc_replace(base, headroom=1.0)], headroom=0.0))[0]
+    assert padded.workloads["default/w"].capacity_fps >= 2 * 100 > plain.workloads["default/w"].capacity_fps
+
+
+def test_snapshot_plan_and_state_survive_a_process_boundary():
+    import pickle
+
+    cls = node_class("c", amx=True, cores=64)
+    snap = snapshot([cls], [node("n1", cls)], [workload(fps=30)])
+    result, state = plan(snap)
+    snap2, result2, state2 = pickle.loads(pickle.dumps((snap, result, state)))
+    assert result2.to_dict() == result.to_dict() and state2 == state
+    assert plan(snap2)[0].to_dict() == result.to_dict()
