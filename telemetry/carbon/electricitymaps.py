@@ -1,0 +1,77 @@
+"""Electricity Maps API v3: latest location-based (average) carbon intensity and its forecast."""
+
+from __future__ import annotations
+
+import logging
+
+from wattwise.models.ports import CarbonReading
+from wattwise.telemetry.carbon.errors import CarbonProviderError
+from wattwise.telemetry.carbon.http_json import get_json
+from wattwise.telemetry.carbon.parsing import array, field, number, shape_error, timestamp
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.electricitymap.org"
+
+
+class ElectricityMapsProvider:
+    """`GET {base}/v3/carbon-intensity/latest?zone=` with header `auth-token`; with
+    `with_forecast`, also `/v3/carbon-intensity/forecast?zone=`. A forecast failure keeps the
+    latest value and is reported in the reading's `error`."""
+
+    name = "electricitymaps"
+    signal = "average"
+
+    def __init__(self, auth_token: str, *, base_url: str = DEFAULT_BASE_URL, timeout_s: float = 5.0,
+                 with_forecast: bool = True, emission_factor_type: str | None = None):
+        if emission_factor_type not in (None, "lifecycle", "direct"):
+            raise ValueError("emission_factor_type must be 'lifecycle', 'direct' or None")
+        self._auth_token = auth_token
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.with_forecast = with_forecast
+        self.emission_factor_type = emission_factor_type
+
+    def __repr__(self) -> str:
+        return f"ElectricityMapsProvider(base_url={self.base_url!r}, timeout_s={self.timeout_s})"
+
+    def fetch(self, zone: str, now_s: float) -> CarbonReading:
+        doc = self._get("latest", zone)
+        g_per_kwh = number(self.name, field(self.name, doc, "carbonIntensity", "latest"),
+                           "latest.carbonIntensity")
+        at_s = timestamp(self.name, field(self.name, doc, "datetime", "latest"), "latest.datetime")
+        forecast: tuple[tuple[float, float], ...] = ()
+        error = ""
+        if self.with_forecast:
+            try:
+                forecast = self._forecast(zone)
+            except CarbonProviderError as exc:
+                log.warning("electricitymaps forecast for %s unavailable: %s", zone, exc)
+                error = f"forecast unavailable: {exc}"
+        return CarbonReading(zone=zone, g_per_kwh=g_per_kwh, at_s=at_s, source=self.name,
+                             signal=self.signal, error=error, forecast=forecast)
+
+    def _forecast(self, zone: str) -> tuple[tuple[float, float], ...]:
+        doc = self._get("forecast", zone)
+        points = array(self.name, field(self.name, doc, "forecast", "forecast"), "forecast.forecast")
+        out = []
+        for i, point in enumerate(points):
+            where = f"forecast.forecast[{i}]"
+            out.append((timestamp(self.name, field(self.name, point, "datetime", where), where + ".datetime"),
+                        number(self.name, field(self.name, point, "carbonIntensity", where),
+                               where + ".carbonIntensity")))
+        return tuple(sorted(out))
+
+    def _get(self, endpoint: str, zone: str) -> dict:
+        params = {"zone": zone}
+        if self.emission_factor_type:
+            params["emissionFactorType"] = self.emission_factor_type
+        doc = get_json(self.name, f"{self.base_url}/v3/carbon-intensity/{endpoint}", params=params,
+                       headers={"auth-token": self._auth_token}, timeout_s=self.timeout_s,
+                       auth_hint="check the Electricity Maps auth_token and that its plan covers "
+                                 f"zone {zone!r} and the /{endpoint} endpoint",
+                       not_found_hint=f"check the zone code {zone!r} (e.g. 'DE', 'US-CAL-CISO') "
+                                      "and base_url")
+        if not isinstance(doc, dict):
+            raise shape_error(self.name, f"{endpoint} answer is not an object")
+        return doc

@@ -1,0 +1,114 @@
+"""`wattwise fit`: fit energy models from Kepler and FPS history in Prometheus.
+
+Writes into --out: `energy-models.json` (models/persistence format), `fit-report.json` and
+`fit-table.txt` (the table also printed on stdout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+from wattwise.models import persistence
+from wattwise.models.cluster import NodeClass
+from wattwise.models.errors import InvalidInputError
+from wattwise.models.priors import prior_model
+from wattwise.models.workload import Workload
+from wattwise.telemetry.fitting import FitSettings, fit_energy_models
+from wattwise.telemetry.progress import ProgressBar
+from wattwise.telemetry.prometheus.client import PrometheusClient
+from wattwise.telemetry.prometheus.schema import KeplerSchema
+from wattwise.telemetry.prometheus.source import PrometheusPowerFpsSource, SourceSettings
+from wattwise.telemetry.report_table import format_table
+from wattwise.telemetry.timeparse import parse_duration_s, parse_instant_s
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prometheus", required=True, metavar="URL", help="Prometheus base URL")
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument("--since", default=None, help="range ending now, e.g. 7d (default 7d)")
+    when.add_argument("--start", default=None, help="range start: Unix seconds or ISO 8601 (with --end)")
+    parser.add_argument("--end", default=None, help="range end: Unix seconds or ISO 8601 (with --start)")
+    parser.add_argument("--step", default="15s", help="resolution of the samples (default 15s)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="directory for models and report")
+    parser.add_argument("--fps-metric", default="infer_fps", help="delivered-FPS gauge per pod (default infer_fps)")
+    parser.add_argument("--drop-metric", default="drop_fps", help="dropped-FPS gauge per pod; '' to disable")
+    parser.add_argument("--fps-counter", action="store_true", help="--fps-metric/--drop-metric count frames: rate them")
+    parser.add_argument("--workload-label", default="app.kubernetes.io/name", help="pod label naming the workload")
+    parser.add_argument("--node-class-label", default=None, help="node label naming the node class")
+    parser.add_argument("--zone", default="package", help="Kepler zone for CPU power (default package)")
+    parser.add_argument("--scrape-interval", default="15s", help="Kepler scrape interval (sets the rate window)")
+    parser.add_argument("--schema", choices=("auto", "0.10", "0.9"), default="auto", help="Kepler schema")
+    parser.add_argument("--timeout", default="30s", help="timeout of each Prometheus query")
+    parser.add_argument("--retries", type=int, default=2, help="retries on connection errors and 429/5xx")
+    parser.add_argument("--min-samples", type=int, default=30, help="training samples a pair needs to be fitted")
+
+
+def _range(args, now_s: float) -> tuple[float, float]:
+    if args.start or args.end:
+        if not (args.start and args.end):
+            raise InvalidInputError("--start/--end", "give both --start and --end, or --since")
+        start_s, end_s = parse_instant_s(args.start, "--start"), parse_instant_s(args.end, "--end")
+    else:
+        end_s = now_s
+        start_s = end_s - parse_duration_s(args.since or "7d", "--since")
+    if end_s <= start_s:
+        raise InvalidInputError("--start/--end", "the range is empty: end must be after start")
+    return start_s, end_s
+
+
+def _prior_for(workload_key: str, node_class: str):
+    namespace, _, name = workload_key.partition("/")
+    return prior_model(Workload(name=name or namespace, namespace=namespace if name else "default"),
+                       NodeClass(name=node_class))
+
+
+def run(args) -> int:
+    # urllib3 logs every retry as a warning; our error says it all in one line.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    start_s, end_s = _range(args, time.time())
+    step_s = parse_duration_s(args.step, "--step")
+    if step_s <= 0:
+        raise InvalidInputError("--step", "must be positive")
+    settings = SourceSettings(fps_metric=args.fps_metric, drop_metric=args.drop_metric or None,
+                              fps_is_counter=args.fps_counter, workload_label=args.workload_label,
+                              node_class_label=args.node_class_label, zone=args.zone,
+                              scrape_interval_s=parse_duration_s(args.scrape_interval, "--scrape-interval"),
+                              schema=None if args.schema == "auto" else KeplerSchema(args.schema))
+    out = Path(args.out)
+    bar = ProgressBar("fetching")
+    with PrometheusClient(args.prometheus, timeout_s=parse_duration_s(args.timeout, "--timeout"),
+                          retries=args.retries) as client:
+        source = PrometheusPowerFpsSource(client, settings, progress=bar)
+        try:
+            samples = source.samples(start_s, end_s, step_s)
+        finally:
+            bar.close()
+        stats = client.stats
+    info = source.last
+    result = fit_energy_models(samples, prior_for=_prior_for, nodes_by_class=info.nodes_by_class,
+                               exclusions=info.exclusions, settings=FitSettings(min_train_samples=args.min_samples),
+                               source=f"kepler-{info.schema.value}")
+    for entry in result.pairs:
+        entry.update(info.pair_info.get((entry["workload"], entry["node_class"]), {"counter_resets": 0}))
+    report = result.report()
+    report.update({"prometheus": args.prometheus, "kepler_schema": info.schema.value, "gpu_power": info.gpu,
+                   "range": {"start_s": start_s, "end_s": end_s, "step_s": step_s},
+                   "workload_from": info.workload_source, "kube_state_metrics": list(info.kube_metrics),
+                   "prometheus_requests": stats.requests, "prometheus_bytes": stats.bytes_received})
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        persistence.save(out / "energy-models.json", result.models)
+        (out / "fit-report.json").write_text(json.dumps(report, indent=2) + "\n")
+        table = format_table(result.pairs)
+        (out / "fit-table.txt").write_text(table + "\n")
+    except OSError as e:
+        raise InvalidInputError("--out", f"cannot write to {out} ({e.strerror})") from None
+    print(table)
+    print(f"\n{len(result.models)} models -> {out / 'energy-models.json'}; report -> {out / 'fit-report.json'}")
+    return 0

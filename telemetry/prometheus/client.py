@@ -1,0 +1,230 @@
+"""A thin wrapper over prometheus-api-client's `PrometheusConnect`.
+
+What it adds: a timeout on every query (both the HTTP read and Prometheus's own evaluation
+timeout), bounded retries (connection failures and 429/502/503/504 only; a timed-out query is not
+retried, which would only double the load that made it slow), range queries split into chunks
+under Prometheus's limit of 11,000 points per series, one typed error per failure mode, and
+counters of requests and bytes for capacity planning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+import numpy as np
+import requests
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from urllib3.util.retry import Retry
+
+from wattwise.telemetry.prometheus.errors import (PrometheusQueryError, PrometheusTimeout,
+                                                  PrometheusUnavailable, TelemetryError)
+
+log = logging.getLogger(__name__)
+
+# Prometheus rejects range queries over 11,000 points per series; stay well below.
+MAX_POINTS_PER_QUERY = 10_000
+RETRY_ON_STATUS = (429, 502, 503, 504)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One time series as returned by Prometheus: its labels, timestamps (s) and values."""
+
+    labels: dict[str, str]
+    t_s: np.ndarray
+    values: np.ndarray
+
+
+@dataclass
+class RequestStats:
+    requests: int = 0
+    bytes_received: int = 0
+    failures: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+def plan_chunks(start_s: float, end_s: float, step_s: float,
+                max_points: int = MAX_POINTS_PER_QUERY) -> list[tuple[float, float]]:
+    """Split [start_s, end_s] into consecutive ranges of at most `max_points` steps each.
+
+    Chunks are aligned on the step grid starting at `start_s` and do not overlap, so joining
+    their results gives every point exactly once.
+    """
+    if step_s <= 0:
+        raise ValueError(f"step_s must be positive, got {step_s}")
+    if end_s < start_s:
+        raise ValueError(f"end_s {end_s} is before start_s {start_s}")
+    if max_points < 1:
+        raise ValueError("max_points must be at least 1")
+    n_points = int(math.floor((end_s - start_s) / step_s + 1e-9)) + 1
+    chunks = []
+    for first in range(0, n_points, max_points):
+        last = min(first + max_points, n_points) - 1
+        chunks.append((start_s + first * step_s, start_s + last * step_s))
+    return chunks
+
+
+def _to_datetime(t_s: float) -> datetime:
+    return datetime.fromtimestamp(t_s, tz=timezone.utc)
+
+
+def _status_and_reason(exc: PrometheusApiClientException) -> tuple[int | None, str]:
+    """prometheus-api-client puts the status and body into its message; take them back out."""
+    text = str(exc)
+    m = re.search(r"HTTP Status Code (\d+) \((.*)\)$", text, re.S)
+    if not m:
+        return None, text
+    status, body = int(m.group(1)), m.group(2)
+    reason = body
+    inner = re.search(r"\{.*\}", body, re.S)
+    if inner:
+        try:
+            reason = json.loads(inner.group(0).encode().decode("unicode_escape")).get("error", body)
+        except (ValueError, AttributeError):
+            reason = body
+    return status, reason
+
+
+class PrometheusClient:
+    """Queries one Prometheus. All failures surface as `TelemetryError` subclasses."""
+
+    def __init__(self, url: str, timeout_s: float = 30.0, retries: int = 2, backoff_s: float = 0.2,
+                 max_points: int = MAX_POINTS_PER_QUERY, headers: dict | None = None,
+                 disable_ssl: bool = False):
+        if not re.match(r"^https?://", url or ""):
+            raise PrometheusQueryError(f"--prometheus {url!r}: expected an http:// or https:// URL")
+        self.url = url.rstrip("/")
+        self.timeout_s = float(timeout_s)
+        self.max_points = max_points
+        self.stats = RequestStats()
+        retry = Retry(total=retries, connect=retries, read=0, status=retries, other=0,
+                      backoff_factor=backoff_s, status_forcelist=RETRY_ON_STATUS,
+                      allowed_methods=frozenset({"GET", "POST"}), raise_on_status=True,
+                      respect_retry_after_header=False)  # a Retry-After of an hour must not stall us
+        session = requests.Session()
+        session.hooks["response"].append(self._count_response)
+        self._prom = PrometheusConnect(url=self.url, headers=headers, disable_ssl=disable_ssl, retry=retry,
+                                       session=session, timeout=self.timeout_s)
+
+    def close(self) -> None:
+        self._prom.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _count_response(self, response, *args, **kwargs):
+        self.stats.requests += 1
+        self.stats.bytes_received += len(response.content or b"")
+
+    def _params(self) -> dict:
+        return {"timeout": f"{self.timeout_s:g}s"}
+
+    def _call(self, what: str, fn: Callable):
+        try:
+            return fn()
+        except TelemetryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every client failure becomes one typed error
+            self.stats.failures += 1
+            err = self._translate(what, exc)
+            self.stats.by_kind[type(err).__name__] = self.stats.by_kind.get(type(err).__name__, 0) + 1
+            raise err from exc
+
+    def _translate(self, what: str, exc: Exception) -> TelemetryError:
+        where = f"Prometheus at {self.url}"
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return PrometheusUnavailable(f"{where}: connection timed out; check the URL and that Prometheus is running")
+        if isinstance(exc, requests.exceptions.Timeout) or "Read timed out" in str(exc):
+            return PrometheusTimeout(f"{where}: {what} took longer than {self.timeout_s:g}s; "
+                                     "raise --timeout or shorten the range")
+        if isinstance(exc, requests.exceptions.RetryError):
+            return PrometheusUnavailable(f"{where}: {what} kept failing after bounded retries ({_short(exc)}); "
+                                         "Prometheus is overloaded or restarting, try again later")
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            return PrometheusUnavailable(f"{where}: unreachable ({_short(exc)}); check the URL and that "
+                                         "Prometheus is running")
+        if isinstance(exc, PrometheusApiClientException):
+            status, reason = _status_and_reason(exc)
+            if status == 503:
+                return PrometheusUnavailable(f"{where}: {what} refused with HTTP 503 ({reason})")
+            if status == 422 and "timeout" in reason.lower():
+                return PrometheusTimeout(f"{where}: {what} hit Prometheus's query timeout ({reason})")
+            return PrometheusQueryError(f"{where}: {what} failed with HTTP {status}: {reason}", status)
+        if isinstance(exc, (ValueError, KeyError, TypeError)):
+            return PrometheusQueryError(f"{where}: {what} returned something that is not a Prometheus API "
+                                        f"answer ({type(exc).__name__}); is the URL a Prometheus server?")
+        if isinstance(exc, requests.exceptions.RequestException):
+            return PrometheusUnavailable(f"{where}: request failed ({_short(exc)})")
+        return TelemetryError(f"{where}: {what} failed unexpectedly ({type(exc).__name__}: {exc})")
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def instant(self, query: str, at_s: float | None = None) -> list[Series]:
+        params = self._params()
+        if at_s is not None:
+            params["time"] = f"{at_s:.3f}"
+        log.debug("instant query %s at %s", query, at_s)
+        result = self._call("instant query", lambda: self._prom.custom_query(query, params=params,
+                                                                             timeout=self.timeout_s))
+        return [_instant_series(r) for r in result]
+
+    def range(self, query: str, start_s: float, end_s: float, step_s: float,
+              on_chunk: Callable[[], None] | None = None) -> list[Series]:
+        """A range query, chunked; series with the same labels are joined across chunks."""
+        merged: dict[tuple, list[Series]] = {}
+        for a, b in plan_chunks(start_s, end_s, step_s, self.max_points):
+            log.debug("range query %s [%s, %s] step %ss", query, a, b, step_s)
+            result = self._call("range query", lambda a=a, b=b: self._prom.custom_query_range(
+                query, _to_datetime(a), _to_datetime(b), f"{step_s:g}", params=self._params(),
+                timeout=self.timeout_s))
+            for r in result:
+                s = _range_series(r)
+                merged.setdefault(tuple(sorted(s.labels.items())), []).append(s)
+            if on_chunk:
+                on_chunk()
+        return [Series(parts[0].labels, np.concatenate([p.t_s for p in parts]),
+                       np.concatenate([p.values for p in parts])) for parts in merged.values()]
+
+    def metric_names(self, match: str, start_s: float | None = None, end_s: float | None = None) -> list[str]:
+        """Names of metrics matching a series selector (e.g. '{__name__=~"kepler_.+"}') in a range."""
+        params = {"match[]": match}
+        if start_s is not None:
+            params["start"] = f"{start_s:.3f}"
+        if end_s is not None:
+            params["end"] = f"{end_s:.3f}"
+        return list(self._call("metric name lookup", lambda: self._prom.get_label_values("__name__", params=params)))
+
+    def ready(self) -> bool:
+        """True when Prometheus answers; raises PrometheusUnavailable when it cannot be reached."""
+        return bool(self._call("readiness check", lambda: self._prom.check_prometheus_connection()))
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    for pattern in (r"Connection refused", r"Name or service not known", r"Connection reset by peer",
+                    r"Remote end closed connection without response", r"too many \d+ error responses",
+                    r"Max retries exceeded"):
+        m = re.search(pattern, text)
+        if m:
+            return m.group(0)
+    return text[:160] + ("..." if len(text) > 160 else "")
+
+
+def _instant_series(r: dict) -> Series:
+    t, v = r["value"]
+    return Series(dict(r.get("metric", {})), np.array([float(t)]), np.array([float(v)]))
+
+
+def _range_series(r: dict) -> Series:
+    values = r.get("values") or []
+    arr = np.array([(float(t), float(v)) for t, v in values], dtype=float).reshape(-1, 2)
+    return Series(dict(r.get("metric", {})), arr[:, 0], arr[:, 1])

@@ -1,0 +1,137 @@
+"""Electricity Maps v3 adapter against a loopback server that answers in the real format."""
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from carbon_fakes import FakeApi, Reply, iso  # noqa: E402
+
+from wattwise.telemetry.carbon.electricitymaps import ElectricityMapsProvider  # noqa: E402
+from wattwise.telemetry.carbon.errors import CarbonProviderError  # noqa: E402
+
+NOW_S = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+HOUR_S = 1_699_999_200.0  # 2023-11-14T22:00:00Z
+
+LATEST = {"zone": "DE", "carbonIntensity": 302, "datetime": iso(HOUR_S),
+          "updatedAt": "2023-11-14T21:46:10.233Z", "createdAt": "2023-11-11T22:42:35.805Z",
+          "emissionFactorType": "lifecycle", "isEstimated": True,
+          "estimationMethod": "TIME_SLICER_AVERAGE"}
+FORECAST = {"zone": "DE", "updatedAt": "2023-11-14T21:46:10.233Z",
+            "forecast": [{"carbonIntensity": 290, "datetime": iso(HOUR_S + 7200)},
+                         {"carbonIntensity": 295, "datetime": iso(HOUR_S + 3600)}]}
+
+
+@pytest.fixture
+def api():
+    with FakeApi() as fake:
+        yield fake
+
+
+def provider(api, **kw):
+    return ElectricityMapsProvider("secret-token", base_url=api.url, timeout_s=kw.pop("timeout_s", 2.0),
+                                   **kw)
+
+
+def test_latest_and_forecast_are_parsed(api):
+    api.on("/v3/carbon-intensity/latest", Reply(body=LATEST))
+    api.on("/v3/carbon-intensity/forecast", Reply(body=FORECAST))
+
+    reading = provider(api).fetch("DE", NOW_S)
+
+    assert reading.g_per_kwh == 302.0
+    assert reading.at_s == HOUR_S
+    assert (reading.zone, reading.signal, reading.status, reading.source) == (
+        "DE", "average", "fresh", "electricitymaps")
+    assert reading.forecast == ((HOUR_S + 3600, 295.0), (HOUR_S + 7200, 290.0))
+    assert reading.error == ""
+    call = api.calls("/v3/carbon-intensity/latest")[0]
+    assert call.params == {"zone": "DE"}
+    assert call.headers["auth-token"] == "secret-token"
+
+
+def test_emission_factor_type_is_requested(api):
+    api.on("/v3/carbon-intensity/latest", Reply(body={**LATEST, "emissionFactorType": "direct"}))
+    provider(api, with_forecast=False, emission_factor_type="direct").fetch("DE", NOW_S)
+    assert api.calls("/v3/carbon-intensity/latest")[0].params["emissionFactorType"] == "direct"
+    assert api.calls("/v3/carbon-intensity/forecast") == []
+
+
+@pytest.mark.parametrize("reply, retryable, status, words", [
+    (Reply(401, {"error": "Invalid auth-token"}), False, 401, ["Invalid auth-token", "auth_token"]),
+    (Reply(404, {"status": "error", "message": "Zone 'XX' does not exist."}), False, 404,
+     ["does not exist", "zone code"]),
+    (Reply(429, {"status": "error", "message": "Rate limit exceeded"}, {"Retry-After": "30"}), True,
+     429, ["Rate limit exceeded", "30 s"]),
+    (Reply(500, {"status": "error", "message": "Unknown error occured."}), True, 500,
+     ["Unknown error"]),
+    (Reply(502, "<html><body>Bad Gateway</body></html>", {"Content-Type": "text/html"}), True, 502,
+     ["Bad Gateway"]),
+])
+def test_http_errors_become_one_typed_error(api, reply, retryable, status, words):
+    api.on("/v3/carbon-intensity/latest", reply)
+
+    with pytest.raises(CarbonProviderError) as caught:
+        provider(api).fetch("DE", NOW_S)
+
+    error = caught.value
+    assert (error.retryable, error.status, error.provider) == (retryable, status, "electricitymaps")
+    text = str(error)
+    assert text.startswith(f"electricitymaps: HTTP {status}")
+    for word in words:
+        assert word in text
+    if status == 429:
+        assert error.retry_after_s == 30.0
+
+
+def test_malformed_json_is_a_retryable_error(api):
+    api.on("/v3/carbon-intensity/latest", Reply(body='{"zone": "DE", "carbonIntens'))
+    with pytest.raises(CarbonProviderError, match="malformed JSON") as caught:
+        provider(api).fetch("DE", NOW_S)
+    assert caught.value.retryable
+
+
+@pytest.mark.parametrize("body, word", [
+    ({"zone": "DE", "datetime": iso(HOUR_S)}, "carbonIntensity"),
+    ({**LATEST, "carbonIntensity": None}, "carbonIntensity"),
+    ({**LATEST, "datetime": "yesterday"}, "datetime"),
+    ([LATEST], "not an object"),
+])
+def test_unexpected_shapes_are_not_retryable(api, body, word):
+    api.on("/v3/carbon-intensity/latest", Reply(body=body))
+    with pytest.raises(CarbonProviderError, match=word) as caught:
+        provider(api, with_forecast=False).fetch("DE", NOW_S)
+    assert not caught.value.retryable
+
+
+def test_forecast_failure_keeps_the_latest_value_and_says_so(api):
+    api.on("/v3/carbon-intensity/latest", Reply(body=LATEST))
+    api.on("/v3/carbon-intensity/forecast",
+           Reply(403, {"error": "Your plan does not include access to forecast"}))
+
+    reading = provider(api).fetch("DE", NOW_S)
+
+    assert reading.g_per_kwh == 302.0 and reading.forecast == ()
+    assert "forecast unavailable" in reading.error and "HTTP 403" in reading.error
+
+
+def test_hanging_server_is_cut_at_the_timeout(api):
+    api.on("/v3/carbon-intensity/latest", Reply(body=LATEST, delay_s=5.0))
+    started = time.monotonic()
+    with pytest.raises(CarbonProviderError, match="within 0.3 s") as caught:
+        provider(api, timeout_s=0.3).fetch("DE", NOW_S)
+    assert time.monotonic() - started < 1.5
+    assert caught.value.retryable
+
+
+def test_unreachable_server_is_retryable():
+    dead = ElectricityMapsProvider("t", base_url="http://127.0.0.1:9", timeout_s=0.5)
+    with pytest.raises(CarbonProviderError, match="cannot reach") as caught:
+        dead.fetch("DE", NOW_S)
+    assert caught.value.retryable
+
+
+def test_token_is_not_in_repr():
+    assert "secret" not in repr(ElectricityMapsProvider("secret-token"))

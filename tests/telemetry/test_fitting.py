@@ -1,0 +1,77 @@
+import numpy as np
+import pandas as pd
+
+from wattwise.models.energy import WorkloadClassModel
+from wattwise.models.replica_model import ReplicaPowerModel
+from wattwise.telemetry.fitting import FitSettings, fit_energy_models
+
+
+def pair_samples(workload, node_class, c0, c1, c2, cap, n=400, seed=0, pods=2):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(pods):
+        offered = rng.uniform(0.1 * cap, 1.2 * cap, n)
+        fps = np.minimum(offered, cap)
+        power = (c0 + c1 * fps + c2 * fps**2) * (1 + rng.normal(0, 0.01, n))
+        rows.append(pd.DataFrame({"t_s": 15.0 * np.arange(n), "workload": workload, "pod": f"{workload}-{k}",
+                                  "node": f"{node_class}-n{k}", "node_class": node_class, "power_w": power,
+                                  "fps": fps, "drop_fps": offered - fps}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def prior(workload, node_class):
+    return WorkloadClassModel(workload, node_class, ReplicaPowerModel.from_coefficients(10, 2), capacity_fps=7.0)
+
+
+def test_recovers_truth_and_capacity():
+    df = pd.concat([pair_samples("ns/a", "x", 12, 1.6, 0.01, 32), pair_samples("ns/b", "y", 5, 0.4, 0.0, 90, seed=1)])
+    result = fit_energy_models(df, prior_for=prior)
+    by = {(m.workload, m.node_class): m for m in result.models}
+    grid = np.linspace(4, 32, 20)
+    truth = 12 + 1.6 * grid + 0.01 * grid**2
+    fitted = np.array([by[("ns/a", "x")].power.power_w(f) for f in grid])
+    assert np.max(np.abs(fitted - truth) / truth) < 0.02
+    assert abs(by[("ns/a", "x")].capacity_fps - 32) < 0.5 and not by[("ns/a", "x")].prior
+    entry = next(p for p in result.pairs if p["workload"] == "ns/a")
+    assert entry["holdout_mape"] < 0.02 and entry["prior"] is False and entry["nodes"] == ["x-n0", "x-n1"]
+    assert list(entry)[:5] == ["workload", "node_class", "nodes", "samples_used", "samples_excluded"]
+
+
+def test_holdout_is_the_last_fifth_of_the_time_range():
+    df = pair_samples("ns/a", "x", 12, 1.6, 0.0, 32, n=101)
+    result = fit_energy_models(df)
+    assert result.holdout_from_s == 0.8 * 1500
+
+
+def test_pair_with_too_little_data_keeps_its_prior_and_says_so():
+    df = pd.concat([pair_samples("ns/a", "x", 12, 1.6, 0.0, 32), pair_samples("ns/few", "x", 12, 1.6, 0.0, 32, n=10)])
+    result = fit_energy_models(df, prior_for=prior, settings=FitSettings(min_train_samples=30))
+    entry = next(p for p in result.pairs if p["workload"] == "ns/few")
+    assert entry["prior"] is True and "kept prior" in entry["note"]
+    assert entry["power_w_at_fps_min"] == round(10 + 2 * entry["fps_min"], 4)
+    model = next(m for m in result.models if m.workload == "ns/few")
+    assert model.prior and model.capacity_fps == 7.0
+
+
+def test_flat_fps_cannot_give_a_slope():
+    df = pair_samples("ns/a", "x", 12, 1.6, 0.0, 32)
+    df["fps"] = 20.0 + 0.1 * np.sin(np.arange(len(df)))  # moving (not stale) but within 0.2 frames/s
+    entry = fit_energy_models(df).pairs[0]
+    assert entry["prior"] is True and "FPS spans" in entry["note"]
+
+
+def test_spikes_are_excluded_before_fitting():
+    df = pair_samples("ns/a", "x", 12, 1.6, 0.0, 32)
+    df.loc[::50, "power_w"] = 5e6
+    result = fit_energy_models(df)
+    entry = result.pairs[0]
+    assert entry["samples_excluded"] == {"absurd_power": 16}
+    assert abs(result.models[0].power.power_w(20) - 44) < 1.0
+
+
+def test_upstream_exclusions_are_merged_and_expected_pairs_reported():
+    df = pair_samples("ns/a", "x", 12, 1.6, 0.0, 32)
+    result = fit_energy_models(df, exclusions={("ns/a", "x"): {"gap": 3}}, expected_pairs=[("ns/z", "x")])
+    assert result.pairs[0]["samples_excluded"] == {"gap": 3}
+    assert [p["workload"] for p in result.pairs] == ["ns/a", "ns/z"]
+    assert result.pairs[1]["note"].startswith("no model")
