@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import replace
 
 from wattwise.models.planner import plan
 from wattwise.synthetic import synthetic_snapshot
@@ -28,14 +29,16 @@ def percentile(values, q):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=15)
-    ap.add_argument("--budget-s", type=float, default=0.15, help="MILP time budget per plan")
+    ap.add_argument("--milp-at-scale", action="store_true", help="also run the MILP on large problems")
     args = ap.parse_args()
-    print(f"planner benchmark: {args.runs} seeds per size, MILP budget {args.budget_s * 1000:.0f} ms")
+    print(f"planner benchmark: {args.runs} seeds per size" + (", MILP at scale" if args.milp_at_scale else ""))
     print(f"{'nodes':>6} {'workloads':>9} {'median ms':>10} {'p95 ms':>8} {'gap median':>11} {'gap p95':>8}  solvers")
     for n_nodes, n_workloads in SIZES:
         times, gaps, solvers = [], [], {}
         for seed in range(args.runs):
-            snap = synthetic_snapshot(n_nodes, n_workloads, seed=seed, time_budget_s=args.budget_s)
+            snap = synthetic_snapshot(n_nodes, n_workloads, seed=seed)
+            if args.milp_at_scale:
+                snap = replace(snap, settings=replace(snap.settings, milp_at_scale=True))
             t0 = time.perf_counter()
             result, _ = plan(snap)
             times.append((time.perf_counter() - t0) * 1000)

@@ -124,7 +124,7 @@ def _constraints(p: MilpProblem):
     return A, np.concatenate(lbs), np.concatenate(ubs), (ox, of, on, ov, oz, ou, os_, nv)
 
 
-def _run(p: MilpProblem, time_limit_s: float, rel_gap: float, integrality_of: str):
+def _run(p: MilpProblem, time_limit_s: float, rel_gap: float, integrality_of: str, node_limit: int | None = None):
     """Solve with x integer ("all"), only node counts integer ("nodes") or nothing ("none")."""
     P, G, W = len(p.pair_w), len(p.on_count), len(p.demand)
     A, lb_rows, ub_rows, (ox, of, on, ov, oz, ou, os_, nv) = _constraints(p)
@@ -137,11 +137,17 @@ def _run(p: MilpProblem, time_limit_s: float, rel_gap: float, integrality_of: st
     integrality = np.concatenate([np.full(P, x_int), np.zeros(2 * P), np.full(2 * G, y_int), np.zeros(2 * W)])
     res = milp(c, constraints=LinearConstraint(A, lb_rows, ub_rows), integrality=integrality,
                bounds=Bounds(lb, ub.astype(float)),
-               options={"time_limit": max(time_limit_s, 0.01), "mip_rel_gap": rel_gap, "disp": False})
+               options={"time_limit": max(time_limit_s, 0.01), "mip_rel_gap": rel_gap, "disp": False,
+                        **({"node_limit": int(node_limit)} if node_limit else {})})
     bound = getattr(res, "mip_dual_bound", None)
     if bound is None or not math.isfinite(bound):
         bound = float(res.fun) if res.x is not None and res.status == 0 else -math.inf
-    status = "optimal" if res.status == 0 else ("time-limit" if res.status == 1 else f"status-{res.status}")
+    if res.status == 0:
+        status = "optimal"
+    elif res.status == 1:  # iteration or time limit: tell which, only the time limit is nondeterministic
+        status = "node-limit" if "time" not in str(res.message).lower() else "time-limit"
+    else:
+        status = f"status-{res.status}"
     if res.x is None:
         return None, float(bound), status
     sol = res.x
@@ -149,9 +155,10 @@ def _run(p: MilpProblem, time_limit_s: float, rel_gap: float, integrality_of: st
     return parts, float(bound), status
 
 
-def solve(p: MilpProblem, time_limit_s: float, rel_gap: float, integer_replicas: bool = True) -> tuple[MilpSolution | None, float]:
-    """The MILP within a time budget: (best solution found or None, proven lower bound)."""
-    parts, bound, status = _run(p, time_limit_s, rel_gap, "all" if integer_replicas else "nodes")
+def solve(p: MilpProblem, time_limit_s: float, rel_gap: float, integer_replicas: bool = True,
+          node_limit: int | None = None) -> tuple[MilpSolution | None, float]:
+    """The MILP within a work limit (nodes) and a time cap: (best solution or None, proven lower bound)."""
+    parts, bound, status = _run(p, time_limit_s, rel_gap, "all" if integer_replicas else "nodes", node_limit)
     if parts is None:
         return None, bound
     x, v, z, unmet = parts

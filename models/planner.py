@@ -115,30 +115,27 @@ def _build_problem(snapshot, groups, demand, models, eligible):
         unmet_penalty=snapshot.settings.unmet_penalty_margin * worst)
 
 
-EXACT_PAIRS = 400  # below this many (workload, group) pairs, replica counts are integer in the MILP
+EXACT_PAIRS = 400  # small clusters (one node per group) with at most this many pairs get the exact MILP
 
 
-def _solve(problem: MilpProblem, settings) -> MilpSolution:
-    """The best of: greedy, LP rounding, and the MILP within what is left of the time budget.
-    The reported gap is against the best proven lower bound (LP or MILP dual bound)."""
-    import time as _time  # wall-clock only bounds the solver's effort; it never enters the plan
-
-    start = _time.perf_counter()
+def _solve(problem: MilpProblem, settings, per_node: bool) -> MilpSolution:
+    """The best of: greedy, LP rounding (large problems), and the MILP (exact on small problems).
+    The reported gap is against the best proven lower bound (LP or MILP dual bound). No wall-clock
+    decision is taken here, so equal snapshots give equal plans (see PlannerSettings)."""
     candidates = [solve_greedy(problem)]
     bound = -math.inf
     if len(problem.pair_w):
-        exact = len(problem.pair_w) <= EXACT_PAIRS
+        exact = per_node and len(problem.pair_w) <= EXACT_PAIRS
         if not exact:
             rounded = solve_lp_rounding(problem)
             if rounded is not None:
                 candidates.append(rounded)
                 bound = max(bound, rounded.bound)
-        left_s = settings.time_budget_s - (_time.perf_counter() - start)
-        # At scale the MILP rarely beats greedy and LP rounding within a budget of this order (it
-        # neither improves on the LP bound nor finds better incumbents in seconds), so it runs
-        # only for small problems, where it is exact, or when asked for with a larger budget.
-        if exact or left_s > settings.milp_at_scale_min_s:
-            milp_solution, milp_bound = solve(problem, max(left_s, 0.02), settings.mip_rel_gap, integer_replicas=exact)
+        # At scale the MILP rarely beats greedy and LP rounding (measured: it neither improves on
+        # the LP bound nor finds better incumbents in seconds), so there it runs only on request.
+        if exact or settings.milp_at_scale:
+            milp_solution, milp_bound = solve(problem, settings.time_budget_s, settings.mip_rel_gap,
+                                              integer_replicas=exact, node_limit=settings.mip_node_limit)
             bound = max(bound, milp_bound)
             if milp_solution is not None:
                 candidates.append(milp_solution)
@@ -159,7 +156,7 @@ def plan(snapshot: Snapshot) -> tuple[Plan, PolicyState]:
     wl = list(snapshot.workloads)
     eligible = eligibility(snapshot, groups, models)
     problem = _build_problem(snapshot, groups, demand, models, eligible)
-    solution = _solve(problem, snapshot.settings)
+    solution = _solve(problem, snapshot.settings, per_node=all(g.count == 1 for g in groups))
     solver = solution.status if solution.status.startswith(("greedy", "lp-")) else f"milp-{solution.status}"
 
     # replicas per group -> per node

@@ -154,4 +154,5 @@ def snapshot_from_spec(spec: ScenarioSpec, path: Path, now_s: float = 0.0) -> Sn
     return build_snapshot(now_s, classes, nodes, workloads, models=models, carbon=carbon,
                           objective=Objective(spec.objective, spec.carbon_weight),
                           settings=PlannerSettings(headroom=s.headroom, scale_down_window_s=s.scale_down_window_s,
-                                                   amortise_s=s.amortise_s, time_budget_s=s.time_budget_s))
+                                                   amortise_s=s.amortise_s, time_budget_s=s.time_budget_s,
+                                                   mip_node_limit=s.mip_node_limit))

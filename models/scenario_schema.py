@@ -111,7 +111,8 @@ class SettingsSpec(Strict):
     headroom: float = Field(default=0.10, ge=0, le=5)
     scale_down_window_s: float = Field(default=300.0, ge=0)
     amortise_s: float = Field(default=3600.0, gt=0)
-    time_budget_s: float = Field(default=0.5, gt=0)
+    time_budget_s: float = Field(default=10.0, gt=0)
+    mip_node_limit: int = Field(default=500, ge=1)
 
 
 class SimulationSpec(Strict):

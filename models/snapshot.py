@@ -49,18 +49,23 @@ class PlannerSettings:
         after demand has stayed low this long (like the HPA's scale-down stabilisation).
     amortise_s: horizon over which a new replica's start-up energy and a node's wake energy are
         charged against its savings; a move must pay back within it.
-    time_budget_s: wall time the MILP may use before the best solution so far is taken.
-    milp_at_scale_min_s: on large problems (grouped nodes, continuous replicas) the MILP runs
-        only when this much of the budget is left after greedy and LP rounding.
+    mip_node_limit: the MILP stops after this many branch-and-bound nodes and keeps the best
+        plan found. Effort is counted in work, not seconds, so the same snapshot gives the same
+        plan on a busy machine and an idle one (scaler replicas must agree).
+    time_budget_s: a wall-clock safety cap on the solver for pathological inputs; a plan made
+        when it hit says so in `Plan.solver` ("time-limit") and may then differ between runs.
+    milp_at_scale: also run the MILP on large problems (grouped nodes, continuous replicas),
+        after greedy and LP rounding; off by default, as it rarely improves on them there.
     """
 
     headroom: float = 0.10
     scale_down_window_s: float = 300.0
     amortise_s: float = 3600.0
-    time_budget_s: float = 0.15
+    time_budget_s: float = 10.0
+    mip_node_limit: int = 500
     mip_rel_gap: float = 0.002
     exact_below_nodes: int = 48
-    milp_at_scale_min_s: float = 1.0
+    milp_at_scale: bool = False
     unmet_penalty_margin: float = 20.0
 
     def __post_init__(self):

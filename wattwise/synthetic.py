@@ -48,7 +48,7 @@ MODELS = ("detector-bf16", "detector-int8", "classifier-bf16")
 
 
 def synthetic_snapshot(n_nodes: int, n_workloads: int, seed: int = 0, load: float = 0.4,
-                       objective: str = "energy", time_budget_s: float = 0.15, gpu_workloads: bool = True):
+                       objective: str = "energy", time_budget_s: float = 10.0, gpu_workloads: bool = True):
     """A snapshot whose total demand uses about `load` of the cluster's best-case capacity."""
     rng = np.random.default_rng(seed)
     class_idx = rng.choice(len(CLASSES), size=n_nodes, p=CLASS_WEIGHTS)

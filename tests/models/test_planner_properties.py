@@ -49,7 +49,7 @@ def clusters(draw, max_nodes, max_workloads, max_fps):
 
 
 def _settings(**kw):
-    return dict(headroom=0.0, scale_down_window_s=0.0, time_budget_s=20.0, mip_rel_gap=1e-7, **kw)
+    return dict(headroom=0.0, scale_down_window_s=0.0, time_budget_s=60.0, mip_node_limit=1_000_000, mip_rel_gap=1e-7, **kw)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
