@@ -2,11 +2,14 @@
 the same server (same port, same process, same run), calls interleaved from one client.
 
     .venv/bin/python benchmarks/scaler_bench.py            # 5 runs x 2,000 calls of each
+    .venv/bin/python benchmarks/scaler_bench.py --refresh-s 1e9      # no re-plan during the runs
+    .venv/bin/python benchmarks/scaler_bench.py --plan-inline        # plan on the server's thread
 
 Prints p50/p99 per run and the medians over runs; target: GetMetrics p99 <= 2 ms and
 <= 1.5x the health check's p99. By default the server is `wattwise serve --scaler` in its own
 process (as in service: KEDA is another process), with its refresher re-planning the 1,000
-workloads every --refresh-s; `--in-process` runs it on a thread of this process instead (client
+workloads every --refresh-s in its planner worker process (`--plan-inline`: on a thread of the
+server, as before the worker existed); `--in-process` runs it on a thread of this process instead (client
 and server then share one GIL, which inflates both tails alike).
 """
 
@@ -29,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from wattwise.models.scenario import load_scenario  # noqa: E402
 from wattwise.scaler.app import ThreadedScaler, build_scaler, settings_from_snapshot  # noqa: E402
 from wattwise.scaler.demand import RecordedDemand  # noqa: E402
+from wattwise.scaler.planning import InlinePlanner, ProcessPlanner  # noqa: E402
 from wattwise.scaler.proto import externalscaler_pb2 as pb  # noqa: E402
 from wattwise.scaler.proto import externalscaler_pb2_grpc as pb_grpc  # noqa: E402
 from wattwise.scaler.server import ServerConfig  # noqa: E402
@@ -59,10 +63,11 @@ def scaled_objects(n: int, recorded: bool):
     return refs, RecordedDemand(series)
 
 
-def start_subprocess(refresh_s: float):
+def start_subprocess(refresh_s: float, plan_inline: bool):
     proc = subprocess.Popen([sys.executable, "-m", "wattwise", "--log-level", "WARNING", "serve", "--scaler",
                              "--host", "127.0.0.1", "--grpc-port", "0", "--health-port", "0",
-                             "--refresh-s", str(refresh_s)], stdout=subprocess.PIPE, text=True,
+                             "--refresh-s", str(refresh_s)] + (["--plan-inline"] if plan_inline else []),
+                            stdout=subprocess.PIPE, text=True,
                             cwd=Path(__file__).resolve().parents[1])
     for line in proc.stdout:
         m = re.match(r"ready: scaler gRPC on 127\.0\.0\.1:(\d+)", line)
@@ -91,6 +96,8 @@ def main(argv=None) -> int:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--refresh-s", type=float, default=15.0)
     p.add_argument("--in-process", action="store_true", help="run the server on a thread of this process")
+    p.add_argument("--plan-inline", action="store_true",
+                   help="plan on a thread of the server instead of its worker process")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -100,11 +107,12 @@ def main(argv=None) -> int:
         snap = load_scenario(SCENARIO).snapshot
         scaler = build_scaler(inventory=ScenarioInventory(snap), demand=demand, carbon=ScenarioCarbon(snap),
                               catalogue_by_key=catalogue(snap), settings=settings_from_snapshot(snap, args.refresh_s),
-                              config=ServerConfig(host="127.0.0.1", grpc_port=0, health_port=0))
+                              config=ServerConfig(host="127.0.0.1", grpc_port=0, health_port=0),
+                              planner=InlinePlanner() if args.plan_inline else ProcessPlanner())
         running = ThreadedScaler(scaler)
         port = running.grpc_port
     else:
-        proc, port = start_subprocess(args.refresh_s)
+        proc, port = start_subprocess(args.refresh_s, args.plan_inline)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     stub = pb_grpc.ExternalScalerStub(channel)
     health = health_pb2_grpc.HealthStub(channel)
@@ -116,7 +124,8 @@ def main(argv=None) -> int:
     plan_s = time.perf_counter() - t0
     check = health_pb2.HealthCheckRequest(service="")
     print(f"{args.scaled_objects} ScaledObjects registered and planned in {plan_s:.1f} s; server "
-          f"{'in this process' if args.in_process else 'in its own process'}, re-planning every {args.refresh_s:g} s; "
+          f"{'in this process' if args.in_process else 'in its own process'}, re-planning every {args.refresh_s:g} s "
+          f"({'on a server thread' if args.plan_inline else 'in a worker process'}); "
           f"{args.runs} runs x {args.calls} calls of each, interleaved")
     rows = []
     for run in range(args.runs):

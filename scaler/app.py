@@ -1,7 +1,8 @@
 """Assemble a scaler from its parts, and run it on a background thread (tests, benchmark).
 
 `build_scaler` wires registry -> refresher -> core -> servicer -> servers; the ports decide
-whether it is the demo (scenario + recorded demand) or live (scenario inventory + Prometheus).
+whether it is the demo (scenario + recorded demand) or live (scenario inventory + Prometheus +
+a carbon provider), and the `PlanRunner` where the planner runs (inline, or a worker process).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from wattwise.scaler.core import ScalerCore
 from wattwise.scaler.demand import DemandPort
 from wattwise.scaler.metadata import parse_metadata
 from wattwise.scaler.metrics import ScalerMetrics
+from wattwise.scaler.planning import PlanRunner
 from wattwise.scaler.refresher import PlanRefresher, RefresherSettings
 from wattwise.scaler.registry import Registry
 from wattwise.scaler.server import ScalerServer, ServerConfig
@@ -43,10 +45,11 @@ def build_scaler(*, inventory: NodeInventory, demand: DemandPort, carbon: Carbon
                  catalogue_by_key: Mapping[str, Workload], settings: RefresherSettings,
                  config: ServerConfig = ServerConfig(), tls: ReloadingCredentials | None = None,
                  registry_ttl_s: float = 600.0, clock: Callable[[], float] = time.time,
-                 metrics: ScalerMetrics | None = None) -> Scaler:
+                 metrics: ScalerMetrics | None = None, planner: PlanRunner | None = None) -> Scaler:
+    """`planner`: where plans are made (default: inline, on the refresher's thread)."""
     registry = Registry(clock, ttl_s=registry_ttl_s)
     refresher = PlanRefresher(inventory=inventory, demand=demand, carbon=carbon, registry=registry,
-                              catalogue=catalogue_by_key, settings=settings, clock=clock)
+                              catalogue=catalogue_by_key, settings=settings, clock=clock, planner=planner)
     core = ScalerCore(registry, refresher.state)
     metrics = metrics or ScalerMetrics()
     server = ScalerServer(core, refresher, metrics, config, tls)

@@ -5,14 +5,19 @@ Snapshot from its ports (node inventory, each registered workload's demand, carb
 calls the pure planner once per objective in use, and swaps the result in. Request handlers only
 read the swapped-in `ScalerState`; nothing they do waits on telemetry.
 
+The planner runs where the `PlanRunner` says (`scaler/planning.py`): in service, in a worker
+process, so seconds of planning never compete with the answers for the GIL. When the worker
+fails (dies, hangs) the previous plan stays and is marked degraded until the next good plan.
+
 Determinism across scaler replicas: the plan time is the wall clock rounded down to the
 interval, queries are evaluated at that time, inputs are sorted, so replicas that see the same
 telemetry compute the same plan.
 
 When a port fails or a value is missing, stale or absurd, the workload's Demand is passed with
 `trustworthy=False` (its last trustworthy value kept), so the planner holds the replicas it last
-planned on good data; the state is marked degraded with the reasons, logged on every change of
-reasons, and clears by itself when data returns.
+planned on good data. A carbon reading whose status is "stale" or "default" is planned with all
+the same, and reported. Either way the state is marked degraded with the reasons, logged on every
+change of reasons, and clears by itself when data returns.
 """
 
 from __future__ import annotations
@@ -25,16 +30,16 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from wattwise.models.planner import plan as make_plan
 from wattwise.models.ports import CarbonIntensitySource, CarbonReading, NodeInventory
 from wattwise.models.snapshot import Objective, PlannerSettings, PolicyState, build_snapshot
 from wattwise.models.workload import Demand, Workload
 from wattwise.runtime import PlanView
 from wattwise.scaler.demand import DemandPort, DemandReading, check_plausible
 from wattwise.scaler.metadata import ScalerRequest
+from wattwise.scaler.planning import InlinePlanner, PlannerFailed, PlanRunner
 from wattwise.scaler.registry import Registry
 from wattwise.scaler.state import ScalerState
-from wattwise.scaler.workloads import build_workload, demand_fps, objective_of, planned_fps
+from wattwise.scaler.workloads import build_workload, demand_fps, objective_of
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +52,7 @@ class NotReady(RuntimeError):
 class RefresherSettings:
     interval_s: float = 15.0
     objective: Objective = Objective()
-    planner: PlannerSettings = PlannerSettings()   # its headroom is the default per-workload headroom
+    planner: PlannerSettings = PlannerSettings()   # its headroom applies where a workload gives none
     max_streams: float = 100_000.0                 # a query value above this is absurd
     max_fps: float = 1_000_000.0
     wake_debounce_s: float = 0.05
@@ -56,7 +61,8 @@ class RefresherSettings:
 class PlanRefresher:
     def __init__(self, *, inventory: NodeInventory, demand: DemandPort, carbon: CarbonIntensitySource,
                  registry: Registry, catalogue: Mapping[str, Workload] | None = None,
-                 settings: RefresherSettings = RefresherSettings(), clock: Callable[[], float] = time.time):
+                 settings: RefresherSettings = RefresherSettings(), clock: Callable[[], float] = time.time,
+                 planner: PlanRunner | None = None):
         self._inventory = inventory
         self._demand = demand
         self._carbon = carbon
@@ -64,10 +70,11 @@ class PlanRefresher:
         self._catalogue = dict(catalogue or {})
         self.settings = settings
         self._clock = clock
+        self.planner: PlanRunner = planner or InlinePlanner()
         self._lock = threading.Lock()
         self._state: ScalerState | None = None
         self._policy: dict[Objective, PolicyState] = {}
-        self._last_fps: dict[str, float] = {}        # workload -> last trustworthy planned fps
+        self._last_fps: dict[str, float] = {}        # workload -> last trustworthy demand (fps, no headroom)
         self._last_ok_s: dict[str, float] = {}       # workload -> plan time of its last trustworthy demand
         self._nodes = None
         self._carbon_last: dict[str, CarbonReading] = {}
@@ -91,6 +98,10 @@ class PlanRefresher:
             raise NotReady("no plan yet: the first refresh has not finished")
         return s.default_view
 
+    @property
+    def carbon(self) -> CarbonIntensitySource:
+        return self._carbon
+
     def add_listener(self, fn: Callable[[ScalerState], None]) -> None:
         """Called (on the refresher thread) after every swap."""
         self._listeners.append(fn)
@@ -98,12 +109,14 @@ class PlanRefresher:
     # -- running ---------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.planner.start()
         self._thread = threading.Thread(target=self._loop, name="wattwise-plan-refresher", daemon=True)
         self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
         self._wake.set()
+        self.planner.stop()              # a plan in progress is abandoned, so the thread ends promptly
         if self._thread is not None:
             self._thread.join(timeout_s)
 
@@ -124,11 +137,12 @@ class PlanRefresher:
                 time.sleep(self.settings.wake_debounce_s)   # let a burst of registrations land together
 
     def _set_reasons(self, reasons: tuple[str, ...]) -> None:
-        """Mark the current state degraded without a new plan (refresh failed before planning)."""
+        """Mark the current state and its views degraded without a new plan (the refresh failed)."""
         self._log_reasons(reasons)
         s = self._state
         if s is not None and s.degraded_reasons != reasons:
-            self._publish(replace(s, version=s.version + 1, degraded_reasons=reasons))
+            views = {o: replace(v, degraded=True, degraded_reasons=reasons) for o, v in s.views.items()}
+            self._publish(replace(s, version=s.version + 1, views=MappingProxyType(views), degraded_reasons=reasons))
 
     def _publish(self, state: ScalerState) -> None:
         with self._lock:
@@ -165,12 +179,18 @@ class PlanRefresher:
                      for r in requests if r.workload_key in self._last_ok_s}
         objectives = sorted({self.settings.objective} | {objective_of(r, self.settings.objective) for r in requests},
                             key=lambda o: (o.kind, -1.0 if o.carbon_weight is None else o.carbon_weight))
-        planner_settings = replace(self.settings.planner, headroom=0.0)
+        snapshots = [build_snapshot(now_s, classes, nodes, workloads, carbon=carbon, objective=objective,
+                                    settings=self.settings.planner, state=self._policy.get(objective, PolicyState()))
+                     for objective in objectives]
+        try:
+            results = self.planner.run(snapshots)
+        except PlannerFailed as e:
+            if self._stop.is_set():
+                return self._state       # shutting down: nothing to report
+            self._set_reasons(tuple(reasons) + (f"{e}; answering from the previous plan",))
+            return self._state
         views = {}
-        for objective in objectives:
-            snapshot = build_snapshot(now_s, classes, nodes, workloads, carbon=carbon, objective=objective,
-                                      settings=planner_settings, state=self._policy.get(objective, PolicyState()))
-            plan, state = make_plan(snapshot)
+        for objective, snapshot, (plan, state) in zip(objectives, snapshots, results):
             self._policy[objective] = state
             views[objective] = PlanView(snapshot, plan, state, now_s, bool(reasons), tuple(reasons))
         for objective in list(self._policy):
@@ -232,7 +252,6 @@ class PlanRefresher:
         for r in requests:
             key = r.workload_key
             base = self._catalogue.get(key)
-            headroom = r.headroom if r.headroom is not None else self.settings.planner.headroom
             if r.demand.query is None:
                 reading = DemandReading(r.demand.streams, True)
             else:
@@ -241,7 +260,7 @@ class PlanRefresher:
                     readings[r.demand.query] = check_plausible(self._demand.read(r.demand.query, now_s), limit)
                 reading = readings[r.demand.query]
             if reading.ok:
-                fps = planned_fps(demand_fps(r, base, float(reading.value)), headroom)
+                fps = demand_fps(r, base, float(reading.value))
                 self._last_fps[key] = fps
                 self._last_ok_s[key] = now_s
                 demand = Demand(total_fps=fps)

@@ -3,9 +3,9 @@
 The catalogue (the scenario's workloads, by `namespace/name`) supplies what metadata leaves out:
 model type, footprint, TEE requirement, SLA and replica bounds. Metadata keys override it.
 
-Per-ScaledObject headroom: the core has one `PlannerSettings.headroom` per snapshot, so the
-scaler plans with headroom 0 and hands the planner demand already multiplied by (1 + headroom)
-of each workload. The capacity constraint is the same; only the planner's reason text says +0%.
+Per-ScaledObject headroom: the metadata's `headroom` becomes `Workload.headroom`, which the
+planner applies on top of the true demand (overriding `PlannerSettings.headroom` for that
+workload); without the key the catalogue's headroom, else the planner's default, applies.
 """
 
 from __future__ import annotations
@@ -31,10 +31,6 @@ def demand_fps(request: ScalerRequest, base: Workload | None, value: float) -> f
     return value * fps_per_stream(request, base)
 
 
-def planned_fps(fps: float, headroom: float) -> float:
-    return fps * (1.0 + headroom)
-
-
 def objective_of(request: ScalerRequest, default: Objective) -> Objective:
     if request.objective is None:
         return default
@@ -53,4 +49,5 @@ def build_workload(request: ScalerRequest, base: Workload | None, demand: Demand
         model_type=request.model or w.model_type,
         sla=Sla(fps_per_stream(request, base), w.sla.latency_ms), demand=demand,
         confidentiality=request.tee if request.tee is not None else w.confidentiality,
-        footprint=footprint, min_replicas=min(min_r, max_r), max_replicas=max_r)
+        footprint=footprint, min_replicas=min(min_r, max_r), max_replicas=max_r,
+        headroom=request.headroom if request.headroom is not None else w.headroom)

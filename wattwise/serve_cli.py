@@ -2,7 +2,9 @@
 both on the bundled scenario with recorded telemetry (--demo).
 
 Live mode takes the cluster (node classes, nodes, zones, workload catalogue, objective) from
---scenario and each ScaledObject's demand from its PromQL `query` against --prometheus.
+--scenario, each ScaledObject's demand from its PromQL `query` against --prometheus, and carbon
+intensity from a provider (--carbon-config, --carbon-static; else the scenario's fixed values).
+It plans in a worker process, so re-planning never slows the answers (--plan-inline: on a thread).
 SIGTERM or Ctrl-C stops gracefully: health NOT_SERVING, streams end with OK, in-flight calls
 finish within --grace-s, exit 0.
 """
@@ -59,6 +61,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="plan refresh interval; also the plan clock's resolution (default 15)")
     scaler.add_argument("--registration-ttl-s", type=float, default=600.0,
                         help="forget a ScaledObject KEDA has not called for this long (default 600)")
+    scaler.add_argument("--carbon-config", metavar="FILE",
+                        help="YAML or JSON carbon provider settings, e.g. {provider: electricitymaps, "
+                             "auth_token: ..., zones: [...]} (default: the scenario's fixed values)")
+    scaler.add_argument("--carbon-static", type=float, metavar="G_PER_KWH",
+                        help="one carbon intensity (g/kWh) for every zone of the scenario")
+    scaler.add_argument("--plan-inline", action="store_true",
+                        help="plan on a thread of the server instead of a worker process (debugging; "
+                             "answers slow down while a large plan is made)")
     scaler.add_argument("--reflection", action="store_true", help="enable gRPC server reflection (for grpcurl)")
     scaler.add_argument("--grace-s", type=float, default=10.0,
                         help="on SIGTERM, how long in-flight calls may take to finish (default 10)")
@@ -82,9 +92,11 @@ def run(args: argparse.Namespace) -> int:
 def _build(args):
     from wattwise.models.scenario import load_scenario
     from wattwise.scaler.app import build_demo, build_scaler, settings_from_snapshot
+    from wattwise.scaler.carbon import carbon_source
     from wattwise.scaler.demand import DemandReading, PromQLDemand
     from wattwise.scaler.server import ServerConfig
-    from wattwise.scaler.sources import ScenarioCarbon, ScenarioInventory, catalogue
+    from wattwise.scaler.planning import InlinePlanner, ProcessPlanner
+    from wattwise.scaler.sources import ScenarioInventory, catalogue
     from wattwise.scaler.tls import server_credentials
 
     scenario = load_scenario(args.scenario)
@@ -92,7 +104,10 @@ def _build(args):
     tls = server_credentials(args.tls_cert, args.tls_key, args.tls_client_ca)
     config = ServerConfig(args.host, args.grpc_port, args.health_port, args.reflection, args.grace_s)
     if args.demo:
+        if args.carbon_config or args.carbon_static is not None:
+            raise ValueError("--carbon-config/--carbon-static apply to live mode (--scaler), not --demo")
         return build_demo(snapshot, interval_s=args.refresh_s, config=config, tls=tls), snapshot
+    carbon = carbon_source(snapshot, args.carbon_config, args.carbon_static)
     if args.prometheus:
         demand = PromQLDemand(args.prometheus, timeout_s=min(10.0, max(1.0, args.refresh_s / 2)))
     else:
@@ -100,14 +115,17 @@ def _build(args):
             def read(self, query, at_s):
                 return DemandReading(None, False, "no --prometheus given; use `streams` metadata or pass --prometheus")
         demand = _NoPrometheus()
-    scaler = build_scaler(inventory=ScenarioInventory(snapshot), demand=demand, carbon=ScenarioCarbon(snapshot),
+    planner = InlinePlanner() if args.plan_inline else ProcessPlanner(timeout_s=max(120.0, 4 * args.refresh_s))
+    scaler = build_scaler(inventory=ScenarioInventory(snapshot), demand=demand, carbon=carbon,
                           catalogue_by_key=catalogue(snapshot), settings=settings_from_snapshot(snapshot, args.refresh_s),
-                          config=config, tls=tls, registry_ttl_s=args.registration_ttl_s)
-    scaler.refresher.refresh_once()
+                          config=config, tls=tls, registry_ttl_s=args.registration_ttl_s, planner=planner)
+    scaler.refresher.refresh_once()       # the first plan (starts the worker), before any port opens
     return scaler, snapshot
 
 
 async def _serve(args) -> int:
+    from wattwise.scaler.carbon import close as close_carbon
+
     run_scaler = args.scaler or args.demo
     scaler, snapshot = _build(args)
     stop = asyncio.Event()
@@ -135,6 +153,7 @@ async def _serve(args) -> int:
     if run_scaler:
         await scaler.server.stop(args.grace_s)
     scaler.refresher.stop()
+    close_carbon(scaler.refresher.carbon)
     if extender is not None:
         extender.stop(min(args.grace_s, 5.0))
     if metrics_server is not None:

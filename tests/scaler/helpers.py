@@ -56,12 +56,12 @@ def start_demo(**kwargs) -> ThreadedScaler:
 
 
 def start_live(demand, clock=None, config=LOOPBACK, start_refresher=True, interval_s=NEVER,
-               registry_ttl_s=600.0) -> ThreadedScaler:
+               registry_ttl_s=600.0, carbon=None, planner=None) -> ThreadedScaler:
     snap = snapshot()
     extra = {"clock": clock} if clock is not None else {}
-    scaler = build_scaler(inventory=ScenarioInventory(snap), demand=demand, carbon=ScenarioCarbon(snap),
+    scaler = build_scaler(inventory=ScenarioInventory(snap), demand=demand, carbon=carbon or ScenarioCarbon(snap),
                           catalogue_by_key=catalogue(snap), settings=settings_from_snapshot(snap, interval_s),
-                          config=config, registry_ttl_s=registry_ttl_s, **extra)
+                          config=config, registry_ttl_s=registry_ttl_s, planner=planner, **extra)
     scaler.refresher.refresh_once()
     return ThreadedScaler(scaler, start_refresher=start_refresher)
 
@@ -78,3 +78,19 @@ def keda_poll(stub, so_ref, timeout=10):
     metrics = stub.GetMetrics(pb.GetMetricsRequest(scaledObjectRef=so_ref, metricName=name), timeout=timeout)
     active = stub.IsActive(so_ref, timeout=timeout)
     return spec, metrics, active
+
+
+def scrape(scaler: ThreadedScaler) -> dict[tuple[str, tuple], float]:
+    """The scaler's /metrics over HTTP, as {(name, sorted labels): value}."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    server, _ = scaler.scaler.metrics.serve("127.0.0.1", 0)
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics", timeout=5).read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
