@@ -12,6 +12,7 @@ so the program is always feasible and says how much it cannot meet instead of fa
        sum_{p in g} r_w x_p <= room_g (v_g + z_g)        packing per resource (cpu, mem, gpu)
        x_p <= copies_p (v_g + z_g)                       at most what fits per node
        floor_w <= sum_p x_p + s_w,  sum_p x_p <= max_w
+       sum_p x_p + u_w / D_w >= 1   (D_w > 0)             serving any frame takes a replica
        x_p - n_p <= prev_p                               new replicas pay their start-up
 
 k_g is the zone's cost weight (energy or carbon), a_p and b_p the replica's standing watts and
@@ -112,6 +113,15 @@ def _constraints(p: MilpProblem):
         add(row + p.pair_g[used], ox + pi[used], per_pair[used])
         add(row + gi, ov + gi, -room); add(row + gi, oz + gi, -room)
         lbs.append(np.full(G, -np.inf)); ubs.append(np.zeros(G)); row += G
+    # a workload that serves any frame runs at least one replica: sum x + u / D >= 1 (valid for
+    # integer x, and it lifts the LP bound where demand needs only a fraction of a replica)
+    served = np.where(p.demand > 0)[0]
+    if len(served):
+        sel = np.isin(p.pair_w, served)
+        pos = {w: i for i, w in enumerate(served)}
+        add(row + np.array([pos[w] for w in p.pair_w[sel]], dtype=int), ox + pi[sel], 1.0)
+        add(row + np.arange(len(served)), ou + served, 1.0 / p.demand[served])
+        lbs.append(np.ones(len(served))); ubs.append(np.full(len(served), np.inf)); row += len(served)
     add(row + pi, ox + pi, 1.0); add(row + pi, ov + p.pair_g, -p.copies); add(row + pi, oz + p.pair_g, -p.copies)
     lbs.append(np.full(P, -np.inf)); ubs.append(np.zeros(P)); row += P
     add(row + p.pair_w, ox + pi, 1.0); add(row + wi, os_ + wi, 1.0)
