@@ -1,0 +1,85 @@
+"""`wattwise simulate`: replay demand and carbon traces through WattWise and the baselines."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from wattwise.models.errors import InvalidInputError
+from wattwise.simulations.policies import POLICY_NAMES
+
+log = logging.getLogger(__name__)
+BUNDLED = Path(__file__).resolve().parent.parent / "scenarios" / "metro-retail.yaml"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scenario", default=str(BUNDLED), help="scenario YAML (default: the bundled metro-retail)")
+    parser.add_argument("--demand", help="demand CSV: timestamp plus a load value per interval, or one row per event")
+    parser.add_argument("--demand-start", help="where in the demand trace to start (ISO date; default its first time)")
+    parser.add_argument("--carbon", action="append", default=[], metavar="ZONE=CSV",
+                        help="carbon trace for a scenario zone (Electricity Maps export or timestamp,g/kWh); repeatable")
+    parser.add_argument("--start", help="where in the carbon traces to start (ISO date; default their first time)")
+    parser.add_argument("--days", type=float, help="days to simulate (default: the scenario's simulation.days)")
+    parser.add_argument("--step-s", type=float, help="simulation step in seconds (default: the scenario's)")
+    parser.add_argument("--policies", default=",".join(POLICY_NAMES), help="comma-separated, from: " + ", ".join(POLICY_NAMES))
+    parser.add_argument("--seed", type=int, default=0, help="random seed (kube-scheduler tie-breaks)")
+    parser.add_argument("--out", default="wattwise-sim", help="output folder (default ./wattwise-sim)")
+    parser.add_argument("--extender-scoring", choices=("core", "ratio"), default="core",
+                        help="wattwise placement scores: core = models.scoring as the extender serves them; "
+                             "ratio = a proposed change (experiment, see README)")
+
+
+def _carbon_overrides(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        zone, sep, path = item.partition("=")
+        if not sep or not zone or not path:
+            raise InvalidInputError("--carbon", f"{item!r} is not ZONE=CSV", "e.g. --carbon eu-central-1a=DE.csv")
+        out[zone] = path
+    return out
+
+
+def _policies(text: str) -> list[str]:
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = [p for p in names if p not in POLICY_NAMES]
+    if unknown or not names:
+        raise InvalidInputError("--policies", f"unknown policy {', '.join(unknown) or '(none given)'}",
+                                f"choose from {', '.join(POLICY_NAMES)}")
+    return list(dict.fromkeys(names))
+
+
+def run(args: argparse.Namespace) -> int:
+    from wattwise.simulations.report_html import write_report
+    from wattwise.simulations.run import simulate, write_summary
+    from wattwise.simulations.table import format_table
+    from wattwise.simulations.timing import ControlTiming
+    from wattwise.telemetry.progress import ProgressBar
+
+    policies = _policies(args.policies)
+    carbon = _carbon_overrides(args.carbon)
+    if args.seed < 0:
+        raise InvalidInputError("--seed", "must not be negative")
+    if args.days is not None and args.days <= 0:
+        raise InvalidInputError("--days", "must be positive")
+    scenario = Path(args.scenario)
+    if not scenario.is_file():
+        raise InvalidInputError("--scenario", f"no such file: {scenario}")
+
+    def progress_factory(name: str):
+        bar = ProgressBar(f"{name:>17}")
+        if not bar.enabled:
+            print(f"simulating {name} ...", file=sys.stderr, flush=True)
+        return bar
+
+    result = simulate(scenario, policies, demand_csv=args.demand, demand_start=args.demand_start,
+                      carbon_csv=carbon, start=args.start, days=args.days, step_s=args.step_s, seed=args.seed,
+                      progress_factory=progress_factory,
+                      timing=ControlTiming(extender_scoring=args.extender_scoring))
+    out = Path(args.out)
+    summary_path = write_summary(result, out)
+    report_path = write_report(result, out)
+    print(format_table(result.summary))
+    print(f"\nwrote {summary_path} and {report_path}")
+    return 0

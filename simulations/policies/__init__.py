@@ -1,0 +1,19 @@
+"""Scaling and placement policies compared by the simulator. Each answers: how many replicas
+each workload should have (through the HPA, as KEDA would drive it), which node a new pod goes to,
+which pod goes on scale-down, and (for energy-aware ones) which nodes to wake or put to sleep."""
+
+from __future__ import annotations
+
+POLICY_NAMES = ("default", "carbon-aware-keda", "peaks", "wattwise", "oracle")
+
+
+def make_policy(name: str, scenario, timing):
+    from wattwise.simulations.policies.carbon_aware_keda import CarbonAwareKedaPolicy
+    from wattwise.simulations.policies.default import DefaultPolicy
+    from wattwise.simulations.policies.oracle import OraclePolicy
+    from wattwise.simulations.policies.peaks import PeaksPolicy
+    from wattwise.simulations.policies.wattwise_policy import WattwisePolicy
+
+    table = {"default": DefaultPolicy, "carbon-aware-keda": CarbonAwareKedaPolicy, "peaks": PeaksPolicy,
+             "wattwise": WattwisePolicy, "oracle": OraclePolicy}
+    return table[name](scenario, timing)

@@ -1,0 +1,46 @@
+"""The simulated cluster as the core sees it: a Snapshot built the way the scaler's background
+refresher builds one (nodes with their power state, demand as the application reports it, carbon
+per zone now, the replicas that exist as the previous state's placements)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import MappingProxyType
+
+import numpy as np
+
+from wattwise.models.ports import CarbonReading
+from wattwise.models.snapshot import PolicyState, Snapshot
+from wattwise.models.workload import Demand
+from wattwise.simulations.cluster_model import ON, WAKING
+from wattwise.simulations.context import SimContext
+
+
+def current_placements(ctx: SimContext) -> dict[str, dict[str, int]]:
+    cm, st = ctx.cm, ctx.st
+    pods = st.ready + st.booting
+    out = {}
+    for w, wl in enumerate(cm.snapshot.workloads):
+        nodes = np.flatnonzero(pods[w])
+        out[wl.key] = {cm.node_names[n]: int(pods[w, n]) for n in nodes}
+    return out
+
+
+def build_sim_snapshot(ctx: SimContext, demand_fps: np.ndarray, previous: PolicyState | None,
+                       settings=None, carbon_g_per_kwh: np.ndarray | None = None) -> Snapshot:
+    cm, st = ctx.cm, ctx.st
+    base = cm.snapshot
+    powered = (st.node_state == ON) | (st.node_state == WAKING)
+    nodes = tuple(n if n.powered_on == bool(powered[i]) else replace(n, powered_on=bool(powered[i]))
+                  for i, n in enumerate(base.nodes))
+    workloads = tuple(replace(w, demand=Demand(total_fps=float(demand_fps[i]), trustworthy=True))
+                      for i, w in enumerate(base.workloads))
+    ci = ctx.carbon_g_per_kwh if carbon_g_per_kwh is None else carbon_g_per_kwh
+    zones = ctx.inputs.zones
+    carbon = {z: CarbonReading(zone=z, g_per_kwh=float(ci[k]), at_s=ctx.now_s, source="trace")
+              for k, z in enumerate(zones)}
+    prev = previous or PolicyState()
+    state = PolicyState(placements=MappingProxyType({k: MappingProxyType(v) for k, v in current_placements(ctx).items()}),
+                        demand_history=prev.demand_history, trusted=prev.trusted, updated_s=prev.updated_s)
+    return replace(base, now_s=float(ctx.now_s), nodes=nodes, workloads=workloads,
+                   carbon=MappingProxyType(carbon), settings=settings or base.settings, state=state)

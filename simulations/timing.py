@@ -1,0 +1,33 @@
+"""Control-plane timing that makes real clusters lag, in seconds of the simulation clock.
+
+Facts: KEDA polls every `pollingInterval` (default 30 s) and the HPA syncs every 15 s with a 10%
+tolerance and a 300 s scale-down stabilisation window; the HPA's default scale-up policy allows
+the larger of +100% or +4 pods per 15 s. The reference pipeline (intel/cloud-native-ai-pipeline)
+scales its inference pods with a KEDA `prometheus` trigger on `sum(drop_fps)` with threshold 10
+(AverageValue), and `drop_fps` is a gauge averaged over 60 s. Replica start-up and node wake
+times are per node class (scenario `startup_s`, `startup_tee_s`, `wake_s`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ControlTiming:
+    keda_polling_s: float = 30.0
+    hpa_sync_s: float = 15.0
+    hpa_tolerance: float = 0.10
+    hpa_scale_down_window_s: float = 300.0
+    hpa_scale_up_pods: int = 4
+    hpa_scale_up_factor: float = 2.0          # +100% per sync period
+    drop_metric_window_s: float = 60.0
+    drop_threshold_fps: float = 10.0          # the reference pipeline's ScaledObject threshold
+    sleep_s: float = 30.0                     # suspend takes this long at idle power (no class field yet)
+    idle_grace_s: float = 300.0               # an empty node the plan calls idle sleeps after this
+    replan_min_interval_s: float = 30.0       # the scaler's background refresh at most this often...
+    replan_max_interval_s: float = 1800.0     # ...and at least this often
+    replan_demand_change: float = 0.05        # ...or when demand moved this much since the last plan
+    extender_weight: int = 100                # KubeSchedulerConfiguration extenders[].weight (see README)
+    extender_scoring: str = "core"            # "core" (models.scoring) or "ratio" (proposed change)
+    oracle_interval_s: float = 900.0          # oracle re-plans this often for the window's peak

@@ -1,0 +1,174 @@
+"""Demand and carbon traces from CSV, replayed on the simulation clock.
+
+Demand: first column a timestamp, then either a numeric column proportional to load on a regular
+grid (requests or streams per interval), or one row per event, counted per `rate_window_s`. The
+rate is placed at the centre of each interval and linearly interpolated to the simulation step,
+then normalised so its peak over the replayed window is 1.
+
+Carbon: the Electricity Maps data-portal export (`Datetime (UTC)`, `Carbon Intensity gCO₂eq/kWh
+(LCA)`, ...) or any two-column (timestamp, g/kWh) file. Values hold for their interval (an hourly
+average stays constant for the hour). Gaps on the trace's grid (missing rows or empty values) are
+forward-filled and counted, never hidden.
+
+Traces from different years line up by offset: sample k of the simulation reads the trace at
+`trace_start + k * step_s`. (`telemetry/carbon/csv_trace.py` has a fuller carbon reader; this small
+one keeps the simulator independent of it until the two are merged.)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from wattwise.models.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+PORTAL_TIME = "Datetime (UTC)"
+PORTAL_LCA = "Carbon Intensity gCO₂eq/kWh (LCA)"
+DEFAULT_RATE_WINDOW_S = 3600.0
+
+
+@dataclass(frozen=True)
+class CarbonTrace:
+    path: str
+    times: pd.DatetimeIndex      # regular UTC grid
+    g_per_kwh: np.ndarray
+    step_s: float
+    gaps_filled: int             # grid points with no value in the file, forward-filled
+    column: str
+
+    def sample(self, start: pd.Timestamp, offsets_s: np.ndarray, what: str) -> np.ndarray:
+        """Values at `start + offsets_s` (held for each interval). Raises when outside the trace."""
+        rel = (start - self.times[0]).total_seconds() + offsets_s
+        idx = np.floor(rel / self.step_s).astype(np.int64)
+        if idx.min() < 0 or idx.max() >= len(self.g_per_kwh):
+            covered = f"{self.times[0]} .. {self.times[-1] + pd.Timedelta(seconds=self.step_s)}"
+            raise InvalidInputError(what, f"the replayed window is outside the trace {self.path} ({covered})",
+                                    "choose --start / --days inside it")
+        return self.g_per_kwh[idx]
+
+
+@dataclass(frozen=True)
+class DemandTrace:
+    path: str
+    mode: str                    # "events" or "values"
+    centres: pd.DatetimeIndex    # interval centres
+    rate: np.ndarray             # events or value per interval
+    interval_s: float
+    rows: int
+
+    @property
+    def start(self) -> pd.Timestamp:
+        return self.centres[0] - pd.Timedelta(seconds=self.interval_s / 2)
+
+    @property
+    def end(self) -> pd.Timestamp:
+        return self.centres[-1] + pd.Timedelta(seconds=self.interval_s / 2)
+
+    def sample(self, start: pd.Timestamp, offsets_s: np.ndarray) -> tuple[np.ndarray, int]:
+        """Rate at `start + offsets_s`, linearly interpolated; reads outside the trace wrap around
+        (periodic extension). Returns (rate, samples that wrapped)."""
+        span_s = (self.end - self.start).total_seconds()
+        rel = (start - self.start).total_seconds() + offsets_s
+        wrapped = int(np.count_nonzero((rel < 0) | (rel >= span_s)))
+        rel = np.mod(rel, span_s)
+        centres = (self.centres - self.start).total_seconds().to_numpy()
+        xp = np.concatenate([[centres[0] - self.interval_s], centres, [centres[-1] + self.interval_s]])
+        fp = np.concatenate([[self.rate[-1]], self.rate, [self.rate[0]]])
+        return np.interp(rel, xp, fp), wrapped
+
+
+def _parse_times(raw: pd.Series, path: Path) -> pd.DatetimeIndex:
+    text = raw.astype(str).str.strip()
+    try:
+        if pd.to_numeric(text, errors="coerce").notna().all():
+            return pd.DatetimeIndex(pd.to_datetime(pd.to_numeric(text), unit="s", utc=True)).as_unit("ns")
+        return pd.DatetimeIndex(pd.to_datetime(text, utc=True, format="ISO8601")).as_unit("ns")
+    except (ValueError, TypeError):
+        raise InvalidInputError(str(path), "the first column holds a value that is not a timestamp",
+                                "use ISO 8601 (naive = UTC) or Unix seconds") from None
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise InvalidInputError(str(path), "no such file") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise InvalidInputError(str(path), f"cannot read it as CSV: {str(e).splitlines()[0]}") from None
+    if frame.shape[0] < 2:
+        raise InvalidInputError(str(path), "needs a header and at least two rows")
+    return frame
+
+
+def load_carbon_trace(path: str | Path) -> CarbonTrace:
+    path = Path(path)
+    frame = _read_csv(path)
+    if PORTAL_TIME in frame.columns:
+        column = next((c for c in frame.columns if c.replace("₂", "2") == PORTAL_LCA.replace("₂", "2")), None)
+        if column is None:
+            raise InvalidInputError(str(path), f"Electricity Maps export without the column {PORTAL_LCA!r}")
+        times, values = frame[PORTAL_TIME], frame[column]
+    elif frame.shape[1] == 2:
+        column = str(frame.columns[1])
+        times, values = frame.iloc[:, 0], frame.iloc[:, 1]
+    else:
+        raise InvalidInputError(str(path), f"neither an Electricity Maps export (no {PORTAL_TIME!r} column) nor a "
+                                           f"two-column timestamp,g/kWh file ({frame.shape[1]} columns)")
+    t = _parse_times(times, path)
+    v = pd.to_numeric(values.str.strip(), errors="coerce").to_numpy(dtype=float)
+    series = pd.Series(v, index=t).sort_index()
+    series = series[~series.index.duplicated(keep="first")]
+    if series.notna().sum() == 0:
+        raise InvalidInputError(str(path), f"column {column!r} has no numeric value")
+    if (series.dropna() < 0).any() or (series.dropna() > 5000).any():
+        raise InvalidInputError(str(path), "carbon intensity outside 0..5000 g/kWh: is this the right column?")
+    step = pd.Series(series.index).diff().dropna().min()
+    grid = pd.date_range(series.index[0], series.index[-1], freq=step)
+    full = series.reindex(grid)
+    gaps = int(full.isna().sum())
+    full = full.ffill().bfill()
+    if gaps:
+        log.warning("%s: %d gap(s) on the %s grid forward-filled", path, gaps, step)
+    return CarbonTrace(str(path), grid, full.to_numpy(dtype=float), step.total_seconds(), gaps, column)
+
+
+def load_demand_trace(path: str | Path, rate_window_s: float = DEFAULT_RATE_WINDOW_S) -> DemandTrace:
+    path = Path(path)
+    frame = _read_csv(path)
+    t = _parse_times(frame.iloc[:, 0], path)
+    values = None
+    if frame.shape[1] >= 2:
+        values = pd.to_numeric(frame.iloc[:, 1].str.strip(), errors="coerce")
+    order = np.argsort(t.asi8, kind="stable")
+    t = t[order]
+    diffs = np.diff(t.asi8) / 1e9
+    regular = len(diffs) > 0 and diffs.min() > 0 and np.mean(np.isclose(diffs, np.median(diffs))) >= 0.9
+    if values is not None and regular and values.notna().mean() >= 0.9:
+        v = values.to_numpy(dtype=float)[order]
+        interval = float(np.median(diffs))
+        series = pd.Series(v, index=t)
+        grid = pd.date_range(t[0], t[-1], freq=pd.Timedelta(seconds=interval))
+        series = series[~series.index.duplicated()].reindex(grid).interpolate(limit_direction="both")
+        if (series < 0).any():
+            raise InvalidInputError(str(path), "demand values must not be negative")
+        centres = grid + pd.Timedelta(seconds=interval / 2)
+        return DemandTrace(str(path), "values", centres, series.to_numpy(dtype=float), interval, len(frame))
+    start = t[0].floor(pd.Timedelta(seconds=rate_window_s))
+    bins = np.floor((t.asi8 - start.as_unit("ns").value) / 1e9 / rate_window_s).astype(np.int64)
+    counts = np.bincount(bins).astype(float)
+    centres = pd.date_range(start, periods=len(counts), freq=pd.Timedelta(seconds=rate_window_s)) + \
+        pd.Timedelta(seconds=rate_window_s / 2)
+    return DemandTrace(str(path), "events", centres, counts, rate_window_s, len(frame))
+
+
+def streams_from_rate(rate: np.ndarray, peak_streams: float, floor_streams: float) -> np.ndarray:
+    """Scale a rate so its peak becomes `peak_streams` (floor added below), rounded to whole streams."""
+    peak = float(rate.max()) if rate.size else 0.0
+    norm = rate / peak if peak > 0 else np.zeros_like(rate)
+    return np.rint(floor_streams + (peak_streams - floor_streams) * norm)
