@@ -11,42 +11,53 @@ def pack_group(group: NodeGroup, wanted: dict[int, int], footprints: dict[int, R
                previous: dict[int, dict[str, int]], active_target: int) -> tuple[dict[int, dict[str, int]], dict[int, int], list[str]]:
     """Place `wanted[w]` replicas of each workload index w on the group's nodes.
 
-    Returns (placed[w][node], unplaced[w], active node names in order of activation).
+    Nodes are activated in order: those already running these workloads, then powered-on ones,
+    then the roomiest. Returns (placed[w][node], unplaced[w], the nodes that got replicas).
     """
-    had = {n.name: sum(previous.get(w, {}).get(n.name, 0) for w in wanted) for n in group.nodes}
+    had = {n.name: 0 for n in group.nodes}
+    for w in wanted:
+        for node, count in previous.get(w, {}).items():
+            if node in had:
+                had[node] += count
     order = sorted(group.nodes, key=lambda n: (-had[n.name], not n.powered_on, -n.free.cpu_m, n.name))
     room = {n.name: n.free for n in order}
     active: list[str] = []
-    placed: dict[int, dict[str, int]] = {w: {} for w in wanted}
-    unplaced: dict[int, int] = {}
+    active_set: set[str] = set()
+    cursor = 0
 
-    def activate() -> str | None:
-        if len(active) >= len(order):
-            return None
-        name = order[len(active)].name
+    def activate(name: str | None = None) -> str | None:
+        nonlocal cursor
+        if name is None:
+            while cursor < len(order) and order[cursor].name in active_set:
+                cursor += 1
+            if cursor >= len(order):
+                return None
+            name = order[cursor].name
+            cursor += 1
         active.append(name)
+        active_set.add(name)
         return name
 
     for _ in range(min(active_target, len(order))):
         activate()
-    # 1. keep replicas where they already run (no churn), up to what is still wanted
+    placed: dict[int, dict[str, int]] = {w: {} for w in wanted}
+    unplaced: dict[int, int] = {}
     remaining = dict(wanted)
-    for w in sorted(wanted, key=lambda w: -_size(footprints[w])):
+    by_size = sorted(wanted, key=lambda w: -_size(footprints[w]))
+    # 1. keep replicas where they already run (no churn), up to what is still wanted
+    for w in by_size:
         for node, count in sorted(previous.get(w, {}).items()):
             if node not in room or remaining[w] <= 0:
                 continue
             keep = min(count, remaining[w], footprints[w].max_copies_in(room[node]))
             if keep > 0:
+                if node not in active_set:
+                    activate(node)
                 placed[w][node] = placed[w].get(node, 0) + keep
                 room[node] = room[node] - footprints[w].scaled(keep)
                 remaining[w] -= keep
-    # nodes that kept replicas are active even when the target was smaller
-    for node in [n for w in placed for n in placed[w]]:
-        if node not in active:
-            active.append(node)
-            order.sort(key=lambda n: (n.name not in active, active.index(n.name) if n.name in active else 0))
     # 2. first-fit decreasing onto active nodes, then wake more
-    for w in sorted(wanted, key=lambda w: -_size(footprints[w])):
+    for w in by_size:
         need = remaining[w]
         while need > 0:
             target = next((n for n in active if footprints[w].fits_in(room[n])), None)

@@ -126,14 +126,15 @@ def _solve(problem: MilpProblem, settings, per_node: bool) -> MilpSolution:
     bound = -math.inf
     if len(problem.pair_w):
         exact = per_node and len(problem.pair_w) <= EXACT_PAIRS
-        if not exact:
-            rounded = solve_lp_rounding(problem)
-            if rounded is not None:
-                candidates.append(rounded)
-                bound = max(bound, rounded.bound)
+        rounded = solve_lp_rounding(problem)  # also proves a lower bound
+        if rounded is not None:
+            candidates.append(rounded)
+            bound = max(bound, rounded.bound)
+        best = min(candidates, key=lambda c: c.objective)
         # At scale the MILP rarely beats greedy and LP rounding (measured: it neither improves on
         # the LP bound nor finds better incumbents in seconds), so there it runs only on request.
-        if exact or settings.milp_at_scale:
+        # Where the best plan is already proven within the gap tolerance, it is not needed at all.
+        if (exact or settings.milp_at_scale) and _gap(best.objective, bound) > settings.mip_rel_gap:
             milp_solution, milp_bound = solve(problem, settings.time_budget_s, settings.mip_rel_gap,
                                               integer_replicas=exact, node_limit=settings.mip_node_limit)
             bound = max(bound, milp_bound)

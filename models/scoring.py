@@ -63,15 +63,17 @@ def node_costs(snapshot: Snapshot, workload: Workload, node_names, active_nodes=
 
 
 def scores_from_costs(costs: list[NodeCost]) -> dict[str, int]:
-    """0..10, linear in cost between the cheapest (10) and the dearest (0) candidate.
+    """0..10, in proportion to efficiency: the cheapest candidate scores 10, a node twice as dear
+    per frame 5, ten times as dear 1.
 
-    Linear in cost rather than by rank, so two near-equal nodes get near-equal scores and a
-    node twice as dear as the best sits far below it.
+    Proportional rather than scaled between the cheapest and the dearest: with min-max scaling
+    one very dear candidate (a sleeping GPU node) squeezes every cheap node into the same top
+    score, and kube-scheduler's own plugins then pick among nodes whose frames cost 6x apart
+    (found by the simulator). Proportional scores keep those differences whatever else is listed.
     """
     if not costs:
         return {}
     lo = min(c.weighted_cost for c in costs)
-    hi = max(c.weighted_cost for c in costs)
-    if hi - lo <= 1e-12 * max(1.0, hi):
-        return {c.node: MAX_SCORE for c in costs}
-    return {c.node: int(round(MAX_SCORE * (hi - c.weighted_cost) / (hi - lo))) for c in costs}
+    if lo <= 0:
+        return {c.node: MAX_SCORE if c.weighted_cost <= 0 else 0 for c in costs}
+    return {c.node: int(MAX_SCORE * lo / c.weighted_cost + 0.5) for c in costs}

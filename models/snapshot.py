@@ -63,7 +63,7 @@ class PlannerSettings:
     amortise_s: float = 3600.0
     time_budget_s: float = 10.0
     mip_node_limit: int = 500
-    mip_rel_gap: float = 0.002
+    mip_rel_gap: float = 0.01
     exact_below_nodes: int = 48
     milp_at_scale: bool = False
     unmet_penalty_margin: float = 20.0
