@@ -1,0 +1,78 @@
+"""What the extender must check for a pod: which workload it belongs to and which TEE it needs.
+
+- managed: the pod's `wattwise.io/workload` label names a workload in the current plan; it gets
+  every check (TEE, accelerator, SLA, capacity) and energy/carbon scores.
+- tee-only: a Confidential Containers pod WattWise does not manage, or a pod labelled for a
+  workload the plan does not know yet: only the TEE check, neutral scores.
+- passthrough: anything else; no work at all.
+- invalid: the pod asks for a TEE in a way that cannot be read; every node fails with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from wattwise.models.errors import InvalidInputError
+from wattwise.models.labels import MANAGED_LABEL, pod_confidentiality
+from wattwise.models.tee import COCO_RUNTIME_CLASSES, NONE, Confidentiality
+from wattwise.models.workload import Workload
+
+MANAGED = "managed"
+TEE_ONLY = "tee-only"
+PASSTHROUGH = "passthrough"
+INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class PodIntent:
+    kind: str
+    requirement: Confidentiality = NONE   # the pod's own TEE demand (runtime class, annotation, label)
+    workload: Workload | None = None
+    problem: str = ""
+
+    @property
+    def key(self) -> tuple:
+        """Pods with equal keys get equal verdicts on a node: the decision memo's key."""
+        return (self.kind, self.workload.key if self.workload else "", self.requirement.any_of, self.problem)
+
+
+PASS_THROUGH = PodIntent(PASSTHROUGH)
+
+
+class WorkloadIndex:
+    """The plan's workloads by `namespace/name` and by bare name (unique names only)."""
+
+    def __init__(self, workloads):
+        self.by_key: dict[str, Workload] = {w.key: w for w in workloads}
+        by_name: dict[str, list[Workload]] = {}
+        for w in workloads:
+            by_name.setdefault(w.name, []).append(w)
+        self.by_unique_name: dict[str, Workload] = {n: ws[0] for n, ws in by_name.items() if len(ws) == 1}
+
+    def find(self, label_value: str, pod_namespace: str) -> Workload | None:
+        if "/" in label_value:
+            return self.by_key.get(label_value)
+        return self.by_key.get(f"{pod_namespace}/{label_value}") or self.by_unique_name.get(label_value)
+
+
+def pod_intent(pod: Mapping, workloads: WorkloadIndex) -> PodIntent:
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    labels = meta.get("labels") or {}
+    managed_value = labels.get(MANAGED_LABEL) if isinstance(labels, Mapping) else None
+    is_coco_class = spec.get("runtimeClassName") in COCO_RUNTIME_CLASSES if isinstance(spec, Mapping) else False
+    if not managed_value and not is_coco_class:
+        return PASS_THROUGH
+    try:
+        requirement, _ = pod_confidentiality(pod)
+    except InvalidInputError as e:
+        return PodIntent(INVALID, problem=f"the pod's TEE requirement cannot be read: {e}")
+    workload = None
+    if managed_value:
+        workload = workloads.find(str(managed_value), str(meta.get("namespace") or "default"))
+    if workload is not None:
+        return PodIntent(MANAGED, requirement, workload)
+    if requirement.required:
+        return PodIntent(TEE_ONLY, requirement)
+    return PASS_THROUGH

@@ -1,0 +1,61 @@
+"""Prometheus metrics of the extender: latency per verb, decisions and reasons counted.
+
+Each server gets its own registry (tests and the demo may run several in one process).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Extender calls are expected in the sub-millisecond to tens-of-milliseconds range.
+LATENCY_BUCKETS_S = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class ExtenderMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.latency = Histogram("wattwise_extender_request_duration_seconds",
+                                 "Time to answer one extender call, by verb and HTTP status",
+                                 ["verb", "code"], buckets=LATENCY_BUCKETS_S, registry=r)
+        self.decisions = Counter("wattwise_extender_node_decisions_total",
+                                 "Per-node outcomes, by verb and pod kind:outcome",
+                                 ["verb", "decision"], registry=r)
+        self.reasons = Counter("wattwise_extender_filter_reasons_total",
+                               "Nodes filtered out, by kind of reason", ["reason"], registry=r)
+        self.bad_requests = Counter("wattwise_extender_bad_requests_total",
+                                    "Requests refused with HTTP 4xx, by verb", ["verb"], registry=r)
+        self.cache_nodes = Gauge("wattwise_extender_node_cache_nodes", "Nodes in the node cache", registry=r)
+        self.cache_age_s = Gauge("wattwise_extender_node_cache_sync_age_seconds",
+                                 "Seconds since the node cache last heard from the API server", registry=r)
+
+    def count_decisions(self, verb: str, decision: str, n: int) -> None:
+        if n:
+            self.decisions.labels(verb, decision).inc(n)
+
+
+@lru_cache(maxsize=4096)
+def reason_category(reason: str, severity: int) -> str:
+    """A short label for a human-written reason (metric labels must stay few)."""
+    text = reason.lower()
+    if "node cache" in text:
+        return "unknown_node"
+    if "cannot read node" in text:
+        return "unreadable_node"
+    if "tee requirement cannot be read" in text:
+        return "invalid_pod"
+    if "needs tee" in text:
+        return "tee_not_ready" if "not ready" in text else "tee_missing"
+    if "gpu" in text and "pod needs" in text:
+        return "accelerator"
+    if "latency bound" in text or "no energy model" in text:
+        return "sla"
+    if "allocatable" in text:
+        return "node_too_small"
+    if "not schedulable" in text:
+        return "unschedulable"
+    if "free capacity" in text:
+        return "capacity"
+    return "other_hard" if severity else "other_soft"

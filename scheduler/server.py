@@ -1,0 +1,154 @@
+"""Running the extender: command-line flags, and a server in its own thread and event loop, so
+`wattwise serve` can run the KEDA gRPC scaler beside it in the same process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from wattwise.models.errors import InvalidInputError
+from wattwise.runtime import PlanSource
+from wattwise.scheduler.app import DEFAULT_MAX_REQUEST_BYTES, build_app, build_health_app
+from wattwise.scheduler.metrics import ExtenderMetrics
+from wattwise.scheduler.node_cache import KubeNodeCache, NodeCache, PlanSnapshotNodeCache, api_client_from
+from wattwise.scheduler.replica_counts import KubeReplicaCounts
+from wattwise.scheduler.service import ExtenderService
+from wattwise.scheduler.tls import server_ssl_context
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HTTP_PORT = 8888
+
+
+def add_extender_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of the extender. `--host`, `--demo` and `--scenario` belong to the caller."""
+    g = parser.add_argument_group("scheduler extender")
+    g.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT,
+                   help=f"port of the extender's HTTP(S) server (default {DEFAULT_HTTP_PORT}; 0 picks a free one)")
+    g.add_argument("--extender-tls-cert", help="PEM server certificate; with --extender-tls-key turns on HTTPS")
+    g.add_argument("--extender-tls-key", help="PEM private key of --extender-tls-cert")
+    g.add_argument("--extender-client-ca", help="PEM CA: require client certificates signed by it")
+    g.add_argument("--extender-health-port", type=int, default=None,
+                   help="also serve /healthz, /readyz, /metrics over plain HTTP on this port "
+                        "(for kubelet probes when client certificates are required)")
+    g.add_argument("--kubeconfig", help="kubeconfig for the node cache (default: $KUBECONFIG or ~/.kube/config)")
+    g.add_argument("--in-cluster", action="store_true", help="use the pod's service account for the node cache")
+    g.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
+                   help=f"largest request body accepted (default {DEFAULT_MAX_REQUEST_BYTES})")
+    g.add_argument("--node-resync-s", type=float, default=300.0,
+                   help="list all nodes again this often even when the watch is healthy (default 300)")
+
+
+@dataclass
+class ExtenderHandle:
+    port: int
+    host: str
+    scheme: str
+    service: ExtenderService
+    health_port: int | None
+    _loop: asyncio.AbstractEventLoop
+    _thread: threading.Thread
+    _runners: list
+    _owned: list = field(default_factory=list)   # watchers started for this server
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        async def shutdown():
+            for runner in self._runners:
+                await runner.cleanup()
+
+        if self._loop.is_running():
+            try:
+                asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(grace_s + 1.0)
+            except Exception:  # noqa: BLE001 - stopping anyway
+                log.warning("extender did not shut down cleanly within %.1f s", grace_s, exc_info=True)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(grace_s + 1.0)
+        for watcher in self._owned:
+            watcher.stop(grace_s)
+        log.info("scheduler extender stopped")
+
+
+def start_extender(source: PlanSource, host: str = "0.0.0.0", port: int = DEFAULT_HTTP_PORT,
+                   node_cache: NodeCache | None = None, tls=None, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+                   health_port: int | None = None, echo: bool = False, replica_counts=None,
+                   grace_s: float = 5.0) -> ExtenderHandle:
+    """Serve the extender on host:port from a new thread; returns once it listens."""
+    if node_cache is None:
+        node_cache = PlanSnapshotNodeCache(source)
+    service = ExtenderService(source, node_cache, ExtenderMetrics(), replica_counts)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    state: dict = {}
+
+    async def setup():
+        runners, ports = [], []
+        for app, p, ctx in ((build_app(service, max_request_bytes, echo), port, tls),
+                            *(((build_health_app(service), health_port, None),) if health_port is not None else ())):
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace_s)
+            await runner.setup()
+            site = web.TCPSite(runner, host, p, ssl_context=ctx, backlog=1024)
+            await site.start()
+            runners.append(runner)
+            ports.append(runner.addresses[0][1])
+        return runners, ports
+
+    def run():
+        asyncio.set_event_loop(loop)
+        try:
+            state["runners"], state["ports"] = loop.run_until_complete(setup())
+        except BaseException as e:  # noqa: BLE001 - handed to the starting thread
+            state["error"] = e
+            started.set()
+            return
+        started.set()
+        loop.run_forever()
+        loop.close()
+
+    thread = threading.Thread(target=run, name="wattwise-extender", daemon=True)
+    thread.start()
+    started.wait()
+    if "error" in state:
+        raise state["error"]
+    scheme = "https" if tls is not None else "http"
+    handle = ExtenderHandle(state["ports"][0], host, scheme, service,
+                            state["ports"][1] if health_port is not None else None, loop, thread, state["runners"])
+    log.info("scheduler extender listening on %s (%s); node cache: %s", handle.url,
+             "mTLS" if tls is not None and tls.verify_mode.name == "CERT_REQUIRED" else scheme, node_cache.status())
+    return handle
+
+
+def start_extender_from_args(args: argparse.Namespace, source: PlanSource) -> ExtenderHandle:
+    """From the flags of `add_extender_arguments` plus the caller's `host` and `demo`."""
+    tls = None
+    if args.extender_tls_cert or args.extender_tls_key:
+        if not (args.extender_tls_cert and args.extender_tls_key):
+            raise InvalidInputError("--extender-tls-cert/--extender-tls-key", "give both or neither")
+        tls = server_ssl_context(args.extender_tls_cert, args.extender_tls_key, args.extender_client_ca)
+    owned = []
+    counts = None
+    if getattr(args, "demo", False):
+        cache: NodeCache = PlanSnapshotNodeCache(source)
+    else:
+        api = api_client_from(args.kubeconfig, args.in_cluster)
+        cache = KubeNodeCache(api, resync_s=args.node_resync_s).start()
+        counts = KubeReplicaCounts(api, resync_s=args.node_resync_s).start()
+        owned = [cache, counts]
+    try:
+        handle = start_extender(source, getattr(args, "host", None) or "0.0.0.0", args.http_port, cache, tls,
+                                args.max_request_bytes, args.extender_health_port, replica_counts=counts)
+    except BaseException:
+        for watcher in owned:
+            watcher.stop()
+        raise
+    handle._owned = owned
+    return handle

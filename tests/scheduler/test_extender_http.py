@@ -1,0 +1,149 @@
+"""The extender over real HTTP on loopback, as kube-scheduler calls it, in both node modes and
+with both key cases, on recorded Node and Pod JSON (NFD TDX/SNP/SGX/AMX, NVIDIA CC labels)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .helpers import args_names, args_nodes, node_names, passed_names, post, recorded_node_list, recorded_pods
+
+PODS = recorded_pods()
+NODE_LIST = recorded_node_list()
+NAMES = node_names()
+MODES = [("names", False), ("names", True), ("nodes", False), ("nodes", True)]
+
+
+def request(pod: dict, mode: str, lower: bool, names=None) -> dict:
+    if mode == "names":
+        return args_names(pod, names or NAMES, lower)
+    return args_nodes(pod, NODE_LIST, lower)
+
+
+@pytest.mark.parametrize("mode,lower", MODES)
+def test_tdx_pod_only_on_ready_tdx_nodes(extender, mode, lower):
+    status, reply = post(extender.url + "/filter", request(PODS["managed_tdx"], mode, lower))
+    assert status == 200
+    assert reply["Error"] == ""
+    assert passed_names(reply) == ["spr-tdx-1", "spr-tdx-2"]
+    hard = reply["FailedAndUnresolvableNodes"]
+    assert set(hard) == {"spr-tdx-pending", "icx-sgx-1", "milan-snp-1", "clx-plain-1", "h100-cc-1"}
+    assert "not ready" in hard["spr-tdx-pending"]
+    assert hard["milan-snp-1"] == "pod needs TEE tdx; node has sev-snp"
+    assert hard["clx-plain-1"] == "pod needs TEE tdx; node has none"
+    assert set(reply["FailedNodes"]) == {"spr-tdx-cordoned"}
+    assert "not schedulable" in reply["FailedNodes"]["spr-tdx-cordoned"]
+
+
+@pytest.mark.parametrize("mode,lower", MODES)
+def test_reply_has_the_documented_keys_in_the_request_form(extender, mode, lower):
+    _, reply = post(extender.url + "/filter", request(PODS["managed_tdx"], mode, lower))
+    assert set(reply) == {"Nodes", "NodeNames", "FailedNodes", "FailedAndUnresolvableNodes", "Error"}
+    if mode == "names":
+        assert reply["Nodes"] is None
+    else:
+        assert reply["NodeNames"] is None
+        assert reply["Nodes"]["kind"] == "NodeList"
+        by_name = {n["metadata"]["name"]: n for n in NODE_LIST["items"]}
+        for item in reply["Nodes"]["items"]:
+            assert item == by_name[item["metadata"]["name"]]  # the whole Node object, unchanged
+
+
+@pytest.mark.parametrize("mode,lower", MODES)
+def test_unmanaged_pod_passes_straight_through(extender, mode, lower):
+    pod = PODS["unmanaged_plain"]
+    _, reply = post(extender.url + "/filter", request(pod, mode, lower, names=NAMES + ["not-in-cache"]))
+    expected = NAMES + ["not-in-cache"] if mode == "names" else NAMES
+    assert passed_names(reply) == expected
+    assert reply["FailedNodes"] == {} and reply["FailedAndUnresolvableNodes"] == {}
+    status, scores = post(extender.url + "/prioritize", request(pod, mode, lower))
+    assert status == 200 and scores == []
+
+
+@pytest.mark.parametrize("mode,lower", MODES)
+def test_unmanaged_coco_pod_still_gets_the_tee_check(extender, mode, lower):
+    _, reply = post(extender.url + "/filter", request(PODS["coco_unmanaged_snp"], mode, lower))
+    assert passed_names(reply) == ["milan-snp-1", "h100-cc-1"]
+    assert reply["FailedNodes"] == {}  # only the TEE check: no capacity or SLA verdicts
+    assert all("needs TEE sev-snp" in r for r in reply["FailedAndUnresolvableNodes"].values())
+
+
+@pytest.mark.parametrize("mode,lower", MODES[:1] + MODES[2:3])
+def test_gpu_tee_pod_needs_the_confidential_gpu(extender, mode, lower):
+    _, reply = post(extender.url + "/filter", request(PODS["managed_gpu_snp"], mode, lower))
+    assert passed_names(reply) == ["h100-cc-1"]
+    assert "nvidia-cc+sev-snp" in reply["FailedAndUnresolvableNodes"]["milan-snp-1"]
+
+
+def test_tee_from_annotation_allows_either_tee(extender):
+    _, reply = post(extender.url + "/filter", request(PODS["managed_tee_annotation"], "names", False))
+    assert {"spr-tdx-1", "spr-tdx-2", "milan-snp-1"} <= set(passed_names(reply))
+    assert "icx-sgx-1" in reply["FailedAndUnresolvableNodes"]
+
+
+def test_unknown_node_name_fails_with_a_reason(extender):
+    status, reply = post(extender.url + "/filter", args_names(PODS["managed_tdx"], ["spr-tdx-1", "ghost-7"]))
+    assert status == 200
+    assert passed_names(reply) == ["spr-tdx-1"]
+    assert "not in the WattWise extender's node cache" in reply["FailedNodes"]["ghost-7"]
+    _, scores = post(extender.url + "/prioritize", args_names(PODS["managed_tdx"], ["spr-tdx-1", "ghost-7"]))
+    assert {s["Host"]: s["Score"] for s in scores}["ghost-7"] == 0
+
+
+def test_unreadable_tee_annotation_fails_every_node_with_the_reason(extender):
+    _, reply = post(extender.url + "/filter", args_names(PODS["managed_bad_tee"], NAMES))
+    assert passed_names(reply) == []
+    assert set(reply["FailedAndUnresolvableNodes"]) == set(NAMES)
+    assert "trustzone" in reply["FailedAndUnresolvableNodes"]["spr-tdx-1"]
+
+
+@pytest.mark.parametrize("mode,lower", MODES)
+def test_prioritize_scores_every_candidate_0_to_10(extender, mode, lower):
+    status, scores = post(extender.url + "/prioritize", request(PODS["managed_tdx"], mode, lower))
+    assert status == 200
+    assert [s["Host"] for s in scores] == NAMES
+    assert all(set(s) == {"Host", "Score"} and 0 <= s["Score"] <= 10 for s in scores)
+    by = {s["Host"]: s["Score"] for s in scores}
+    assert by["clx-plain-1"] == 0 and by["milan-snp-1"] == 0  # not allowed at all
+    assert max(by["spr-tdx-1"], by["spr-tdx-2"]) == 10
+
+
+def test_preempt_keeps_only_nodes_whose_tee_the_pod_allows(extender):
+    victims = {"spr-tdx-1": {"Pods": [{"UID": "a"}], "NumPDBViolations": 0},
+               "milan-snp-1": {"Pods": [{"UID": "b"}], "NumPDBViolations": 1}}
+    status, reply = post(extender.url + "/preempt", {"Pod": PODS["managed_tdx"], "NodeNameToMetaVictims": victims})
+    assert status == 200
+    assert reply == {"NodeNameToMetaVictims": {"spr-tdx-1": victims["spr-tdx-1"]}}
+
+
+def test_preempt_with_full_victims_answers_meta_victims(extender):
+    victim = PODS["unmanaged_plain"]
+    status, reply = post(extender.url + "/preempt", {
+        "pod": PODS["managed_tdx"],
+        "nodeNameToVictims": {"spr-tdx-2": {"pods": [victim], "numPDBViolations": 0}, "icx-sgx-1": {"pods": [victim]}}})
+    assert status == 200
+    assert reply == {"NodeNameToMetaVictims": {"spr-tdx-2": {"Pods": [{"UID": victim["metadata"]["uid"]}],
+                                                             "NumPDBViolations": 0}}}
+
+
+@pytest.mark.parametrize("raw,needle", [
+    (b"{not json", "not valid JSON"),
+    (b"", "empty request body"),
+    (b"[1, 2]", "must be a JSON object"),
+    (b'{"NodeNames": ["a"]}', "Pod: missing"),
+    (b'{"Pod": {"metadata": {}}, "NodeNames": "a,b"}', "NodeNames: must be a list"),
+    (b'{"Pod": {"metadata": {}}}', "neither NodeNames"),
+    (b'{"Pod": {"metadata": {}}, "NodeNames": [], "Nodes": {"items": []}}', "not both"),
+    (b'{"Pod": {"metadata": {}}, "Nodes": {"items": [{"metadata": {}}]}}', "Nodes.items[0].metadata.name"),
+    (b'{"Pod": {"metadata": {"labels": {"a": 1}}}, "NodeNames": []}', "Pod.metadata.labels"),
+    (b'{"Pod": "x", "NodeNames": []}', "must be a Pod object"),
+])
+@pytest.mark.parametrize("verb", ["filter", "prioritize"])
+def test_malformed_requests_get_400_with_a_message(extender, verb, raw, needle):
+    status, reply = post(f"{extender.url}/{verb}", raw=raw)
+    assert status == 400
+    assert needle in reply["Error"]
+
+
+def test_malformed_preemption_args_get_400(extender):
+    status, reply = post(extender.url + "/preempt", {"Pod": PODS["managed_tdx"], "NodeNameToMetaVictims": [1]})
+    assert status == 400 and "NodeNameToMetaVictims" in reply["Error"]

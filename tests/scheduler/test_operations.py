@@ -1,0 +1,140 @@
+"""Operations: TLS and client certificates, request size limit, health, readiness, metrics, flags."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import ssl
+import urllib.error
+
+import pytest
+
+from wattwise.scheduler.node_cache import StaticNodeCache
+from wattwise.scheduler.nodeset import EMPTY
+from wattwise.scheduler.server import add_extender_arguments, start_extender, start_extender_from_args
+
+from .helpers import args_names, get, node_names, passed_names, post, recorded_node_list, recorded_pods
+from .tls_certs import make_certs
+
+PODS = recorded_pods()
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    made = make_certs(tmp_path_factory.mktemp("certs"))
+    if made is None:
+        pytest.skip("openssl is not installed")
+    return made
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--demo", action="store_true")
+    add_extender_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def client_context(certs, cert=None, key=None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(certs.ca))
+    if cert:
+        ctx.load_cert_chain(str(cert), str(key))
+    return ctx
+
+
+def test_https_with_client_certificates(source, certs):
+    args = parse(["--demo", "--http-port", "0", "--extender-tls-cert", str(certs.server_cert),
+                  "--extender-tls-key", str(certs.server_key), "--extender-client-ca", str(certs.ca),
+                  "--extender-health-port", "0"])
+    handle = start_extender_from_args(args, source)
+    try:
+        assert handle.url.startswith("https://127.0.0.1:")
+        pod = PODS["managed_tdx"]
+        status, reply = post(handle.url + "/filter", args_names(pod, ["de-spr-1", "de-icx-1"]),
+                             context=client_context(certs, certs.client_cert, certs.client_key))
+        assert status == 200 and passed_names(reply) == ["de-spr-1"]
+        for bad in (client_context(certs), client_context(certs, certs.other_client_cert, certs.other_client_key)):
+            with pytest.raises((urllib.error.URLError, ssl.SSLError, ConnectionError)):
+                post(handle.url + "/filter", args_names(pod, ["de-spr-1"]), context=bad)
+        # probes use the plain-HTTP health port
+        assert get(f"http://127.0.0.1:{handle.health_port}/readyz")[0] == 200
+    finally:
+        handle.stop(2.0)
+
+
+def test_https_without_client_certificates(source, certs):
+    args = parse(["--demo", "--http-port", "0", "--extender-tls-cert", str(certs.server_cert),
+                  "--extender-tls-key", str(certs.server_key)])
+    handle = start_extender_from_args(args, source)
+    try:
+        status, _ = post(handle.url + "/filter", args_names(PODS["unmanaged_plain"], ["a"]),
+                         context=client_context(certs))
+        assert status == 200
+        with pytest.raises(urllib.error.URLError):  # a client that does not trust the CA refuses it
+            post(handle.url + "/filter", args_names(PODS["unmanaged_plain"], ["a"]), context=ssl.create_default_context())
+    finally:
+        handle.stop(2.0)
+
+
+def test_request_size_limit_answers_413(source):
+    handle = start_extender(source, "127.0.0.1", 0, StaticNodeCache.from_node_json(recorded_node_list()["items"]),
+                            max_request_bytes=20_000)
+    try:
+        status, reply = post(handle.url + "/filter", {"Pod": PODS["managed_tdx"], "Nodes": recorded_node_list()})
+        assert status == 413 and "--max-request-bytes" in reply["Error"]
+        status, _ = post(handle.url + "/filter", args_names(PODS["managed_tdx"], node_names()))
+        assert status == 200
+    finally:
+        handle.stop(2.0)
+
+
+def test_health_readiness_and_metrics(extender):
+    assert get(extender.url + "/healthz") == (200, "ok\n")
+    status, text = get(extender.url + "/readyz")
+    assert status == 200 and "8 nodes" in text
+    post(extender.url + "/filter", args_names(PODS["managed_tdx"], node_names()))
+    post(extender.url + "/prioritize", args_names(PODS["managed_tdx"], node_names()))
+    post(extender.url + "/filter", raw=b"nope")
+    status, text = get(extender.url + "/metrics")
+    assert status == 200
+    assert 'wattwise_extender_request_duration_seconds_bucket{code="200",le="0.005",verb="filter"}' in text
+    assert 'wattwise_extender_request_duration_seconds_count{code="200",verb="prioritize"}' in text
+    assert 'wattwise_extender_filter_reasons_total{reason="tee_missing"}' in text
+    assert 'wattwise_extender_filter_reasons_total{reason="tee_not_ready"}' in text
+    assert 'wattwise_extender_node_decisions_total{decision="managed:passed",verb="filter"}' in text
+    assert 'wattwise_extender_bad_requests_total{verb="filter"} 1.0' in text
+    assert "wattwise_extender_node_cache_nodes 8.0" in text
+
+
+class NeverSynced:
+    def nodes(self):
+        return EMPTY
+
+    ready = False
+
+    def status(self):
+        return "node cache not synced yet: connection refused"
+
+    def sync_age_s(self):
+        return float("inf")
+
+
+def test_not_ready_until_the_node_cache_has_synced(source):
+    handle = start_extender(source, "127.0.0.1", 0, NeverSynced())
+    try:
+        status, text = get(handle.url + "/readyz")
+        assert status == 503 and "connection refused" in text
+        assert get(handle.url + "/healthz")[0] == 200
+    finally:
+        handle.stop(2.0)
+
+
+def test_connections_have_nagle_off(extender):
+    """aiohttp sets TCP_NODELAY on every accepted connection; read it from the server's sockets."""
+    runner = extender._runners[0]
+    with socket.create_connection(("127.0.0.1", extender.port)) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"200 OK" in s.recv(4096)
+        flags = [conn.transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                 for conn in list(runner.server.connections)]
+    assert flags and all(flags)

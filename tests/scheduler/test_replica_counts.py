@@ -1,0 +1,75 @@
+"""Running replicas from the pod watch, and the plan's short classes they feed into prioritize."""
+
+from __future__ import annotations
+
+import copy
+
+from kubernetes import client
+
+from wattwise.models.eligibility import hard_reason
+from wattwise.models.scoring import node_costs, scores_from_costs
+from wattwise.scheduler.decide import Decider
+from wattwise.scheduler.intent import pod_intent
+from wattwise.scheduler.node_cache import StaticNodeCache
+from wattwise.scheduler.replica_counts import KubeReplicaCounts, StaticReplicaCounts
+
+from .fake_kube import FakeKubeApi
+from .helpers import recorded_node_list, recorded_pods
+
+
+def bound(pod: dict, name: str, node: str, phase: str = "Running") -> dict:
+    p = copy.deepcopy(pod)
+    p["metadata"]["name"] = name
+    p["spec"]["nodeName"] = node
+    p["status"]["phase"] = phase
+    return p
+
+
+def test_counts_bound_unfinished_pods_by_workload_and_node():
+    pods = recorded_pods()
+    items = [bound(pods["managed_tdx"], "a", "de-spr-1"), bound(pods["managed_tdx"], "b", "de-spr-1"),
+             bound(pods["managed_tdx"], "c", "de-spr-2", phase="Succeeded"),
+             bound(pods["managed_tee_annotation"], "d", "us-h100-1"),  # label value without namespace
+             pods["managed_gpu_snp"]]                                   # pending: no node yet
+    api = FakeKubeApi(recorded_node_list(), pod_list={"kind": "PodList", "apiVersion": "v1",
+                                                      "metadata": {"resourceVersion": "5"}, "items": items}).start()
+    counts = KubeReplicaCounts(client.ApiClient(client.Configuration(host=api.url)), retry_s=0.05)
+    try:
+        counts.start()
+        assert counts.watch.wait_synced(10)
+        assert dict(counts.by_node("retail/checkout-cams")) == {"de-spr-1": 2}
+        assert dict(counts.by_node("retail/parking-lpr")) == {"us-h100-1": 1}
+        assert counts.by_node("city/city-traffic") == {}
+        assert api.pod_selectors[0] == "wattwise.io/workload"
+        counts.apply("DELETED", items[0])
+        assert dict(counts.by_node("retail/checkout-cams")) == {"de-spr-1": 1}
+    finally:
+        counts.stop(5.0)
+        api.stop()
+
+
+def test_short_classes_reach_the_core_scoring(source):
+    """Classes with fewer running replicas than planned are passed to models.scoring as
+    `short_classes`; the served scores equal the core's with them."""
+    view = source.current()
+    snap = view.snapshot
+    nodes = StaticNodeCache.from_snapshot(snap).nodes()
+    key = "retail/parking-lpr"
+    plan = view.plan.workloads[key]
+    class_of = {n.name: n.node_class for n in snap.nodes}
+    first = sorted(plan.by_class)[0]
+    running = {n: c for n, c in plan.by_node.items() if class_of[n] == first}
+    for counts, short in (({}, set(plan.by_class)), (running, set(plan.by_class) - {first})):
+        decider = Decider(view, StaticReplicaCounts({key: counts}))
+        assert decider.short_classes(key) == frozenset(short)
+        pod = {"metadata": {"namespace": "retail", "labels": {"wattwise.io/workload": "parking-lpr"}}, "spec": {}}
+        intent = pod_intent(pod, decider.workloads)
+        names = [n.name for n in snap.nodes]
+        w = intent.workload
+        allowed = [n.name for n in snap.nodes if hard_reason(w, n, snap.node_classes[n.node_class],
+                                                             snap.model(w, snap.node_classes[n.node_class])) is None]
+        planned = {n for n, c in plan.by_node.items() if c > 0}
+        expected = scores_from_costs(node_costs(snap, w, allowed, active_nodes=frozenset(view.plan.active_nodes),
+                                                planned_nodes=planned, short_classes=frozenset(short)))
+        assert decider.scores(intent, names, nodes) == {n: expected.get(n, 0) for n in names}
+    assert set(plan.by_class)  # the plan places this workload at all, so `short` was non-empty above
