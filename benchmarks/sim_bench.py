@@ -1,4 +1,5 @@
-"""Simulator speed: run time against nodes and steps, per policy (medians of --repeat runs).
+"""Simulator speed: run time against nodes and steps, per policy (medians of --repeat runs),
+one policy at a time in this process (one core), with the planner calls each run made.
 
 Large scenarios are the bundled one scaled: every node group's count multiplied to reach the
 wanted node total, and the workloads copied (with their demand profiles) to reach the wanted
@@ -79,13 +80,15 @@ def main(argv=None) -> int:
                     times = []
                     for _ in range(args.repeat):
                         t0 = time.perf_counter()
-                        simulate(path, [policy], days=days, step_s=args.step_s, seed=0)
+                        result = simulate(path, [policy], days=days, step_s=args.step_s, seed=0, workers=1)
                         times.append(time.perf_counter() - t0)
                     med = statistics.median(times)
                     steps = int(days * 86400 / args.step_s)
+                    calls = result.summary["policies"][policy].get("planner_calls", 0)
                     rows.append((nodes, days, policy, med, med / steps * 1e6))
                     print(f"nodes={nodes:5d} workloads={args.workloads} days={days:g} steps={steps:6d} "
-                          f"policy={policy:18s} {med:8.2f} s  ({med / steps * 1e6:7.1f} us/step)", flush=True)
+                          f"policy={policy:18s} {med:8.2f} s  ({med / steps * 1e6:7.1f} us/step, "
+                          f"{calls} planner calls, median of {args.repeat})", flush=True)
     print("\ngrowth (median run time ratio):")
     by = {(n, d, pol): t for n, d, pol, t, _ in rows}
     ns = sorted({r[0] for r in rows}); ds = sorted({r[1] for r in rows})

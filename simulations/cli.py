@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -26,9 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policies", default=",".join(POLICY_NAMES), help="comma-separated, from: " + ", ".join(POLICY_NAMES))
     parser.add_argument("--seed", type=int, default=0, help="random seed (kube-scheduler tie-breaks)")
     parser.add_argument("--out", default="wattwise-sim", help="output folder (default ./wattwise-sim)")
-    parser.add_argument("--extender-scoring", choices=("core", "ratio"), default="core",
-                        help="wattwise placement scores: core = models.scoring as the extender serves them; "
-                             "ratio = a proposed change (experiment, see README)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="policies run in this many processes at once (default: the CPU count); same results")
 
 
 def _carbon_overrides(items: list[str]) -> dict[str, str]:
@@ -55,31 +55,51 @@ def run(args: argparse.Namespace) -> int:
     from wattwise.simulations.run import simulate, write_summary
     from wattwise.simulations.table import format_table
     from wattwise.simulations.timing import ControlTiming
-    from wattwise.telemetry.progress import ProgressBar
 
     policies = _policies(args.policies)
     carbon = _carbon_overrides(args.carbon)
     if args.seed < 0:
         raise InvalidInputError("--seed", "must not be negative")
+    if args.workers < 1:
+        raise InvalidInputError("--workers", "must be at least 1")
     if args.days is not None and args.days <= 0:
         raise InvalidInputError("--days", "must be positive")
     scenario = Path(args.scenario)
     if not scenario.is_file():
         raise InvalidInputError("--scenario", f"no such file: {scenario}")
 
-    def progress_factory(name: str):
-        bar = ProgressBar(f"{name:>17}")
-        if not bar.enabled:
-            print(f"simulating {name} ...", file=sys.stderr, flush=True)
-        return bar
-
     result = simulate(scenario, policies, demand_csv=args.demand, demand_start=args.demand_start,
                       carbon_csv=carbon, start=args.start, days=args.days, step_s=args.step_s, seed=args.seed,
-                      progress_factory=progress_factory,
-                      timing=ControlTiming(extender_scoring=args.extender_scoring))
+                      progress_factory=Progress(policies), timing=ControlTiming(), workers=args.workers)
     out = Path(args.out)
     summary_path = write_summary(result, out)
     report_path = write_report(result, out)
     print(format_table(result.summary))
     print(f"\nwrote {summary_path} and {report_path}")
     return 0
+
+
+class Progress:
+    """One status line on stderr for all policies (they may run at once): percent done each, or,
+    when stderr is not a terminal, a line as each policy starts and ends."""
+
+    def __init__(self, names, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.done = {name: None for name in names}
+
+    def __call__(self, name: str):
+        if not self.tty:
+            print(f"simulating {name} ...", file=self.stream, flush=True)
+        return lambda done, total: self._update(name, done, total)
+
+    def _update(self, name: str, done: int, total: int) -> None:
+        before = self.done[name]
+        self.done[name] = done / total if total else 1.0
+        if self.tty:
+            parts = [f"{n} {'-' if f is None else f'{f:4.0%}'}" for n, f in self.done.items()]
+            end = "\n" if all(f == 1.0 for f in self.done.values()) else ""
+            self.stream.write("\r" + " | ".join(parts) + end)
+            self.stream.flush()
+        elif done >= total and before != 1.0:
+            print(f"{name} done", file=self.stream, flush=True)

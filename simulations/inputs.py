@@ -78,7 +78,10 @@ def build_inputs(scenario: Scenario, *, demand_csv=None, demand_start=None, carb
             carbon_info[zone] = {"source": "constant from scenario", "gaps_filled": 0}
         else:
             carbon[:, z] = tr.sample(c_start, offsets, f"--carbon {zone}")
-            carbon_info[zone] = {"source": tr.path, "column": tr.column, "gaps_filled": tr.gaps_filled,
+            r = tr.report
+            carbon_info[zone] = {"source": tr.path, "column": r.column, "gaps_filled": r.gaps_filled,
+                                 "missing_rows": r.missing_rows, "missing_values": r.missing_values,
+                                 "duplicates_dropped": r.duplicates_dropped, "leading_dropped": r.leading_dropped,
                                  "mean_g_per_kwh": round(float(carbon[:, z].mean()), 1)}
 
     # demand per workload

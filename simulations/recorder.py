@@ -12,7 +12,6 @@ SERIES_BUCKET_S = 900.0   # report series are averaged over 15 minutes
 
 class Recorder:
     def __init__(self, cm: ClusterModel, n_steps: int, step_s: float):
-        self.cm = cm
         self.step_s = step_s
         self.per_bucket = max(1, int(round(SERIES_BUCKET_S / step_s)))
         B = (n_steps + self.per_bucket - 1) // self.per_bucket

@@ -9,6 +9,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from wattwise.models.costs import zone_weights
 from wattwise.models.ports import CarbonReading
 from wattwise.models.snapshot import PolicyState, Snapshot
 from wattwise.models.workload import Demand
@@ -26,8 +27,25 @@ def current_placements(ctx: SimContext) -> dict[str, dict[str, int]]:
     return out
 
 
+def carbon_readings(ctx: SimContext, g_per_kwh: np.ndarray):
+    """Carbon per zone as the refresher reads it now (the replayed trace's value)."""
+    return MappingProxyType({z: CarbonReading(zone=z, g_per_kwh=float(g_per_kwh[k]), at_s=ctx.now_s, source="trace")
+                             for k, z in enumerate(ctx.inputs.zones)})
+
+
+def zone_weight_vector(ctx: SimContext, g_per_kwh: np.ndarray) -> np.ndarray:
+    """Per zone (`inputs.zones` order), the core's cost weight of a watt under the scenario's
+    objective at these intensities (`models.costs.zone_weights`): under the energy objective it
+    does not depend on carbon."""
+    snap = replace(ctx.cm.snapshot, now_s=float(ctx.now_s), carbon=carbon_readings(ctx, g_per_kwh))
+    k = zone_weights(snap, ctx.inputs.zones)
+    return np.array([k[z] for z in ctx.inputs.zones])
+
+
 def build_sim_snapshot(ctx: SimContext, demand_fps: np.ndarray, previous: PolicyState | None,
-                       settings=None, carbon_g_per_kwh: np.ndarray | None = None) -> Snapshot:
+                       settings=None, carbon_g_per_kwh: np.ndarray | None = None, demand_history=None) -> Snapshot:
+    """`demand_history`: the refresher's demand samples in the scale-down window (default: the
+    previous state's, i.e. the samples of the previous plans)."""
     cm, st = ctx.cm, ctx.st
     base = cm.snapshot
     powered = (st.node_state == ON) | (st.node_state == WAKING)
@@ -35,12 +53,10 @@ def build_sim_snapshot(ctx: SimContext, demand_fps: np.ndarray, previous: Policy
                   for i, n in enumerate(base.nodes))
     workloads = tuple(replace(w, demand=Demand(total_fps=float(demand_fps[i]), trustworthy=True))
                       for i, w in enumerate(base.workloads))
-    ci = ctx.carbon_g_per_kwh if carbon_g_per_kwh is None else carbon_g_per_kwh
-    zones = ctx.inputs.zones
-    carbon = {z: CarbonReading(zone=z, g_per_kwh=float(ci[k]), at_s=ctx.now_s, source="trace")
-              for k, z in enumerate(zones)}
+    carbon = carbon_readings(ctx, ctx.carbon_g_per_kwh if carbon_g_per_kwh is None else carbon_g_per_kwh)
     prev = previous or PolicyState()
     state = PolicyState(placements=MappingProxyType({k: MappingProxyType(v) for k, v in current_placements(ctx).items()}),
-                        demand_history=prev.demand_history, trusted=prev.trusted, updated_s=prev.updated_s)
+                        demand_history=prev.demand_history if demand_history is None else demand_history,
+                        trusted=prev.trusted, updated_s=prev.updated_s)
     return replace(base, now_s=float(ctx.now_s), nodes=nodes, workloads=workloads,
-                   carbon=MappingProxyType(carbon), settings=settings or base.settings, state=state)
+                   carbon=carbon, settings=settings or base.settings, state=state)

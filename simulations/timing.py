@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wattwise.simulations.replan import ReplanSettings
+
 
 @dataclass(frozen=True)
 class ControlTiming:
@@ -25,9 +27,6 @@ class ControlTiming:
     drop_threshold_fps: float = 10.0          # the reference pipeline's ScaledObject threshold
     sleep_s: float = 30.0                     # suspend takes this long at idle power (no class field yet)
     idle_grace_s: float = 300.0               # an empty node the plan calls idle sleeps after this
-    replan_min_interval_s: float = 30.0       # the scaler's background refresh at most this often...
-    replan_max_interval_s: float = 1800.0     # ...and at least this often
-    replan_demand_change: float = 0.05        # ...or when demand moved this much since the last plan
+    replan: ReplanSettings = ReplanSettings()  # when wattwise re-plans (simulations/replan.py)
     extender_weight: int = 100                # KubeSchedulerConfiguration extenders[].weight (see README)
-    extender_scoring: str = "core"            # "core" (models.scoring) or "ratio" (proposed change)
     oracle_interval_s: float = 900.0          # oracle re-plans this often for the window's peak

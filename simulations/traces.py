@@ -5,14 +5,13 @@ grid (requests or streams per interval), or one row per event, counted per `rate
 rate is placed at the centre of each interval and linearly interpolated to the simulation step,
 then normalised so its peak over the replayed window is 1.
 
-Carbon: the Electricity Maps data-portal export (`Datetime (UTC)`, `Carbon Intensity gCO₂eq/kWh
-(LCA)`, ...) or any two-column (timestamp, g/kWh) file. Values hold for their interval (an hourly
-average stays constant for the hour). Gaps on the trace's grid (missing rows or empty values) are
-forward-filled and counted, never hidden.
+Carbon: read by `telemetry.carbon.csv_trace.load_carbon_trace` (the reader the live CSV provider
+uses): the Electricity Maps data-portal export (LCA column) or a two-column (timestamp, g/kWh)
+file. Values hold for their interval (an hourly average stays constant for the hour). Gaps on the
+trace's grid (missing rows or empty values) are forward-filled and counted, never hidden.
 
 Traces from different years line up by offset: sample k of the simulation reads the trace at
-`trace_start + k * step_s`. (`telemetry/carbon/csv_trace.py` has a fuller carbon reader; this small
-one keeps the simulator independent of it until the two are merged.)
+`trace_start + k * step_s`.
 """
 
 from __future__ import annotations
@@ -25,12 +24,12 @@ import numpy as np
 import pandas as pd
 
 from wattwise.models.errors import InvalidInputError
+from wattwise.telemetry.carbon import csv_trace
 
 log = logging.getLogger(__name__)
 
-PORTAL_TIME = "Datetime (UTC)"
-PORTAL_LCA = "Carbon Intensity gCO₂eq/kWh (LCA)"
 DEFAULT_RATE_WINDOW_S = 3600.0
+MAX_G_PER_KWH = 5000.0
 
 
 @dataclass(frozen=True)
@@ -38,9 +37,16 @@ class CarbonTrace:
     path: str
     times: pd.DatetimeIndex      # regular UTC grid
     g_per_kwh: np.ndarray
-    step_s: float
-    gaps_filled: int             # grid points with no value in the file, forward-filled
-    column: str
+    report: csv_trace.TraceGapReport
+
+    @property
+    def step_s(self) -> float:
+        return self.report.step_s
+
+    @property
+    def gaps_filled(self) -> int:
+        """Grid points with no value in the file (missing rows or empty values), forward-filled."""
+        return self.report.gaps_filled
 
     def sample(self, start: pd.Timestamp, offsets_s: np.ndarray, what: str) -> np.ndarray:
         """Values at `start + offsets_s` (held for each interval). Raises when outside the trace."""
@@ -51,6 +57,24 @@ class CarbonTrace:
             raise InvalidInputError(what, f"the replayed window is outside the trace {self.path} ({covered})",
                                     "choose --start / --days inside it")
         return self.g_per_kwh[idx]
+
+
+def load_carbon_trace(path: str | Path) -> CarbonTrace:
+    """The LCA column of a data-portal export, or the value column of a two-column file."""
+    try:
+        series, report = csv_trace.load_carbon_trace(path, "lca")
+    except FileNotFoundError:
+        raise InvalidInputError(str(path), "no such file") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise InvalidInputError(str(path), f"cannot read it as CSV: {str(e).splitlines()[0]}") from None
+    except ValueError as e:
+        raise InvalidInputError(str(path), str(e).removeprefix(f"{path}: ")) from None
+    values = series.to_numpy(dtype=float)
+    if values.min() < 0 or values.max() > MAX_G_PER_KWH:
+        raise InvalidInputError(str(path), "carbon intensity outside 0..5000 g/kWh: is this the right column?")
+    if report.gaps_filled:
+        log.warning("%s: %d gap(s) on the %.0f s grid forward-filled", path, report.gaps_filled, report.step_s)
+    return CarbonTrace(str(path), pd.DatetimeIndex(series.index).as_unit("ns"), values, report)
 
 
 @dataclass(frozen=True)
@@ -104,38 +128,6 @@ def _read_csv(path: Path) -> pd.DataFrame:
     if frame.shape[0] < 2:
         raise InvalidInputError(str(path), "needs a header and at least two rows")
     return frame
-
-
-def load_carbon_trace(path: str | Path) -> CarbonTrace:
-    path = Path(path)
-    frame = _read_csv(path)
-    if PORTAL_TIME in frame.columns:
-        column = next((c for c in frame.columns if c.replace("₂", "2") == PORTAL_LCA.replace("₂", "2")), None)
-        if column is None:
-            raise InvalidInputError(str(path), f"Electricity Maps export without the column {PORTAL_LCA!r}")
-        times, values = frame[PORTAL_TIME], frame[column]
-    elif frame.shape[1] == 2:
-        column = str(frame.columns[1])
-        times, values = frame.iloc[:, 0], frame.iloc[:, 1]
-    else:
-        raise InvalidInputError(str(path), f"neither an Electricity Maps export (no {PORTAL_TIME!r} column) nor a "
-                                           f"two-column timestamp,g/kWh file ({frame.shape[1]} columns)")
-    t = _parse_times(times, path)
-    v = pd.to_numeric(values.str.strip(), errors="coerce").to_numpy(dtype=float)
-    series = pd.Series(v, index=t).sort_index()
-    series = series[~series.index.duplicated(keep="first")]
-    if series.notna().sum() == 0:
-        raise InvalidInputError(str(path), f"column {column!r} has no numeric value")
-    if (series.dropna() < 0).any() or (series.dropna() > 5000).any():
-        raise InvalidInputError(str(path), "carbon intensity outside 0..5000 g/kWh: is this the right column?")
-    step = pd.Series(series.index).diff().dropna().min()
-    grid = pd.date_range(series.index[0], series.index[-1], freq=step)
-    full = series.reindex(grid)
-    gaps = int(full.isna().sum())
-    full = full.ffill().bfill()
-    if gaps:
-        log.warning("%s: %d gap(s) on the %s grid forward-filled", path, gaps, step)
-    return CarbonTrace(str(path), grid, full.to_numpy(dtype=float), step.total_seconds(), gaps, column)
 
 
 def load_demand_trace(path: str | Path, rate_window_s: float = DEFAULT_RATE_WINDOW_S) -> DemandTrace:

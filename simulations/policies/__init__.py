@@ -5,6 +5,7 @@ which pod goes on scale-down, and (for energy-aware ones) which nodes to wake or
 from __future__ import annotations
 
 POLICY_NAMES = ("default", "carbon-aware-keda", "peaks", "wattwise", "oracle")
+PLANNING_POLICIES = ("wattwise", "oracle")   # call the planner: most of a run's time
 
 
 def make_policy(name: str, scenario, timing):

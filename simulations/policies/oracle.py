@@ -1,7 +1,8 @@
 """`oracle`: the optimum with perfect knowledge of demand and carbon and no start-up delay.
 
-Every `oracle_interval_s` it calls the same planner with the true peak demand of the coming
-interval (it knows the future), the carbon intensity now, no headroom and no scale-down window
+Every `oracle_interval_s`, and when the objective's zone weights change (carbon matters only
+under the carbon and balanced objectives), it calls the same planner with the true peak demand of
+the coming interval (it knows the future), the carbon intensity now, no headroom and no scale-down window
 (`PlannerSettings(headroom=0, scale_down_window_s=0)`), and start-up and wake energy amortised to
 nothing. Its replicas appear where the plan puts them at once, and nodes switch on and off
 instantly. A MILP per 15 s step would take hours, hence the interval; sizing for the interval's
@@ -17,7 +18,7 @@ import numpy as np
 from wattwise.models.planner import plan as make_plan
 from wattwise.simulations.context import SimContext
 from wattwise.simulations.policies.base import Policy
-from wattwise.simulations.snapshot_view import build_sim_snapshot
+from wattwise.simulations.snapshot_view import build_sim_snapshot, zone_weight_vector
 
 
 class OraclePolicy(Policy):
@@ -31,9 +32,13 @@ class OraclePolicy(Policy):
         self.replans = 0
         self._cache: dict = {}
         self._index = {n: i for i, n in enumerate(ctx.cm.node_names)}
+        self.weights = None
 
     def on_tick(self, ctx: SimContext) -> None:
-        carbon_changed = ctx.step > 0 and np.any(ctx.carbon_g_per_kwh != ctx.inputs.carbon_g_per_kwh[ctx.step - 1])
+        weights = zone_weight_vector(ctx, ctx.carbon_g_per_kwh) if ctx.step == 0 or np.any(
+            ctx.carbon_g_per_kwh != ctx.inputs.carbon_g_per_kwh[ctx.step - 1]) else self.weights
+        carbon_changed = ctx.step > 0 and np.any(weights != self.weights)
+        self.weights = weights
         if ctx.now_s + 1e-9 < self.next_s and not carbon_changed:
             return
         steps = max(1, int(round(self.timing.oracle_interval_s / ctx.inputs.step_s)))
@@ -43,7 +48,7 @@ class OraclePolicy(Policy):
         else:
             self.next_s = ctx.now_s + steps * ctx.inputs.step_s
         demand = ctx.inputs.demand_fps[ctx.step:end].max(axis=0)
-        key = (tuple(demand.round(3)), tuple(ctx.carbon_g_per_kwh.round(3)))
+        key = (tuple(demand.round(3)), tuple(weights.round(6)))   # what the plan depends on
         target = self._cache.get(key)
         if target is None:
             snap = build_sim_snapshot(ctx, demand, None, settings=self.settings)

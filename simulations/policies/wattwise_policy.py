@@ -4,13 +4,13 @@
   application reports it, i.e. served plus dropped FPS; carbon per zone now; the replicas that
   exist) and calls `models.planner.plan`. KEDA reads `plan.replicas(workload)` as the metric with
   target 1 on every HPA sync, so the HPA's tolerance, stabilisation and rate limits still apply;
-  IsActive is `replicas > 0`. A MILP per 15 s step is too slow, and the real refresher also runs on
-  an interval, so the plan is refreshed at most every KEDA polling interval (30 s) and only when an
-  input moved materially (a workload's demand within 5% of the plan's capacity, or 10% below what
-  it was sized for; a zone's carbon by 5%; a pod pending), and at least every 30 minutes.
-- Extender (prioritize): `models.scoring.node_costs` with the plan's active nodes and the
-  workload's planned nodes, then `scores_from_costs`; kube-scheduler adds score x weight x 10 to its
-  own default plugin scores.
+  IsActive is `replicas > 0`. When it re-plans is `simulations/replan.py`'s rule; every step's
+  demand goes into the planner's demand history, so a skipped call never changes the window peak.
+- Extender (prioritize): `models.scoring.node_costs` for the candidates (nodes that pass the
+  filters), with the plan's active nodes, the workload's planned nodes, the classes the plan is
+  short of and the nodes' power state now, then `models.scoring.scores_from_costs`, as
+  `scheduler/decide.py` serves them; kube-scheduler adds score x weight x 10 to its own default
+  plugin scores.
 - Scale-down removes pods where the plan wants fewer (what `controller.kubernetes.io/
   pod-deletion-cost` set from the plan achieves).
 - Node power: a node the plan needs is woken (`wake_s`); an empty node the plan lists as idle is
@@ -20,15 +20,18 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 
 from wattwise.models.planner import plan as make_plan
 from wattwise.models.scoring import node_costs, scores_from_costs
-from wattwise.simulations.cluster_model import OFF, ON, SLEEPING
+from wattwise.simulations.cluster_model import OFF, ON, SLEEPING, WAKING
 from wattwise.simulations.context import SimContext
 from wattwise.simulations.policies.base import Policy, default_plugin_scores, pick_max
-from wattwise.simulations.snapshot_view import build_sim_snapshot
+from wattwise.simulations.replan import DemandWindow, PlanMark, needs_replan
+from wattwise.simulations.snapshot_view import build_sim_snapshot, zone_weight_vector
 
 log = logging.getLogger(__name__)
 
@@ -37,55 +40,66 @@ class WattwisePolicy(Policy):
     name = "wattwise"
 
     def start(self, ctx: SimContext) -> None:
+        cm = ctx.cm
+        t = self.timing
         self.plan = None
         self.state = None
         self.snapshot = None
+        self.mark = None
         self.plan_version = 0
         self.replans = 0
-        self.planned_demand = None
-        self.planned_carbon = None
-        self.last_plan_s = -np.inf
-        self._score_cache: dict = {}
-        self._name_index = {n: i for i, n in enumerate(ctx.cm.node_names)}
-        self._replan(ctx)
+        self.replan_reasons: Counter = Counter()
+        self.gate = t.replan
+        self.window = DemandWindow([w.key for w in cm.snapshot.workloads],
+                                   cm.snapshot.settings.scale_down_window_s, ctx.inputs.step_s)
+        self._weights_key = None
+        self._name_index = {n: i for i, n in enumerate(cm.node_names)}
+        self._cost_cache: dict = {}
+        self._by_name = {n.name: n for n in cm.snapshot.nodes}
+        self._replan(ctx, "first plan")
 
     # --- the scaler's background refresher -----------------------------------------------------
-    def _needs_replan(self, ctx: SimContext) -> bool:
-        t = self.timing
-        since = ctx.now_s - self.last_plan_s
-        if since < t.replan_min_interval_s:
-            return False
-        if since >= t.replan_max_interval_s or ctx.st.pending.any():
-            return True
-        d = ctx.demand_fps
-        if np.any(d > self.planned_capacity / (1 + t.replan_demand_change)):      # demand eats into the headroom
-            return True
-        if np.any(d < self.planned_demand * (1 - 2 * t.replan_demand_change)):   # demand fell: savings
-            return True
-        c, c0 = ctx.carbon_g_per_kwh, self.planned_carbon
-        return bool(np.any(np.abs(c - c0) > 0.05 * np.maximum(c0, 1.0)))
+    def _zone_weights(self, ctx: SimContext) -> np.ndarray:
+        """The objective's cost weight per zone now, from the core (changes only with carbon)."""
+        key = ctx.carbon_g_per_kwh.tobytes()
+        if key != self._weights_key:
+            self._weights = zone_weight_vector(ctx, ctx.carbon_g_per_kwh)
+            self._weights_key = key
+        return self._weights
 
-    def _replan(self, ctx: SimContext) -> None:
-        self.snapshot = build_sim_snapshot(ctx, ctx.demand_fps, self.state)
+    def _pods_waiting(self, ctx: SimContext) -> bool:
+        st = ctx.st
+        waking = st.node_state == WAKING
+        return any(not (ctx.cm.eligible[w] & waking).any() for w in np.flatnonzero(st.pending > 0))
+
+    def _replan(self, ctx: SimContext, reason: str) -> None:
+        cm = ctx.cm
+        self.snapshot = build_sim_snapshot(ctx, ctx.demand_fps, self.state,
+                                           demand_history=self.window.history(ctx.now_s))
         self.plan, self.state = make_plan(self.snapshot)
+        self.mark = PlanMark.of(self.plan, self.snapshot, self._zone_weights(ctx))
         self.plan_version += 1
         self.replans += 1
-        self.planned_demand = np.array([self.plan.workloads[w.key].demand_fps for w in ctx.cm.snapshot.workloads])
-        self.planned_capacity = np.array([self.plan.workloads[w.key].capacity_fps for w in ctx.cm.snapshot.workloads])
-        self.planned_carbon = ctx.carbon_g_per_kwh.copy()
-        self.last_plan_s = ctx.now_s
-        self._score_cache.clear()
-        cm = ctx.cm
+        self.replan_reasons[reason] += 1
+        self._cost_cache.clear()
+        self._by_name = {n.name: n for n in self.snapshot.nodes}
         self.active = np.zeros(cm.n_nodes, bool)
         self.active[[self._name_index[n] for n in self.plan.active_nodes]] = True
+        self._active_names = frozenset(self.plan.active_nodes)
         self.planned = np.zeros((cm.n_workloads, cm.n_nodes), np.int64)
         for w, wl in enumerate(cm.snapshot.workloads):
             for node, count in self.plan.workloads[wl.key].by_node.items():
                 self.planned[w, self._name_index[node]] = count
+        self.plan_replicas = self.planned.sum(axis=1).astype(float)
 
     def on_tick(self, ctx: SimContext) -> None:
-        if self._needs_replan(ctx):
-            self._replan(ctx)
+        if ctx.now_s - self.mark.now_s >= self.gate.min_interval_s:
+            demand = ctx.demand_fps
+            go, reason = needs_replan(self.mark, ctx.now_s, self.window.peak(ctx.now_s, demand),
+                                      self._zone_weights(ctx), self._pods_waiting(ctx), self.gate)
+            if go:
+                self._replan(ctx, reason)
+        self.window.add(ctx.now_s, ctx.demand_fps)
 
     # --- KEDA ---------------------------------------------------------------------------------
     def metric(self, ctx: SimContext):
@@ -94,31 +108,60 @@ class WattwisePolicy(Policy):
         other nodes than today's is reached by starting the new ones first and letting scale-down
         (pod-deletion-cost from the plan) remove the old ones."""
         st = ctx.st
-        W = ctx.cm.n_workloads
-        replicas = np.array([self.plan.replicas(w.key) for w in ctx.cm.snapshot.workloads], float)
         pods = st.ready + st.booting
         off_plan = np.maximum(pods - self.planned, 0).sum(axis=1)
         not_ready = np.maximum(self.planned - st.ready, 0).sum(axis=1)
-        total = replicas + np.minimum(off_plan, not_ready)
-        return total, np.ones(W), total > 0
+        total = self.plan_replicas + np.minimum(off_plan, not_ready)
+        return total, np.ones(ctx.cm.n_workloads), total > 0
 
     # --- the extender ---------------------------------------------------------------------------
-    def place(self, ctx: SimContext, w: int, candidates: np.ndarray) -> int:
-        key = (w, self.plan_version)
-        scores = self._score_cache.get(key)
-        if scores is None:
-            cm = ctx.cm
+    def _short_classes(self, ctx: SimContext, w: int) -> frozenset[str]:
+        """Classes where the plan wants more replicas of `w` than exist (as the extender counts)."""
+        cm, st = ctx.cm, ctx.st
+        wp = self.plan.workloads[cm.snapshot.workloads[w].key]
+        running = np.bincount(cm.class_idx, weights=st.ready[w] + st.booting[w], minlength=len(cm.class_names))
+        return frozenset(c for c, target in wp.by_class.items() if running[cm.class_names.index(c)] < target)
+
+    def _costs(self, ctx: SimContext, w: int):
+        """Weighted cost per frame of one more replica on every allowed node (inf elsewhere), for
+        the plan, the nodes' power state and the classes short now; and one NodeCost per cost."""
+        cm, st = ctx.cm, ctx.st
+        powered = (st.node_state == ON) | (st.node_state == WAKING)
+        shorts = self._short_classes(ctx, w)
+        key = (w, self.plan_version, powered.tobytes(), shorts)
+        cached = self._cost_cache.get(key)
+        if cached is None:
+            by_name = self._by_name
+            for i in np.flatnonzero(cm.eligible[w]):
+                node = by_name[cm.node_names[i]]
+                if node.powered_on != bool(powered[i]):
+                    by_name[node.name] = replace(node, powered_on=bool(powered[i]))
             wl = cm.snapshot.workloads[w]
             allowed = [cm.node_names[n] for n in np.flatnonzero(cm.eligible[w])]
-            costs = node_costs(self.snapshot, wl, allowed, active_nodes=set(self.plan.active_nodes),
-                               planned_nodes=set(self.plan.workloads[wl.key].by_node))
-            by_name = scores_from_costs(costs) if self.timing.extender_scoring == "core" else ratio_scores(costs)
-            scores = np.zeros(cm.n_nodes)
-            for name, s in by_name.items():
-                scores[self._name_index[name]] = s
-            self._score_cache[key] = scores
-        total = default_plugin_scores(ctx, w, candidates) + scores[candidates] * self.timing.extender_weight * 10
-        return pick_max(ctx, candidates, total)
+            costs = np.full(cm.n_nodes, np.inf)
+            reps = {}
+            for c in node_costs(self.snapshot, wl, allowed, active_nodes=self._active_names,
+                                planned_nodes=frozenset(self.plan.workloads[wl.key].by_node), short_classes=shorts,
+                                by_name=by_name):
+                costs[self._name_index[c.node]] = c.weighted_cost
+                reps.setdefault(c.weighted_cost, c)
+            cached = self._cost_cache[key] = (costs, reps)
+        return cached
+
+    def extender_scores(self, ctx: SimContext, w: int, candidates: np.ndarray) -> np.ndarray:
+        """The extender's 0..10 per candidate: `scores_from_costs` over the candidates' costs.
+        It scores a node from its own cost and the candidates' cheapest, so one NodeCost per
+        distinct cost gives its exact answer (as scheduler/decide.py does)."""
+        all_costs, reps = self._costs(ctx, w)
+        costs = all_costs[candidates]
+        distinct = np.unique(costs[np.isfinite(costs)])
+        by_rep = scores_from_costs([reps[c] for c in distinct])
+        score_of = {c: by_rep[reps[c].node] for c in distinct}
+        return np.array([score_of.get(c, 0) for c in costs], dtype=float)
+
+    def place(self, ctx: SimContext, w: int, candidates: np.ndarray) -> int:
+        extender = self.extender_scores(ctx, w, candidates) * self.timing.extender_weight * 10
+        return pick_max(ctx, candidates, default_plugin_scores(ctx, w, candidates) + extender)
 
     def victims(self, ctx: SimContext, w: int, k: int) -> list[int]:
         st = ctx.st
@@ -162,15 +205,3 @@ class WattwisePolicy(Policy):
             (ctx.now_s - st.empty_since_s >= self.timing.idle_grace_s)
         for n in np.flatnonzero(idle):
             st.sleep(int(n), ctx.now_s, self.timing.sleep_s)
-
-
-def ratio_scores(costs) -> dict[str, int]:
-    """EXPERIMENT, not what the extender does today (see README, "findings"): 0..10 in proportion to
-    the cheapest candidate's cost over each node's, so a node twice as dear scores 5 whatever the
-    dearest candidate costs. `models.scoring.scores_from_costs` is linear between the cheapest and
-    the dearest candidate, so one very dear node (a sleeping GPU node) squeezes every cheap node
-    into the same top score, and kube-scheduler's LeastAllocated then decides."""
-    if not costs:
-        return {}
-    lo = min(c.weighted_cost for c in costs)
-    return {c.node: int(round(10 * lo / c.weighted_cost)) if c.weighted_cost > 0 else 10 for c in costs}

@@ -5,9 +5,11 @@ import pandas as pd
 import pytest
 
 from wattwise.models.errors import InvalidInputError
+from wattwise.models.scenario import load_scenario
+from wattwise.simulations.inputs import build_inputs
 from wattwise.simulations.traces import load_carbon_trace, load_demand_trace
 
-from .conftest import REPO
+from .conftest import REPO, SCENARIO
 
 
 def test_bundled_carbon_is_two_weeks_hourly():
@@ -21,6 +23,7 @@ def test_gaps_are_filled_and_counted(tmp_path):
     p.write_text("time,g\n2023-01-01T00:00Z,100\n2023-01-01T01:00Z,\n2023-01-01T03:00Z,300\n")
     tr = load_carbon_trace(p)
     assert tr.gaps_filled == 2                   # one empty value, one missing row
+    assert (tr.report.missing_values, tr.report.missing_rows) == (1, 1)
     assert list(tr.g_per_kwh) == [100, 100, 100, 300]
 
 
@@ -37,6 +40,16 @@ def test_value_trace_is_read_as_values(tmp_path):
     p.write_text("t,requests\n" + "".join(f"2024-01-01T{h:02d}:00Z,{h * 10}\n" for h in range(6)))
     tr = load_demand_trace(p)
     assert tr.mode == "values" and tr.interval_s == 3600 and list(tr.rate) == [0, 10, 20, 30, 40, 50]
+
+
+def test_gap_counts_reach_the_summary(tmp_path):
+    p = tmp_path / "c.csv"
+    p.write_text("time,g\n" + "".join(f"2023-06-01T{h:02d}:00Z,{'' if h == 5 else 100 + h}\n" for h in range(24)))
+    scenario = load_scenario(SCENARIO)
+    inputs = build_inputs(scenario, carbon_csv={"uk-south-1a": str(p)}, start="2023-06-01", days=0.5, step_s=600)
+    info = inputs.described["carbon"]["uk-south-1a"]
+    assert (info["gaps_filled"], info["missing_values"], info["missing_rows"]) == (1, 1, 0)
+    assert inputs.carbon_g_per_kwh[5 * 6, inputs.zones.index("uk-south-1a")] == 104   # held from 04:00
 
 
 def test_not_a_trace_is_a_clear_error(tmp_path):
