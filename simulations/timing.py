@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wattwise.simulations.replan import ReplanSettings
+from wattwise.models.replan import ReplanSettings
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from wattwise.models.scoring import node_costs, scores_from_costs
 from wattwise.simulations.cluster_model import OFF, ON, SLEEPING, WAKING
 from wattwise.simulations.context import SimContext
 from wattwise.simulations.policies.base import Policy, default_plugin_scores, pick_max
-from wattwise.simulations.replan import DemandWindow, PlanMark, needs_replan
+from wattwise.models.replan import DemandWindow, PlanMark, needs_replan
 from wattwise.simulations.snapshot_view import build_sim_snapshot, zone_weight_vector
 
 log = logging.getLogger(__name__)

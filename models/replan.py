@@ -1,7 +1,7 @@
-"""When the simulated scaler re-plans: a pure rule on what the last plan was made for and now.
+"""When a refresher re-plans: a pure rule on what the last plan was made for and now.
 
-The real refresher calls the planner on every interval. A plan per simulated interval costs a
-solver run each, so the simulator re-plans only when the answer can change materially:
+A plan costs a solver run, so the scaler's background refresher and the simulator re-plan only
+when the answer can change materially:
 
 - `max-interval`: the plan is `max_interval_s` old (a plan is never kept longer);
 - `pending`: a pod is pending and no waking node can take it;
@@ -23,10 +23,10 @@ on every interval, so skipping a call never changes the peak a plan is sized for
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import MappingProxyType
 
 import numpy as np
 
+from wattwise.models.frozen import FrozenMap
 from wattwise.models.plan import Plan
 from wattwise.models.snapshot import Snapshot
 
@@ -114,5 +114,5 @@ class DemandWindow:
         """As `PolicyState.demand_history`: key -> ((t_s, fps), ...) oldest first."""
         rows = np.flatnonzero(self._inside(now_s))
         rows = rows[np.argsort(self.t[rows])]
-        return MappingProxyType({k: tuple((float(self.t[r]), float(self.fps[r, j])) for r in rows)
+        return FrozenMap({k: tuple((float(self.t[r]), float(self.fps[r, j])) for r in rows)
                                  for j, k in enumerate(self.keys)})

@@ -12,7 +12,7 @@ from wattwise.models.scenario import load_scenario
 from wattwise.models.snapshot import PolicyState
 from wattwise.simulations.cluster_model import ON, WAKING
 from wattwise.simulations.policies.wattwise_policy import WattwisePolicy
-from wattwise.simulations.replan import DemandWindow, PlanMark, ReplanSettings, needs_replan
+from wattwise.models.replan import DemandWindow, PlanMark, ReplanSettings, needs_replan
 from wattwise.simulations.run import simulate
 
 from .conftest import SCENARIO
