@@ -223,77 +223,74 @@ def _use(p: MilpProblem, x: np.ndarray):
     return [np.bincount(p.pair_g, weights=need[p.pair_w] * x, minlength=G) for need in (p.cpu_m, p.mem_mib, p.gpu)]
 
 
+class _GroupRoom:
+    """Resources used per group, and one more replica of a pair: placed if the group's active
+    nodes have room, after waking one more of its nodes (awake ones first) if that is needed."""
+
+    def __init__(self, p: MilpProblem, x: np.ndarray, v: np.ndarray, z: np.ndarray):
+        self.p, self.x, self.v, self.z = p, x, v, z
+        self.use = np.stack(_use(p, x), axis=1)
+        self.need = np.stack([p.cpu_m, p.mem_mib, p.gpu], axis=1)
+        self.room = np.stack([p.room_cpu_m, p.room_mem_mib, p.room_gpu], axis=1)
+
+    def add_one(self, q: int) -> bool:
+        p = self.p
+        w, g = p.pair_w[q], p.pair_g[q]
+        while True:
+            nodes = self.v[g] + self.z[g]
+            if (self.use[g] + self.need[w] <= self.room[g] * nodes + 1e-6).all() and self.x[q] + 1 <= p.copies[q] * nodes:
+                self.x[q] += 1
+                self.use[g] += self.need[w]
+                return True
+            if self.v[g] < p.on_count[g]:
+                self.v[g] += 1
+            elif self.z[g] < p.off_count[g]:
+                self.z[g] += 1
+            else:
+                return False
+
+
 def cover_unmet(p: MilpProblem, x: np.ndarray, v: np.ndarray, z: np.ndarray):
     """Repair: where capacity (without headroom) falls short of demand and an allowed group still
     has room or a node to wake, add replicas there, cheapest per frame first. The penalty on
     unmet frames makes this rare; this pass makes "the SLA is met whenever room exists" hold
     even for residues too small for the penalty to notice."""
-    x, v, z = x.copy(), v.copy(), z.copy()
-    use_cpu, use_mem, use_gpu = _use(p, x)
+    room = _GroupRoom(p, x.copy(), v.copy(), z.copy())
     per_frame = (p.a_w + p.b_w * p.cap) / np.maximum(p.cap, 1e-9)
     for w in range(len(p.demand)):
         pairs = np.where(p.pair_w == w)[0]
-        pairs = pairs[np.argsort(per_frame[pairs])]
-        for q in pairs:
-            g = p.pair_g[q]
-            while p.cap[pairs] @ x[pairs] < p.demand[w] - 1e-9 and x[pairs].sum() < p.max_r[w]:
-                nodes = v[g] + z[g]
-                fits = (use_cpu[g] + p.cpu_m[w] <= p.room_cpu_m[g] * nodes + 1e-6 and
-                        use_mem[g] + p.mem_mib[w] <= p.room_mem_mib[g] * nodes + 1e-6 and
-                        use_gpu[g] + p.gpu[w] <= p.room_gpu[g] * nodes + 1e-6 and x[q] + 1 <= p.copies[q] * nodes)
-                if not fits:
-                    if v[g] < p.on_count[g]:
-                        v[g] += 1
-                    elif z[g] < p.off_count[g]:
-                        z[g] += 1
-                    else:
-                        break
-                    continue
-                x[q] += 1
-                use_cpu[g] += p.cpu_m[w]; use_mem[g] += p.mem_mib[w]; use_gpu[g] += p.gpu[w]
-    return x, v, z
+        for q in pairs[np.argsort(per_frame[pairs])]:
+            while (p.cap[pairs] @ room.x[pairs] < p.demand[w] - 1e-9 and room.x[pairs].sum() < p.max_r[w]
+                   and room.add_one(q)):
+                pass
+    return room.x, room.v, room.z
 
 
 def round_replicas(p: MilpProblem, x_cont: np.ndarray, unmet: np.ndarray, v: np.ndarray, z: np.ndarray):
     """Integer replicas from continuous ones: floor, then add replicas (largest remainder first,
     then cheapest per frame) until each workload's capacity and floor are met as the relaxation
     met them; wake a node of the group only when its room is exhausted."""
-    x = np.floor(x_cont + 1e-6).astype(int)
-    v, z = v.copy(), z.copy()
-    use_cpu, use_mem, use_gpu = _use(p, x)
+    room = _GroupRoom(p, np.floor(x_cont + 1e-6).astype(int), v.copy(), z.copy())
+    x = room.x
     per_frame = (p.a_w + p.b_w * p.cap) / np.maximum(p.cap, 1e-9)
     for w in range(len(p.demand)):
         pairs = np.where(p.pair_w == w)[0]
-        if not len(pairs):
-            continue
         need_fps = (1 + p.headroom[w]) * max(0.0, p.demand[w] - unmet[w]) - 1e-6
-        order = sorted(pairs, key=lambda q: (-(x_cont[q] - x[q]), per_frame[q]))
-        for q in order:
-            while (p.cap[pairs] @ x[pairs] < need_fps or x[pairs].sum() < p.floor[w]) and x[pairs].sum() < p.max_r[w]:
-                g = p.pair_g[q]
-                nodes = v[g] + z[g]
-                fits = (use_cpu[g] + p.cpu_m[w] <= p.room_cpu_m[g] * nodes + 1e-6 and
-                        use_mem[g] + p.mem_mib[w] <= p.room_mem_mib[g] * nodes + 1e-6 and
-                        use_gpu[g] + p.gpu[w] <= p.room_gpu[g] * nodes + 1e-6 and x[q] + 1 <= p.copies[q] * nodes)
-                if not fits:
-                    if v[g] < p.on_count[g]:
-                        v[g] += 1
-                    elif z[g] < p.off_count[g]:
-                        z[g] += 1
-                    else:
-                        break
-                    continue
-                x[q] += 1
-                use_cpu[g] += p.cpu_m[w]; use_mem[g] += p.mem_mib[w]; use_gpu[g] += p.gpu[w]
-                if x_cont[q] - x[q] <= 0 and p.cap[pairs] @ x[pairs] >= need_fps and x[pairs].sum() >= p.floor[w]:
-                    break
+
+        def short() -> bool:
+            return (p.cap[pairs] @ x[pairs] < need_fps or x[pairs].sum() < p.floor[w]) and x[pairs].sum() < p.max_r[w]
+
+        for q in sorted(pairs, key=lambda q: (-(x_cont[q] - x[q]), per_frame[q])):
+            while short() and room.add_one(q):
+                pass
+    v, z = room.v, room.z
     # drop nodes the rounded replicas do not need
     use_cpu, use_mem, use_gpu = _use(p, x)
     for g in range(len(v)):
         needed = 0
-        for use, room in ((use_cpu, p.room_cpu_m), (use_mem, p.room_mem_mib), (use_gpu, p.room_gpu)):
+        for use, cap in ((use_cpu, p.room_cpu_m), (use_mem, p.room_mem_mib), (use_gpu, p.room_gpu)):
             if use[g] > 0:
-                needed = max(needed, math.ceil(use[g] / room[g] - 1e-9))
+                needed = max(needed, math.ceil(use[g] / cap[g] - 1e-9))
         pairs = np.where(p.pair_g == g)[0]
         if len(pairs):
             needed = max([needed] + [math.ceil(x[q] / p.copies[q] - 1e-9) for q in pairs if x[q] > 0])
