@@ -27,10 +27,7 @@ lower bounds for the integer problem, so the reported gap is honest.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,28 +134,6 @@ def _constraints(p: MilpProblem):
     return A, np.concatenate(lbs), np.concatenate(ubs), (ox, of, on, ov, oz, ou, os_, nv)
 
 
-@contextlib.contextmanager
-def _stdout_silenced():
-    """HiGHS (inside scipy) can print solver debug lines to the C-level stdout even with
-    disp=False, which would corrupt `wattwise plan --json` and the simulator's table. Point file
-    descriptor 1 at /dev/null for the duration of a solve; our own logs go to stderr."""
-    try:
-        fd = sys.stdout.fileno() if sys.stdout else 1
-        saved = os.dup(fd)
-    except (OSError, ValueError, AttributeError):
-        yield  # no real stdout (captured or closed): nothing to protect
-        return
-    sys.stdout.flush()
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, fd)
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _run(p: MilpProblem, time_limit_s: float, rel_gap: float, integrality_of: str, node_limit: int | None = None):
     """Solve with x integer ("all"), only node counts integer ("nodes") or nothing ("none")."""
     P, G, W = len(p.pair_w), len(p.on_count), len(p.demand)
@@ -170,11 +145,10 @@ def _run(p: MilpProblem, time_limit_s: float, rel_gap: float, integrality_of: st
     x_int = 1 if integrality_of == "all" else 0
     y_int = 0 if integrality_of == "none" else 1
     integrality = np.concatenate([np.full(P, x_int), np.zeros(2 * P), np.full(2 * G, y_int), np.zeros(2 * W)])
-    with _stdout_silenced():
-        res = milp(c, constraints=LinearConstraint(A, lb_rows, ub_rows), integrality=integrality,
-                   bounds=Bounds(lb, ub.astype(float)),
-                   options={"time_limit": max(time_limit_s, 0.01), "mip_rel_gap": rel_gap, "disp": False,
-                            **({"node_limit": int(node_limit)} if node_limit else {})})
+    res = milp(c, constraints=LinearConstraint(A, lb_rows, ub_rows), integrality=integrality,
+               bounds=Bounds(lb, ub.astype(float)),
+               options={"time_limit": max(time_limit_s, 0.01), "mip_rel_gap": rel_gap, "disp": False,
+                        **({"node_limit": int(node_limit)} if node_limit else {})})
     bound = getattr(res, "mip_dual_bound", None)
     if bound is None or not math.isfinite(bound):
         bound = float(res.fun) if res.x is not None and res.status == 0 else -math.inf

@@ -14,6 +14,7 @@ from queue import Empty
 import numpy as np
 
 from wattwise.models.scenario import load_scenario
+from wattwise.quiet import stdout_silenced
 from wattwise.simulations.cluster_model import build_cluster_model
 from wattwise.simulations.engine import run_policy
 from wattwise.simulations.inputs import SimInputs, build_inputs
@@ -78,7 +79,8 @@ class _Job:
     def __call__(self, name: str, progress=None) -> tuple[Recorder, dict, float]:
         policy = self.factory(name, self.scenario, self.timing)
         t0 = time.perf_counter()
-        rec = run_policy(policy, self.cm, self.inputs, self.timing, self.seed, progress)
+        with stdout_silenced():  # HiGHS debug prints would land in the printed table
+            rec = run_policy(policy, self.cm, self.inputs, self.timing, self.seed, progress)
         seconds = time.perf_counter() - t0
         extra = {"node_wakes": rec.wakes}
         if hasattr(policy, "replans"):

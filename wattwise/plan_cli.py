@@ -7,6 +7,7 @@ import sys
 
 from wattwise.models.planner import plan
 from wattwise.models.scenario import load_scenario
+from wattwise.quiet import stdout_silenced
 
 
 def add_arguments(p) -> None:
@@ -24,7 +25,8 @@ def run(args) -> int:
         from wattwise.models.snapshot import Objective
 
         snapshot = replace(snapshot, objective=Objective(args.objective, scenario.spec.carbon_weight))
-    result, _ = plan(snapshot)
+    with stdout_silenced():  # HiGHS debug prints would corrupt --json
+        result, _ = plan(snapshot)
     if args.json:
         json.dump(plan_json(result), sys.stdout, indent=2)
         print()
