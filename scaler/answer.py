@@ -6,6 +6,10 @@ plan wants for the workload (summed over node classes). The HPA computes
 ceil(value / target) = the planned replicas, so it lands exactly on the plan. `IsActive` is
 true exactly when that value is above 0.
 
+When the workload's running and ready pods per node are known (the `PodCounts` port), the value
+is the core's `models.rollout.desired_replicas`: the plan's replicas plus a surge of off-plan
+pods while planned ones are not ready (make before break). Otherwise it is the plan's replicas.
+
 KEDA reads the float field when it is > 0 (KEDA 2.17+) and the int field otherwise, so both are
 sent: int = ceil(float). A target is never 0, negative or non-finite; a value that is negative or
 non-finite (impossible from the planner, guarded anyway) becomes 0.
@@ -16,7 +20,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from wattwise.models.plan import WorkloadPlan
+from wattwise.models.rollout import desired_replicas
 from wattwise.scaler.metadata import MetadataError, ScalerRequest
+from wattwise.scaler.pod_counts import PodCounts
 from wattwise.scaler.state import ScalerState
 from wattwise.scaler.workloads import objective_of
 
@@ -48,6 +55,12 @@ class ValueAnswer:
     workload: str
     held: bool
     degraded: bool
+    planned: int = 0          # the plan's replicas; value - planned is the make-before-break surge
+    pods_known: bool = False  # True: value from desired_replicas with running/ready pods; False: the plan's
+
+    @property
+    def surge(self) -> int:
+        return max(0, self.value.as_int - self.planned)
 
 
 def as_value(x: float) -> Number:
@@ -79,6 +92,12 @@ def check_metric_name(request: ScalerRequest, metric_name: str) -> None:
 
 def planned_replicas(request: ScalerRequest, state: ScalerState | None) -> tuple[int, bool]:
     """(replicas, held) for the request's workload under its objective. Raises NotPlanned."""
+    wp = workload_plan(request, state)
+    return wp.replicas, wp.held
+
+
+def workload_plan(request: ScalerRequest, state: ScalerState | None) -> WorkloadPlan:
+    """The request's workload in the plan of its objective. Raises NotPlanned."""
     key = request.workload_key
     if state is None:
         raise NotPlanned("no plan yet: the first refresh is still running; retry shortly")
@@ -90,15 +109,21 @@ def planned_replicas(request: ScalerRequest, state: ScalerState | None) -> tuple
     if wp is None:
         raise NotPlanned(f"{key}: registered but not planned yet; the next refresh (within "
                          "moments) includes it")
-    return wp.replicas, wp.held
+    return wp
 
 
-def metric_value(request: ScalerRequest, state: ScalerState | None) -> ValueAnswer:
-    replicas, held = planned_replicas(request, state)
+def metric_value(request: ScalerRequest, state: ScalerState | None, pods: PodCounts | None = None) -> ValueAnswer:
+    wp = workload_plan(request, state)
+    counts = pods.running_and_ready(request.workload_key) if pods is not None else None
+    if counts is None:
+        replicas = wp.replicas
+    else:
+        running, ready = counts
+        replicas = desired_replicas(wp.replicas, wp.by_node, running, ready)
     return ValueAnswer(request.metric_name, as_value(float(replicas) * TARGET_PER_REPLICA), request.workload_key,
-                       held, state.degraded)
+                       wp.held, state.degraded, wp.replicas, counts is not None)
 
 
-def is_active(request: ScalerRequest, state: ScalerState | None) -> bool:
-    """Active exactly when the plan wants replicas: the same number GetMetrics reports, > 0."""
-    return metric_value(request, state).value.as_float > 0
+def is_active(request: ScalerRequest, state: ScalerState | None, pods: PodCounts | None = None) -> bool:
+    """Active exactly when the value GetMetrics reports (the same call) is above 0."""
+    return metric_value(request, state, pods).value.as_float > 0

@@ -23,6 +23,7 @@ from wattwise.scaler.demand import DemandPort
 from wattwise.scaler.metadata import parse_metadata
 from wattwise.scaler.metrics import ScalerMetrics
 from wattwise.scaler.planning import PlanRunner
+from wattwise.scaler.pod_counts import PodCounts
 from wattwise.scaler.refresher import PlanRefresher, RefresherSettings
 from wattwise.scaler.registry import Registry
 from wattwise.scaler.server import ScalerServer, ServerConfig
@@ -45,12 +46,14 @@ def build_scaler(*, inventory: NodeInventory, demand: DemandPort, carbon: Carbon
                  catalogue_by_key: Mapping[str, Workload], settings: RefresherSettings,
                  config: ServerConfig = ServerConfig(), tls: ReloadingCredentials | None = None,
                  registry_ttl_s: float = 600.0, clock: Callable[[], float] = time.time,
-                 metrics: ScalerMetrics | None = None, planner: PlanRunner | None = None) -> Scaler:
-    """`planner`: where plans are made (default: inline, on the refresher's thread)."""
+                 metrics: ScalerMetrics | None = None, planner: PlanRunner | None = None,
+                 pods: PodCounts | None = None) -> Scaler:
+    """`planner`: where plans are made (default: inline, on the refresher's thread). `pods`: running
+    and ready pods per node, for the make-before-break surge (default: none, the plan's replicas)."""
     registry = Registry(clock, ttl_s=registry_ttl_s)
     refresher = PlanRefresher(inventory=inventory, demand=demand, carbon=carbon, registry=registry,
                               catalogue=catalogue_by_key, settings=settings, clock=clock, planner=planner)
-    core = ScalerCore(registry, refresher.state)
+    core = ScalerCore(registry, refresher.state, pods=pods)
     metrics = metrics or ScalerMetrics()
     server = ScalerServer(core, refresher, metrics, config, tls)
     return Scaler(registry, refresher, core, metrics, server)
@@ -62,13 +65,14 @@ def settings_from_snapshot(snapshot: Snapshot, interval_s: float) -> RefresherSe
 
 def build_demo(snapshot: Snapshot, *, interval_s: float = 15.0, config: ServerConfig = ServerConfig(),
                tls: ReloadingCredentials | None = None, demand: DemandPort | None = None,
-               clock: Callable[[], float] = time.time) -> Scaler:
+               clock: Callable[[], float] = time.time, pods: PodCounts | None = None) -> Scaler:
     """The bundled scenario with recorded demand; its workloads are registered up front (with the
-    metadata `demo_metadata` prints) and planned once, so answers are ready at start."""
+    metadata `demo_metadata` prints) and planned once, so answers are ready at start. The demo has
+    no pods: without `pods` it answers the plan's replicas."""
     scaler = build_scaler(inventory=ScenarioInventory(snapshot), demand=demand or recorded_demand(snapshot),
                           carbon=ScenarioCarbon(snapshot), catalogue_by_key=catalogue(snapshot),
                           settings=settings_from_snapshot(snapshot, interval_s), config=config, tls=tls,
-                          registry_ttl_s=math.inf, clock=clock)
+                          registry_ttl_s=math.inf, clock=clock, pods=pods)
     for w in sorted(snapshot.workloads, key=lambda w: w.key):
         scaler.registry.touch(parse_metadata(w.name, w.namespace, demo_metadata(w)))
     scaler.refresher.refresh_once()

@@ -10,16 +10,19 @@ from typing import Callable, Mapping
 
 from wattwise.scaler import answer
 from wattwise.scaler.metadata import MetadataCache, ScalerRequest
+from wattwise.scaler.pod_counts import PodCounts
 from wattwise.scaler.registry import Registry
 from wattwise.scaler.state import ScalerState
 
 
 class ScalerCore:
     def __init__(self, registry: Registry, state: Callable[[], ScalerState | None],
-                 cache: MetadataCache | None = None):
+                 cache: MetadataCache | None = None, pods: PodCounts | None = None):
+        """`pods`: running/ready pods per node (make-before-break surge); None: plan replicas only."""
         self.registry = registry
         self._state = state
         self._cache = cache or MetadataCache()
+        self.pods = pods
 
     def state(self) -> ScalerState | None:
         return self._state()
@@ -37,7 +40,7 @@ class ScalerCore:
                      metric_name: str) -> answer.ValueAnswer:
         req = self.request(name, namespace, metadata)
         answer.check_metric_name(req, metric_name)
-        return answer.metric_value(req, self._state())
+        return answer.metric_value(req, self._state(), self.pods)
 
     def is_active(self, name: str, namespace: str, metadata: Mapping[str, str]) -> bool:
-        return answer.is_active(self.request(name, namespace, metadata), self._state())
+        return answer.is_active(self.request(name, namespace, metadata), self._state(), self.pods)

@@ -44,6 +44,12 @@ class ScalerMetrics:
         self.plan_time = Gauge("wattwise_plan_timestamp_seconds", "Plan time of the current plan (Unix time)",
                                registry=r)
         self.registered = Gauge("wattwise_scaler_registered_workloads", "Workloads KEDA asks about", registry=r)
+        self.answers = Counter("wattwise_scaler_metric_answers_total",
+                               "GetMetrics answers by basis: rollout (plan + make-before-break surge, from "
+                               "running/ready pods) or plan (pods unknown: the plan's replicas)", ["basis"], registry=r)
+        self.surge = Gauge("wattwise_scaler_surge_replicas", "Replicas asked for above the plan while planned "
+                           "pods are not ready (make before break), as of the last GetMetrics", ["workload"],
+                           registry=r)
 
     def observe_state(self, state: ScalerState, registered: int) -> None:
         self.replicas.clear()

@@ -64,6 +64,7 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
         self._notifier = notifier
         self._metrics = metrics
         self._open_streams = 0
+        self._basis: dict[str, tuple[bool, int]] = {}   # workload -> (pods known, surge) last reported
 
     @property
     def open_streams(self) -> int:
@@ -104,8 +105,26 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
         if value.held or value.degraded:
             log.debug("GetMetrics %s = %s (held=%s, degraded=%s)", value.workload, value.value.as_float,
                       value.held, value.degraded)
+        self._note_basis(value)
         self._observe("GetMetrics", "OK", t0)
         return reply
+
+    def _note_basis(self, value) -> None:
+        """Count and gauge what the value rests on; log when a workload's basis or surge changes."""
+        self._metrics.answers.labels("rollout" if value.pods_known else "plan").inc()
+        self._metrics.surge.labels(value.workload).set(value.surge)
+        basis = (value.pods_known, value.surge)
+        if self._basis.get(value.workload) != basis:
+            self._basis[value.workload] = basis
+            if not value.pods_known:
+                log.info("%s: running/ready pods unknown; answering the plan's %d replicas", value.workload,
+                         value.planned)
+            elif value.surge:
+                log.info("%s: asking for %d replicas: the plan's %d plus %d off-plan until planned pods are "
+                         "ready (make before break)", value.workload, value.value.as_int, value.planned, value.surge)
+            else:
+                log.info("%s: answering the plan's %d replicas (no surge: planned pods ready or none off-plan)",
+                         value.workload, value.planned)
 
     async def IsActive(self, request, context):
         t0 = time.perf_counter()

@@ -30,6 +30,11 @@ class ExtenderMetrics:
         self.cache_nodes = Gauge("wattwise_extender_node_cache_nodes", "Nodes in the node cache", registry=r)
         self.cache_age_s = Gauge("wattwise_extender_node_cache_sync_age_seconds",
                                  "Seconds since the node cache last heard from the API server", registry=r)
+        self.deletion_cost_patches = Counter("wattwise_extender_deletion_cost_patches_total",
+                                             "Pods whose pod-deletion-cost annotation was PATCHed", registry=r)
+        self.deletion_cost_errors = Counter("wattwise_extender_deletion_cost_patch_errors_total",
+                                            "Failed pod-deletion-cost PATCHes, by HTTP status (or 'error')",
+                                            ["code"], registry=r)
 
     def count_decisions(self, verb: str, decision: str, n: int) -> None:
         if n:

@@ -14,6 +14,7 @@ from aiohttp import web
 from wattwise.models.errors import InvalidInputError
 from wattwise.runtime import PlanSource
 from wattwise.scheduler.app import DEFAULT_MAX_REQUEST_BYTES, build_app, build_health_app
+from wattwise.scheduler.deletion_cost import DeletionCostReconciler, kube_patcher
 from wattwise.scheduler.metrics import ExtenderMetrics
 from wattwise.scheduler.node_cache import KubeNodeCache, NodeCache, PlanSnapshotNodeCache, api_client_from
 from wattwise.scheduler.replica_counts import KubeReplicaCounts
@@ -42,6 +43,11 @@ def add_extender_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f"largest request body accepted (default {DEFAULT_MAX_REQUEST_BYTES})")
     g.add_argument("--node-resync-s", type=float, default=300.0,
                    help="list all nodes again this often even when the watch is healthy (default 300)")
+    g.add_argument("--set-deletion-cost", action="store_true",
+                   help="keep controller.kubernetes.io/pod-deletion-cost on WattWise's pods as the plan wants "
+                        "(scale-down removes pods on nodes over the plan first); needs RBAC `patch` on pods")
+    g.add_argument("--deletion-cost-qps", type=float, default=5.0,
+                   help="most pod PATCHes per second for --set-deletion-cost (default 5)")
 
 
 @dataclass
@@ -127,25 +133,56 @@ def start_extender(source: PlanSource, host: str = "0.0.0.0", port: int = DEFAUL
     return handle
 
 
-def start_extender_from_args(args: argparse.Namespace, source: PlanSource) -> ExtenderHandle:
-    """From the flags of `add_extender_arguments` plus the caller's `host` and `demo`."""
+def wants_kube_api(args: argparse.Namespace) -> bool:
+    """Whether `wattwise serve` talks to the Kubernetes API: the extender outside the demo, or
+    --in-cluster/--kubeconfig given explicitly (the scaler alone then watches pods too)."""
+    if getattr(args, "demo", False):
+        return False
+    return bool(getattr(args, "extender", False) or getattr(args, "in_cluster", False)
+                or getattr(args, "kubeconfig", None))
+
+
+def start_pod_watch_from_args(args: argparse.Namespace) -> KubeReplicaCounts:
+    """The one watch of WattWise's pods, shared by the scaler (surge), the extender (short classes)
+    and the deletion-cost reconciler."""
+    api = api_client_from(args.kubeconfig, args.in_cluster)
+    return KubeReplicaCounts(api, resync_s=args.node_resync_s).start()
+
+
+def start_extender_from_args(args: argparse.Namespace, source: PlanSource,
+                             pods: KubeReplicaCounts | None = None) -> ExtenderHandle:
+    """From the flags of `add_extender_arguments` plus the caller's `host` and `demo`. `pods`: a pod
+    watch the caller started and stops (else the extender starts its own outside the demo)."""
     tls = None
     if args.extender_tls_cert or args.extender_tls_key:
         if not (args.extender_tls_cert and args.extender_tls_key):
             raise InvalidInputError("--extender-tls-cert/--extender-tls-key", "give both or neither")
         tls = server_ssl_context(args.extender_tls_cert, args.extender_tls_key, args.extender_client_ca)
-    owned = []
+    owned: list = []
     counts = None
+    set_cost = getattr(args, "set_deletion_cost", False)
+    if set_cost and not args.deletion_cost_qps > 0:
+        raise InvalidInputError("--deletion-cost-qps", f"must be > 0, got {args.deletion_cost_qps}")
     if getattr(args, "demo", False):
+        if set_cost:
+            raise InvalidInputError("--set-deletion-cost", "needs the Kubernetes API; the demo has no pods")
         cache: NodeCache = PlanSnapshotNodeCache(source)
     else:
-        api = api_client_from(args.kubeconfig, args.in_cluster)
+        api = pods.api_client if pods is not None else api_client_from(args.kubeconfig, args.in_cluster)
         cache = KubeNodeCache(api, resync_s=args.node_resync_s).start()
-        counts = KubeReplicaCounts(api, resync_s=args.node_resync_s).start()
-        owned = [cache, counts]
+        owned.append(cache)
+        if pods is None:
+            pods = KubeReplicaCounts(api, resync_s=args.node_resync_s).start()
+            owned.append(pods)
+        counts = pods
     try:
         handle = start_extender(source, getattr(args, "host", None) or "0.0.0.0", args.http_port, cache, tls,
                                 args.max_request_bytes, args.extender_health_port, replica_counts=counts)
+        if set_cost:
+            reconciler = DeletionCostReconciler(source, counts, kube_patcher(counts.api_client),
+                                                handle.service.metrics, max_patches_per_s=args.deletion_cost_qps)
+            owned.insert(0, reconciler.start())   # stopped first
+            log.info("pod-deletion-cost reconciler on (at most %.1f PATCH/s)", args.deletion_cost_qps)
     except BaseException:
         for watcher in owned:
             watcher.stop()

@@ -89,7 +89,23 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def _build(args):
+def _start_pod_watch(args):
+    """The one pod watch (running/ready WattWise pods per node) when the Kubernetes API is
+    configured: the scaler's make-before-break surge, the extender's short classes and the
+    deletion-cost reconciler share it. None: the scaler answers the plan's replicas."""
+    module = _extender_module()
+    if module is None or not module.wants_kube_api(args):
+        if args.scaler and not args.demo:
+            log.info("scaler: no Kubernetes API configured (--in-cluster or --kubeconfig), so running pods are "
+                     "unknown: answering the plan's replicas, without a make-before-break surge")
+        return None
+    pods = module.start_pod_watch_from_args(args)
+    log.info("watching pods labelled wattwise.io/workload: %s", "the scaler adds a make-before-break surge "
+             "while planned pods are not ready" if args.scaler else "for the extender")
+    return pods
+
+
+def _build(args, pods=None):
     from wattwise.models.scenario import load_scenario
     from wattwise.scaler.app import build_demo, build_scaler, settings_from_snapshot
     from wattwise.scaler.carbon import carbon_source
@@ -118,7 +134,8 @@ def _build(args):
     planner = InlinePlanner() if args.plan_inline else ProcessPlanner(timeout_s=max(120.0, 4 * args.refresh_s))
     scaler = build_scaler(inventory=ScenarioInventory(snapshot), demand=demand, carbon=carbon,
                           catalogue_by_key=catalogue(snapshot), settings=settings_from_snapshot(snapshot, args.refresh_s),
-                          config=config, tls=tls, registry_ttl_s=args.registration_ttl_s, planner=planner)
+                          config=config, tls=tls, registry_ttl_s=args.registration_ttl_s, planner=planner,
+                          pods=pods)
     scaler.refresher.refresh_once()       # the first plan (starts the worker), before any port opens
     return scaler, snapshot
 
@@ -127,7 +144,16 @@ async def _serve(args) -> int:
     from wattwise.scaler.carbon import close as close_carbon
 
     run_scaler = args.scaler or args.demo
-    scaler, snapshot = _build(args)
+    if getattr(args, "set_deletion_cost", False) and not args.extender:
+        raise ValueError("--set-deletion-cost runs with the extender against the Kubernetes API "
+                         "(--extender, not --demo)")
+    pods = _start_pod_watch(args)
+    try:
+        scaler, snapshot = _build(args, pods)
+    except BaseException:
+        if pods is not None:
+            pods.stop()
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -143,7 +169,7 @@ async def _serve(args) -> int:
                 scaler.metrics.observe_state(state, len(scaler.registry))
     extender = None
     if args.extender or args.demo:
-        extender = _start_extender(args, scaler.refresher)
+        extender = _start_extender(args, scaler.refresher, pods)
     if args.demo and run_scaler:
         _print_demo(snapshot, args, scaler.server.grpc_port, scaler.server.health_port, extender)
     print(f"ready: scaler gRPC on {args.host}:{scaler.server.grpc_port}, health on {args.host}:"
@@ -156,18 +182,20 @@ async def _serve(args) -> int:
     close_carbon(scaler.refresher.carbon)
     if extender is not None:
         extender.stop(min(args.grace_s, 5.0))
+    if pods is not None:
+        pods.stop(min(args.grace_s, 5.0))
     if metrics_server is not None:
         metrics_server.shutdown()
     return 0
 
 
-def _start_extender(args, source):
+def _start_extender(args, source, pods=None):
     module = _extender_module()
     if module is None:
         print(f"wattwise serve: the scheduler extender is not in this build ({EXTENDER_MODULE} is missing); "
               "running the scaler only", file=sys.stderr)
         return None
-    handle = module.start_extender_from_args(args, source)
+    handle = module.start_extender_from_args(args, source, pods)
     print(f"scheduler extender on port {handle.port}", flush=True)
     return handle
 

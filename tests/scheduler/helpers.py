@@ -68,3 +68,38 @@ def passed_names(reply: dict) -> list[str]:
     if reply.get("NodeNames") is not None:
         return list(reply["NodeNames"])
     return [n["metadata"]["name"] for n in (reply.get("Nodes") or {}).get("items") or []]
+
+
+def running_pod(pod: dict, name: str, node: str, ready: bool = True, resource_version: str = "1000",
+                annotations: dict | None = None) -> dict:
+    """A recorded pending pod as it looks once bound and started (the status shape the API server
+    sends for a running pod; containers not ready yet while `ready` is False, e.g. attesting)."""
+    p = copy.deepcopy(pod)
+    meta = p["metadata"]
+    meta["name"] = name
+    meta["resourceVersion"] = resource_version
+    if annotations:
+        meta.setdefault("annotations", {}).update(annotations)
+    p["spec"]["nodeName"] = node
+    t = "2025-06-12T09:41:10Z"
+    flag = "True" if ready else "False"
+    not_ready = {} if ready else {"reason": "ContainersNotReady",
+                                  "message": "containers with unready status: [inference]"}
+    p["status"] = {
+        "conditions": [
+            {"lastProbeTime": None, "lastTransitionTime": t, "status": "True", "type": "PodReadyToStartContainers"},
+            {"lastProbeTime": None, "lastTransitionTime": t, "status": "True", "type": "Initialized"},
+            {"lastProbeTime": None, "lastTransitionTime": t, "status": flag, "type": "Ready", **not_ready},
+            {"lastProbeTime": None, "lastTransitionTime": t, "status": flag, "type": "ContainersReady", **not_ready},
+            {"lastProbeTime": None, "lastTransitionTime": t, "status": "True", "type": "PodScheduled"},
+        ],
+        "containerStatuses": [{
+            "containerID": "containerd://5b0f3c1e9a7d4e2f8c6b1a3d5e7f9a0b2c4d6e8f0a1b3c5d7e9f1a2b3c4d5e6f",
+            "image": p["spec"]["containers"][0]["image"], "imageID": "", "lastState": {},
+            "name": p["spec"]["containers"][0]["name"], "ready": ready, "restartCount": 0, "started": True,
+            "state": {"running": {"startedAt": t}}}],
+        "hostIP": "10.20.1.12", "hostIPs": [{"ip": "10.20.1.12"}], "phase": "Running",
+        "podIP": "10.244.3.17", "podIPs": [{"ip": "10.244.3.17"}], "qosClass": "Guaranteed",
+        "startTime": "2025-06-12T09:41:02Z",
+    }
+    return p

@@ -44,8 +44,8 @@ def test_counts_bound_unfinished_pods_by_workload_and_node():
         counts.apply("DELETED", items[0])
         assert dict(counts.by_node("retail/checkout-cams")) == {"de-spr-1": 1}
     finally:
+        api.stop()          # ends the held-open watch first, so the watcher stops at once
         counts.stop(5.0)
-        api.stop()
 
 
 def test_short_classes_reach_the_core_scoring(source):
@@ -73,3 +73,28 @@ def test_short_classes_reach_the_core_scoring(source):
                                                 planned_nodes=planned, short_classes=frozenset(short)))
         assert decider.scores(intent, names, nodes) == {n: expected.get(n, 0) for n in names}
     assert set(plan.by_class)  # the plan places this workload at all, so `short` was non-empty above
+
+
+def test_running_and_ready_per_node_for_the_scaler():
+    """The scaler's PodCounts port: running and ready pods per node, None until listed."""
+    from .helpers import running_pod
+
+    pods = recorded_pods()
+    items = [running_pod(pods["managed_tdx"], "a", "de-spr-1"),
+             running_pod(pods["managed_tdx"], "b", "de-spr-2", ready=False),   # started, attesting
+             running_pod(pods["managed_tdx"], "c", "de-spr-2")]
+    api = FakeKubeApi(recorded_node_list(), pod_list={"kind": "PodList", "apiVersion": "v1",
+                                                      "metadata": {"resourceVersion": "5"}, "items": items}).start()
+    counts = KubeReplicaCounts(client.ApiClient(client.Configuration(host=api.url)), retry_s=0.05)
+    try:
+        assert counts.running_and_ready("retail/checkout-cams") is None      # not listed yet: unknown
+        counts.start()
+        assert counts.watch.wait_synced(10)
+        running, ready = counts.running_and_ready("retail/checkout-cams")
+        assert (dict(running), dict(ready)) == ({"de-spr-1": 1, "de-spr-2": 2}, {"de-spr-1": 1, "de-spr-2": 1})
+        assert counts.running_and_ready("city/city-traffic") == ({}, {})      # known: no pods
+        counts.apply("MODIFIED", running_pod(pods["managed_tdx"], "b", "de-spr-2"))
+        assert dict(counts.running_and_ready("retail/checkout-cams")[1]) == {"de-spr-1": 1, "de-spr-2": 2}
+    finally:
+        api.stop()
+        counts.stop(5.0)

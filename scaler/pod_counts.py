@@ -1,0 +1,42 @@
+"""The scaler's port for the pods of a workload that run now: running and ready pods per node.
+
+With them the answer is the core's `models.rollout.desired_replicas` (the plan's replicas plus a
+surge of off-plan pods while planned ones are not ready: make before break); without them, the
+plan's replicas. Live: the extender's pod watch (`wattwise.scheduler.replica_counts.KubeReplicaCounts`,
+when the Kubernetes API is configured); tests and the demo: `StaticPodCounts`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Mapping, Protocol, runtime_checkable
+
+PerNode = Mapping[str, int]
+
+
+@runtime_checkable
+class PodCounts(Protocol):
+    def running_and_ready(self, workload_key: str) -> tuple[PerNode, PerNode] | None:
+        """(running pods per node, ready pods per node) of the workload, or None when unknown
+        (not listed yet, or the source is failing). A known workload without pods is ({}, {})."""
+        ...
+
+
+class StaticPodCounts:
+    """Counts a test or the demo sets: workload -> (running per node, ready per node).
+    `known=False` answers None for every workload, like a watch that has not listed yet."""
+
+    def __init__(self, counts: Mapping[str, tuple[PerNode, PerNode]] | None = None, known: bool = True):
+        self._lock = threading.Lock()
+        self._counts = {k: (dict(r), dict(d)) for k, (r, d) in (counts or {}).items()}
+        self.known = known
+
+    def set(self, workload_key: str, running: PerNode, ready: PerNode) -> None:
+        with self._lock:
+            self._counts[workload_key] = (dict(running), dict(ready))
+
+    def running_and_ready(self, workload_key: str) -> tuple[PerNode, PerNode] | None:
+        if not self.known:
+            return None
+        with self._lock:
+            return self._counts.get(workload_key, ({}, {}))

@@ -1,0 +1,66 @@
+"""Make before break through the gRPC door: while planned pods are not ready, GetMetrics and
+IsActive carry the core's surge of off-plan pods; once they are ready, the plan's count again."""
+
+from __future__ import annotations
+
+from wattwise.models.rollout import desired_replicas
+from wattwise.scaler.pod_counts import StaticPodCounts
+
+from tests.scaler.helpers import demo_ref, keda_poll, scrape, start_demo, stub_for
+
+KEY = "security/badge-readers"
+
+
+def value(stub, key=KEY) -> tuple[float, int, bool]:
+    _, metrics, active = keda_poll(stub, demo_ref(key))
+    mv = metrics.metricValues[0]
+    return mv.metricValueFloat, mv.metricValue, active.result
+
+
+def test_surge_while_planned_pods_are_not_ready_then_back_to_the_plan():
+    pods = StaticPodCounts()
+    scaler = start_demo(pods=pods)
+    channel, stub = stub_for(scaler.grpc_port)
+    try:
+        wp = scaler.scaler.refresher.state().default_view.plan.workloads[KEY]
+        planned, by_node = wp.replicas, dict(wp.by_node)
+        new_node = max(by_node, key=by_node.get)
+        old_node = "de-spr-2" if new_node != "de-spr-2" else "de-spr-3"
+        assert planned >= 3 and old_node not in by_node
+
+        # today: all replicas on a node the plan no longer wants; the planned ones are starting
+        pods.set(KEY, {old_node: planned, **by_node}, {old_node: planned})
+        assert value(stub) == (2.0 * planned, 2 * planned, True)
+        # some planned pods ready: the surge shrinks by as many
+        ready = {**{n: c for n, c in by_node.items()}, new_node: by_node[new_node] - 2}
+        pods.set(KEY, {old_node: planned, **by_node}, {old_node: planned, **ready})
+        assert value(stub) == (planned + 2.0, planned + 2, True)
+        assert planned + 2 == desired_replicas(planned, by_node, {old_node: planned, **by_node},
+                                               {old_node: planned, **ready})
+        # all planned pods ready: the plan's count, so the HPA removes the old ones
+        pods.set(KEY, {old_node: planned, **by_node}, {old_node: planned, **by_node})
+        assert value(stub) == (float(planned), planned, True)
+
+        metrics = scrape(scaler)
+        assert metrics[("wattwise_scaler_metric_answers_total", (("basis", "rollout"),))] == 3
+        assert metrics[("wattwise_scaler_surge_replicas", (("workload", KEY),))] == 0
+    finally:
+        channel.close()
+        scaler.stop(1.0)
+
+
+def test_unknown_pods_answer_the_plan():
+    pods = StaticPodCounts({KEY: ({"de-spr-2": 5, "uk-spr-1": 5}, {"de-spr-2": 5})}, known=False)
+    scaler = start_demo(pods=pods)
+    channel, stub = stub_for(scaler.grpc_port)
+    try:
+        planned = scaler.scaler.refresher.state().default_view.plan.workloads[KEY].replicas
+        assert value(stub) == (float(planned), planned, True)
+        pods.known = True
+        assert value(stub)[1] > planned        # the same counts, now known: surge
+        metrics = scrape(scaler)
+        assert metrics[("wattwise_scaler_metric_answers_total", (("basis", "plan"),))] == 1
+        assert metrics[("wattwise_scaler_metric_answers_total", (("basis", "rollout"),))] == 1
+    finally:
+        channel.close()
+        scaler.stop(1.0)
