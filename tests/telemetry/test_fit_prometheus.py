@@ -148,3 +148,29 @@ def test_chunked_fetch_gives_the_same_samples_and_resets(prometheus_factory):
     assert whole.last.pair_info == chunked.last.pair_info
     assert sum(v["counter_resets"] for v in whole.last.pair_info.values()) == 1
     assert whole.last.exclusions == chunked.last.exclusions
+
+
+def test_the_planner_uses_what_fit_wrote(prometheus_factory, tmp_path):
+    """`wattwise fit` output, loaded as a scenario's energy models, replaces the priors in plans."""
+    from wattwise.models.cluster import Node, NodeClass
+    from wattwise.models.planner import plan
+    from wattwise.models.resources import Resources
+    from wattwise.models.snapshot import build_snapshot
+    from wattwise.models.workload import Demand, Workload
+
+    start_s, duration_s = data_window()
+    text, cluster = generate("0.10", start_s, duration_s, Faults())
+    prom = prometheus_factory(text)
+    out = tmp_path / "out"
+    assert cli.main(["fit", "--prometheus", prom.url, "--start", str(cluster.start_s), "--end", str(cluster.end_s),
+                     "--step", "15s", "--out", str(out)]) == 0
+    models, _ = persistence.load(out / "energy-models.json")
+    fitted = {(m.workload, m.node_class): m for m in models}
+    cls = NodeClass("intel-amx-tdx", cores=112, amx=True)
+    w = Workload(name="detector", namespace="video", demand=Demand(total_fps=100.0))
+    snap = build_snapshot(0.0, [cls], [Node("n1", cls.name, allocatable=Resources(111000, 500000))], [w],
+                          models=fitted)
+    model = snap.model(w, cls)
+    assert model is fitted[("video/detector", "intel-amx-tdx")] and not model.prior
+    wp = plan(snap)[0].workloads["video/detector"]
+    assert wp.capacity_fps == pytest.approx(wp.replicas * model.capacity_fps)
