@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 from wattwise.models.ports import CarbonReading
-from wattwise.telemetry.carbon.errors import CarbonProviderError
 from wattwise.telemetry.carbon.http_json import get_json
 from wattwise.telemetry.carbon.parsing import array, field, number, shape_error, timestamp
-
-log = logging.getLogger(__name__)
+from wattwise.telemetry.carbon.provider import reading_with_forecast
 
 DEFAULT_BASE_URL = "https://api.electricitymap.org"
 
@@ -40,16 +36,8 @@ class ElectricityMapsProvider:
         g_per_kwh = number(self.name, field(self.name, doc, "carbonIntensity", "latest"),
                            "latest.carbonIntensity")
         at_s = timestamp(self.name, field(self.name, doc, "datetime", "latest"), "latest.datetime")
-        forecast: tuple[tuple[float, float], ...] = ()
-        error = ""
-        if self.with_forecast:
-            try:
-                forecast = self._forecast(zone)
-            except CarbonProviderError as exc:
-                log.warning("electricitymaps forecast for %s unavailable: %s", zone, exc)
-                error = f"forecast unavailable: {exc}"
-        return CarbonReading(zone=zone, g_per_kwh=g_per_kwh, at_s=at_s, source=self.name,
-                             signal=self.signal, error=error, forecast=forecast)
+        return reading_with_forecast(self, zone, g_per_kwh, at_s,
+                                     (lambda: self._forecast(zone)) if self.with_forecast else None)
 
     def _forecast(self, zone: str) -> tuple[tuple[float, float], ...]:
         doc = self._get("forecast", zone)

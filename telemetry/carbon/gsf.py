@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 from wattwise.models.ports import CarbonReading
 from wattwise.telemetry.carbon.errors import CarbonProviderError
 from wattwise.telemetry.carbon.http_json import get_json
 from wattwise.telemetry.carbon.parsing import array, field, number, shape_error, timestamp
-from wattwise.telemetry.carbon.provider import check_signal
+from wattwise.telemetry.carbon.provider import check_signal, reading_with_forecast
 from wattwise.telemetry.carbon.timeparse import format_utc
-
-log = logging.getLogger(__name__)
 
 
 class CarbonAwareSdkProvider:
@@ -51,16 +47,8 @@ class CarbonAwareSdkProvider:
                 self.name, f"no emissions data for location {zone!r} in the last {self.lookback_s:g} s",
                 retryable=True, hint="check the location name and the SDK's data source")
         at_s, g_per_kwh = max(points)
-        forecast: tuple[tuple[float, float], ...] = ()
-        error = ""
-        if self.with_forecast:
-            try:
-                forecast = self._forecast(zone)
-            except CarbonProviderError as exc:
-                log.warning("carbon-aware-sdk forecast for %s unavailable: %s", zone, exc)
-                error = f"forecast unavailable: {exc}"
-        return CarbonReading(zone=zone, g_per_kwh=g_per_kwh, at_s=at_s, source=self.name,
-                             signal=self.signal, error=error, forecast=forecast)
+        return reading_with_forecast(self, zone, g_per_kwh, at_s,
+                                     (lambda: self._forecast(zone)) if self.with_forecast else None)
 
     def _forecast(self, zone: str) -> tuple[tuple[float, float], ...]:
         forecasts = array(self.name, self._get("/emissions/forecasts/current", {"location": zone}),

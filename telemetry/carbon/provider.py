@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import logging
+from typing import Callable, Protocol, runtime_checkable
 
 from wattwise.models.ports import CarbonReading
+from wattwise.telemetry.carbon.errors import CarbonProviderError
+
+log = logging.getLogger(__name__)
 
 SIGNALS = ("average", "marginal")
 
@@ -28,3 +32,19 @@ def check_signal(signal: str) -> str:
     if signal not in SIGNALS:
         raise ValueError(f"signal must be one of {SIGNALS}, got {signal!r}")
     return signal
+
+
+def reading_with_forecast(provider: CarbonProvider, zone: str, g_per_kwh: float, at_s: float,
+                          forecast: Callable[[], tuple[tuple[float, float], ...]] | None) -> CarbonReading:
+    """A fresh reading, with the provider's forecast when one is asked for (`forecast` given).
+    A failed forecast does not fail the reading: it is logged and named in `error`."""
+    points: tuple[tuple[float, float], ...] = ()
+    error = ""
+    if forecast is not None:
+        try:
+            points = forecast()
+        except CarbonProviderError as exc:
+            log.warning("%s forecast for %s unavailable: %s", provider.name, zone, exc)
+            error = f"forecast unavailable: {exc}"
+    return CarbonReading(zone=zone, g_per_kwh=g_per_kwh, at_s=at_s, source=provider.name,
+                         signal=provider.signal, error=error, forecast=points)

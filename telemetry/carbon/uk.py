@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 from wattwise.models.ports import CarbonReading
 from wattwise.telemetry.carbon.errors import CarbonProviderError
 from wattwise.telemetry.carbon.http_json import get_json
 from wattwise.telemetry.carbon.parsing import array, field, number, shape_error, timestamp
+from wattwise.telemetry.carbon.provider import reading_with_forecast
 from wattwise.telemetry.carbon.timeparse import format_utc
-
-log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.carbonintensity.org.uk"
 ZONE = "GB"
@@ -42,17 +39,11 @@ class UkCarbonIntensityProvider:
         if not periods:
             raise shape_error(self.name, "/intensity returned no period")
         at_s, _, g_per_kwh = periods[-1]
-        forecast: tuple[tuple[float, float], ...] = ()
-        error = ""
-        if self.with_forecast:
-            try:
-                url = f"{self.base_url}/intensity/{format_utc(now_s, minutes_only=True)}/fw24h"
-                forecast = tuple((start_s, forecast_g) for start_s, forecast_g, _ in self._periods(url))
-            except CarbonProviderError as exc:
-                log.warning("uk carbon intensity forecast unavailable: %s", exc)
-                error = f"forecast unavailable: {exc}"
-        return CarbonReading(zone=zone, g_per_kwh=g_per_kwh, at_s=at_s, source=self.name,
-                             signal=self.signal, error=error, forecast=forecast)
+        url = f"{self.base_url}/intensity/{format_utc(now_s, minutes_only=True)}/fw24h"
+        return reading_with_forecast(
+            self, zone, g_per_kwh, at_s,
+            (lambda: tuple((start_s, forecast_g) for start_s, forecast_g, _ in self._periods(url)))
+            if self.with_forecast else None)
 
     def _periods(self, url: str) -> list[tuple[float, float, float]]:
         """(start_s, forecast g/kWh, best g/kWh = actual else forecast) per half hour, sorted."""
