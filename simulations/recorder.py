@@ -15,7 +15,7 @@ class Recorder:
         self.step_s = step_s
         self.per_bucket = max(1, int(round(SERIES_BUCKET_S / step_s)))
         B = (n_steps + self.per_bucket - 1) // self.per_bucket
-        C, Z = len(cm.class_names), len(cm.zones)
+        C = len(cm.class_names)
         self.energy_j = 0.0
         self.carbon_g = 0.0
         self.frames_demanded = 0.0
