@@ -31,6 +31,7 @@ from wattwise.simulations.cluster_model import OFF, ON, SLEEPING, WAKING
 from wattwise.simulations.context import SimContext
 from wattwise.simulations.policies.base import Policy, default_plugin_scores, pick_max
 from wattwise.models.replan import DemandWindow, PlanMark, needs_replan
+from wattwise.models.rollout import desired_replicas
 from wattwise.simulations.snapshot_view import build_sim_snapshot, zone_weight_vector
 
 log = logging.getLogger(__name__)
@@ -103,15 +104,14 @@ class WattwisePolicy(Policy):
 
     # --- KEDA ---------------------------------------------------------------------------------
     def metric(self, ctx: SimContext):
-        """The plan's replicas, plus (make-before-break) the pods running off-plan while the planned
-        ones are not all ready yet: Kubernetes never moves a pod, so a plan that puts replicas on
-        other nodes than today's is reached by starting the new ones first and letting scale-down
-        (pod-deletion-cost from the plan) remove the old ones."""
+        """What the scaler reports: `models.rollout.desired_replicas` from the plan and the pods
+        running and ready per node (make before break: Kubernetes never moves a pod)."""
         st = ctx.st
         pods = st.ready + st.booting
-        off_plan = np.maximum(pods - self.planned, 0).sum(axis=1)
-        not_ready = np.maximum(self.planned - st.ready, 0).sum(axis=1)
-        total = self.plan_replicas + np.minimum(off_plan, not_ready)
+        total = np.array([
+            desired_replicas(int(self.plan_replicas[w]), _by_node(self.planned[w]), _by_node(pods[w]),
+                             _by_node(st.ready[w]))
+            for w in range(ctx.cm.n_workloads)], dtype=float)
         return total, np.ones(ctx.cm.n_workloads), total > 0
 
     # --- the extender ---------------------------------------------------------------------------
@@ -205,3 +205,8 @@ class WattwisePolicy(Policy):
             (ctx.now_s - st.empty_since_s >= self.timing.idle_grace_s)
         for n in np.flatnonzero(idle):
             st.sleep(int(n), ctx.now_s, self.timing.sleep_s)
+
+
+def _by_node(counts: np.ndarray) -> dict[int, int]:
+    """A per-node count vector as the mapping the core takes (node index to count, non-zero only)."""
+    return {int(n): int(counts[n]) for n in np.flatnonzero(counts)}
