@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from itertools import repeat
 
 from wattwise.models.cluster import Node, NodeClass
+from wattwise.models.costs import zone_weights
 from wattwise.models.eligibility import hard_reason, soft_reason, tee_reason
 from wattwise.models.scoring import NodeCost, node_costs, scores_from_costs
 from wattwise.models.snapshot import Snapshot
@@ -56,6 +57,9 @@ class Decider:
         self.workloads = WorkloadIndex(self.snapshot.workloads)
         self._snapshot_nodes = {n.name: n for n in self.snapshot.nodes}
         self._active = frozenset(view.plan.active_nodes) if view is not None else frozenset()
+        # the zone weights the planner ranks with: every node's cost is then its own, whatever
+        # else is a candidate
+        self._weights = zone_weights(self.snapshot, {n.zone for n in self.snapshot.nodes})
         self._counts = replica_counts
         self._models: dict[tuple[str, str], object] = {}
         self._verdicts: dict[tuple, dict[str, tuple[NodeEntry, tuple[int, str]]]] = {}
@@ -167,10 +171,7 @@ class Decider:
             return {}
         table = self._table(intent, nodes)
         shorts = self.short_classes(intent.workload.key)
-        zone_of = table.zones(self)
-        zones = set(map(zone_of.get, names))
-        zones.discard(None)
-        costs = self._cost_table(intent, nodes, table, frozenset(zones), shorts)
+        costs = self._cost_table(intent, nodes, table, shorts)
         # scores_from_costs scores a node from its own weighted cost and the candidates' costs, so
         # nodes with equal cost get equal scores: one NodeCost per distinct cost gives the core's
         # exact answer at a fraction of the work for thousands of candidates (a test checks it).
@@ -181,18 +182,17 @@ class Decider:
         by_cost = {c: by_rep[costs.rep[c].node] for c in present}
         return dict(zip(names, map(by_cost.get, weighted, repeat(0))))
 
-    def _cost_table(self, intent, nodes: NodeSet, table, zones, shorts) -> "_CostTable":
-        key = (intent.key, zones, shorts)
+    def _cost_table(self, intent, nodes: NodeSet, table, shorts) -> "_CostTable":
+        key = (intent.key, shorts)
         cached = self._cost_tables.get(key)
         if cached is not None and cached.nodes is nodes:
             return cached
         memo = self._costs.setdefault(key, {})
         entries = nodes.entries
-        zone_of = table.zones(self)
-        eligible = [n for n in zone_of if zone_of[n] in zones]
+        eligible = list(table.zones(self))
         missing = [n for n in eligible if (memo.get(n) or (None,))[0] is not entries[n]]
         if missing:
-            self._fill_costs(memo, intent.workload, missing, zone_of, entries, shorts, zones)
+            self._fill_costs(memo, intent.workload, missing, entries, shorts)
         weighted, rep = {}, {}
         for n in eligible:
             cost = memo[n][1]
@@ -204,27 +204,19 @@ class Decider:
             self._cost_tables[key] = result
         return result
 
-    def _fill_costs(self, memo, workload, missing, zone_of, entries, shorts, zones) -> None:
-        # node_costs weighs each zone against the mean intensity of the candidates' zones, so
-        # the call must see every candidate zone: add one node per zone the missing nodes do not
-        # cover. Costs then equal node_costs(snapshot, workload, all candidates).
-        covered = {zone_of[n] for n in missing}
-        extra = []
-        for n, z in zone_of.items():
-            if z in zones and z not in covered:
-                covered.add(z)
-                extra.append(n)
-        batch = missing + extra
-        nodes, classes = [], dict(self.snapshot.node_classes)
-        for n in batch:
+    def _fill_costs(self, memo, workload, missing, entries, shorts) -> None:
+        """Costs of the live nodes (the cache's view merged with the snapshot's: decision_node)."""
+        by_name, classes = {}, dict(self.snapshot.node_classes)
+        for n in missing:
             node, cls = self.decision_node(entries[n])
-            nodes.append(node)
+            by_name[n] = node
             classes.setdefault(cls.name, cls)
-        sub = replace(self.snapshot, nodes=tuple(nodes), node_classes=classes)
+        sub = replace(self.snapshot, node_classes=classes)
         wp = self.view.plan.workloads.get(workload.key)
         planned = frozenset(n for n, c in (wp.by_node.items() if wp else ()) if c > 0)
-        got = {c.node: c for c in node_costs(sub, workload, batch, active_nodes=self._active,
-                                               planned_nodes=planned, short_classes=shorts)}
+        got = {c.node: c for c in node_costs(sub, workload, missing, active_nodes=self._active,
+                                               planned_nodes=planned, short_classes=shorts,
+                                               by_name=by_name, weights=self._weights)}
         for n in missing:
             memo[n] = (entries[n], got.get(n))
 
