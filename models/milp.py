@@ -34,6 +34,8 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
+from wattwise.models.milp_cuts import rounding_cuts
+
 
 @dataclass
 class MilpProblem:
@@ -87,7 +89,7 @@ class MilpSolution:
         return self.v + self.z
 
 
-def _constraints(p: MilpProblem):
+def _constraints(p: MilpProblem, cuts: bool = True):
     P, G, W = len(p.pair_w), len(p.on_count), len(p.demand)
     ox, of, on, ov, oz, ou, os_ = 0, P, 2 * P, 3 * P, 3 * P + G, 3 * P + 2 * G, 3 * P + 2 * G + W
     nv = 3 * P + 2 * G + 2 * W
@@ -122,6 +124,10 @@ def _constraints(p: MilpProblem):
         add(row + np.array([pos[w] for w in p.pair_w[sel]], dtype=int), ox + pi[sel], 1.0)
         add(row + np.arange(len(served)), ou + served, 1.0 / p.demand[served])
         lbs.append(np.ones(len(served))); ubs.append(np.full(len(served), np.inf)); row += len(served)
+    if cuts:
+        r, c, v, lb = rounding_cuts(p, ox, ov, oz, ou)
+        add(row + r, c, v)
+        lbs.append(lb); ubs.append(np.full(len(lb), np.inf)); row += len(lb)
     add(row + pi, ox + pi, 1.0); add(row + pi, ov + p.pair_g, -p.copies); add(row + pi, oz + p.pair_g, -p.copies)
     lbs.append(np.full(P, -np.inf)); ubs.append(np.zeros(P)); row += P
     add(row + p.pair_w, ox + pi, 1.0); add(row + wi, os_ + wi, 1.0)
@@ -134,10 +140,11 @@ def _constraints(p: MilpProblem):
     return A, np.concatenate(lbs), np.concatenate(ubs), (ox, of, on, ov, oz, ou, os_, nv)
 
 
-def _run(p: MilpProblem, time_limit_s: float, rel_gap: float, integrality_of: str, node_limit: int | None = None):
+def _run(p: MilpProblem, time_limit_s: float, rel_gap: float, integrality_of: str, node_limit: int | None = None,
+         cuts: bool = True):
     """Solve with x integer ("all"), only node counts integer ("nodes") or nothing ("none")."""
     P, G, W = len(p.pair_w), len(p.on_count), len(p.demand)
-    A, lb_rows, ub_rows, (ox, of, on, ov, oz, ou, os_, nv) = _constraints(p)
+    A, lb_rows, ub_rows, (ox, of, on, ov, oz, ou, os_, nv) = _constraints(p, cuts)
     c = np.concatenate([p.a_w, p.b_w, p.e_w, p.on_w, p.wake_w, np.full(W, p.unmet_penalty), np.full(W, p.floor_penalty)])
     x_ub = np.minimum(p.max_r[p.pair_w], p.copies * (p.on_count + p.off_count)[p.pair_g]).astype(float)
     lb = np.concatenate([np.zeros(3 * P), p.on_min, np.zeros(G), np.zeros(2 * W)])

@@ -20,6 +20,7 @@ from wattwise.models.eligibility import hard_reason
 from wattwise.models.fallback import solve_greedy
 from wattwise.models.frozen import FrozenMap
 from wattwise.models.grouping import group_nodes
+from wattwise.models.improve import improve
 from wattwise.models.milp import MilpProblem, MilpSolution, cover_unmet, evaluate, solve, solve_lp_rounding
 from wattwise.models.packing import pack_group
 from wattwise.models.plan import Placement, Plan, WorkloadPlan
@@ -140,23 +141,41 @@ def _solve(problem: MilpProblem, settings, per_node: bool) -> MilpSolution:
             bound = max(bound, milp_bound)
             if milp_solution is not None:
                 candidates.append(milp_solution)
-    best = min(candidates, key=lambda c: c.objective)
+    best = _polish(problem, candidates[1:] + candidates[:1])
     x, v, z = cover_unmet(problem, best.x, best.v, best.z)
     status = best.status + ("+repair" if (x != best.x).any() else "")
     return evaluate(problem, x, v, z, bound, status)
+
+
+def _polish(problem: MilpProblem, candidates: list[MilpSolution]) -> MilpSolution:
+    """Local search from each candidate in turn, the relaxation-based ones first (their starts
+    carry the LP's global view and polish best); a start already dearer than the best polished
+    plan is skipped. That halves the search time at 1,000 nodes x 100 workloads with no loss
+    there; at 100 x 100 the median gap went from 2.40% to 2.63% (benchmarks/planner_bench.py)."""
+    best = None
+    for c in candidates:
+        if best is None or c.objective < best.objective:
+            polished = improve(problem, c)
+            best = polished if best is None or polished.objective < best.objective else best
+    return best
 
 
 def _gap(objective: float, bound: float) -> float:
     return (objective - bound) / abs(objective) if math.isfinite(bound) and objective else math.inf
 
 
-def plan(snapshot: Snapshot) -> tuple[Plan, PolicyState]:
+def planning_problem(snapshot: Snapshot):
+    """(groups, demand, models, eligible, problem): the MILP a snapshot poses, and what built it."""
     groups = group_nodes(snapshot.nodes, dict(snapshot.node_classes), snapshot.settings.exact_below_nodes)
     demand = _planning_demand(snapshot)
     models = _pair_models(snapshot, groups)
-    wl = list(snapshot.workloads)
     eligible = eligibility(snapshot, groups, models)
-    problem = _build_problem(snapshot, groups, demand, models, eligible)
+    return groups, demand, models, eligible, _build_problem(snapshot, groups, demand, models, eligible)
+
+
+def plan(snapshot: Snapshot) -> tuple[Plan, PolicyState]:
+    groups, demand, models, eligible, problem = planning_problem(snapshot)
+    wl = list(snapshot.workloads)
     solution = _solve(problem, snapshot.settings, per_node=all(g.count == 1 for g in groups))
     solver = solution.status if solution.status.startswith(("greedy", "lp-")) else f"milp-{solution.status}"
 
@@ -215,6 +234,7 @@ def _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, act
     plans = {}
     placements = []
     weights = zone_weights(snapshot, set(ci))
+    states = _StateBuckets(groups, active_nodes)
     for w in snapshot.workloads:
         fps, floor, held, _, note = demand[w.key]
         nodes_count = {k: v for k, v in by_node[w.key].items() if v > 0}
@@ -229,7 +249,7 @@ def _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, act
             placements.append(Placement(w.key, node, nd.node_class, nd.zone, count,
                                         tuple(sorted(k.value for k in nd.tee_ready)), w.confidentiality.describe()))
         allowed_groups = [g for g in groups if eligible[(w.key, g.index)]]
-        ranking = _ranking(snapshot, w, allowed_groups, by_name, weights, active_nodes, nodes_count)
+        ranking = _ranking(snapshot, w, allowed_groups, by_name, weights, active_nodes, nodes_count, states)
         allowed_count = sum(g.count for g in allowed_groups)
         reasons = _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced[w.key], allowed_count, note)
         w_power = sum(power.values())
@@ -259,21 +279,56 @@ def _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, act
     return result, state
 
 
-def _ranking(snapshot, w, allowed_groups, by_name, weights, active_nodes, nodes_count) -> tuple[str, ...]:
+class _StateBuckets:
+    """Each group's nodes split once per plan by (active, powered on), in the group's order, with
+    every node's position: a workload's ranking then only sets apart the few nodes it runs on."""
+
+    def __init__(self, groups, active_nodes):
+        self.lists: dict[int, dict[tuple, list[str]]] = {}
+        self.where: dict[str, tuple[int, tuple, int]] = {}
+        for g in groups:
+            states: dict[tuple, list[str]] = {}
+            for n in g.nodes:
+                key = (n.name in active_nodes, n.powered_on)
+                members = states.setdefault(key, [])
+                self.where[n.name] = (g.index, key, len(members))
+                members.append(n.name)
+            self.lists[g.index] = states
+
+    def buckets(self, groups, planned) -> list[list[str]]:
+        """Up to RANKING_LENGTH members per (planned, active, powered on) state of each group."""
+        mine: dict[tuple[int, tuple], list[tuple[int, str]]] = {}
+        for name in planned:
+            where = self.where.get(name)
+            if where is not None:
+                mine.setdefault(where[:2], []).append((where[2], name))
+        out = []
+        for g in groups:
+            for key, members in self.lists[g.index].items():
+                chosen = sorted(mine.get((g.index, key), ()))
+                if not chosen:
+                    out.append(members[:RANKING_LENGTH])
+                    continue
+                out.append([name for _, name in chosen[:RANKING_LENGTH]])
+                skip = {name for _, name in chosen}
+                rest = []
+                for name in members:
+                    if name not in skip:
+                        rest.append(name)
+                        if len(rest) == RANKING_LENGTH:
+                            break
+                if rest:
+                    out.append(rest)
+        return out
+
+
+def _ranking(snapshot, w, allowed_groups, by_name, weights, active_nodes, nodes_count, states) -> tuple[str, ...]:
     """The best RANKING_LENGTH allowed nodes for one more replica, cheapest per frame first.
 
     Within a group, nodes in the same state (planned for this workload, active, awake, asleep)
     cost the same, so one representative per state is scored and its bucket expanded.
     """
-    buckets: list[tuple[str, list[str]]] = []  # (representative, members)
-    for g in allowed_groups:
-        states: dict[tuple, list[str]] = {}
-        for n in g.nodes:
-            key = (n.name in nodes_count, n.name in active_nodes, n.powered_on)
-            members = states.setdefault(key, [])
-            if len(members) < RANKING_LENGTH:
-                members.append(n.name)
-        buckets += [(members[0], members) for members in states.values()]
+    buckets = [(members[0], members) for members in states.buckets(allowed_groups, nodes_count)]  # (representative, members)
     costs = node_costs(snapshot, w, [rep for rep, _ in buckets], active_nodes=active_nodes,
                        planned_nodes=set(nodes_count), by_name=by_name, weights=weights)
     cost_of = {c.node: c.weighted_cost for c in costs}
