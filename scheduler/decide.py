@@ -2,8 +2,10 @@
 
 Every verdict comes from `models.eligibility` (so the planner and the filter never disagree) and
 every score from `models.scoring` (so the planner's rankings, the simulator and prioritize agree).
-This module only chooses which core function applies to which pod, and memoises the answers:
-a request for 5,000 nodes is then mostly dictionary look-ups.
+This module only chooses which core function applies to which pod, and memoises the answers. In
+names mode (nodeCacheCapable: true) the answers are also kept encoded, per node, and a reply
+joins the requested nodes' entries (`fragments.py`); `filter` and `scores` answer the rest (full
+NodeLists, names the cache does not know, repeated names) and define what the joined replies say.
 
 Memo validity: one `Decider` per `PlanView` (a new plan means a new Decider). Within it, answers
 are kept per node together with the `NodeEntry` they were computed from; a node whose entry was
@@ -22,13 +24,17 @@ from wattwise.models.eligibility import hard_reason, soft_reason, tee_reason
 from wattwise.models.scoring import NodeCost, node_costs, scores_from_costs
 from wattwise.models.snapshot import Snapshot
 from wattwise.runtime import PlanView
+from wattwise.scheduler.fragments import (FAILED, PASSED, UNRESOLVABLE, FilterEntries, FilterFragments, NameIndex,
+                                          ScoreFragments)
 from wattwise.scheduler.intent import INVALID, MANAGED, TEE_ONLY, PodIntent, WorkloadIndex
+from wattwise.scheduler.metrics import reason_category
 from wattwise.scheduler.nodeset import NodeEntry, NodeSet
 from wattwise.scheduler.replica_counts import ReplicaCounts
 
 PASS, SOFT, HARD = 0, 1, 2
 NO_SNAPSHOT = Snapshot(now_s=0.0, node_classes={}, nodes=(), workloads=())
 OK = (PASS, "")
+_SECTION = {PASS: PASSED, SOFT: FAILED, HARD: UNRESOLVABLE}
 
 
 @dataclass
@@ -36,9 +42,24 @@ class FilterDecision:
     passed: list[str]
     failed: dict[str, str]          # soft: may pass later (capacity, cordon, cache lag)
     unresolvable: dict[str, str]    # hard: preemption cannot help (TEE, accelerator, SLA)
-    # (soft, hard) reason -> count, when known without counting again (the request named every
-    # node of a cached verdict table); None means count `failed` and `unresolvable`.
-    reason_counts: tuple[Counter, Counter] | None = None
+
+    def tally(self) -> Counter:
+        """Nodes per `verdict_kind` (what `Decider.filter_reply` counts too)."""
+        tally = Counter({verdict_kind(PASS, ""): len(self.passed)})
+        tally.update(verdict_kind(SOFT, reason) for reason in self.failed.values())
+        tally.update(verdict_kind(HARD, reason) for reason in self.unresolvable.values())
+        return +tally
+
+
+def verdict_kind(outcome: int, reason: str) -> tuple[int, str]:
+    """What the filter metrics count a verdict under: its outcome and its reason's category."""
+    return outcome, (reason_category(reason, outcome == HARD) if outcome != PASS else "")
+
+
+def _describe(verdict: tuple[int, str]) -> tuple[int, str, tuple[int, str]]:
+    """A verdict's section of the filter reply, reason and kind (see FilterEntries)."""
+    outcome, reason = verdict
+    return _SECTION[outcome], reason, verdict_kind(outcome, reason)
 
 
 def unknown_node_reason(name: str) -> str:
@@ -67,6 +88,8 @@ class Decider:
         self._decision_nodes: dict[str, tuple[NodeEntry, Node, NodeClass]] = {}
         self._tables: dict[tuple, _VerdictTable] = {}
         self._cost_tables: dict[tuple, _CostTable] = {}
+        self._index: tuple[NodeSet, NameIndex] | None = None
+        self._filter_entries: dict[tuple, FilterEntries] = {}
 
     # -- the node as decisions see it -------------------------------------------------------------
     def decision_node(self, entry: NodeEntry) -> tuple[Node, NodeClass]:
@@ -131,25 +154,57 @@ class Decider:
         """`names` in request order. Pass-through pods must not reach here (no work for them)."""
         if intent.kind == INVALID:
             return FilterDecision([], {}, {n: intent.problem for n in names})
-        table = self._table(intent, nodes)
-        verdicts = table.verdicts
+        verdicts = self._table(intent, nodes).verdicts
         passed, failed, unresolvable = [], {}, {}
-        unknown = 0
-        for n in names:  # one plain pass measured faster than set algebra over 5,000 names
+        for n in names:
             v = verdicts.get(n)
             if v is None:
                 failed[n] = unknown_node_reason(n)
-                unknown += 1
             elif v[0] == PASS:
                 passed.append(n)
             elif v[0] == HARD:
                 unresolvable[n] = v[1]
             else:
                 failed[n] = v[1]
-        if not unknown and len(names) == len(verdicts) == len(passed) + len(unresolvable) + len(failed):
-            # every cached node named once (duplicated names would only skew the reason counts)
-            return FilterDecision(passed, failed, unresolvable, table.reason_counts())
         return FilterDecision(passed, failed, unresolvable)
+
+    # -- names mode: replies joined from per-node fragments (fragments.py) -------------------------
+    def filter_reply(self, intent: PodIntent, names: list[str], nodes: NodeSet) -> tuple[bytes, dict] | None:
+        """The encoded reply of `filter` for cached nodes, and its tally by `verdict_kind`; None
+        when `filter` must answer (an invalid pod, a name not in `nodes` or named twice)."""
+        if intent.kind == INVALID:
+            return None
+        positions = self._name_index(nodes).positions(names)
+        if positions is None:
+            return None
+        table = self._table(intent, nodes)
+        if table.fragments is None:
+            entries = self._filter_entries.get(intent.key)
+            if entries is None:
+                entries = self._filter_entries[intent.key] = FilterEntries(_describe)
+            table.fragments = entries.fragments(table.verdicts)
+        return table.fragments.reply(positions)
+
+    def priority_reply(self, intent: PodIntent, names: list[str], nodes: NodeSet) -> bytes | None:
+        """The encoded HostPriorityList of `scores` for a managed pod and cached nodes; None when
+        `scores` must answer (a name not in `nodes` or named twice)."""
+        index = self._name_index(nodes)
+        positions = index.positions(names)
+        if positions is None:
+            return None
+        table = self._table(intent, nodes)
+        costs = self._cost_table(intent, nodes, table, self.short_classes(intent.workload.key))
+        fragments = costs.fragments(index)
+        return fragments.reply(positions, costs.class_scores(fragments.present(positions)))
+
+    def _name_index(self, nodes: NodeSet) -> NameIndex:
+        """The index of `nodes`, the last one's while the names are the same (a node that changed
+        keeps its name and place: its entry is replaced)."""
+        if self._index is None or self._index[0] is not nodes:
+            names = list(nodes.entries)
+            index = self._index[1] if self._index is not None and self._index[1].names == names else NameIndex(names)
+            self._index = (nodes, index)
+        return self._index[1]
 
     # -- prioritize ------------------------------------------------------------------------------
     def short_classes(self, workload_key: str) -> frozenset[str]:
@@ -224,17 +279,9 @@ class Decider:
 class _VerdictTable:
     def __init__(self, nodes: NodeSet, verdicts: dict[str, tuple[int, str]]):
         self.nodes = nodes
-        self.verdicts = verdicts
-        self.passing = frozenset(n for n, v in verdicts.items() if v[0] == PASS)
-        self.soft = {n: v[1] for n, v in verdicts.items() if v[0] == SOFT}
-        self.hard = {n: v[1] for n, v in verdicts.items() if v[0] == HARD}
+        self.verdicts = verdicts   # in nodes.entries order
+        self.fragments: FilterFragments | None = None   # made by Decider.filter_reply
         self._zones: dict[str, str] | None = None
-        self._reason_counts: tuple[Counter, Counter] | None = None
-
-    def reason_counts(self) -> tuple[Counter, Counter]:
-        if self._reason_counts is None:
-            self._reason_counts = (Counter(self.soft.values()), Counter(self.hard.values()))
-        return self._reason_counts
 
     def zones(self, decider: "Decider") -> dict[str, str]:
         """Zone of each node that is not ruled out by a hard check (the ones prioritize scores)."""
@@ -245,8 +292,28 @@ class _VerdictTable:
         return self._zones
 
 
-@dataclass
 class _CostTable:
-    nodes: NodeSet
-    weighted: dict[str, float]     # node -> weighted cost per frame
-    rep: dict[float, NodeCost]     # weighted cost -> one NodeCost having it
+    def __init__(self, nodes: NodeSet, weighted: dict[str, float], rep: dict[float, NodeCost]):
+        self.nodes = nodes
+        self.weighted = weighted           # node -> weighted cost per frame
+        self.rep = rep                     # weighted cost -> one NodeCost having it
+        self._costs = list(rep)            # the cost classes: the distinct costs
+        self._fragments: ScoreFragments | None = None
+
+    def fragments(self, index: NameIndex) -> ScoreFragments:
+        """The reply entries; `index`: the one of `nodes`."""
+        if self._fragments is None:
+            class_of = {cost: c for c, cost in enumerate(self._costs)}
+            self._fragments = ScoreFragments(index, [class_of.get(self.weighted.get(n), -1) for n in self.nodes.entries],
+                                             len(self._costs))
+        return self._fragments
+
+    def class_scores(self, present: list[int]) -> list[int]:
+        """The score of each cost class when the candidates cover the `present` ones (0 for the
+        others): the core's scores_from_costs over one node per present class, as `Decider.scores`."""
+        reps = [self.rep[self._costs[c]] for c in present]
+        by_node = scores_from_costs(reps)
+        scores = [0] * len(self._costs)
+        for c, rep in zip(present, reps):
+            scores[c] = by_node[rep.node]
+        return scores

@@ -42,7 +42,7 @@ class ExtenderMetrics:
 
 
 @lru_cache(maxsize=4096)
-def reason_category(reason: str, severity: int) -> str:
+def reason_category(reason: str, hard: bool) -> str:
     """A short label for a human-written reason (metric labels must stay few)."""
     text = reason.lower()
     if "node cache" in text:
@@ -63,4 +63,4 @@ def reason_category(reason: str, severity: int) -> str:
         return "unschedulable"
     if "free capacity" in text:
         return "capacity"
-    return "other_hard" if severity else "other_soft"
+    return "other_hard" if hard else "other_soft"

@@ -3,26 +3,27 @@
 When KEDA adds ten replicas of a workload, kube-scheduler asks about ten pods with the same
 workload, TEE and usually the same candidate names. Their replies are identical as long as the
 plan view, the node set and the names are: this keeps the last few, keyed by exactly that, so a
-repeat costs a hash of the names instead of a pass over them. The names are compared in full
-on a hit (no trust in hashes alone).
+repeat costs a hash of the names (`wire.ExtenderArgs.names_key`: one string) instead of a
+look-up of each. The names are compared in full on a hit (no trust in hashes alone).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Hashable
 
 
 class ReplyCache:
     def __init__(self, max_entries: int = 32):
         self._max = max_entries
-        self._entries: OrderedDict[tuple, tuple[tuple, object]] = OrderedDict()
+        self._entries: OrderedDict[tuple, tuple[Hashable, object]] = OrderedDict()
         self.hits = 0
         self.misses = 0
         self._pending: tuple | None = None   # ((key, hash), names) of the last miss, reused by put()
 
-    def get(self, key: tuple, names: tuple):
+    def get(self, key: tuple, names: Hashable):
         """The reply stored for exactly (key, names), else None."""
-        full = (key, hash(names))   # a tuple's hash is not cached: compute it once per call
+        full = (key, hash(names))   # hashed once per call: put() reuses it
         hit = self._entries.get(full)
         if hit is not None and hit[0] == names:
             self._entries.move_to_end(full)
@@ -32,7 +33,7 @@ class ReplyCache:
         self._pending = (full, names)
         return None
 
-    def put(self, key: tuple, names: tuple, value) -> None:
+    def put(self, key: tuple, names: Hashable, value) -> None:
         """Store after a `get` miss for the same key and names."""
         pending, self._pending = self._pending, None
         full = pending[0] if pending is not None and pending[1] is names and pending[0][0] == key else (key, hash(names))

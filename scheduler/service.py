@@ -7,14 +7,14 @@ door can be driven directly by tests and the benchmark.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from wattwise.runtime import PlanSource
 from wattwise.scheduler import wire
-from wattwise.scheduler.decide import HARD, Decider, FilterDecision
-from wattwise.scheduler.intent import INVALID, MANAGED, PASSTHROUGH, pod_intent
-from wattwise.scheduler.metrics import ExtenderMetrics, reason_category
+from wattwise.scheduler.decide import HARD, PASS, SOFT, Decider
+from wattwise.scheduler.intent import INVALID, MANAGED, PASSTHROUGH, PodIntent, pod_intent
+from wattwise.scheduler.metrics import ExtenderMetrics
 from wattwise.scheduler.node_cache import NodeCache
 from wattwise.scheduler.nodeset import ConversionMemo, NodeSet, nodeset_from_entries
 from wattwise.scheduler.replica_counts import ReplicaCounts
@@ -64,19 +64,9 @@ class ExtenderService:
         if intent.kind == INVALID:
             log.warning("pod %s: %s", _pod_name(args.pod), intent.problem)
         nodes = self._nodes_for(args)
-        cacheable = args.node_names is not None
-        if cacheable:
-            key, names = ("filter", decider, nodes, intent.key), tuple(args.node_names)
-            hit = self._replies.get(key, names)
-            if hit is not None:
-                self._count_filter(intent.kind, hit[1])
-                return hit[0]
-        decision = decider.filter(intent, args.names, nodes)
-        reply = wire.encode(wire.filter_result(args, decision.passed, decision.failed, decision.unresolvable))
-        summary = _summary(decision)
-        self._count_filter(intent.kind, summary)
-        if cacheable:
-            self._replies.put(key, names, (reply, summary))
+        reply, tally = self._answer(("filter", decider, nodes, intent.key), args,
+                                    lambda: self._filter_answer(decider, intent, args, nodes))
+        self._count_filter(intent.kind, tally)
         return reply
 
     def prioritize(self, body: bytes) -> bytes:
@@ -87,20 +77,43 @@ class ExtenderService:
             self.metrics.count_decisions("prioritize", intent.kind, len(args.names))
             return wire.encode([])  # no score from WattWise: neutral
         nodes = self._nodes_for(args)
-        cacheable = args.node_names is not None
-        if cacheable:
-            shorts = decider.short_classes(intent.workload.key)
-            key, names = ("prioritize", decider, nodes, intent.key, shorts), tuple(args.node_names)
-            hit = self._replies.get(key, names)
-            if hit is not None:
-                self.metrics.count_decisions("prioritize", intent.kind, len(names))
-                return hit
-        scores = decider.scores(intent, args.names, nodes)
-        self.metrics.count_decisions("prioritize", intent.kind, len(scores))
-        reply = wire.encode(wire.host_priority_list(scores))
-        if cacheable:
-            self._replies.put(key, names, reply)
+        key = ("prioritize", decider, nodes, intent.key, decider.short_classes(intent.workload.key))
+        reply, scored = self._answer(key, args, lambda: self._priority_answer(decider, intent, args, nodes))
+        self.metrics.count_decisions("prioritize", intent.kind, scored)
         return reply
+
+    def _answer(self, key: tuple, args: wire.ExtenderArgs, compute: Callable[[], tuple]) -> tuple:
+        """`compute()`, or in names mode its result for an earlier request with the same key and names."""
+        if args.names_key is None:
+            return compute()
+        answer = self._replies.get(key, args.names_key)
+        if answer is None:
+            answer = compute()
+            self._replies.put(key, args.names_key, answer)
+        return answer
+
+    @staticmethod
+    def _filter_answer(decider: Decider, intent: PodIntent, args: wire.ExtenderArgs,
+                       nodes: NodeSet) -> tuple[bytes, Mapping[tuple[int, str], int]]:
+        """The encoded reply and its tally: joined from per-node fragments for cached nodes, else
+        encoded from the general path's decision."""
+        if args.node_names is not None:
+            joined = decider.filter_reply(intent, args.node_names, nodes)
+            if joined is not None:
+                return joined
+        d = decider.filter(intent, args.names, nodes)
+        return wire.encode(wire.filter_result(args, d.passed, d.failed, d.unresolvable)), d.tally()
+
+    @staticmethod
+    def _priority_answer(decider: Decider, intent: PodIntent, args: wire.ExtenderArgs,
+                         nodes: NodeSet) -> tuple[bytes, int]:
+        """The encoded reply and how many nodes it scores (as `_filter_answer`)."""
+        if args.node_names is not None:
+            joined = decider.priority_reply(intent, args.node_names, nodes)
+            if joined is not None:
+                return joined, len(args.node_names)
+        scores = decider.scores(intent, args.names, nodes)
+        return wire.encode(wire.host_priority_list(scores)), len(scores)
 
     def preempt(self, body: bytes) -> bytes:
         """Keep only the candidate nodes the pod could run on at all: evicting victims on a node
@@ -116,31 +129,15 @@ class ExtenderService:
         self.metrics.count_decisions("preempt", intent.kind, len(keep))
         return wire.encode(wire.preemption_result(keep))
 
-    def _count_filter(self, kind: str, summary: "_FilterSummary") -> None:
+    def _count_filter(self, kind: str, tally: Mapping[tuple[int, str], int]) -> None:
         m = self.metrics
-        m.count_decisions("filter", f"{kind}:passed", summary.passed)
-        m.count_decisions("filter", f"{kind}:failed", summary.failed)
-        m.count_decisions("filter", f"{kind}:unresolvable", summary.unresolvable)
-        for reasons, severity in ((summary.soft_reasons, 0), (summary.hard_reasons, HARD)):
-            counts: Counter = Counter()
-            for reason, n in reasons.items():  # few distinct reasons
-                counts[reason_category(reason, severity)] += n
-            for cat, n in counts.items():
-                m.reasons.labels(cat).inc(n)
+        for (outcome, category), n in tally.items():
+            m.count_decisions("filter", f"{kind}:{_OUTCOME_LABELS[outcome]}", n)
+            if category:
+                m.reasons.labels(category).inc(n)
 
 
-@dataclass(frozen=True)
-class _FilterSummary:
-    passed: int
-    failed: int
-    unresolvable: int
-    soft_reasons: Counter
-    hard_reasons: Counter
-
-
-def _summary(d: FilterDecision) -> _FilterSummary:
-    soft, hard = d.reason_counts or (Counter(d.failed.values()), Counter(d.unresolvable.values()))
-    return _FilterSummary(len(d.passed), len(d.failed), len(d.unresolvable), soft, hard)
+_OUTCOME_LABELS = {PASS: "passed", SOFT: "failed", HARD: "unresolvable"}
 
 
 def _pod_name(pod: dict) -> str:
