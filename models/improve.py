@@ -22,9 +22,6 @@ import numpy as np
 
 from wattwise.models.milp import MilpProblem, MilpSolution, evaluate
 
-EPS = 1e-9
-
-
 class _Search:
     """The plan as plain Python numbers: moves touch a handful of pairs, where numpy's per-call
     overhead would cost more than the arithmetic."""

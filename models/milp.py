@@ -15,6 +15,8 @@ so the program is always feasible and says how much it cannot meet instead of fa
        sum_p x_p + u_w / D_w >= 1   (D_w > 0)             serving any frame takes a replica
        x_p - n_p <= prev_p                               new replicas pay their start-up
 
+plus the rounding cuts of `milp_cuts.py`, valid for every integer solution.
+
 k_g is the zone's cost weight (energy or carbon), a_p and b_p the replica's standing watts and
 joules per frame, e_p its start-up energy amortised; i_g the watts of keeping an awake node on,
 j_g that plus its wake energy amortised.
