@@ -1,8 +1,10 @@
 """Benchmark of the scheduler extender: filter and prioritize at 100, 1,000 and 5,000 candidate
 nodes, in names mode (nodeCacheCapable: true) and full-node mode (false), side by side with a
 trivial /echo endpoint on the same aiohttp server, in the same run, from one client process.
-Mode `names` repeats one request (a burst of look-alike pods: the reply cache answers);
-`names~` cycles through 64 different candidate lists (every call computed afresh).
+Mode `names` repeats one request (a burst of look-alike pods); `names~` cycles through 64
+different candidate lists, each a different 99% of the nodes in a random order (kube-scheduler's
+order is not the cache's). Requests are compact JSON, as kube-scheduler's Go encoder writes them.
+The first line printed says whether the names-mode C accelerator (scheduler/_names.c) is built.
 
     .venv/bin/python benchmarks/extender_bench.py            # both JSON backends
     .venv/bin/python benchmarks/extender_bench.py --quick    # fewer calls
@@ -86,6 +88,11 @@ POD = {"apiVersion": "v1", "kind": "Pod",
                 "overhead": {"cpu": "1", "memory": "2Gi"}}}
 
 
+def go_json(doc) -> bytes:
+    """Compact JSON, as Go's encoding/json writes it."""
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
 def measure(conn: http.client.HTTPConnection, path: str, bodies: list[bytes], calls: int, warmup: int) -> dict:
     """`bodies` are sent in turn (one body: the same request again and again)."""
     headers = {"Content-Type": "application/json"}
@@ -118,7 +125,10 @@ def run(backend: str, sizes, rounds: int, quick: bool) -> list[dict]:
     from wattwise.scheduler.node_cache import StaticNodeCache
     from wattwise.scheduler.server import start_extender
 
+    from wattwise.scheduler.fragments import accelerated
+
     used = wire.set_json_backend(backend)
+    print(f"# names-mode accelerator: {'built' if accelerated() else 'NOT built (pure Python)'}", flush=True)
     rng = random.Random(7)
     nodes = [make_node(i, rng) for i in range(max(sizes))]
     source = StaticPlanSource(load_scenario(REPO / "scenarios" / "metro-retail.yaml").snapshot)
@@ -129,16 +139,18 @@ def run(backend: str, sizes, rounds: int, quick: bool) -> list[dict]:
         for n in sizes:
             picked = nodes[:n]
             all_names = [x["metadata"]["name"] for x in picked]
-            names_body = json.dumps({"Pod": POD, "Nodes": None, "NodeNames": all_names}).encode()
-            # 64 different candidate lists (each without a different 1% of the nodes), sent in turn:
-            # more than the reply cache holds, so every call is computed afresh.
+            names_body = go_json({"Pod": POD, "Nodes": None, "NodeNames": all_names})
+            # 64 different candidate lists (each without a different 1% of the nodes, in its own
+            # order), sent in turn: more than the reply cache holds, so every call is computed afresh.
             varied = []
             for v in range(VARIANTS):
-                drop = set(random.Random(v).sample(range(n), max(1, n // 100)))
-                varied.append(json.dumps({"Pod": POD, "Nodes": None,
-                                          "NodeNames": [x for i, x in enumerate(all_names) if i not in drop]}).encode())
-            full_body = json.dumps({"Pod": POD, "Nodes": {"apiVersion": "v1", "kind": "NodeList", "metadata": {},
-                                                          "items": picked}, "NodeNames": None}).encode()
+                pick = random.Random(v)
+                drop = set(pick.sample(range(n), max(1, n // 100)))
+                kept = [x for i, x in enumerate(all_names) if i not in drop]
+                pick.shuffle(kept)
+                varied.append(go_json({"Pod": POD, "Nodes": None, "NodeNames": kept}))
+            full_body = go_json({"Pod": POD, "Nodes": {"apiVersion": "v1", "kind": "NodeList", "metadata": {},
+                                                       "items": picked}, "NodeNames": None})
             for mode, bodies in (("names", [names_body]), ("names~", varied), ("nodes", [full_body])):
                 heavy = mode == "nodes" and n >= 1000
                 calls = (20 if heavy else 200) if quick else (30 if heavy else 1000)

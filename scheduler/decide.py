@@ -4,7 +4,7 @@ Every verdict comes from `models.eligibility` (so the planner and the filter nev
 every score from `models.scoring` (so the planner's rankings, the simulator and prioritize agree).
 This module only chooses which core function applies to which pod, and memoises the answers. In
 names mode (nodeCacheCapable: true) the answers are also kept encoded, per node, and a reply
-joins the requested nodes' entries (`fragments.py`); `filter` and `scores` answer the rest (full
+is written from the requested nodes' entries (`fragments.py`); `filter` and `scores` answer the rest (full
 NodeLists, names the cache does not know, repeated names) and define what the joined replies say.
 
 Memo validity: one `Decider` per `PlanView` (a new plan means a new Decider). Within it, answers
@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, replace
 from itertools import repeat
+
+import numpy as np
 
 from wattwise.models.cluster import Node, NodeClass
 from wattwise.models.costs import zone_weights
@@ -168,14 +170,11 @@ class Decider:
                 failed[n] = v[1]
         return FilterDecision(passed, failed, unresolvable)
 
-    # -- names mode: replies joined from per-node fragments (fragments.py) -------------------------
-    def filter_reply(self, intent: PodIntent, names: list[str], nodes: NodeSet) -> tuple[bytes, dict] | None:
-        """The encoded reply of `filter` for cached nodes, and its tally by `verdict_kind`; None
-        when `filter` must answer (an invalid pod, a name not in `nodes` or named twice)."""
+    # -- names mode: replies written from per-node fragments (fragments.py) ------------------------
+    def filter_reply(self, intent: PodIntent, positions: np.ndarray, nodes: NodeSet) -> tuple[bytes, dict] | None:
+        """The encoded reply of `filter` for the cached nodes at `positions` (in `name_index(nodes)`),
+        and its tally by `verdict_kind`; None when `filter` must answer (an invalid pod)."""
         if intent.kind == INVALID:
-            return None
-        positions = self._name_index(nodes).positions(names)
-        if positions is None:
             return None
         table = self._table(intent, nodes)
         if table.fragments is None:
@@ -183,21 +182,18 @@ class Decider:
             if entries is None:
                 entries = self._filter_entries[intent.key] = FilterEntries(_describe)
             table.fragments = entries.fragments(table.verdicts)
-        return table.fragments.reply(positions)
+        return table.fragments.reply(positions, self.name_index(nodes).table)
 
-    def priority_reply(self, intent: PodIntent, names: list[str], nodes: NodeSet) -> bytes | None:
-        """The encoded HostPriorityList of `scores` for a managed pod and cached nodes; None when
-        `scores` must answer (a name not in `nodes` or named twice)."""
-        index = self._name_index(nodes)
-        positions = index.positions(names)
-        if positions is None:
-            return None
+    def priority_reply(self, intent: PodIntent, positions: np.ndarray, nodes: NodeSet) -> bytes:
+        """The encoded HostPriorityList of `scores` for a managed pod and the cached nodes at
+        `positions` (in `name_index(nodes)`)."""
+        index = self.name_index(nodes)
         table = self._table(intent, nodes)
         costs = self._cost_table(intent, nodes, table, self.short_classes(intent.workload.key))
         fragments = costs.fragments(index)
         return fragments.reply(positions, costs.class_scores(fragments.present(positions)))
 
-    def _name_index(self, nodes: NodeSet) -> NameIndex:
+    def name_index(self, nodes: NodeSet) -> NameIndex:
         """The index of `nodes`, the last one's while the names are the same (a node that changed
         keeps its name and place: its entry is replaced)."""
         if self._index is None or self._index[0] is not nodes:

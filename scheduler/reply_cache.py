@@ -5,6 +5,10 @@ workload, TEE and usually the same candidate names. Their replies are identical 
 plan view, the node set and the names are: this keeps the last few, keyed by exactly that, so a
 repeat costs a hash of the names (`wire.ExtenderArgs.names_key`: one string) instead of a
 look-up of each. The names are compared in full on a hit (no trust in hashes alone).
+
+Requests the names-mode accelerator reads (fragments.NameIndex.find: kube-scheduler's plain form)
+never come here: reading them afresh costs less than decoding them. This serves the rest, and
+every names-mode request when the accelerator is not built.
 """
 
 from __future__ import annotations

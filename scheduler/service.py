@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from wattwise.runtime import PlanSource
 from wattwise.scheduler import wire
 from wattwise.scheduler.decide import HARD, PASS, SOFT, Decider
-from wattwise.scheduler.intent import INVALID, MANAGED, PASSTHROUGH, PodIntent, pod_intent
+from wattwise.scheduler.intent import INVALID, MANAGED, PASSTHROUGH, TEE_ONLY, PodIntent, pod_intent
 from wattwise.scheduler.metrics import ExtenderMetrics
 from wattwise.scheduler.node_cache import NodeCache
 from wattwise.scheduler.nodeset import ConversionMemo, NodeSet, nodeset_from_entries
@@ -55,6 +55,12 @@ class ExtenderService:
         return nodeset_from_entries((self._memo.convert(item) for item in args.node_list.get("items") or ()), -1)
 
     def filter(self, body: bytes) -> bytes:
+        fast = self._names_fast(body, (MANAGED, TEE_ONLY))
+        if fast is not None:
+            decider, intent, positions, nodes = fast
+            reply, tally = decider.filter_reply(intent, positions, nodes)
+            self._count_filter(intent.kind, tally)
+            return reply
         args = wire.parse_extender_args(wire.decode(body))
         decider = self.decider()
         intent = pod_intent(args.pod, decider.workloads)
@@ -70,6 +76,11 @@ class ExtenderService:
         return reply
 
     def prioritize(self, body: bytes) -> bytes:
+        fast = self._names_fast(body, (MANAGED,))
+        if fast is not None:
+            decider, intent, positions, nodes = fast
+            self.metrics.count_decisions("prioritize", intent.kind, len(positions))
+            return decider.priority_reply(intent, positions, nodes)
         args = wire.parse_extender_args(wire.decode(body))
         decider = self.decider()
         intent = pod_intent(args.pod, decider.workloads)
@@ -81,6 +92,20 @@ class ExtenderService:
         reply, scored = self._answer(key, args, lambda: self._priority_answer(decider, intent, args, nodes))
         self.metrics.count_decisions("prioritize", intent.kind, scored)
         return reply
+
+    def _names_fast(self, body: bytes, kinds: tuple[str, ...]) -> tuple | None:
+        """(decider, intent, positions, nodes) of a names-mode request read without decoding its
+        names (fragments.NameIndex.find), for a pod of one of `kinds`; None: the general path."""
+        head = wire.names_head(body)
+        if head is None:
+            return None
+        decider = self.decider()
+        intent = pod_intent(head.pod, decider.workloads)
+        if intent.kind not in kinds:
+            return None
+        nodes = self.node_cache.nodes()
+        positions = decider.name_index(nodes).find(body, head.names_at)
+        return None if positions is None else (decider, intent, positions, nodes)
 
     def _answer(self, key: tuple, args: wire.ExtenderArgs, compute: Callable[[], tuple]) -> tuple:
         """`compute()`, or in names mode its result for an earlier request with the same key and names."""
@@ -98,7 +123,8 @@ class ExtenderService:
         """The encoded reply and its tally: joined from per-node fragments for cached nodes, else
         encoded from the general path's decision."""
         if args.node_names is not None:
-            joined = decider.filter_reply(intent, args.node_names, nodes)
+            positions = decider.name_index(nodes).positions(args.node_names)
+            joined = decider.filter_reply(intent, positions, nodes) if positions is not None else None
             if joined is not None:
                 return joined
         d = decider.filter(intent, args.names, nodes)
@@ -109,9 +135,9 @@ class ExtenderService:
                          nodes: NodeSet) -> tuple[bytes, int]:
         """The encoded reply and how many nodes it scores (as `_filter_answer`)."""
         if args.node_names is not None:
-            joined = decider.priority_reply(intent, args.node_names, nodes)
-            if joined is not None:
-                return joined, len(args.node_names)
+            positions = decider.name_index(nodes).positions(args.node_names)
+            if positions is not None:
+                return decider.priority_reply(intent, positions, nodes), len(positions)
         scores = decider.scores(intent, args.names, nodes)
         return wire.encode(wire.host_priority_list(scores)), len(scores)
 

@@ -140,6 +140,55 @@ def _names_key(names: Any) -> str | tuple:
     raise BadRequest("NodeNames: must be a list of node names (strings)")
 
 
+_NAMES_MEMBER = b'"NodeNames":'
+
+
+@dataclass
+class NamesHead:
+    """A names-mode ExtenderArgs read up to its NodeNames array (see names_head)."""
+    pod: dict
+    names_at: int   # offset in the body where the NodeNames array starts
+
+
+def names_head(body: bytes) -> NamesHead | None:
+    """The checked pod of a names-mode ExtenderArgs whose last member is NodeNames, as Go's
+    encoding/json writes kube-scheduler's (`{"Pod":{..},"Nodes":null,"NodeNames":[..]}`), and where
+    the array starts, without decoding it; None for any other form (parse_extender_args takes
+    those). Whoever reads the array must check that the body ends right after it (names_tail_ok).
+
+    Why this is exact: the head is decoded as the body up to `"NodeNames":` followed by
+    `"NodeNames":null}`. That decodes only if the member is at the top level of the object (the
+    brace closes exactly one level); with the array and the closing brace after it, the body is
+    that object with NodeNames set to the array."""
+    first = body.find(_NAMES_MEMBER)
+    for at in (first, None):
+        if at is None:   # a pod may hold the key too: then NodeNames, last, is the last one
+            at = body.rfind(_NAMES_MEMBER)
+            if at == first:
+                return None
+        if at < 0:
+            return None
+        if body[at + len(_NAMES_MEMBER):at + len(_NAMES_MEMBER) + 64].lstrip()[:1] != b"[":
+            continue   # not an array here (a full NodeList request has "NodeNames":null)
+        try:
+            doc = decode(body[:at] + _NAMES_MEMBER + b"null}")
+        except BadRequest:
+            continue
+        if (not isinstance(doc, dict) or _field(doc, "Nodes") is not None
+                or any(k.lower() == "nodenames" for k in doc if k != "NodeNames")):
+            return None
+        try:
+            return NamesHead(_check_pod(_field(doc, "Pod"), "Pod"), at + len(_NAMES_MEMBER))
+        except BadRequest:
+            return None   # parse_extender_args says what is wrong
+    return None
+
+
+def names_tail_ok(body: bytes, end: int) -> bool:
+    """Whether only the object's closing brace, and whitespace, follow the NodeNames array."""
+    return body[end:].strip() == b"}"
+
+
 def filter_result(args: ExtenderArgs, passed: list[str], failed: Mapping[str, str],
                   unresolvable: Mapping[str, str], error: str = "") -> dict:
     """ExtenderFilterResult in the same form as the request: names in, names out; NodeList in,
@@ -185,10 +234,15 @@ def score_entry(name: str, score: int) -> bytes:
     return encode({"Host": name, "Score": score})
 
 
+# The fixed parts of a names-mode filter reply, around its sections' entries in FILTER_ORDER.
+FILTER_PIECES = (b'{"FailedNodes":{', b'},"FailedAndUnresolvableNodes":{', b'},"Error":"","NodeNames":[',
+                 b'],"Nodes":null}')
+
+
 def names_filter_reply(passed: bytes, failed: bytes, unresolvable: bytes) -> bytes:
     """The encoded `filter_result` of a names-mode request, from comma-separated entries."""
-    return b"".join((b'{"FailedNodes":{', failed, b'},"FailedAndUnresolvableNodes":{', unresolvable,
-                     b'},"Error":"","NodeNames":[', passed, b'],"Nodes":null}'))
+    p = FILTER_PIECES
+    return b"".join((p[0], failed, p[1], unresolvable, p[2], passed, p[3]))
 
 
 def priority_reply(entries: bytes) -> bytes:

@@ -1,7 +1,8 @@
-"""Names-mode replies joined from per-node fragments (scheduler/fragments.py) parse to exactly what
+"""Names-mode replies written from per-node fragments (scheduler/fragments.py) parse to exactly what
 the general path gives (`Decider.filter` / `Decider.scores` encoded by `wire`), for any candidate
 list: subsets in any order, unknown or repeated names, odd characters, every kind of pod, both
-JSON backends; and they are counted the same in the metrics."""
+JSON backends, with the C accelerator and without it; and they are counted the same in the
+metrics. Requests as kube-scheduler sends them take the accelerator's path."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wattwise.scheduler import wire
+from wattwise.scheduler import fragments
 from wattwise.scheduler.fragments import NameIndex
 from wattwise.scheduler.intent import pod_intent
 from wattwise.scheduler.node_cache import StaticNodeCache
@@ -43,6 +45,16 @@ def backend(request):
     before = wire.set_json_backend(request.param)
     yield request.param
     wire.set_json_backend(before)
+
+
+@pytest.fixture(scope="module", params=["c", "python"])
+def accelerator(request):
+    """With the C accelerator (built: test_name_scan checks), and as if it were not built."""
+    before = fragments._names
+    if request.param == "python":
+        fragments._names = None
+    yield request.param
+    fragments._names = before
 
 
 @pytest.fixture(scope="module", params=["snapshot", "recorded"])
@@ -80,19 +92,26 @@ def candidates(draw, names: list[str]) -> list[str]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_joined_replies_parse_to_the_general_paths(source, cache, backend, data):
+def test_joined_replies_parse_to_the_general_paths(source, cache, backend, accelerator, data):
     service = ExtenderService(source, cache)
     names = list(cache.nodes().entries)
     pod = data.draw(st.sampled_from(PODS))
     picked = data.draw(candidates(names))
-    body = json.dumps(args_names(pod, picked)).encode()
+    compact = data.draw(st.booleans())   # as Go writes it, or as Python's json does
+    body = json.dumps(args_names(pod, picked), separators=(",", ":") if compact else None).encode()
     filtered, scores, tally = general_replies(service, pod, picked)
+    kind = pod_intent(pod, service.decider().workloads).kind
+    plain = len(set(picked)) == len(picked) and set(picked) <= set(names)
+    fast = service._names_fast(body, ("managed", "tee-only")) is not None
+    assert fast == (accelerator == "c" and plain and kind in ("managed", "tee-only"))
     for _ in range(2):   # computed, then from the reply cache
         assert json.loads(service.filter(body)) == filtered
         assert json.loads(service.prioritize(body)) == scores
     decider = service.decider()
     intent = pod_intent(pod, decider.workloads)
-    answer = decider.filter_reply(intent, picked, cache.nodes()) if intent.kind != "passthrough" else None
+    positions = decider.name_index(cache.nodes()).positions(picked)
+    plain = positions is not None and intent.kind != "passthrough"
+    answer = decider.filter_reply(intent, positions, cache.nodes()) if plain else None
     if answer is not None:
         assert answer[1] == tally
 
@@ -102,12 +121,12 @@ def test_fast_path_answers_kube_scheduler_shaped_requests(source, cache):
     service = ExtenderService(source, cache)
     decider = service.decider()
     names = list(cache.nodes().entries)[::-1]
+    positions = decider.name_index(cache.nodes()).positions(names)
+    assert positions is not None
     for pod in PODS:
         intent = pod_intent(pod, decider.workloads)
         if intent.kind in ("managed", "tee-only"):
-            assert decider.filter_reply(intent, names, cache.nodes()) is not None
-        if intent.kind == "managed":
-            assert decider.priority_reply(intent, names, cache.nodes()) is not None
+            assert decider.filter_reply(intent, positions, cache.nodes()) is not None
 
 
 def test_name_index_finds_positions_in_request_order():
@@ -117,7 +136,7 @@ def test_name_index_finds_positions_in_request_order():
     assert index.positions([]).tolist() == []
     assert index.positions(["a", "x"]) is None          # unknown
     assert index.positions(["a", "b", "a"]) is None     # repeated
-    assert index.positions(["a"]).dtype == np.dtype("<u4")
+    assert index.positions(["a"]).dtype == np.dtype(np.uint32)
 
 
 def test_names_must_be_strings():
