@@ -26,7 +26,7 @@ typedef struct {
 
 #define EMPTY UINT32_MAX
 #define PREFETCH 8
-#define PAD 16   /* readable bytes after every source of copy(): whole 16-byte moves */
+#define PAD 64   /* readable bytes after every source of copy(): whole 16-byte moves */
 
 typedef struct {
     Py_ssize_t start;
@@ -282,37 +282,36 @@ static Py_ssize_t put(char *w, const void *src, Py_ssize_t len) {
    bytes after len; what is written past w + len is overwritten by the next entry. */
 static inline char *copy(char *w, const char *src, Py_ssize_t len, const char *end) {
     if (w + len + PAD > end) return w + put(w, src, len);
-    for (Py_ssize_t k = 0; k < len; k += 16) memcpy(w + k, src + k, 16);
+    memcpy(w, src, 64);   /* most entries: one fixed-size move, no loop to mispredict */
+    for (Py_ssize_t k = 64; k < len; k += 16) memcpy(w + k, src + k, 16);
     return w + len;
 }
 
-/* filter_reply(positions, sections, reason_codes, reasons, pieces, order) -> (bytes, counts)
+/* join_sections(positions, sections, entries, bounds, pieces, order) -> bytes
 
-   An ExtenderFilterResult: pieces[0], the entries of section order[0], pieces[1], ... pieces[k].
-   Node i is in section sections[i] (one byte per table name); its entry is `"name"`, followed by
-   `:` and reasons[reason_codes[i]] (native uint32 per name) unless that reason is None. counts:
-   how many of the positions have each reason code (a list as long as reasons). */
-static PyObject *NameTable_filter_reply(NameTable *self, PyObject *args) {
-    Py_buffer pos, sec, codes;
-    PyObject *reasons, *pieces;
+   pieces[0], the entries of the nodes at `positions` that are in section order[0] joined by
+   commas, pieces[1], ... pieces[k]: an ExtenderFilterResult from its nodes' encoded entries.
+   Node i is in section sections[i] (one byte per table name) and its entry is
+   entries[bounds[i]:bounds[i + 1]] (bounds: native uint32, one more than the table's names);
+   entries must end with PAD bytes that are no entry's. */
+static PyObject *NameTable_join_sections(NameTable *self, PyObject *args) {
+    Py_buffer pos, sec, ent, bnd;
+    PyObject *pieces;
     const char *order;
     Py_ssize_t n_order;
-    if (!PyArg_ParseTuple(args, "y*y*y*O!O!y#", &pos, &sec, &codes, &PyTuple_Type, &reasons, &PyTuple_Type,
-                          &pieces, &order, &n_order))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*O!y#", &pos, &sec, &ent, &bnd, &PyTuple_Type, &pieces, &order, &n_order))
         return NULL;
-    PyObject *reply = NULL, *result = NULL;
-    Py_ssize_t *counts = NULL, *reason_at = NULL;
-    char *padded = NULL;
-    const uint32_t *at;
+    PyObject *reply = NULL;
+    uint32_t *bucket = NULL;
+    const uint32_t *at, *bound = bnd.buf;
     Py_ssize_t count;
     const unsigned char *section = sec.buf;
-    const uint32_t *code = codes.buf;
-    Py_ssize_t n_reasons = PyTuple_GET_SIZE(reasons);
+    const char *entries = ent.buf;
     int in_order[256] = {0};
     Py_ssize_t size = 0, per_section[256] = {0};
     if (positions_of(self, &pos, &at, &count) < 0) goto out;
-    if (sec.len != self->n || codes.len != self->n * (Py_ssize_t)sizeof(uint32_t)) {
-        PyErr_SetString(PyExc_ValueError, "sections and reason_codes: one per table name");
+    if (sec.len != self->n || bnd.len != (self->n + 1) * (Py_ssize_t)sizeof(uint32_t)) {
+        PyErr_SetString(PyExc_ValueError, "sections: one per table name; bounds: one more");
         goto out;
     }
     if (PyTuple_GET_SIZE(pieces) != n_order + 1) {
@@ -327,53 +326,43 @@ static PyObject *NameTable_filter_reply(NameTable *self, PyObject *args) {
         }
         size += PyBytes_GET_SIZE(piece);
     }
-    for (Py_ssize_t r = 0; r < n_reasons; r++) {
-        PyObject *reason = PyTuple_GET_ITEM(reasons, r);
-        if (reason != Py_None && !PyBytes_Check(reason)) {
-            PyErr_SetString(PyExc_TypeError, "reasons: bytes or None expected");
-            goto out;
-        }
-    }
     for (Py_ssize_t s = 0; s < n_order; s++) {
         if (in_order[(unsigned char)order[s]]++) {
             PyErr_SetString(PyExc_ValueError, "order: each section once");
             goto out;
         }
     }
-    counts = PyMem_Calloc(n_reasons > 0 ? n_reasons : 1, sizeof(Py_ssize_t));
-    Py_ssize_t reasons_size = PAD;
-    for (Py_ssize_t r = 0; r < n_reasons; r++) {
-        PyObject *reason = PyTuple_GET_ITEM(reasons, r);
-        reasons_size += reason == Py_None ? 0 : 1 + PyBytes_GET_SIZE(reason);
-    }
-    reason_at = PyMem_Calloc(n_reasons > 0 ? n_reasons : 1, sizeof(Py_ssize_t));
-    padded = PyMem_Calloc(reasons_size, 1);   /* every reason as `:reason`, then PAD zero bytes */
-    if (counts == NULL || reason_at == NULL || padded == NULL) {
-        PyErr_NoMemory();
-        goto out;
-    }
-    for (Py_ssize_t r = 0, a = 0; r < n_reasons; r++) {
-        PyObject *reason = PyTuple_GET_ITEM(reasons, r);
-        reason_at[r] = a;
-        if (reason == Py_None) continue;
-        padded[a] = ':';
-        memcpy(padded + a + 1, PyBytes_AS_STRING(reason), PyBytes_GET_SIZE(reason));
-        a += 1 + PyBytes_GET_SIZE(reason);
-    }
     for (Py_ssize_t k = 0; k < count; k++) {
         uint32_t i = at[k];
-        if (code[i] >= (uint32_t)n_reasons) {
-            PyErr_SetString(PyExc_ValueError, "reason_codes: code out of reasons");
+        if (bound[i] > bound[i + 1] || (Py_ssize_t)bound[i + 1] > ent.len - PAD) {
+            PyErr_SetString(PyExc_ValueError, "bounds: out of order, or into the entries' last PAD bytes");
             goto out;
         }
-        counts[code[i]]++;
         if (!in_order[section[i]]) continue;
-        PyObject *reason = PyTuple_GET_ITEM(reasons, code[i]);
-        size += name_len(self, i) + 2 + (reason == Py_None ? 0 : 1 + PyBytes_GET_SIZE(reason));   /* quotes */
+        size += bound[i + 1] - bound[i];
         per_section[section[i]]++;
     }
     for (int s = 0; s < 256; s++)
         if (per_section[s] > 1) size += per_section[s] - 1;   /* commas */
+    /* the positions of each section in order, one after the other (a counting sort): then each
+       section is written in one straight run */
+    Py_ssize_t start[256], fill[256], total = 0;
+    for (Py_ssize_t s = 0; s < n_order; s++) {
+        start[s] = fill[s] = total;
+        total += per_section[(unsigned char)order[s]];
+    }
+    bucket = PyMem_Malloc((total > 0 ? total : 1) * sizeof(uint32_t));
+    if (bucket == NULL) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    int slot_of[256];
+    for (int s = 0; s < 256; s++) slot_of[s] = -1;
+    for (Py_ssize_t s = 0; s < n_order; s++) slot_of[(unsigned char)order[s]] = (int)s;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        int s = slot_of[section[at[k]]];
+        if (s >= 0) bucket[fill[s]++] = at[k];
+    }
     reply = PyBytes_FromStringAndSize(NULL, size);
     if (reply == NULL) goto out;
     char *w = PyBytes_AS_STRING(reply), *end = w + size;
@@ -381,45 +370,23 @@ static PyObject *NameTable_filter_reply(NameTable *self, PyObject *args) {
         PyObject *piece = PyTuple_GET_ITEM(pieces, s);
         w += put(w, PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece));
         if (s == n_order) break;
-        unsigned char want = (unsigned char)order[s];
-        int first = 1;
-        for (Py_ssize_t k = 0; k < count; k++) {
-            uint32_t i = at[k];
-            if (section[i] != want) continue;
-            if (!first) *w++ = ',';
-            first = 0;
-            *w++ = '"';
-            w = copy(w, self->blob + self->offset[i], name_len(self, i), end);
-            *w++ = '"';
-            PyObject *reason = PyTuple_GET_ITEM(reasons, code[i]);
-            if (reason != Py_None) w = copy(w, padded + reason_at[code[i]], 1 + PyBytes_GET_SIZE(reason), end);
+        for (Py_ssize_t k = start[s]; k < fill[s]; k++) {
+            uint32_t i = bucket[k];
+            if (k > start[s]) *w++ = ',';
+            w = copy(w, entries + bound[i], bound[i + 1] - bound[i], end);
         }
     }
-    if (w != PyBytes_AS_STRING(reply) + size) {   /* cannot happen: the sizes above are exact */
-        PyErr_SetString(PyExc_SystemError, "filter_reply: size mismatch");
-        goto out;
+    if (w != end) {   /* cannot happen: the size above is exact */
+        Py_CLEAR(reply);
+        PyErr_SetString(PyExc_SystemError, "join_sections: size mismatch");
     }
-    PyObject *tally = PyList_New(n_reasons);
-    if (tally == NULL) goto out;
-    for (Py_ssize_t r = 0; r < n_reasons; r++) {
-        PyObject *c = PyLong_FromSsize_t(counts[r]);
-        if (c == NULL) {
-            Py_DECREF(tally);
-            goto out;
-        }
-        PyList_SET_ITEM(tally, r, c);
-    }
-    result = PyTuple_Pack(2, reply, tally);
-    Py_DECREF(tally);
 out:
-    Py_XDECREF(reply);
-    PyMem_Free(counts);
-    PyMem_Free(reason_at);
-    PyMem_Free(padded);
+    PyMem_Free(bucket);
     PyBuffer_Release(&pos);
     PyBuffer_Release(&sec);
-    PyBuffer_Release(&codes);
-    return result;
+    PyBuffer_Release(&ent);
+    PyBuffer_Release(&bnd);
+    return reply;
 }
 
 /* priority_reply(positions, scores) -> bytes
@@ -518,8 +485,8 @@ static PyObject *NameTable_len(NameTable *self, PyObject *Py_UNUSED(ignored)) { 
 static PyMethodDef NameTable_methods[] = {
     {"find", (PyCFunction)NameTable_find, METH_VARARGS,
      "find(buffer, start) -> (positions, end) | None: the JSON array of names at buffer[start]."},
-    {"filter_reply", (PyCFunction)NameTable_filter_reply, METH_VARARGS,
-     "filter_reply(positions, sections, reason_codes, reasons, pieces, order) -> (bytes, counts)"},
+    {"join_sections", (PyCFunction)NameTable_join_sections, METH_VARARGS,
+     "join_sections(positions, sections, entries, bounds, pieces, order) -> bytes: a reply from encoded entries."},
     {"priority_reply", (PyCFunction)NameTable_priority_reply, METH_VARARGS,
      "priority_reply(positions, scores) -> bytes"},
     {"count", (PyCFunction)NameTable_count, METH_VARARGS,

@@ -40,6 +40,7 @@ except ImportError:   # not built (no C compiler at install): the pure-Python pa
 PASSED, FAILED, UNRESOLVABLE = 0, 1, 2   # the sections of an ExtenderFilterResult
 FILTER_ORDER = bytes((FAILED, UNRESOLVABLE, PASSED))   # as wire.FILTER_PIECES writes them
 _POSITION = np.dtype(np.uint32)   # native order, as _names writes positions
+_PAD = 64   # bytes _names may read past an entry (its PAD)
 
 
 def accelerated() -> bool:
@@ -98,14 +99,13 @@ class NameIndex:
 class FilterEntries:
     """One pod intent's ExtenderFilterResult entries, encoded once per node and verdict: a new
     node set in which one node changed re-encodes that node only. Verdicts are numbered by their
-    (section, reason): the reasons are written once each and counted under their kind."""
+    (section, reason), each counted under its kind in the metrics."""
 
     def __init__(self, describe: Callable[[Any], tuple[int, str, Hashable]]):
         """`describe(verdict)`: its section, reason and the kind the metrics count it under."""
         self._describe = describe
         self._rows: dict[str, tuple[Any, tuple[int, int, bytes]]] = {}   # name -> (verdict, row)
         self._codes: dict[tuple[int, str], int] = {}   # (section, reason) -> code
-        self._reasons: list[bytes | None] = []         # by code: the encoded reason (None: passed)
         self._kinds: list[Hashable] = []               # by code
 
     def fragments(self, verdicts: Mapping[str, Any]) -> FilterFragments:
@@ -116,14 +116,13 @@ class FilterEntries:
             if hit is None or hit[0] is not verdict:
                 hit = self._rows[name] = (verdict, self._row(name, verdict))
             rows.append(hit[1])
-        return FilterFragments(rows, tuple(self._reasons), tuple(self._kinds))
+        return FilterFragments(rows, tuple(self._kinds))
 
     def _row(self, name: str, verdict) -> tuple[int, int, bytes]:
         section, reason, kind = self._describe(verdict)
         code = self._codes.get((section, reason))
         if code is None:
-            code = self._codes[(section, reason)] = len(self._reasons)
-            self._reasons.append(None if section == PASSED else wire.encode(reason))
+            code = self._codes[(section, reason)] = len(self._kinds)
             self._kinds.append(kind)
         entry = wire.name_entry(name) if section == PASSED else wire.reason_entry(name, reason)
         return section, code, entry
@@ -132,25 +131,28 @@ class FilterEntries:
 class FilterFragments:
     """One verdict table's ExtenderFilterResult entries, by node position."""
 
-    def __init__(self, rows: list[tuple[int, int, bytes]], reasons: tuple[bytes | None, ...],
-                 kinds: tuple[Hashable, ...]):
-        """`rows`, in NameIndex order: (section, verdict code, encoded entry); `reasons` and
-        `kinds`: each code's encoded reason (None when passed) and the kind it is counted under."""
-        self._reasons = reasons
+    def __init__(self, rows: list[tuple[int, int, bytes]], kinds: tuple[Hashable, ...]):
+        """`rows`, in NameIndex order: (section, verdict code, encoded entry); `kinds`: the kind
+        each code is counted under."""
         self._kinds = kinds
         self._sections = np.fromiter(map(itemgetter(0), rows), dtype=np.uint8, count=len(rows))
         self._codes = np.fromiter(map(itemgetter(1), rows), dtype=_POSITION, count=len(rows))
-        self._entries: np.ndarray | None = None   # packed entries, for the pure-Python path
-        self._rows = rows
+        entries = list(map(itemgetter(2), rows))
+        # for the accelerator: every entry in one buffer (then PAD bytes), and where each starts
+        self._blob = b"".join(entries) + bytes(_PAD)
+        lengths = np.fromiter(map(len, entries), dtype=np.int64, count=len(rows))
+        self._bounds = np.concatenate(([0], np.cumsum(lengths))).astype(_POSITION)
+        self._entries = _packed(entries)   # for the pure-Python path
 
     def reply(self, positions: np.ndarray, table=None) -> tuple[bytes, dict[Hashable, int]]:
         """The encoded reply for the nodes at `positions`, and how many fell under each kind;
         written by `table` (the NameIndex's accelerator) when there is one."""
         if table is not None:
-            reply, counts = table.filter_reply(positions, self._sections, self._codes, self._reasons,
-                                               wire.FILTER_PIECES, FILTER_ORDER)
+            counts = table.count(positions, self._codes, len(self._kinds))
+            reply = table.join_sections(positions, self._sections, self._blob, self._bounds, wire.FILTER_PIECES,
+                                        FILTER_ORDER)
         else:
-            counts = np.bincount(self._codes[positions], minlength=len(self._reasons)).tolist()
+            counts = np.bincount(self._codes[positions], minlength=len(self._kinds)).tolist()
             sections = self._sections[positions]
             passed, failed, unresolvable = (self._join(positions[sections == s]) for s in (PASSED, FAILED, UNRESOLVABLE))
             reply = wire.names_filter_reply(passed, failed, unresolvable)
@@ -162,8 +164,6 @@ class FilterFragments:
         return reply, tally
 
     def _join(self, positions: np.ndarray) -> bytes:
-        if self._entries is None:
-            self._entries = _packed(list(map(itemgetter(2), self._rows)))
         return b",".join(self._entries[positions].tolist())
 
 

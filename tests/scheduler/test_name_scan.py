@@ -111,16 +111,26 @@ def test_find_edges():
         table(None)
 
 
+def entries_of(entries: list[bytes]) -> tuple[bytes, bytes]:
+    """The entries in one buffer (then the PAD bytes the writer may read past an entry), and bounds."""
+    bounds = np.concatenate(([0], np.cumsum([len(e) for e in entries]))).astype(np.uint32)
+    return b"".join(entries) + bytes(fragments._PAD), bounds.tobytes()
+
+
 def test_writers_write_what_wire_encodes():
     t = table(["n-1", "n-2", "n-3"])
     positions = t.find(b'["n-3","n-1","n-2"]', 0)[0]
-    reasons = (None, wire.encode("pod needs TEE tdx; node has none"), wire.encode('odd "reason"'))
-    reply, counts = t.filter_reply(positions, bytes([0, 2, 1]), _u32([0, 1, 2]), reasons, wire.FILTER_PIECES,
-                                   fragments.FILTER_ORDER)
-    assert json.loads(reply) == {"FailedNodes": {"n-3": 'odd "reason"'},
-                                 "FailedAndUnresolvableNodes": {"n-2": "pod needs TEE tdx; node has none"},
+    entries = [wire.name_entry("n-1"), wire.reason_entry("n-2", 'odd "reason"'),
+               wire.reason_entry("n-3", "pod needs TEE tdx; node has none")]
+    reply = t.join_sections(positions, bytes([0, 1, 2]), *entries_of(entries), wire.FILTER_PIECES,
+                            fragments.FILTER_ORDER)
+    assert json.loads(reply) == {"FailedNodes": {"n-2": 'odd "reason"'},
+                                 "FailedAndUnresolvableNodes": {"n-3": "pod needs TEE tdx; node has none"},
                                  "Error": "", "NodeNames": ["n-1"], "Nodes": None}
-    assert reply.startswith(wire.FILTER_PIECES[0]) and counts == [1, 1, 1]
+    assert reply == wire.names_filter_reply(entries[0], entries[1], entries[2])
+    long = [wire.reason_entry("n-1", "x" * 300), wire.name_entry("n-2"), wire.name_entry("n-3")]   # past 64 bytes
+    assert t.join_sections(positions, bytes([1, 0, 0]), *entries_of(long), wire.FILTER_PIECES,
+                           fragments.FILTER_ORDER) == wire.names_filter_reply(b'"n-3","n-2"', long[0], b"")
     assert t.priority_reply(positions, bytes([10, 0, 255])) == \
         wire.encode([{"Host": "n-3", "Score": 255}, {"Host": "n-1", "Score": 10}, {"Host": "n-2", "Score": 0}])
     assert t.priority_reply(b"", bytes(3)) == b"[]"
@@ -129,17 +139,20 @@ def test_writers_write_what_wire_encodes():
 
 def test_writers_check_their_arguments():
     t = table(["n-1", "n-2"])
-    ok = dict(positions=_u32([1, 0]), sections=bytes(2), codes=_u32([0, 0]), reasons=(None,),
-              pieces=(b"{", b"}"), order=bytes([0]))
+    blob, bounds = entries_of([b'"n-1"', b'"n-2"'])
+    ok = dict(positions=_u32([1, 0]), sections=bytes(2), entries=blob, bounds=bounds, pieces=(b"{", b"}"),
+              order=bytes([0]))
 
     def call(**change):
         a = {**ok, **change}
-        return t.filter_reply(a["positions"], a["sections"], a["codes"], a["reasons"], a["pieces"], a["order"])
+        return t.join_sections(a["positions"], a["sections"], a["entries"], a["bounds"], a["pieces"], a["order"])
 
-    assert call()[0] == b'{"n-2","n-1"}'
+    assert call() == b'{"n-2","n-1"}'
+    assert call(order=bytes([1])) == b"{}"
     for change, error in [({"positions": _u32([2])}, ValueError), ({"positions": b"\0\0\0"}, ValueError),
-                          ({"sections": bytes(3)}, ValueError), ({"codes": _u32([0])}, ValueError),
-                          ({"codes": _u32([0, 1])}, ValueError), ({"reasons": ("x",)}, TypeError),
+                          ({"sections": bytes(3)}, ValueError), ({"bounds": _u32([0, 5])}, ValueError),
+                          ({"bounds": _u32([0, 5, 4])}, ValueError),          # out of order
+                          ({"entries": blob[:-1]}, ValueError),               # into the padding
                           ({"pieces": (b"{",)}, ValueError), ({"pieces": ("{", b"}")}, TypeError),
                           ({"order": bytes([0, 0]), "pieces": (b"", b"", b"")}, ValueError)]:
         with pytest.raises(error):
