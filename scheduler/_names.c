@@ -19,8 +19,9 @@
 #define MULTIPLIER 0x9e3779b97f4a7c15ULL
 
 typedef struct {
-    uint64_t hash;
+    uint32_t tag;          /* the high half of the name's hash (the low half chose the slot) */
     uint32_t index;        /* of the name; EMPTY: a free slot */
+    uint32_t offset;       /* of its bytes in the blob */
     uint32_t length;
 } Slot;
 
@@ -29,9 +30,9 @@ typedef struct {
 #define PAD 64   /* readable bytes after every source of copy(): whole 16-byte moves */
 
 typedef struct {
-    Py_ssize_t start;
-    Py_ssize_t length;
     uint64_t hash;
+    uint32_t start;
+    uint32_t length;
 } Token;   /* a name of a request, while find() reads it */
 
 typedef struct {
@@ -54,7 +55,7 @@ static inline int json_space(unsigned char c) { return c == ' ' || c == '\t' || 
 
 /* The last 1..8 bytes of a name as a word, zero-padded. `whole`: 8 bytes may be read from p (one
    load, masked) rather than only `len` (a call to memcpy: a third of the cost of a look-up). */
-static inline uint64_t tail_word(const unsigned char *p, Py_ssize_t len, int whole) {
+static inline __attribute__((always_inline)) uint64_t tail_word(const unsigned char *p, Py_ssize_t len, int whole) {
     uint64_t w = 0;
     if (whole) {
         memcpy(&w, p, 8);
@@ -66,7 +67,7 @@ static inline uint64_t tail_word(const unsigned char *p, Py_ssize_t len, int who
 
 /* A name's hash, eight bytes at a time. Collisions cost a comparison only: every match is exact.
    `whole`: the name's last word may be read in full (see tail_word). */
-static inline uint64_t hash_bytes(uint64_t seed, const unsigned char *p, Py_ssize_t len, int whole) {
+static inline __attribute__((always_inline)) uint64_t hash_bytes(uint64_t seed, const unsigned char *p, Py_ssize_t len, int whole) {
     uint64_t h = seed ^ ((uint64_t)len * MULTIPLIER), w;
     for (; len > 8; p += 8, len -= 8) {
         memcpy(&w, p, 8);
@@ -79,7 +80,7 @@ static inline uint64_t hash_bytes(uint64_t seed, const unsigned char *p, Py_ssiz
 }
 
 /* Whether name bytes a (from the blob: its padding makes whole words safe) equal b[0:len]. */
-static inline int same(const unsigned char *a, const unsigned char *b, Py_ssize_t len, int whole) {
+static inline __attribute__((always_inline)) int same(const unsigned char *a, const unsigned char *b, Py_ssize_t len, int whole) {
     uint64_t x, y;
     for (; len > 8; a += 8, b += 8, len -= 8) {
         memcpy(&x, a, 8);
@@ -101,13 +102,13 @@ static void NameTable_dealloc(NameTable *self) {
 static inline Py_ssize_t name_len(const NameTable *t, Py_ssize_t i) { return t->offset[i + 1] - t->offset[i]; }
 
 /* The table index of name p[0:len] whose hash is h, or -1. */
-static inline Py_ssize_t lookup_hashed(const NameTable *t, uint64_t h, const unsigned char *p, Py_ssize_t len,
+static inline __attribute__((always_inline)) Py_ssize_t lookup_hashed(const NameTable *t, uint64_t h, const unsigned char *p, Py_ssize_t len,
                                        int whole) {
     for (size_t k = h & t->mask;; k = (k + 1) & t->mask) {
         const Slot *slot = &t->slot[k];
         if (slot->index == EMPTY) return -1;
-        if (slot->hash == h && slot->length == (uint32_t)len
-            && same((const unsigned char *)t->blob + t->offset[slot->index], p, len, whole))
+        if (slot->tag == (uint32_t)(h >> 32) && slot->length == (uint64_t)len
+            && same((const unsigned char *)t->blob + slot->offset, p, len, whole))
             return slot->index;
     }
 }
@@ -139,6 +140,11 @@ static int NameTable_init(NameTable *self, PyObject *args, PyObject *kwds) {
             return -1;
         }
         total += len;
+    }
+    if (total >= (Py_ssize_t)UINT32_MAX - PAD) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "names too long in all");
+        return -1;
     }
     size_t slots = 2;
     while (slots < (size_t)(2 * n)) slots <<= 1;
@@ -173,7 +179,7 @@ static int NameTable_init(NameTable *self, PyObject *args, PyObject *kwds) {
         if (!ok || lookup_hashed(self, h, name, len, 1) >= 0) continue;
         size_t k = h & self->mask;
         while (self->slot[k].index != EMPTY) k = (k + 1) & self->mask;
-        self->slot[k] = (Slot){h, (uint32_t)i, (uint32_t)len};
+        self->slot[k] = (Slot){(uint32_t)(h >> 32), (uint32_t)i, (uint32_t)self->offset[i], (uint32_t)len};
     }
     Py_DECREF(seq);
     return 0;
@@ -198,7 +204,7 @@ static PyObject *NameTable_find(NameTable *self, PyObject *args) {
     Py_ssize_t len = view.len, i = start, count = 0;
     uint32_t *out = NULL;
     PyObject *result = NULL;
-    if (start < 0 || start > len) goto miss;
+    if (start < 0 || start > len || len > (Py_ssize_t)UINT32_MAX) goto miss;   /* Token holds 32-bit offsets */
     i = skip_space(p, i, len);
     if (i >= len || p[i] != '[') goto miss;
     i = skip_space(p, i + 1, len);
@@ -222,7 +228,8 @@ static PyObject *NameTable_find(NameTable *self, PyObject *args) {
         Py_ssize_t n = i - s;
         token[count].start = s;
         token[count].length = n;
-        token[count].hash = hash_bytes(self->seed, p + s, n, s + ((n + 7) & ~(Py_ssize_t)7) <= len);
+        /* one call or the other, each with `whole` a constant: a variable one was half the time */
+        token[count].hash = s + n + 8 <= len ? hash_bytes(self->seed, p + s, n, 1) : hash_bytes(self->seed, p + s, n, 0);
         count++;
         i = skip_space(p, i + 1, len);
         if (i < len && p[i] == ',') {
@@ -237,9 +244,14 @@ static PyObject *NameTable_find(NameTable *self, PyObject *args) {
     }
     memset(self->seen, 0, self->n);
     for (Py_ssize_t k = 0; k < count; k++) {
-        if (k + PREFETCH < count) __builtin_prefetch(&self->slot[token[k + PREFETCH].hash & self->mask]);
+        if (k + 2 * PREFETCH < count) __builtin_prefetch(&self->slot[token[k + 2 * PREFETCH].hash & self->mask]);
+        if (k + PREFETCH < count) {   /* its slot is in cache by now: fetch the name it points to */
+            const Slot *ahead = &self->slot[token[k + PREFETCH].hash & self->mask];
+            if (ahead->index != EMPTY) __builtin_prefetch(self->blob + ahead->offset);
+        }
         const Token *t = &token[k];
-        Py_ssize_t j = lookup_hashed(self, t->hash, p + t->start, t->length, t->start + ((t->length + 7) & ~(Py_ssize_t)7) <= len);
+        Py_ssize_t j = t->start + t->length + 8 <= len ? lookup_hashed(self, t->hash, p + t->start, t->length, 1)
+                                                        : lookup_hashed(self, t->hash, p + t->start, t->length, 0);
         if (j < 0 || self->seen[j]) goto miss;   /* unknown, or named twice */
         self->seen[j] = 1;
         out[k] = (uint32_t)j;
