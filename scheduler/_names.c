@@ -401,54 +401,57 @@ out:
     return reply;
 }
 
-/* priority_reply(positions, scores) -> bytes
+/* score_entries(scores) -> (entries, bounds)
 
-   A HostPriorityList, [{"Host":"name","Score":n},...], node i scoring scores[i] (one byte per
-   table name), in the order of positions. */
-static PyObject *NameTable_priority_reply(NameTable *self, PyObject *args) {
-    /* padded to PAD bytes after their text for copy() */
+   Every table name's HostPriorityList entry, {"Host":"name","Score":n}, node i scoring scores[i]
+   (one byte per table name), one after the other and then PAD zero bytes, and where each starts
+   (native uint32, one more than the names): what join_sections writes a prioritize reply from. */
+static PyObject *NameTable_score_entries(NameTable *self, PyObject *args) {
     enum { HOST = 9, SCORE = 10 };   /* the lengths of {"Host":" and ","Score": */
-    static const char host[HOST + PAD] = "{\"Host\":\"", score[SCORE + PAD] = "\",\"Score\":";
-    Py_buffer pos, sc;
-    if (!PyArg_ParseTuple(args, "y*y*", &pos, &sc)) return NULL;
-    PyObject *result = NULL;
-    const uint32_t *at;
-    Py_ssize_t count;
+    static const char host[] = "{\"Host\":\"", score[] = "\",\"Score\":";
+    Py_buffer sc;
+    if (!PyArg_ParseTuple(args, "y*", &sc)) return NULL;
+    PyObject *entries = NULL, *bounds = NULL, *result = NULL;
     const unsigned char *scores = sc.buf;
-    if (positions_of(self, &pos, &at, &count) < 0) goto out;
     if (sc.len != self->n) {
         PyErr_SetString(PyExc_ValueError, "scores: one per table name");
         goto out;
     }
-    Py_ssize_t size = 2;
-    for (Py_ssize_t k = 0; k < count; k++) {
-        unsigned char s = scores[at[k]];
-        size += HOST + name_len(self, at[k]) + SCORE + (s >= 100 ? 3 : s >= 10 ? 2 : 1) + 2;
-    }
-    if (count > 0) size -= 1;   /* n - 1 commas */
-    result = PyBytes_FromStringAndSize(NULL, size);
-    if (result == NULL) goto out;
-    char *w = PyBytes_AS_STRING(result), *end = w + size;
-    *w++ = '[';
-    for (Py_ssize_t k = 0; k < count; k++) {
-        uint32_t i = at[k];
+    Py_ssize_t size = PAD;
+    for (Py_ssize_t i = 0; i < self->n; i++) {
         unsigned char s = scores[i];
-        if (k > 0) *w++ = ',';
-        w = copy(w, host, HOST, end);
-        w = copy(w, self->blob + self->offset[i], name_len(self, i), end);
-        w = copy(w, score, SCORE, end);
+        size += HOST + name_len(self, i) + SCORE + (s >= 100 ? 3 : s >= 10 ? 2 : 1) + 1;
+    }
+    if (size > (Py_ssize_t)UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "entries too long in all");
+        goto out;
+    }
+    entries = PyBytes_FromStringAndSize(NULL, size);
+    bounds = PyBytes_FromStringAndSize(NULL, (self->n + 1) * (Py_ssize_t)sizeof(uint32_t));
+    if (entries == NULL || bounds == NULL) goto out;
+    char *w = PyBytes_AS_STRING(entries), *begin = w;
+    uint32_t *bound = (uint32_t *)PyBytes_AS_STRING(bounds);
+    for (Py_ssize_t i = 0; i < self->n; i++) {
+        unsigned char s = scores[i];
+        bound[i] = (uint32_t)(w - begin);
+        w += put(w, host, HOST);
+        w += put(w, self->blob + self->offset[i], name_len(self, i));
+        w += put(w, score, SCORE);
         if (s >= 100) *w++ = (char)('0' + s / 100);
         if (s >= 10) *w++ = (char)('0' + (s / 10) % 10);
         *w++ = (char)('0' + s % 10);
         *w++ = '}';
     }
-    *w++ = ']';
-    if (w != end) {   /* cannot happen: the size above is exact */
-        Py_CLEAR(result);
-        PyErr_SetString(PyExc_SystemError, "priority_reply: size mismatch");
+    bound[self->n] = (uint32_t)(w - begin);
+    memset(w, 0, PAD);
+    if (w + PAD != begin + size) {   /* cannot happen: the size above is exact */
+        PyErr_SetString(PyExc_SystemError, "score_entries: size mismatch");
+        goto out;
     }
+    result = PyTuple_Pack(2, entries, bounds);
 out:
-    PyBuffer_Release(&pos);
+    Py_XDECREF(entries);
+    Py_XDECREF(bounds);
     PyBuffer_Release(&sc);
     return result;
 }
@@ -499,8 +502,8 @@ static PyMethodDef NameTable_methods[] = {
      "find(buffer, start) -> (positions, end) | None: the JSON array of names at buffer[start]."},
     {"join_sections", (PyCFunction)NameTable_join_sections, METH_VARARGS,
      "join_sections(positions, sections, entries, bounds, pieces, order) -> bytes: a reply from encoded entries."},
-    {"priority_reply", (PyCFunction)NameTable_priority_reply, METH_VARARGS,
-     "priority_reply(positions, scores) -> bytes"},
+    {"score_entries", (PyCFunction)NameTable_score_entries, METH_VARARGS,
+     "score_entries(scores) -> (entries, bounds): every name's HostPriorityList entry, for join_sections."},
     {"count", (PyCFunction)NameTable_count, METH_VARARGS,
      "count(positions, labels, n_labels) -> list: how many positions have each label."},
     {"size", (PyCFunction)NameTable_len, METH_NOARGS, "How many names the table was made with."},

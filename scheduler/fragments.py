@@ -179,7 +179,8 @@ class ScoreFragments:
         self._classes = np.array(classes, dtype=np.intp)
         self._labels = (self._classes + 1).astype(_POSITION)   # 0: not scored, c + 1: class c
         self._n_classes = n_classes
-        self._memo: dict[tuple[int, ...], list] = {}   # class scores -> [node scores, packed entries or None]
+        self._memo: dict[tuple[int, ...], list] = {}   # class scores -> [node scores, their entries or None]
+        self._one_section = bytes(len(classes))   # join_sections' sections: a HostPriorityList has one
 
     def present(self, positions: np.ndarray) -> list[int]:
         """The cost classes of the nodes at `positions`."""
@@ -201,7 +202,9 @@ class ScoreFragments:
             memo = self._memo[key] = [by_class[self._classes], None]
         table = self._index.table
         if table is not None:
-            return table.priority_reply(positions, memo[0])
+            if memo[1] is None:
+                memo[1] = table.score_entries(memo[0])
+            return table.join_sections(positions, self._one_section, *memo[1], wire.PRIORITY_PIECES, b"\0")
         if memo[1] is None:
             memo[1] = self._index.score_entries(memo[0])
         return wire.priority_reply(b",".join(memo[1][positions].tolist()))

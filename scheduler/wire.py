@@ -245,9 +245,12 @@ def names_filter_reply(passed: bytes, failed: bytes, unresolvable: bytes) -> byt
     return b"".join((p[0], failed, p[1], unresolvable, p[2], passed, p[3]))
 
 
+PRIORITY_PIECES = (b"[", b"]")   # around a HostPriorityList's entries
+
+
 def priority_reply(entries: bytes) -> bytes:
     """The encoded `host_priority_list`, from comma-separated entries."""
-    return b"".join((b"[", entries, b"]"))
+    return b"".join((PRIORITY_PIECES[0], entries, PRIORITY_PIECES[1]))
 
 
 @dataclass

@@ -131,9 +131,11 @@ def test_writers_write_what_wire_encodes():
     long = [wire.reason_entry("n-1", "x" * 300), wire.name_entry("n-2"), wire.name_entry("n-3")]   # past 64 bytes
     assert t.join_sections(positions, bytes([1, 0, 0]), *entries_of(long), wire.FILTER_PIECES,
                            fragments.FILTER_ORDER) == wire.names_filter_reply(b'"n-3","n-2"', long[0], b"")
-    assert t.priority_reply(positions, bytes([10, 0, 255])) == \
+    scored = t.score_entries(bytes([10, 0, 255]))
+    assert scored[0][-fragments._PAD:] == bytes(fragments._PAD)
+    assert t.join_sections(positions, bytes(3), *scored, wire.PRIORITY_PIECES, b"\0") == \
         wire.encode([{"Host": "n-3", "Score": 255}, {"Host": "n-1", "Score": 10}, {"Host": "n-2", "Score": 0}])
-    assert t.priority_reply(b"", bytes(3)) == b"[]"
+    assert t.join_sections(b"", bytes(3), *scored, wire.PRIORITY_PIECES, b"\0") == b"[]"
     assert t.count(positions, _u32([2, 0, 2]), 3) == [1, 0, 2]
 
 
@@ -158,7 +160,7 @@ def test_writers_check_their_arguments():
         with pytest.raises(error):
             call(**change)
     with pytest.raises(ValueError):
-        t.priority_reply(_u32([0]), bytes(3))
+        t.score_entries(bytes(3))
     with pytest.raises(ValueError):
         t.count(_u32([0]), _u32([5, 0]), 3)
 
