@@ -1,15 +1,17 @@
-/* Names-mode requests and replies in C: the optional accelerator of scheduler/name_scan.py.
+/* Names-mode requests and replies in C: the optional accelerator of scheduler/fragments.py.
 
    With nodeCacheCapable: true kube-scheduler sends up to thousands of node names per call. In
    Python every name becomes an object, is hashed and looked up (~80 ns each: 0.4 ms at 5,000
    names, more than the HTTP round trip of the same bytes). This module reads the JSON array of
    names straight from the request bytes into positions in a fixed table of node names, and
-   writes the reply straight from those positions: no object per name.
+   writes replies from the nodes' encoded entries at those positions: no object per name.
 
-   It only takes the plain case and says None to the rest, which the pure-Python path answers
-   exactly as before: a name with an escape, a control or non-ASCII byte, a name the table does
-   not hold, a name given twice, anything that is not an array of strings. So it can make a reply
-   faster, never different (tests/scheduler/test_name_scan.py checks both paths agree). */
+   find() takes the plain case only and returns None for the rest, which the pure-Python path then
+   answers: a name with an escape, a control or non-ASCII byte, a name the table does not hold, a
+   name given twice, anything that is not an array of strings. So the accelerator can make a
+   reply faster, never different: tests/scheduler/test_name_scan.py checks that find() reads what
+   a JSON decoder reads or declines, tests/scheduler/test_fragments.py that the replies parse to
+   the pure-Python path's. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -27,7 +29,7 @@ typedef struct {
 
 #define EMPTY UINT32_MAX
 #define PREFETCH 8
-#define PAD 64   /* readable bytes after every source of copy(): whole 16-byte moves */
+#define PAD 64   /* readable bytes after every source of copy(): fixed-size moves */
 
 typedef struct {
     uint64_t hash;
@@ -289,9 +291,9 @@ static Py_ssize_t put(char *w, const void *src, Py_ssize_t len) {
     return len;
 }
 
-/* Copies src[0:len] to w, which has room up to `end`, in whole 16-byte moves while they fit (a
-   call to memcpy per name and reason was half the cost of a reply). src must have PAD readable
-   bytes after len; what is written past w + len is overwritten by the next entry. */
+/* Copies src[0:len] to w, which has room up to `end`, in fixed-size moves while they fit (a call
+   to memcpy per entry was half the cost of a reply). src must have PAD readable bytes after len;
+   what is written past w + len is overwritten by what comes next. */
 static inline char *copy(char *w, const char *src, Py_ssize_t len, const char *end) {
     if (w + len + PAD > end) return w + put(w, src, len);
     memcpy(w, src, 64);   /* most entries: one fixed-size move, no loop to mispredict */

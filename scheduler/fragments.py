@@ -22,6 +22,7 @@ same names (tests/scheduler/test_fragments.py checks it).
 
 from __future__ import annotations
 
+import secrets
 import sys
 from collections.abc import Callable, Hashable, Mapping
 from operator import itemgetter
@@ -60,7 +61,8 @@ class NameIndex:
         self._positions = {_copy(n): i.to_bytes(4, sys.byteorder) for i, n in enumerate(names)}
         self._scored = np.empty((MAX_SCORE + 1, len(names)), dtype=object)   # row s: entries scoring s
         self._scores_encoded: set[int] = set()
-        self.table = _names.NameTable(names) if _names is not None else None
+        # a seed of its own: node names chosen to collide in a known hash cannot slow look-ups
+        self.table = _names.NameTable(names, seed=secrets.randbits(64)) if _names is not None else None
 
     def find(self, body: bytes, names_at: int) -> np.ndarray | None:
         """Positions of the names in the NodeNames array at body[names_at:] (wire.names_head), read

@@ -60,8 +60,10 @@ def pod_intent(pod: Mapping, workloads: WorkloadIndex) -> PodIntent:
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     labels = meta.get("labels") or {}
-    managed_value = labels.get(MANAGED_LABEL) if isinstance(labels, Mapping) else None
-    is_coco_class = spec.get("runtimeClassName") in COCO_RUNTIME_CLASSES if isinstance(spec, Mapping) else False
+    # dict first: decoded JSON is, and an ABC's isinstance costs ~1 us on every extender call
+    managed_value = labels.get(MANAGED_LABEL) if isinstance(labels, (dict, Mapping)) else None
+    is_coco_class = (spec.get("runtimeClassName") in COCO_RUNTIME_CLASSES if isinstance(spec, (dict, Mapping))
+                     else False)
     if not managed_value and not is_coco_class:
         return PASS_THROUGH
     try:

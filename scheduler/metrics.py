@@ -36,9 +36,22 @@ class ExtenderMetrics:
                                             "Failed pod-deletion-cost PATCHes, by HTTP status (or 'error')",
                                             ["code"], registry=r)
 
+        self._children: dict[tuple, object] = {}   # labelled counters by labels (labels() is slow per call)
+
     def count_decisions(self, verb: str, decision: str, n: int) -> None:
         if n:
-            self.decisions.labels(verb, decision).inc(n)
+            self._child(self.decisions, verb, decision).inc(n)
+
+    def count_reason(self, category: str, n: int) -> None:
+        if n:
+            self._child(self.reasons, category).inc(n)
+
+    def _child(self, metric, *labels: str):
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
 
 @lru_cache(maxsize=4096)

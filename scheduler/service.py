@@ -160,7 +160,7 @@ class ExtenderService:
         for (outcome, category), n in tally.items():
             m.count_decisions("filter", f"{kind}:{_OUTCOME_LABELS[outcome]}", n)
             if category:
-                m.reasons.labels(category).inc(n)
+                m.count_reason(category, n)
 
 
 _OUTCOME_LABELS = {PASS: "passed", SOFT: "failed", HARD: "unresolvable"}
