@@ -9,8 +9,9 @@ The first line printed says whether the names-mode C accelerator (scheduler/_nam
     .venv/bin/python benchmarks/extender_bench.py            # both JSON backends
     .venv/bin/python benchmarks/extender_bench.py --quick    # fewer calls
 
-The client is http.client on a keep-alive connection per size and mode (TCP_NODELAY on both
-ends), calling one request at a time like kube-scheduler does. The echo endpoint gets the same request body and
+The extender runs in a process of its own, as in a cluster. The client is http.client on a
+keep-alive connection per size and mode (TCP_NODELAY on both ends), calling one request at a
+time like kube-scheduler does. The echo endpoint gets the same request body and
 returns it: it measures the HTTP stack and the transfer alone. Every call, echo or verb, is
 timed from sending the request until its whole reply body is read (the client does not decode
 it), and must answer 200. Each cell is the median over `--rounds` rounds of p50, p99 and calls
@@ -27,6 +28,7 @@ import http.client
 import json
 import random
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -118,21 +120,34 @@ def measure(conn: http.client.HTTPConnection, path: str, bodies: list[bytes], ca
             "calls_s": calls / total}
 
 
-def run(backend: str, sizes, rounds: int, quick: bool) -> list[dict]:
+def serve(backend: str, n_nodes: int) -> None:
+    """The server side, in a process of its own (as an extender is: kube-scheduler never shares
+    its interpreter): the extender with /echo and `n_nodes` nodes cached. Prints its port and the
+    state of the accelerator, then serves until stdin closes."""
     from wattwise.models.scenario import load_scenario
     from wattwise.runtime import StaticPlanSource
     from wattwise.scheduler import wire
+    from wattwise.scheduler.fragments import accelerated
     from wattwise.scheduler.node_cache import StaticNodeCache
     from wattwise.scheduler.server import start_extender
 
-    from wattwise.scheduler.fragments import accelerated
-
     used = wire.set_json_backend(backend)
-    print(f"# names-mode accelerator: {'built' if accelerated() else 'NOT built (pure Python)'}", flush=True)
     rng = random.Random(7)
-    nodes = [make_node(i, rng) for i in range(max(sizes))]
+    nodes = [make_node(i, rng) for i in range(n_nodes)]
     source = StaticPlanSource(load_scenario(REPO / "scenarios" / "metro-retail.yaml").snapshot)
     handle = start_extender(source, "127.0.0.1", 0, StaticNodeCache.from_node_json(nodes), echo=True)
+    print(handle.port, used, "built" if accelerated() else "NOT-built", flush=True)
+    sys.stdin.read()
+    handle.stop(2.0)
+
+
+def run(backend: str, sizes, rounds: int, quick: bool) -> list[dict]:
+    server = subprocess.Popen([sys.executable, __file__, "--serve", "--json", backend, "--sizes", str(max(sizes))],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    port, used, built = server.stdout.readline().split()
+    print(f"# names-mode accelerator: {'built' if built == 'built' else 'NOT built (pure Python)'}", flush=True)
+    rng = random.Random(7)   # the server's nodes, made alike
+    nodes = [make_node(i, rng) for i in range(max(sizes))]
     rows = []
     try:
         for n in sizes:
@@ -154,7 +169,7 @@ def run(backend: str, sizes, rounds: int, quick: bool) -> list[dict]:
                 # a connection per mode: after megabytes of NodeLists on one connection, every
                 # 15-20th names call on it came in ~0.35 ms slow, and not on a fresh one (measured,
                 # cause not pinned down; an extender serves one mode, so no connection carries both)
-                conn = http.client.HTTPConnection("127.0.0.1", handle.port)
+                conn = http.client.HTTPConnection("127.0.0.1", int(port))
                 heavy = mode == "nodes" and n >= 1000
                 calls = (20 if heavy else 200) if quick else (30 if heavy else 1000)
                 verbs = ("echo", "filter", "prioritize")
@@ -168,7 +183,8 @@ def run(backend: str, sizes, rounds: int, quick: bool) -> list[dict]:
                     print_row(rows[-1], flush=True)
                 conn.close()
     finally:
-        handle.stop(2.0)
+        server.stdin.close()
+        server.wait(10)
     return rows
 
 
@@ -203,8 +219,12 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="100,1000,5000")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)   # the server process
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.serve:
+        serve(args.json, max(sizes))
+        return 0
     backends = ["stdlib", "orjson"] if args.json == "both" else [args.json]
     rows = []
     print_header()
