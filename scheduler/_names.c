@@ -538,6 +538,10 @@ PyMODINIT_FUNC PyInit__names(void) {
     if (PyType_Ready(&NameTableType) < 0) return NULL;
     PyObject *m = PyModule_Create(&names_module);
     if (m == NULL) return NULL;
+    if (PyModule_AddIntConstant(m, "PAD", PAD) < 0) {   /* what entry buffers must end with */
+        Py_DECREF(m);
+        return NULL;
+    }
     Py_INCREF(&NameTableType);
     if (PyModule_AddObject(m, "NameTable", (PyObject *)&NameTableType) < 0) {
         Py_DECREF(&NameTableType);

@@ -41,7 +41,7 @@ except ImportError:   # not built (no C compiler at install): the pure-Python pa
 PASSED, FAILED, UNRESOLVABLE = 0, 1, 2   # the sections of an ExtenderFilterResult
 FILTER_ORDER = bytes((FAILED, UNRESOLVABLE, PASSED))   # as wire.FILTER_PIECES writes them
 _POSITION = np.dtype(np.uint32)   # native order, as _names writes positions
-_PAD = 64   # bytes _names may read past an entry (its PAD)
+_PAD = _names.PAD if _names is not None else 0   # zero bytes an entry buffer for _names ends with
 
 
 def accelerated() -> bool:
@@ -139,20 +139,18 @@ class FilterFragments:
         self._kinds = kinds
         self._sections = np.fromiter(map(itemgetter(0), rows), dtype=np.uint8, count=len(rows))
         self._codes = np.fromiter(map(itemgetter(1), rows), dtype=_POSITION, count=len(rows))
-        entries = list(map(itemgetter(2), rows))
-        # for the accelerator: every entry in one buffer (then PAD bytes), and where each starts
-        self._blob = b"".join(entries) + bytes(_PAD)
-        lengths = np.fromiter(map(len, entries), dtype=np.int64, count=len(rows))
-        self._bounds = np.concatenate(([0], np.cumsum(lengths))).astype(_POSITION)
-        self._entries = _packed(entries)   # for the pure-Python path
+        self._rows = rows
+        self._buffer: tuple[bytes, np.ndarray] | None = None   # for the accelerator, made on first use
+        self._entries: np.ndarray | None = None                # for the pure-Python path, likewise
 
     def reply(self, positions: np.ndarray, table=None) -> tuple[bytes, dict[Hashable, int]]:
         """The encoded reply for the nodes at `positions`, and how many fell under each kind;
         written by `table` (the NameIndex's accelerator) when there is one."""
         if table is not None:
+            if self._buffer is None:
+                self._buffer = _entry_buffer([row[2] for row in self._rows])
             counts = table.count(positions, self._codes, len(self._kinds))
-            reply = table.join_sections(positions, self._sections, self._blob, self._bounds, wire.FILTER_PIECES,
-                                        FILTER_ORDER)
+            reply = table.join_sections(positions, self._sections, *self._buffer, wire.FILTER_PIECES, FILTER_ORDER)
         else:
             counts = np.bincount(self._codes[positions], minlength=len(self._kinds)).tolist()
             sections = self._sections[positions]
@@ -166,6 +164,8 @@ class FilterFragments:
         return reply, tally
 
     def _join(self, positions: np.ndarray) -> bytes:
+        if self._entries is None:
+            self._entries = _packed([row[2] for row in self._rows])
         return b",".join(self._entries[positions].tolist())
 
 
@@ -178,8 +178,7 @@ class ScoreFragments:
     def __init__(self, index: NameIndex, classes: list[int], n_classes: int):
         """`classes[i]`: the cost class (0..n_classes-1) of node i, or -1 if it is not scored (0)."""
         self._index = index
-        self._classes = np.array(classes, dtype=np.intp)
-        self._labels = (self._classes + 1).astype(_POSITION)   # 0: not scored, c + 1: class c
+        self._labels = (np.array(classes, dtype=np.int64) + 1).astype(_POSITION)   # 0: not scored, c + 1: class c
         self._n_classes = n_classes
         self._memo: dict[tuple[int, ...], list] = {}   # class scores -> [node scores, their entries or None]
         self._one_section = bytes(len(classes))   # join_sections' sections: a HostPriorityList has one
@@ -200,8 +199,8 @@ class ScoreFragments:
         if memo is None:
             if len(self._memo) >= self.MEMO:
                 self._memo.clear()
-            by_class = np.array([*class_scores, 0], dtype=np.uint8)   # the last one: class -1
-            memo = self._memo[key] = [by_class[self._classes], None]
+            by_label = np.array([0, *class_scores], dtype=np.uint8)
+            memo = self._memo[key] = [by_label[self._labels], None]
         table = self._index.table
         if table is not None:
             if memo[1] is None:
@@ -214,6 +213,13 @@ class ScoreFragments:
 
 def _copy(name: str) -> str:
     return name.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
+
+
+def _entry_buffer(entries: list[bytes]) -> tuple[bytes, np.ndarray]:
+    """`entries` in one buffer, then the zero bytes _names may read past the last, and where each
+    starts (one more bound than entries): what NameTable.join_sections reads."""
+    lengths = np.fromiter(map(len, entries), dtype=np.int64, count=len(entries))
+    return b"".join(entries) + bytes(_PAD), np.concatenate(([0], np.cumsum(lengths))).astype(_POSITION)
 
 
 def _packed(entries: list[bytes]) -> np.ndarray:
