@@ -106,10 +106,7 @@ class FakeKubeApi:
             return web.json_response(copy.deepcopy(self.pod_list))
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
         await resp.prepare(request)
-        try:
-            await asyncio.wait_for(self._stop.wait(), float(request.query.get("timeoutSeconds", "30")))
-        except asyncio.TimeoutError:
-            pass
+        await self._quiet_until_timeout(request)
         await resp.write_eof()
         return resp
 
@@ -141,12 +138,16 @@ class FakeKubeApi:
             for event in self.watch_scripts.pop(0):
                 await resp.write(json.dumps(event).encode() + b"\n")
         else:
-            try:
-                await asyncio.wait_for(self._stop.wait(), float(request.query.get("timeoutSeconds", "30")))
-            except asyncio.TimeoutError:
-                pass
+            await self._quiet_until_timeout(request)
         await resp.write_eof()
         return resp
+
+    async def _quiet_until_timeout(self, request: web.Request) -> None:
+        """A watch with nothing to say: open until its timeoutSeconds, or until the server stops."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), float(request.query.get("timeoutSeconds", "30")))
+        except asyncio.TimeoutError:
+            pass
 
 
 _REASONS = {403: "Forbidden", 404: "NotFound", 409: "Conflict", 422: "Invalid", 500: "InternalError"}
