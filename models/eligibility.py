@@ -1,5 +1,6 @@
 """Hard constraints: can this workload ever run on this node? Shared by the planner and the
-scheduler extender's filter, so the two never disagree. Reasons are written for humans."""
+scheduler extender's filter, so the two never disagree. Reasons are written for humans, and each
+carries a short category for counting (the extender's metrics), set where it is written."""
 
 from __future__ import annotations
 
@@ -9,7 +10,19 @@ from wattwise.models.tee import Confidentiality
 from wattwise.models.workload import Workload
 
 
-def tee_reason(requirement: Confidentiality, node: Node, node_class: NodeClass) -> str | None:
+class Reason(str):
+    """A reason for humans (it is a str), with `category`: a short label to count it under. Metric
+    labels must stay few; telling the kind from the text afterwards breaks when it is reworded."""
+
+    category: str
+
+    def __new__(cls, text: str, category: str) -> "Reason":
+        reason = super().__new__(cls, text)
+        reason.category = category
+        return reason
+
+
+def tee_reason(requirement: Confidentiality, node: Node, node_class: NodeClass) -> Reason | None:
     """Why a node's TEE does not satisfy a requirement, or None when it does."""
     if requirement.allows(node.tee_ready):
         return None
@@ -17,34 +30,37 @@ def tee_reason(requirement: Confidentiality, node: Node, node_class: NodeClass) 
     present = {k for opt in requirement.any_of for k in opt} & node_class.tee_kinds
     if present and any(opt <= node_class.tee_kinds for opt in requirement.any_of):
         missing = sorted(k.value for k in present - node.tee_ready)
-        return f"pod needs TEE {needed}; node has {', '.join(missing)} but it is not ready (driver, attestation or device plugin)"
+        return Reason(f"pod needs TEE {needed}; node has {', '.join(missing)} but it is not ready "
+                      "(driver, attestation or device plugin)", "tee_not_ready")
     have = ", ".join(sorted(k.value for k in node_class.tee_kinds)) or "none"
-    return f"pod needs TEE {needed}; node has {have}"
+    return Reason(f"pod needs TEE {needed}; node has {have}", "tee_missing")
 
 
 def hard_reason(workload: Workload, node: Node, node_class: NodeClass,
-                model: WorkloadClassModel | None) -> str | None:
+                model: WorkloadClassModel | None) -> Reason | None:
     """None when the node can host the workload at all; otherwise why not (preemption cannot help)."""
     reason = tee_reason(workload.confidentiality, node, node_class)
     if reason:
         return reason
     if workload.needs_gpu and node_class.gpu_count < workload.footprint.gpu:
-        return f"pod needs {workload.footprint.gpu} GPU(s); node class {node_class.name} has {node_class.gpu_count}"
+        return Reason(f"pod needs {workload.footprint.gpu} GPU(s); node class {node_class.name} has "
+                      f"{node_class.gpu_count}", "accelerator")
     if model is None or model.capacity_fps <= 0:
-        return f"no energy model: node class {node_class.name} cannot run model {workload.model_type}"
+        return Reason(f"no energy model: node class {node_class.name} cannot run model {workload.model_type}", "sla")
     if model.frame_time_ms() > workload.sla.latency_ms:
-        return (f"node class {node_class.name} takes {model.frame_time_ms():.0f} ms per frame, over the "
-                f"{workload.sla.latency_ms:.0f} ms latency bound")
+        return Reason(f"node class {node_class.name} takes {model.frame_time_ms():.0f} ms per frame, over the "
+                      f"{workload.sla.latency_ms:.0f} ms latency bound", "sla")
     if not workload.footprint.fits_in(node.allocatable):
-        return f"one replica needs {workload.footprint}; node allocatable is {node.allocatable}"
+        return Reason(f"one replica needs {workload.footprint}; node allocatable is {node.allocatable}",
+                      "node_too_small")
     return None
 
 
-def soft_reason(workload: Workload, node: Node, used_by_us=None) -> str | None:
+def soft_reason(workload: Workload, node: Node, used_by_us=None) -> Reason | None:
     """Not enough free room right now (may change; preemption or scale-down can help)."""
     room = node.free if used_by_us is None else node.free - used_by_us
     if not workload.footprint.fits_in(room):
-        return f"not enough free capacity now: needs {workload.footprint}, free {room}"
+        return Reason(f"not enough free capacity now: needs {workload.footprint}, free {room}", "capacity")
     if not node.schedulable:
-        return "node is not schedulable (cordoned or not Ready)"
+        return Reason("node is not schedulable (cordoned or not Ready)", "unschedulable")
     return None

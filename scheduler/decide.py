@@ -22,7 +22,7 @@ import numpy as np
 
 from wattwise.models.cluster import Node, NodeClass
 from wattwise.models.costs import zone_weights
-from wattwise.models.eligibility import hard_reason, soft_reason, tee_reason
+from wattwise.models.eligibility import Reason, hard_reason, soft_reason, tee_reason
 from wattwise.models.scoring import NodeCost, node_costs, scores_from_costs
 from wattwise.models.snapshot import Snapshot
 from wattwise.runtime import PlanView
@@ -64,9 +64,9 @@ def _describe(verdict: tuple[int, str]) -> tuple[int, str, tuple[int, str]]:
     return _SECTION[outcome], reason, verdict_kind(outcome, reason)
 
 
-def unknown_node_reason(name: str) -> str:
-    return (f"node {name} is not in the WattWise extender's node cache (not yet seen from the API "
-            f"server); it cannot be checked, so it is not offered")
+def unknown_node_reason(name: str) -> Reason:
+    return Reason(f"node {name} is not in the WattWise extender's node cache (not yet seen from the API "
+                  f"server); it cannot be checked, so it is not offered", "unknown_node")
 
 
 class Decider:

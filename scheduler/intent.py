@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from wattwise.models.eligibility import Reason
 from wattwise.models.errors import InvalidInputError
 from wattwise.models.labels import MANAGED_LABEL, pod_confidentiality
 from wattwise.models.tee import COCO_RUNTIME_CLASSES, NONE, Confidentiality
@@ -69,7 +70,7 @@ def pod_intent(pod: Mapping, workloads: WorkloadIndex) -> PodIntent:
     try:
         requirement, _ = pod_confidentiality(pod)
     except InvalidInputError as e:
-        return PodIntent(INVALID, problem=f"the pod's TEE requirement cannot be read: {e}")
+        return PodIntent(INVALID, problem=Reason(f"the pod's TEE requirement cannot be read: {e}", "invalid_pod"))
     workload = None
     if managed_value:
         workload = workloads.find(str(managed_value), str(meta.get("namespace") or "default"))

@@ -5,8 +5,6 @@ Each server gets its own registry (tests and the demo may run several in one pro
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # Extender calls are expected in the sub-millisecond to tens-of-milliseconds range.
@@ -54,26 +52,6 @@ class ExtenderMetrics:
         return child
 
 
-@lru_cache(maxsize=4096)
 def reason_category(reason: str, hard: bool) -> str:
-    """A short label for a human-written reason (metric labels must stay few)."""
-    text = reason.lower()
-    if "node cache" in text:
-        return "unknown_node"
-    if "cannot read node" in text:
-        return "unreadable_node"
-    if "tee requirement cannot be read" in text:
-        return "invalid_pod"
-    if "needs tee" in text:
-        return "tee_not_ready" if "not ready" in text else "tee_missing"
-    if "gpu" in text and "pod needs" in text:
-        return "accelerator"
-    if "latency bound" in text or "no energy model" in text:
-        return "sla"
-    if "allocatable" in text:
-        return "node_too_small"
-    if "not schedulable" in text:
-        return "unschedulable"
-    if "free capacity" in text:
-        return "capacity"
-    return "other_hard" if hard else "other_soft"
+    """The label a reason is counted under: the category it was written with (models.eligibility.Reason)."""
+    return getattr(reason, "category", None) or ("other_hard" if hard else "other_soft")

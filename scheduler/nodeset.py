@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from wattwise.models.cluster import Node, NodeClass
+from wattwise.models.eligibility import Reason
 from wattwise.models.errors import InvalidInputError
 from wattwise.models.labels import DEFAULT_MAPPING, LabelMapping, node_from_k8s
 
@@ -58,7 +59,8 @@ def convert_node(obj: dict, mapping: LabelMapping = DEFAULT_MAPPING) -> NodeEntr
         node, node_class = node_from_k8s(obj, mapping)
     except (InvalidInputError, TypeError, ValueError, AttributeError) as e:
         log.warning("node %s: cannot read its labels or resources: %s", name, e)
-        return NodeEntry(name, rv, None, None, f"the extender cannot read node {name}: {e}")
+        return NodeEntry(name, rv, None, None,
+                         Reason(f"the extender cannot read node {name}: {e}", "unreadable_node"))
     return NodeEntry(name, rv, node, node_class)
 
 
