@@ -149,8 +149,8 @@ class FilterFragments:
         if table is not None:
             if self._buffer is None:
                 self._buffer = _entry_buffer([row[2] for row in self._rows])
-            counts = table.count(positions, self._codes, len(self._kinds))
-            reply = table.join_sections(positions, self._sections, *self._buffer, wire.FILTER_PIECES, FILTER_ORDER)
+            reply, counts = table.join_sections(positions, self._sections, *self._buffer, wire.FILTER_PIECES,
+                                                FILTER_ORDER, codes=self._codes, n_codes=len(self._kinds))
         else:
             counts = np.bincount(self._codes[positions], minlength=len(self._kinds)).tolist()
             sections = self._sections[positions]
@@ -205,7 +205,7 @@ class ScoreFragments:
         if table is not None:
             if memo[1] is None:
                 memo[1] = table.score_entries(memo[0])
-            return table.join_sections(positions, self._one_section, *memo[1], wire.PRIORITY_PIECES, b"\0")
+            return table.join_sections(positions, self._one_section, *memo[1], wire.PRIORITY_PIECES, b"\0")[0]
         if memo[1] is None:
             memo[1] = self._index.score_entries(memo[0])
         return wire.priority_reply(b",".join(memo[1][positions].tolist()))

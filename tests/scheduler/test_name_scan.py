@@ -52,7 +52,7 @@ def encodings(request: list[str]) -> list[bytes]:
 
 
 ODD = ['quote"d', "back\\slash", "uni-é-ß-😀", "", "sp ace", "tab\t", "comma,]", "nul\0", "del\x7f"]
-name_st = st.one_of(st.text(PLAIN, min_size=1, max_size=40), st.sampled_from(ODD),
+name_st = st.one_of(st.text(PLAIN, min_size=1, max_size=150), st.sampled_from(ODD),   # past 64-byte blocks
                     st.text(min_size=0, max_size=12))
 
 
@@ -122,20 +122,22 @@ def test_writers_write_what_wire_encodes():
     positions = t.find(b'["n-3","n-1","n-2"]', 0)[0]
     entries = [wire.name_entry("n-1"), wire.reason_entry("n-2", 'odd "reason"'),
                wire.reason_entry("n-3", "pod needs TEE tdx; node has none")]
-    reply = t.join_sections(positions, bytes([0, 1, 2]), *entries_of(entries), wire.FILTER_PIECES,
-                            fragments.FILTER_ORDER)
+    reply, counts = t.join_sections(positions, bytes([0, 1, 2]), *entries_of(entries), wire.FILTER_PIECES,
+                                    fragments.FILTER_ORDER, codes=_u32([2, 0, 2]), n_codes=3)
+    assert counts == [1, 0, 2]
     assert json.loads(reply) == {"FailedNodes": {"n-2": 'odd "reason"'},
                                  "FailedAndUnresolvableNodes": {"n-3": "pod needs TEE tdx; node has none"},
                                  "Error": "", "NodeNames": ["n-1"], "Nodes": None}
     assert reply == wire.names_filter_reply(entries[0], entries[1], entries[2])
     long = [wire.reason_entry("n-1", "x" * 300), wire.name_entry("n-2"), wire.name_entry("n-3")]   # past 64 bytes
     assert t.join_sections(positions, bytes([1, 0, 0]), *entries_of(long), wire.FILTER_PIECES,
-                           fragments.FILTER_ORDER) == wire.names_filter_reply(b'"n-3","n-2"', long[0], b"")
+                           fragments.FILTER_ORDER) == (wire.names_filter_reply(b'"n-3","n-2"', long[0], b""), [])
     scored = t.score_entries(bytes([10, 0, 255]))
     assert scored[0][-fragments._PAD:] == bytes(fragments._PAD)
-    assert t.join_sections(positions, bytes(3), *scored, wire.PRIORITY_PIECES, b"\0") == \
+    assert t.join_sections(positions, bytes(3), *scored, wire.PRIORITY_PIECES, b"\0")[0] == \
         wire.encode([{"Host": "n-3", "Score": 255}, {"Host": "n-1", "Score": 10}, {"Host": "n-2", "Score": 0}])
-    assert t.join_sections(b"", bytes(3), *scored, wire.PRIORITY_PIECES, b"\0") == b"[]"
+    assert t.join_sections(b"", bytes(3), *scored, wire.PRIORITY_PIECES, b"\0", codes=_u32([0, 0, 0]),
+                           n_codes=1) == (b"[]", [0])
     assert t.count(positions, _u32([2, 0, 2]), 3) == [1, 0, 2]
 
 
@@ -147,22 +149,55 @@ def test_writers_check_their_arguments():
 
     def call(**change):
         a = {**ok, **change}
-        return t.join_sections(a["positions"], a["sections"], a["entries"], a["bounds"], a["pieces"], a["order"])
+        reply, counts = t.join_sections(a["positions"], a["sections"], a["entries"], a["bounds"], a["pieces"],
+                                        a["order"], **{k: a[k] for k in ("codes", "n_codes") if k in a})
+        return reply
 
     assert call() == b'{"n-2","n-1"}'
     assert call(order=bytes([1])) == b"{}"
+    # three sections (as many as an ExtenderFilterResult has), one node in each of 0 and 1
+    assert call(sections=bytes([0, 1]), order=bytes([1, 0, 2]), pieces=(b"<",) + (b"|",) * 3) == b'<"n-2"|"n-1"||'
+    assert call(sections=bytes([0, 1])) == b'{"n-1"}'   # one section, not every node's
+    # 300 labels: counted without stripes
+    assert t.join_sections(_u32([1, 0]), bytes(2), blob, bounds, (b"", b""), bytes([0]), codes=_u32([299, 7]),
+                           n_codes=300)[1] == [int(c in (7, 299)) for c in range(300)]
+    # every position is counted, in a section of `order` or not, striped or not
+    for n_codes in (3, 300):
+        assert t.join_sections(_u32([0, 1]), bytes([1, 0]), blob, bounds, (b"", b""), bytes([0]), codes=_u32([2, 2]),
+                               n_codes=n_codes) == (b'"n-2"', [2 * (c == 2) for c in range(n_codes)])
     for change, error in [({"positions": _u32([2])}, ValueError), ({"positions": b"\0\0\0"}, ValueError),
                           ({"sections": bytes(3)}, ValueError), ({"bounds": _u32([0, 5])}, ValueError),
                           ({"bounds": _u32([0, 5, 4])}, ValueError),          # out of order
                           ({"entries": blob[:-1]}, ValueError),               # into the padding
                           ({"pieces": (b"{",)}, ValueError), ({"pieces": ("{", b"}")}, TypeError),
-                          ({"order": bytes([0, 0]), "pieces": (b"", b"", b"")}, ValueError)]:
+                          ({"order": bytes([0, 0]), "pieces": (b"", b"", b"")}, ValueError),
+                          ({"order": bytes(range(4)), "pieces": (b"",) * 5}, ValueError),   # more than 3 sections
+                          ({"codes": _u32([0])}, ValueError),                 # codes without n_codes
+                          ({"codes": _u32([0, 0, 0]), "n_codes": 1}, ValueError),   # not one per name
+                          ({"codes": _u32([0, 3]), "n_codes": 3}, ValueError),      # a code not below n_codes
+                          ({"n_codes": 2}, ValueError)]:                      # n_codes without codes
         with pytest.raises(error):
             call(**change)
     with pytest.raises(ValueError):
         t.score_entries(bytes(3))
     with pytest.raises(ValueError):
         t.count(_u32([0]), _u32([5, 0]), 3)
+
+
+def test_both_byte_classifiers_agree():
+    """find() tells a name's bytes from its end 64 bytes at a time: with SSE2 on x86-64, with a
+    portable loop elsewhere. Both must call every byte value the same as `plain`."""
+    stops = fragments._names._stops
+    every = bytes(range(256))
+    for at in range(0, 256, 64):
+        block = every[at:at + 64]
+        want = sum(1 << k for k, c in enumerate(block) if not plain(chr(c)))
+        assert stops(block, False) == stops(block, True) == want
+    rng = np.random.default_rng(5)
+    for block in rng.integers(0, 256, size=(2000, 64), dtype=np.uint8):
+        assert stops(block.tobytes(), False) == stops(block.tobytes(), True)
+    with pytest.raises(ValueError):
+        stops(bytes(63), False)
 
 
 def _u32(values: list[int]) -> bytes:
