@@ -1,6 +1,11 @@
 """Hard constraints: can this workload ever run on this node? Shared by the planner and the
 scheduler extender's filter, so the two never disagree. Reasons are written for humans, and each
-carries a short category for counting (the extender's metrics), set where it is written."""
+carries a short category for counting (the extender's metrics), set where it is written.
+
+A reason says what is true of a kind of node, never of one node in particular, in the words of
+kube-scheduler's own ("node(s) didn't match Pod's node affinity/selector"): the FailedScheduling
+event counts nodes per distinct reason, "0/5000 nodes are available: 3750 node(s) lack TEE tdx,
+...". A reason naming one node's free room or name would be a line of its own per node."""
 
 from __future__ import annotations
 
@@ -30,10 +35,9 @@ def tee_reason(requirement: Confidentiality, node: Node, node_class: NodeClass) 
     present = {k for opt in requirement.any_of for k in opt} & node_class.tee_kinds
     if present and any(opt <= node_class.tee_kinds for opt in requirement.any_of):
         missing = sorted(k.value for k in present - node.tee_ready)
-        return Reason(f"pod needs TEE {needed}; node has {', '.join(missing)} but it is not ready "
-                      "(driver, attestation or device plugin)", "tee_not_ready")
-    have = ", ".join(sorted(k.value for k in node_class.tee_kinds)) or "none"
-    return Reason(f"pod needs TEE {needed}; node has {have}", "tee_missing")
+        return Reason(f"node(s) have TEE {', '.join(missing)} but it is not ready (driver, attestation or "
+                      "device plugin)", "tee_not_ready")
+    return Reason(f"node(s) lack TEE {needed}", "tee_missing")
 
 
 def hard_reason(workload: Workload, node: Node, node_class: NodeClass,
@@ -43,16 +47,16 @@ def hard_reason(workload: Workload, node: Node, node_class: NodeClass,
     if reason:
         return reason
     if workload.needs_gpu and node_class.gpu_count < workload.footprint.gpu:
-        return Reason(f"pod needs {workload.footprint.gpu} GPU(s); node class {node_class.name} has "
-                      f"{node_class.gpu_count}", "accelerator")
+        return Reason(f"node(s) of class {node_class.name} have {node_class.gpu_count} GPU(s); the pod needs "
+                      f"{workload.footprint.gpu}", "accelerator")
     if model is None or model.capacity_fps <= 0:
-        return Reason(f"no energy model: node class {node_class.name} cannot run model {workload.model_type}", "sla")
+        return Reason(f"node(s) of class {node_class.name} cannot run model {workload.model_type} (no energy model)",
+                      "sla")
     if model.frame_time_ms() > workload.sla.latency_ms:
-        return Reason(f"node class {node_class.name} takes {model.frame_time_ms():.0f} ms per frame, over the "
-                      f"{workload.sla.latency_ms:.0f} ms latency bound", "sla")
+        return Reason(f"node(s) of class {node_class.name} take {model.frame_time_ms():.0f} ms per frame, over the "
+                      f"pod's {workload.sla.latency_ms:.0f} ms latency bound", "sla")
     if not workload.footprint.fits_in(node.allocatable):
-        return Reason(f"one replica needs {workload.footprint}; node allocatable is {node.allocatable}",
-                      "node_too_small")
+        return Reason(f"node(s) too small for one replica ({workload.footprint.describe()})", "node_too_small")
     return None
 
 
@@ -60,7 +64,7 @@ def soft_reason(workload: Workload, node: Node, used_by_us=None) -> Reason | Non
     """Not enough free room right now (may change; preemption or scale-down can help)."""
     room = node.free if used_by_us is None else node.free - used_by_us
     if not workload.footprint.fits_in(room):
-        return Reason(f"not enough free capacity now: needs {workload.footprint}, free {room}", "capacity")
+        return Reason(f"node(s) lack free room for one replica now ({workload.footprint.describe()})", "capacity")
     if not node.schedulable:
-        return Reason("node is not schedulable (cordoned or not Ready)", "unschedulable")
+        return Reason("node(s) not schedulable (cordoned or not Ready)", "unschedulable")
     return None

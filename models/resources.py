@@ -26,6 +26,10 @@ class Resources:
     def fits_in(self, other: "Resources") -> bool:
         return self.cpu_m <= other.cpu_m and self.memory_mib <= other.memory_mib and self.gpu <= other.gpu
 
+    def describe(self) -> str:
+        """As a person reads it: `cpu 4500m, memory 10240Mi, 1 GPU` (GPUs only when asked for)."""
+        return f"cpu {self.cpu_m}m, memory {self.memory_mib}Mi" + (f", {self.gpu} GPU" if self.gpu else "")
+
     def max_copies_in(self, room: "Resources") -> int:
         """How many copies of `self` fit in `room` (a large number when self is all zeros)."""
         limits = [room_v // need for need, room_v in

@@ -64,9 +64,8 @@ def _describe(verdict: tuple[int, str]) -> tuple[int, str, tuple[int, str]]:
     return _SECTION[outcome], reason, verdict_kind(outcome, reason)
 
 
-def unknown_node_reason(name: str) -> Reason:
-    return Reason(f"node {name} is not in the WattWise extender's node cache (not yet seen from the API "
-                  f"server); it cannot be checked, so it is not offered", "unknown_node")
+UNKNOWN_NODE = Reason("node(s) not yet in the WattWise extender's node cache (not seen from the API server): "
+                      "they cannot be checked, so they are not offered", "unknown_node")
 
 
 class Decider:
@@ -161,7 +160,7 @@ class Decider:
         for n in names:
             v = verdicts.get(n)
             if v is None:
-                failed[n] = unknown_node_reason(n)
+                failed[n] = UNKNOWN_NODE
             elif v[0] == PASS:
                 passed.append(n)
             elif v[0] == HARD:

@@ -59,9 +59,13 @@ def convert_node(obj: dict, mapping: LabelMapping = DEFAULT_MAPPING) -> NodeEntr
         node, node_class = node_from_k8s(obj, mapping)
     except (InvalidInputError, TypeError, ValueError, AttributeError) as e:
         log.warning("node %s: cannot read its labels or resources: %s", name, e)
-        return NodeEntry(name, rv, None, None,
-                         Reason(f"the extender cannot read node {name}: {e}", "unreadable_node"))
+        return NodeEntry(name, rv, None, None, UNREADABLE)
     return NodeEntry(name, rv, node, node_class)
+
+
+# what is wrong with each one is in the log above, by name: the reason is one for all (see eligibility)
+UNREADABLE = Reason("node(s) with labels or resources the WattWise extender cannot read (its log says why)",
+                    "unreadable_node")
 
 
 def _inputs(obj: dict) -> tuple:

@@ -121,12 +121,12 @@ def test_writers_write_what_wire_encodes():
     t = table(["n-1", "n-2", "n-3"])
     positions = t.find(b'["n-3","n-1","n-2"]', 0)[0]
     entries = [wire.name_entry("n-1"), wire.reason_entry("n-2", 'odd "reason"'),
-               wire.reason_entry("n-3", "pod needs TEE tdx; node has none")]
+               wire.reason_entry("n-3", "node(s) lack TEE tdx")]
     reply, counts = t.join_sections(positions, bytes([0, 1, 2]), *entries_of(entries), wire.FILTER_PIECES,
                                     fragments.FILTER_ORDER, codes=_u32([2, 0, 2]), n_codes=3)
     assert counts == [1, 0, 2]
     assert json.loads(reply) == {"FailedNodes": {"n-2": 'odd "reason"'},
-                                 "FailedAndUnresolvableNodes": {"n-3": "pod needs TEE tdx; node has none"},
+                                 "FailedAndUnresolvableNodes": {"n-3": "node(s) lack TEE tdx"},
                                  "Error": "", "NodeNames": ["n-1"], "Nodes": None}
     assert reply == wire.names_filter_reply(entries[0], entries[1], entries[2])
     long = [wire.reason_entry("n-1", "x" * 300), wire.name_entry("n-2"), wire.name_entry("n-3")]   # past 64 bytes
