@@ -43,7 +43,7 @@ def _verb_handler(service: ExtenderService, verb: str, call, max_request_bytes: 
             code = 500
             log.exception("%s: internal error", verb)
             response = _error(500, f"internal error in the WattWise extender's {verb}; see its log")
-        metrics.latency.labels(verb, str(code)).observe(time.perf_counter() - started)
+        metrics.observe_latency(verb, code, time.perf_counter() - started)
         return response
 
     return handle
@@ -69,6 +69,7 @@ def add_health_routes(app: web.Application, service: ExtenderService) -> None:
 
     async def metrics(_request: web.Request) -> web.Response:
         m = service.metrics
+        m.flush()
         m.cache_nodes.set(len(service.node_cache.nodes()))
         age = service.node_cache.sync_age_s()
         m.cache_age_s.set(age if age != float("inf") else -1)

@@ -27,7 +27,7 @@ from wattwise.models.scoring import NodeCost, node_costs, scores_from_costs
 from wattwise.models.snapshot import Snapshot
 from wattwise.runtime import PlanView
 from wattwise.scheduler.fragments import (FAILED, PASSED, UNRESOLVABLE, FilterEntries, FilterFragments, NameIndex,
-                                          ScoreFragments)
+                                          Positions, ScoreFragments)
 from wattwise.scheduler.intent import INVALID, MANAGED, TEE_ONLY, PodIntent, WorkloadIndex
 from wattwise.scheduler.metrics import reason_category
 from wattwise.scheduler.nodeset import NodeEntry, NodeSet
@@ -170,7 +170,7 @@ class Decider:
         return FilterDecision(passed, failed, unresolvable)
 
     # -- names mode: replies written from per-node fragments (fragments.py) ------------------------
-    def filter_reply(self, intent: PodIntent, positions: np.ndarray, nodes: NodeSet) -> tuple[bytes, dict] | None:
+    def filter_reply(self, intent: PodIntent, positions: Positions, nodes: NodeSet) -> tuple[bytes, dict] | None:
         """The encoded reply of `filter` for the cached nodes at `positions` (in `name_index(nodes)`),
         and its tally by `verdict_kind`; None when `filter` must answer (an invalid pod)."""
         if intent.kind == INVALID:
@@ -183,7 +183,7 @@ class Decider:
             table.fragments = entries.fragments(table.verdicts)
         return table.fragments.reply(positions, self.name_index(nodes).table)
 
-    def priority_reply(self, intent: PodIntent, positions: np.ndarray, nodes: NodeSet) -> bytes:
+    def priority_reply(self, intent: PodIntent, positions: Positions, nodes: NodeSet) -> bytes:
         """The encoded HostPriorityList of `scores` for a managed pod and the cached nodes at
         `positions` (in `name_index(nodes)`)."""
         index = self.name_index(nodes)

@@ -41,6 +41,9 @@ except ImportError:   # not built (no C compiler at install): the pure-Python pa
 PASSED, FAILED, UNRESOLVABLE = 0, 1, 2   # the sections of an ExtenderFilterResult
 FILTER_ORDER = bytes((FAILED, UNRESOLVABLE, PASSED))   # as wire.FILTER_PIECES writes them
 _POSITION = np.dtype(np.uint32)   # native order, as _names writes positions
+# Positions of nodes in a NameIndex, native uint32: a memoryview from `find` (the accelerator's
+# path, which needs no numpy), a numpy array from `positions` (either path).
+Positions = np.ndarray | memoryview
 _PAD = _names.PAD if _names is not None else 0   # zero bytes an entry buffer for _names ends with
 
 
@@ -64,7 +67,7 @@ class NameIndex:
         # a seed of its own: node names chosen to collide in a known hash cannot slow look-ups
         self.table = _names.NameTable(names, seed=secrets.randbits(64)) if _names is not None else None
 
-    def find(self, body: bytes, names_at: int) -> np.ndarray | None:
+    def find(self, body: bytes, names_at: int) -> Positions | None:
         """Positions of the names in the NodeNames array at body[names_at:] (wire.names_head), read
         without decoding; None when the accelerator is not built or does not take this request (a
         name unknown, repeated, not plain; anything but an array of strings then the body's end)."""
@@ -73,7 +76,7 @@ class NameIndex:
         found = self.table.find(body, names_at)
         if found is None or not wire.names_tail_ok(body, found[1]):
             return None
-        return np.frombuffer(found[0], dtype=_POSITION)
+        return memoryview(found[0]).cast("I")   # what the accelerator's writers read; no numpy on this path
 
     def positions(self, names: list[str]) -> np.ndarray | None:
         """Positions of `names` in request order; None when one is unknown or named twice (the
@@ -143,7 +146,7 @@ class FilterFragments:
         self._buffer: tuple[bytes, np.ndarray] | None = None   # for the accelerator, made on first use
         self._entries: np.ndarray | None = None                # for the pure-Python path, likewise
 
-    def reply(self, positions: np.ndarray, table=None) -> tuple[bytes, dict[Hashable, int]]:
+    def reply(self, positions: Positions, table=None) -> tuple[bytes, dict[Hashable, int]]:
         """The encoded reply for the nodes at `positions`, and how many fell under each kind;
         written by `table` (the NameIndex's accelerator) when there is one."""
         if table is not None:
@@ -183,7 +186,7 @@ class ScoreFragments:
         self._memo: dict[tuple[int, ...], list] = {}   # class scores -> [node scores, their entries or None]
         self._one_section = bytes(len(classes))   # join_sections' sections: a HostPriorityList has one
 
-    def present(self, positions: np.ndarray) -> list[int]:
+    def present(self, positions: Positions) -> list[int]:
         """The cost classes of the nodes at `positions`."""
         table = self._index.table
         if table is not None:
@@ -192,7 +195,7 @@ class ScoreFragments:
             counts = np.bincount(self._labels[positions], minlength=self._n_classes + 1).tolist()
         return [c for c, n in enumerate(counts[1:]) if n]
 
-    def reply(self, positions: np.ndarray, class_scores: list[int]) -> bytes:
+    def reply(self, positions: Positions, class_scores: list[int]) -> bytes:
         """The encoded HostPriorityList of the nodes at `positions`, class c scoring `class_scores[c]`."""
         key = tuple(class_scores)
         memo = self._memo.get(key)

@@ -1,6 +1,9 @@
 """Prometheus metrics of the extender: latency per verb, decisions and reasons counted.
 
-Each server gets its own registry (tests and the demo may run several in one process).
+Each server gets its own registry (tests and the demo may run several in one process). Decisions
+and reasons are counted per call into a plain dict and added to their counters when /metrics is
+scraped (`flush`): a call may count under several labels, and prometheus_client's counters cost
+microseconds each, which at thousands of candidate nodes is a share of the extender's answer.
 """
 
 from __future__ import annotations
@@ -35,14 +38,27 @@ class ExtenderMetrics:
                                             ["code"], registry=r)
 
         self._children: dict[tuple, object] = {}   # labelled counters by labels (labels() is slow per call)
+        self._pending: dict[tuple, int] = {}        # (counter, *labels) -> counted since the last flush
 
     def count_decisions(self, verb: str, decision: str, n: int) -> None:
         if n:
-            self._child(self.decisions, verb, decision).inc(n)
+            key = (self.decisions, verb, decision)
+            self._pending[key] = self._pending.get(key, 0) + n
 
     def count_reason(self, category: str, n: int) -> None:
         if n:
-            self._child(self.reasons, category).inc(n)
+            key = (self.reasons, category)
+            self._pending[key] = self._pending.get(key, 0) + n
+
+    def observe_latency(self, verb: str, code: int, seconds: float) -> None:
+        self._child(self.latency, verb, str(code)).observe(seconds)
+
+    def flush(self) -> None:
+        """Adds what was counted since the last flush to the counters (before every scrape). Counting
+        and flushing happen on the server's event loop, so no count falls between the two."""
+        pending, self._pending = self._pending, {}
+        for (metric, *labels), n in pending.items():
+            self._child(metric, *labels).inc(n)
 
     def _child(self, metric, *labels: str):
         key = (metric, *labels)
