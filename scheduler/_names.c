@@ -15,7 +15,8 @@
 
    Where the time goes, per name (5,000 names, one core of the benchmark machine): finding it in
    the request ~5 ns (the bytes are classified 64 at a time, and a name's end is a bit scan),
-   hashing it ~1.5 ns, looking it up ~6 ns, writing its entry of the reply ~7 ns. */
+   hashing it ~1.5 ns, looking it up ~6 ns, writing its entry of the reply ~8 ns; about twice that
+   when other work has emptied the caches since the last call (benchmarks/names_bench.py). */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
