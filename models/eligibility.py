@@ -5,7 +5,8 @@ carries a short category for counting (the extender's metrics), set where it is 
 A reason says what is true of a kind of node, never of one node in particular, in the words of
 kube-scheduler's own ("node(s) didn't match Pod's node affinity/selector"): the FailedScheduling
 event counts nodes per distinct reason, "0/5000 nodes are available: 3750 node(s) lack TEE tdx,
-...". A reason naming one node's free room or name would be a line of its own per node."""
+...". A reason naming one node's free room or name would be a line of its own per node, and a
+comma inside a reason would read as the start of the next one."""
 
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ def tee_reason(requirement: Confidentiality, node: Node, node_class: NodeClass) 
     present = {k for opt in requirement.any_of for k in opt} & node_class.tee_kinds
     if present and any(opt <= node_class.tee_kinds for opt in requirement.any_of):
         missing = sorted(k.value for k in present - node.tee_ready)
-        return Reason(f"node(s) have TEE {', '.join(missing)} but it is not ready (driver, attestation or "
-                      "device plugin)", "tee_not_ready")
+        return Reason(f"node(s) have TEE {' and '.join(missing)} not ready (driver/attestation/device plugin)",
+                      "tee_not_ready")
     return Reason(f"node(s) lack TEE {needed}", "tee_missing")
 
 
@@ -53,8 +54,8 @@ def hard_reason(workload: Workload, node: Node, node_class: NodeClass,
         return Reason(f"node(s) of class {node_class.name} cannot run model {workload.model_type} (no energy model)",
                       "sla")
     if model.frame_time_ms() > workload.sla.latency_ms:
-        return Reason(f"node(s) of class {node_class.name} take {model.frame_time_ms():.0f} ms per frame, over the "
-                      f"pod's {workload.sla.latency_ms:.0f} ms latency bound", "sla")
+        return Reason(f"node(s) of class {node_class.name} take {model.frame_time_ms():.0f} ms per frame (the pod's "
+                      f"latency bound is {workload.sla.latency_ms:.0f} ms)", "sla")
     if not workload.footprint.fits_in(node.allocatable):
         return Reason(f"node(s) too small for one replica ({workload.footprint.describe()})", "node_too_small")
     return None

@@ -27,8 +27,10 @@ class Resources:
         return self.cpu_m <= other.cpu_m and self.memory_mib <= other.memory_mib and self.gpu <= other.gpu
 
     def describe(self) -> str:
-        """As a person reads it: `cpu 4500m, memory 10240Mi, 1 GPU` (GPUs only when asked for)."""
-        return f"cpu {self.cpu_m}m, memory {self.memory_mib}Mi" + (f", {self.gpu} GPU" if self.gpu else "")
+        """As a person reads it, with no comma (kube-scheduler joins reasons with commas):
+        `4500m CPU and 10240Mi memory`, `... and 2 GPUs` (GPUs only when asked for)."""
+        gpus = f" and {self.gpu} GPU{'s' if self.gpu > 1 else ''}" if self.gpu else ""
+        return f"{self.cpu_m}m CPU and {self.memory_mib}Mi memory{gpus}"
 
     def max_copies_in(self, room: "Resources") -> int:
         """How many copies of `self` fit in `room` (a large number when self is all zeros)."""

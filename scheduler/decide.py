@@ -64,8 +64,8 @@ def _describe(verdict: tuple[int, str]) -> tuple[int, str, tuple[int, str]]:
     return _SECTION[outcome], reason, verdict_kind(outcome, reason)
 
 
-UNKNOWN_NODE = Reason("node(s) not yet in the WattWise extender's node cache (not seen from the API server): "
-                      "they cannot be checked, so they are not offered", "unknown_node")
+UNKNOWN_NODE = Reason("node(s) not yet in the WattWise extender's node cache (not seen from the API server) "
+                      "so not checked and not offered", "unknown_node")
 
 
 class Decider:
