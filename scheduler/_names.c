@@ -692,7 +692,8 @@ static PyMethodDef NameTable_methods[] = {
     {"find", (PyCFunction)NameTable_find, METH_VARARGS,
      "find(buffer, start) -> (positions, end) | None: the JSON array of names at buffer[start]."},
     {"join_sections", (PyCFunction)(void (*)(void))NameTable_join_sections, METH_VARARGS | METH_KEYWORDS,
-     "join_sections(positions, sections, entries, bounds, pieces, order) -> bytes: a reply from encoded entries."},
+     "join_sections(positions, sections, entries, bounds, pieces, order, codes=None, n_codes=0) -> (reply, counts): "
+     "a reply from encoded entries, and how many positions have each code."},
     {"score_entries", (PyCFunction)NameTable_score_entries, METH_VARARGS,
      "score_entries(scores) -> (entries, bounds): every name's HostPriorityList entry, for join_sections."},
     {"count", (PyCFunction)NameTable_count, METH_VARARGS,

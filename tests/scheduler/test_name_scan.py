@@ -83,6 +83,19 @@ def test_find_declines_anything_else(array):
     assert table(["a", "b"]).find(b"x" + array, 1) is None
 
 
+def test_find_reads_to_the_buffer_s_last_byte_and_no_further():
+    """Bytes are classified 64 at a time: names that end, or break off, at and around the end of
+    the buffer and of a 64-byte block are read exactly (ASan runs of these tests check the reads)."""
+    for n in range(50, 80):
+        name = "a" * n
+        t = table([name])
+        for cut in range(1, 4):   # no closing bracket, no closing quote, not even all the name
+            assert t.find(json.dumps([name]).encode()[:-cut], 0) is None
+        for pad in range(0, 3):
+            body = b" " * pad + json.dumps([name]).encode()
+            assert t.find(body, 0) == (bytes(4), len(body))
+
+
 def test_find_never_takes_an_escape_for_the_name_it_spells():
     """A table name whose raw characters are another name's JSON escape: the request names the
     other one, so find() must not match it (it declines every escape)."""
@@ -161,6 +174,9 @@ def test_writers_check_their_arguments():
     # 300 labels: counted without stripes
     assert t.join_sections(_u32([1, 0]), bytes(2), blob, bounds, (b"", b""), bytes([0]), codes=_u32([299, 7]),
                            n_codes=300)[1] == [int(c in (7, 299)) for c in range(300)]
+    # the one-section run gives up at the second position: its count so far is not counted twice
+    assert t.join_sections(_u32([0, 1]), bytes([0, 1]), blob, bounds, (b"", b""), bytes([0]), codes=_u32([1, 0]),
+                           n_codes=2) == (b'"n-1"', [1, 1])
     # every position is counted, in a section of `order` or not, striped or not
     for n_codes in (3, 300):
         assert t.join_sections(_u32([0, 1]), bytes([1, 0]), blob, bounds, (b"", b""), bytes([0]), codes=_u32([2, 2]),

@@ -104,6 +104,19 @@ def test_health_readiness_and_metrics(extender):
     assert 'wattwise_extender_node_decisions_total{decision="managed:passed",verb="filter"}' in text
     assert 'wattwise_extender_bad_requests_total{verb="filter"} 1.0' in text
     assert "wattwise_extender_node_cache_nodes 8.0" in text
+    # counts are added at each scrape, once: the same again with no call between, then one more call's
+    passed = 'wattwise_extender_node_decisions_total{decision="managed:passed",verb="filter"}'
+    tee = 'wattwise_extender_filter_reasons_total{reason="tee_missing"}'
+    first = {k: sample(text, k) for k in (passed, tee)}
+    assert all(v > 0 for v in first.values())
+    assert {k: sample(get(extender.url + "/metrics")[1], k) for k in first} == first
+    post(extender.url + "/filter", args_names(PODS["managed_tdx"], node_names()))
+    assert {k: sample(get(extender.url + "/metrics")[1], k) for k in first} == {k: 2 * v for k, v in first.items()}
+
+
+def sample(text: str, name: str) -> float:
+    """The value of one sample (name with its labels) in Prometheus text format."""
+    return float(next(line for line in text.splitlines() if line.startswith(name + " ")).split()[-1])
 
 
 class NeverSynced:
