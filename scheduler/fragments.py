@@ -143,7 +143,7 @@ class FilterFragments:
         self._sections = np.fromiter(map(itemgetter(0), rows), dtype=np.uint8, count=len(rows))
         self._codes = np.fromiter(map(itemgetter(1), rows), dtype=_POSITION, count=len(rows))
         self._rows = rows
-        self._buffer: tuple[bytes, np.ndarray] | None = None   # for the accelerator, made on first use
+        self._buffer: tuple[bytes, bytes] | None = None   # records and entries for the accelerator, on first use
         self._entries: np.ndarray | None = None                # for the pure-Python path, likewise
 
     def reply(self, positions: Positions, table=None) -> tuple[bytes, dict[Hashable, int]]:
@@ -151,9 +151,9 @@ class FilterFragments:
         written by `table` (the NameIndex's accelerator) when there is one."""
         if table is not None:
             if self._buffer is None:
-                self._buffer = _entry_buffer([row[2] for row in self._rows])
-            reply, counts = table.join_sections(positions, self._sections, *self._buffer, wire.FILTER_PIECES,
-                                                FILTER_ORDER, codes=self._codes, n_codes=len(self._kinds))
+                self._buffer = _entry_records([row[2] for row in self._rows], self._sections, self._codes)
+            reply, counts = table.join_sections(positions, *self._buffer, wire.FILTER_PIECES, FILTER_ORDER,
+                                                len(self._kinds))
         else:
             counts = np.bincount(self._codes[positions], minlength=len(self._kinds)).tolist()
             sections = self._sections[positions]
@@ -184,7 +184,6 @@ class ScoreFragments:
         self._labels = (np.array(classes, dtype=np.int64) + 1).astype(_POSITION)   # 0: not scored, c + 1: class c
         self._n_classes = n_classes
         self._memo: dict[tuple[int, ...], list] = {}   # class scores -> [node scores, their entries or None]
-        self._one_section = bytes(len(classes))   # join_sections' sections: a HostPriorityList has one
 
     def present(self, positions: Positions) -> list[int]:
         """The cost classes of the nodes at `positions`."""
@@ -208,7 +207,8 @@ class ScoreFragments:
         if table is not None:
             if memo[1] is None:
                 memo[1] = table.score_entries(memo[0])
-            return table.join_sections(positions, self._one_section, *memo[1], wire.PRIORITY_PIECES, b"\0")[0]
+            entries, records = memo[1]
+            return table.join_sections(positions, records, entries, wire.PRIORITY_PIECES, b"\0", 1)[0]
         if memo[1] is None:
             memo[1] = self._index.score_entries(memo[0])
         return wire.priority_reply(b",".join(memo[1][positions].tolist()))
@@ -218,11 +218,19 @@ def _copy(name: str) -> str:
     return name.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
 
 
-def _entry_buffer(entries: list[bytes]) -> tuple[bytes, np.ndarray]:
-    """`entries` in one buffer, then the zero bytes _names may read past the last, and where each
-    starts (one more bound than entries): what NameTable.join_sections reads."""
+def _entry_records(entries: list[bytes], sections: np.ndarray, codes: np.ndarray) -> tuple[bytes, bytes]:
+    """What NameTable.join_sections reads: a record per node (where its entry starts, its length,
+    its code and section, as native uint32s) and `entries` in one buffer, then the zero bytes
+    _names may read past the last."""
     lengths = np.fromiter(map(len, entries), dtype=np.int64, count=len(entries))
-    return b"".join(entries) + bytes(_PAD), np.concatenate(([0], np.cumsum(lengths))).astype(_POSITION)
+    if lengths.sum() >= 2**32 - _PAD:
+        raise ValueError("encoded entries past 4 GiB")
+    records = np.empty((len(entries), 4), dtype=_POSITION)
+    records[:, 0] = np.cumsum(lengths) - lengths
+    records[:, 1] = lengths
+    records[:, 2] = codes
+    records[:, 3] = sections
+    return records.tobytes(), b"".join(entries) + bytes(_PAD)
 
 
 def _packed(entries: list[bytes]) -> np.ndarray:

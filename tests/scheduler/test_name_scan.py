@@ -124,10 +124,11 @@ def test_find_edges():
         table(None)
 
 
-def entries_of(entries: list[bytes]) -> tuple[bytes, bytes]:
-    """The entries in one buffer (then the PAD bytes the writer may read past an entry), and bounds."""
-    bounds = np.concatenate(([0], np.cumsum([len(e) for e in entries]))).astype(np.uint32)
-    return b"".join(entries) + bytes(fragments._PAD), bounds.tobytes()
+def records_of(entries: list[bytes], sections: list[int], codes: list[int] | None = None) -> tuple[bytes, bytes]:
+    """join_sections' records (start, length, code, section per node) and entries buffer (then the
+    PAD bytes the writer may read past an entry), as fragments builds them."""
+    codes = codes if codes is not None else [0] * len(entries)
+    return fragments._entry_records(entries, np.array(sections, dtype=np.uint8), np.array(codes, dtype=np.uint32))
 
 
 def test_writers_write_what_wire_encodes():
@@ -135,63 +136,67 @@ def test_writers_write_what_wire_encodes():
     positions = t.find(b'["n-3","n-1","n-2"]', 0)[0]
     entries = [wire.name_entry("n-1"), wire.reason_entry("n-2", 'odd "reason"'),
                wire.reason_entry("n-3", "node(s) lack TEE tdx")]
-    reply, counts = t.join_sections(positions, bytes([0, 1, 2]), *entries_of(entries), wire.FILTER_PIECES,
-                                    fragments.FILTER_ORDER, codes=_u32([2, 0, 2]), n_codes=3)
+    reply, counts = t.join_sections(positions, *records_of(entries, [0, 1, 2], [2, 0, 2]), wire.FILTER_PIECES,
+                                    fragments.FILTER_ORDER, 3)
     assert counts == [1, 0, 2]
     assert json.loads(reply) == {"FailedNodes": {"n-2": 'odd "reason"'},
                                  "FailedAndUnresolvableNodes": {"n-3": "node(s) lack TEE tdx"},
                                  "Error": "", "NodeNames": ["n-1"], "Nodes": None}
     assert reply == wire.names_filter_reply(entries[0], entries[1], entries[2])
     long = [wire.reason_entry("n-1", "x" * 300), wire.name_entry("n-2"), wire.name_entry("n-3")]   # past 64 bytes
-    assert t.join_sections(positions, bytes([1, 0, 0]), *entries_of(long), wire.FILTER_PIECES,
-                           fragments.FILTER_ORDER) == (wire.names_filter_reply(b'"n-3","n-2"', long[0], b""), [])
-    scored = t.score_entries(bytes([10, 0, 255]))
-    assert scored[0][-fragments._PAD:] == bytes(fragments._PAD)
-    assert t.join_sections(positions, bytes(3), *scored, wire.PRIORITY_PIECES, b"\0")[0] == \
-        wire.encode([{"Host": "n-3", "Score": 255}, {"Host": "n-1", "Score": 10}, {"Host": "n-2", "Score": 0}])
-    assert t.join_sections(b"", bytes(3), *scored, wire.PRIORITY_PIECES, b"\0", codes=_u32([0, 0, 0]),
-                           n_codes=1) == (b"[]", [0])
+    assert t.join_sections(positions, *records_of(long, [1, 0, 0]), wire.FILTER_PIECES, fragments.FILTER_ORDER,
+                           1) == (wire.names_filter_reply(b'"n-3","n-2"', long[0], b""), [3])
+    entries, records = t.score_entries(bytes([10, 0, 255]))
+    assert entries[-fragments._PAD:] == bytes(fragments._PAD)
+    assert t.join_sections(positions, records, entries, wire.PRIORITY_PIECES, b"\0", 1) == (
+        wire.encode([{"Host": "n-3", "Score": 255}, {"Host": "n-1", "Score": 10}, {"Host": "n-2", "Score": 0}]), [3])
+    assert t.join_sections(b"", records, entries, wire.PRIORITY_PIECES, b"\0", 1) == (b"[]", [0])
     assert t.count(positions, _u32([2, 0, 2]), 3) == [1, 0, 2]
 
 
 def test_writers_check_their_arguments():
     t = table(["n-1", "n-2"])
-    blob, bounds = entries_of([b'"n-1"', b'"n-2"'])
-    ok = dict(positions=_u32([1, 0]), sections=bytes(2), entries=blob, bounds=bounds, pieces=(b"{", b"}"),
-              order=bytes([0]))
+    two = [b'"n-1"', b'"n-2"']
+    records, blob = records_of(two, [0, 0])
+    ok = dict(positions=_u32([1, 0]), records=records, entries=blob, pieces=(b"{", b"}"), order=bytes([0]), n_codes=1)
 
     def call(**change):
         a = {**ok, **change}
-        reply, counts = t.join_sections(a["positions"], a["sections"], a["entries"], a["bounds"], a["pieces"],
-                                        a["order"], **{k: a[k] for k in ("codes", "n_codes") if k in a})
+        reply, counts = t.join_sections(a["positions"], a["records"], a["entries"], a["pieces"], a["order"],
+                                        a["n_codes"])
         return reply
 
     assert call() == b'{"n-2","n-1"}'
     assert call(order=bytes([1])) == b"{}"
     # three sections (as many as an ExtenderFilterResult has), one node in each of 0 and 1
-    assert call(sections=bytes([0, 1]), order=bytes([1, 0, 2]), pieces=(b"<",) + (b"|",) * 3) == b'<"n-2"|"n-1"||'
-    assert call(sections=bytes([0, 1])) == b'{"n-1"}'   # one section, not every node's
+    assert call(records=records_of(two, [0, 1])[0], order=bytes([1, 0, 2]), pieces=(b"<",) + (b"|",) * 3) == \
+        b'<"n-2"|"n-1"||'
+    assert call(records=records_of(two, [0, 1])[0]) == b'{"n-1"}'   # one section, not every node's
     # 300 labels: counted without stripes
-    assert t.join_sections(_u32([1, 0]), bytes(2), blob, bounds, (b"", b""), bytes([0]), codes=_u32([299, 7]),
-                           n_codes=300)[1] == [int(c in (7, 299)) for c in range(300)]
+    assert t.join_sections(_u32([1, 0]), records_of(two, [0, 0], [299, 7])[0], blob, (b"", b""), bytes([0]),
+                           300)[1] == [int(c in (7, 299)) for c in range(300)]
     # the one-section run gives up at the second position: its count so far is not counted twice
-    assert t.join_sections(_u32([0, 1]), bytes([0, 1]), blob, bounds, (b"", b""), bytes([0]), codes=_u32([1, 0]),
-                           n_codes=2) == (b'"n-1"', [1, 1])
+    assert t.join_sections(_u32([0, 1]), records_of(two, [0, 1], [1, 0])[0], blob, (b"", b""), bytes([0]),
+                           2) == (b'"n-1"', [1, 1])
     # every position is counted, in a section of `order` or not, striped or not
     for n_codes in (3, 300):
-        assert t.join_sections(_u32([0, 1]), bytes([1, 0]), blob, bounds, (b"", b""), bytes([0]), codes=_u32([2, 2]),
-                               n_codes=n_codes) == (b'"n-2"', [2 * (c == 2) for c in range(n_codes)])
+        assert t.join_sections(_u32([0, 1]), records_of(two, [1, 0], [2, 2])[0], blob, (b"", b""), bytes([0]),
+                               n_codes) == (b'"n-2"', [2 * (c == 2) for c in range(n_codes)])
+    # a section past 255 is in no section of `order`: counted, not written
+    odd = np.frombuffer(records, dtype=np.uint32).reshape(2, 4).copy()
+    odd[0, 3] = 256
+    assert call(records=odd.tobytes()) == b'{"n-2"}'
+    past = odd.copy()
+    past[1, 0] = len(blob)   # starts past the entries
     for change, error in [({"positions": _u32([2])}, ValueError), ({"positions": b"\0\0\0"}, ValueError),
-                          ({"sections": bytes(3)}, ValueError), ({"bounds": _u32([0, 5])}, ValueError),
-                          ({"bounds": _u32([0, 5, 4])}, ValueError),          # out of order
-                          ({"entries": blob[:-1]}, ValueError),               # into the padding
+                          ({"records": records[:-4]}, ValueError),           # not one per name
+                          ({"records": past.tobytes()}, ValueError),         # an entry past the entries
+                          ({"entries": blob[:-1]}, ValueError),              # into the padding
                           ({"pieces": (b"{",)}, ValueError), ({"pieces": ("{", b"}")}, TypeError),
                           ({"order": bytes([0, 0]), "pieces": (b"", b"", b"")}, ValueError),
                           ({"order": bytes(range(4)), "pieces": (b"",) * 5}, ValueError),   # more than 3 sections
-                          ({"codes": _u32([0])}, ValueError),                 # codes without n_codes
-                          ({"codes": _u32([0, 0, 0]), "n_codes": 1}, ValueError),   # not one per name
-                          ({"codes": _u32([0, 3]), "n_codes": 3}, ValueError),      # a code not below n_codes
-                          ({"n_codes": 2}, ValueError)]:                      # n_codes without codes
+                          ({"n_codes": 0}, ValueError),                      # a code not below n_codes
+                          ({"n_codes": -1}, ValueError)]:
         with pytest.raises(error):
             call(**change)
     with pytest.raises(ValueError):
