@@ -144,7 +144,7 @@ class FilterFragments:
         self._codes = np.fromiter(map(itemgetter(1), rows), dtype=_POSITION, count=len(rows))
         self._rows = rows
         self._buffer: tuple[bytes, bytes] | None = None   # records and entries for the accelerator, on first use
-        self._entries: np.ndarray | None = None                # for the pure-Python path, likewise
+        self._entries: np.ndarray | None = None           # for the pure-Python path, likewise
 
     def reply(self, positions: Positions, table=None) -> tuple[bytes, dict[Hashable, int]]:
         """The encoded reply for the nodes at `positions`, and how many fell under each kind;
@@ -184,6 +184,7 @@ class ScoreFragments:
         self._labels = (np.array(classes, dtype=np.int64) + 1).astype(_POSITION)   # 0: not scored, c + 1: class c
         self._n_classes = n_classes
         self._memo: dict[tuple[int, ...], list] = {}   # class scores -> [node scores, their entries or None]
+        # (entries: the accelerator's (entries, records) from score_entries, or numpy's packed entries)
 
     def present(self, positions: Positions) -> list[int]:
         """The cost classes of the nodes at `positions`."""
