@@ -34,8 +34,27 @@ def docs():
 def test_there_is_one_of_each():
     kinds = sorted((d["kind"], d["spec"]["triggers"][0]["type"] if d["kind"] == "ScaledObject" else "")
                    for _, d in docs())
-    assert kinds == [("Deployment", ""), ("ScaledObject", "external"), ("ScaledObject", "external-push"),
-                     ("Service", ""), ("TriggerAuthentication", "")]
+    assert kinds == [("ClusterRole", ""), ("ClusterRoleBinding", ""), ("Deployment", ""),
+                     ("ScaledObject", "external"), ("ScaledObject", "external-push"), ("Service", ""),
+                     ("ServiceAccount", ""), ("TriggerAuthentication", "")]
+
+
+def test_the_scaler_may_watch_pods_for_its_surge():
+    """`--in-cluster` turns on the pod watch (running and ready replicas per node); the
+    Deployment's ServiceAccount is bound to a role that may list and watch pods."""
+    by_kind = {d["kind"]: d for _, d in docs()}
+    dep, account = by_kind["Deployment"], by_kind["ServiceAccount"]
+    pod_spec = dep["spec"]["template"]["spec"]
+    assert "--in-cluster" in pod_spec["containers"][0]["args"]
+    assert pod_spec["serviceAccountName"] == account["metadata"]["name"]
+    assert account["metadata"]["namespace"] == dep["metadata"]["namespace"]
+    binding, role = by_kind["ClusterRoleBinding"], by_kind["ClusterRole"]
+    assert {"kind": "ServiceAccount", "name": account["metadata"]["name"],
+            "namespace": account["metadata"]["namespace"]} in binding["subjects"]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": role["metadata"]["name"]}
+    assert any(r["apiGroups"] == [""] and "pods" in r["resources"] and {"list", "watch"} <= set(r["verbs"])
+               for r in role["rules"])
 
 
 def test_plain_manifests_validate_against_kubernetes_schema():
