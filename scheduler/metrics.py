@@ -41,13 +41,14 @@ class ExtenderMetrics:
         self._pending: dict[tuple, int] = {}        # (counter, *labels) -> counted since the last flush
 
     def count_decisions(self, verb: str, decision: str, n: int) -> None:
-        if n:
-            key = (self.decisions, verb, decision)
-            self._pending[key] = self._pending.get(key, 0) + n
+        self._count(n, self.decisions, verb, decision)
 
     def count_reason(self, category: str, n: int) -> None:
+        self._count(n, self.reasons, category)
+
+    def _count(self, n: int, *key) -> None:
+        """Adds n to `key` (counter, *labels) at the next flush."""
         if n:
-            key = (self.reasons, category)
             self._pending[key] = self._pending.get(key, 0) + n
 
     def observe_latency(self, verb: str, code: int, seconds: float) -> None:
