@@ -1,23 +1,24 @@
-"""Benchmark of the scheduler extender: filter and prioritize at 100, 1,000 and 5,000 candidate
-nodes, in names mode (nodeCacheCapable: true) and full-node mode (false), side by side with a
-trivial /echo endpoint on the same aiohttp server, in the same run, from one client process.
-Mode `names` repeats one request (a burst of look-alike pods); `names~` cycles through 64
-different candidate lists, each a different 99% of the nodes in a random order (kube-scheduler's
-order is not the cache's). Requests are compact JSON, as kube-scheduler's Go encoder writes them.
-The first line printed says whether the names-mode C accelerator (scheduler/_names.c) is built.
+"""Benchmark of the scheduler extender: filter and prioritize for a managed confidential pod
+(TDX) at 500 and 5,000 candidate node names (nodeCacheCapable: true), side by side with a trivial
+/echo endpoint on the same aiohttp server, in one run, from one client process. The extender's
+node cache holds 5,000 nodes of a mixed fleet (TDX, SGX, SEV-SNP, plain); each size cycles
+through 64 different candidate lists, each a different 99% of that many nodes in its own random
+order, as kube-scheduler's lists differ from pod to pod. Requests are compact JSON, as
+kube-scheduler's Go encoder writes them.
 
-    .venv/bin/python benchmarks/extender_bench.py            # both JSON backends
-    .venv/bin/python benchmarks/extender_bench.py --quick    # fewer calls
+    .venv/bin/python benchmarks/extender_bench.py              # about 2 minutes
+    .venv/bin/python benchmarks/extender_bench.py --nodes      # also full NodeLists (nodeCacheCapable: false)
+    .venv/bin/python benchmarks/extender_bench.py --json both  # orjson and the standard library's json
 
 The extender runs in a process of its own, as in a cluster. The client is http.client on a
-keep-alive connection per size and mode (TCP_NODELAY on both ends), calling one request at a
-time like kube-scheduler does. The echo endpoint gets the same request body and
-returns it: it measures the HTTP stack and the transfer alone. Every call, echo or verb, is
-timed from sending the request until its whole reply body is read (the client does not decode
-it), and must answer 200. Each cell is the median over `--rounds` rounds of p50, p99 and calls
-per second. The rounds of echo, filter and prioritize take turns, so that a busy neighbour on the
-machine weighs on all three alike, and each starts from a fresh garbage collection, so that one
-owed to setting up the requests does not land in one endpoint's round.
+keep-alive connection per size (TCP_NODELAY on both ends), calling one request at a time like
+kube-scheduler does. The echo endpoint gets the same request body and returns it: it measures
+the HTTP stack and the transfer alone. Every call, echo or verb, is timed from sending the request
+until its whole reply body is read (the client does not decode it), and must answer 200. Each
+cell is the median over `--rounds` rounds of p50, p99 and calls per second. The rounds of echo,
+filter and prioritize take turns, so that a busy neighbour on the machine weighs on all three
+alike, and each starts from a fresh garbage collection, so that one owed to setting up the
+requests does not land in one endpoint's round. The target: p99 at most 5 ms at 5,000 names.
 """
 
 from __future__ import annotations
@@ -123,11 +124,10 @@ def measure(conn: http.client.HTTPConnection, path: str, bodies: list[bytes], ca
 def serve(backend: str, n_nodes: int) -> None:
     """The server side, in a process of its own (as an extender is: kube-scheduler never shares
     its interpreter): the extender with /echo and `n_nodes` nodes cached. Prints its port and the
-    state of the accelerator, then serves until stdin closes."""
+    JSON backend, then serves until stdin closes."""
     from wattwise.models.scenario import load_scenario
     from wattwise.runtime import StaticPlanSource
     from wattwise.scheduler import wire
-    from wattwise.scheduler.fragments import accelerated
     from wattwise.scheduler.node_cache import StaticNodeCache
     from wattwise.scheduler.server import start_extender
 
@@ -136,47 +136,41 @@ def serve(backend: str, n_nodes: int) -> None:
     nodes = [make_node(i, rng) for i in range(n_nodes)]
     source = StaticPlanSource(load_scenario(REPO / "scenarios" / "metro-retail.yaml").snapshot)
     handle = start_extender(source, "127.0.0.1", 0, StaticNodeCache.from_node_json(nodes), echo=True)
-    print(handle.port, used, "built" if accelerated() else "NOT-built", flush=True)
+    print(handle.port, used, flush=True)
     sys.stdin.read()
     handle.stop(2.0)
 
 
-def run(backend: str, sizes, rounds: int, quick: bool) -> list[dict]:
-    server = subprocess.Popen([sys.executable, __file__, "--serve", "--json", backend, "--sizes", str(max(sizes))],
+def run(backend: str, sizes, cached: int, rounds: int, calls: int, with_nodes: bool) -> list[dict]:
+    server = subprocess.Popen([sys.executable, __file__, "--serve", "--json", backend, "--cached", str(cached)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    port, used, built = server.stdout.readline().split()
-    print(f"# names-mode accelerator: {'built' if built == 'built' else 'NOT built (pure Python)'}", flush=True)
+    port, used = server.stdout.readline().split()
     rng = random.Random(7)   # the server's nodes, made alike
-    nodes = [make_node(i, rng) for i in range(max(sizes))]
+    nodes = [make_node(i, rng) for i in range(cached)]
     rows = []
     try:
         for n in sizes:
-            picked = nodes[:n]
-            all_names = [x["metadata"]["name"] for x in picked]
-            names_body = go_json({"Pod": POD, "Nodes": None, "NodeNames": all_names})
-            # 64 different candidate lists (each without a different 1% of the nodes, in its own
-            # order), sent in turn: more than the reply cache holds, so every call is computed afresh.
-            varied = []
+            names = [x["metadata"]["name"] for x in nodes[:n]]
+            varied = []   # each without a different 1% of the nodes, in its own order
             for v in range(VARIANTS):
                 pick = random.Random(v)
                 drop = set(pick.sample(range(n), max(1, n // 100)))
-                kept = [x for i, x in enumerate(all_names) if i not in drop]
+                kept = [x for i, x in enumerate(names) if i not in drop]
                 pick.shuffle(kept)
                 varied.append(go_json({"Pod": POD, "Nodes": None, "NodeNames": kept}))
-            full_body = go_json({"Pod": POD, "Nodes": {"apiVersion": "v1", "kind": "NodeList", "metadata": {},
-                                                       "items": picked}, "NodeNames": None})
-            for mode, bodies in (("names", [names_body]), ("names~", varied), ("nodes", [full_body])):
-                # a connection per mode: after megabytes of NodeLists on one connection, every
-                # 15-20th names call on it came in ~0.35 ms slow, and not on a fresh one (measured,
-                # cause not pinned down; an extender serves one mode, so no connection carries both)
+            modes = [("names", varied, calls)]
+            if with_nodes:
+                full = go_json({"Pod": POD, "Nodes": {"apiVersion": "v1", "kind": "NodeList", "metadata": {},
+                                                      "items": nodes[:n]}, "NodeNames": None})
+                modes.append(("nodes", [full], max(10, calls // 50)))
+            for mode, bodies, count in modes:
+                # a connection per mode (an extender serves one mode, so no connection carries both)
                 conn = http.client.HTTPConnection("127.0.0.1", int(port))
-                heavy = mode == "nodes" and n >= 1000
-                calls = (20 if heavy else 200) if quick else (30 if heavy else 1000)
                 verbs = ("echo", "filter", "prioritize")
                 results = {verb: [] for verb in verbs}
                 for _ in range(rounds):   # echo's rounds interleaved with the verbs': the same conditions
                     for verb in verbs:
-                        results[verb].append(measure(conn, f"/{verb}", bodies, calls, warmup=5))
+                        results[verb].append(measure(conn, f"/{verb}", bodies, count, warmup=5))
                 for verb in verbs:
                     rows.append({"json": used, "nodes": n, "mode": mode, "verb": verb, "body_kb": len(bodies[0]) / 1024,
                                  **{k: statistics.median(r[k] for r in results[verb]) for k in results[verb][0]}})
@@ -189,52 +183,51 @@ def run(backend: str, sizes, rounds: int, quick: bool) -> list[dict]:
 
 
 def print_header() -> None:
-    print(f"{'json':7} {'nodes':>6} {'mode':7} {'verb':11} {'body KB':>8} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>9}")
+    print(f"{'json':7} {'nodes':>6} {'mode':6} {'verb':11} {'body KB':>8} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'calls/s':>9} {'p50/echo':>9} {'p99/echo':>9}")
 
 
-def print_row(r: dict, flush: bool = False) -> None:
-    print(f"{r['json']:7} {r['nodes']:>6} {r['mode']:7} {r['verb']:11} {r['body_kb']:>8.1f} {r['p50_ms']:>8.2f} "
-          f"{r['p99_ms']:>8.2f} {r['calls_s']:>9.0f}", flush=flush)
+def print_row(r: dict, flush: bool = False, echo: dict | None = None) -> None:
+    ratios = f" {r['p50_ms'] / echo['p50_ms']:>8.2f}x {r['p99_ms'] / echo['p99_ms']:>8.2f}x" if echo else ""
+    print(f"{r['json']:7} {r['nodes']:>6} {r['mode']:6} {r['verb']:11} {r['body_kb']:>8.1f} {r['p50_ms']:>8.2f} "
+          f"{r['p99_ms']:>8.2f} {r['calls_s']:>9.0f}{ratios}", flush=flush)
 
 
-def verdict(rows: list[dict]) -> None:
-    for backend in sorted({r["json"] for r in rows}):
-        cell = {(r["nodes"], r["mode"], r["verb"]): r for r in rows if r["json"] == backend}
-        for mode in ("names", "names~"):
-            if (5000, mode, "filter") not in cell:
-                continue
-            echo = cell[(5000, mode, "echo")]
-            for verb in ("filter", "prioritize"):
-                got = cell[(5000, mode, verb)]
-                p99 = got["p99_ms"]
-                ok = p99 <= 5.0 and p99 <= 2 * echo["p99_ms"]
-                print(f"[{backend}] 5,000 {mode:6} {verb:10}: p99 {p99:.2f} ms vs echo p99 {echo['p99_ms']:.2f} ms "
-                      f"(x{p99 / echo['p99_ms']:.2f}; p50 x{got['p50_ms'] / echo['p50_ms']:.2f}) "
-                      f"-> target p99 <= 5 ms and <= 2x echo: {'MET' if ok else 'MISSED'}")
+def summary(rows: list[dict]) -> None:
+    echo = {(r["json"], r["nodes"], r["mode"]): r for r in rows if r["verb"] == "echo"}
+    print_header()
+    for r in rows:
+        print_row(r, echo=echo[(r["json"], r["nodes"], r["mode"])] if r["verb"] != "echo" else None)
+    print()
+    for r in rows:
+        if r["nodes"] == 5000 and r["mode"] == "names" and r["verb"] != "echo":
+            print(f"[{r['json']}] 5,000 names {r['verb']:10}: p99 {r['p99_ms']:.2f} ms "
+                  f"-> target p99 <= 5 ms: {'MET' if r['p99_ms'] <= 5.0 else 'MISSED'}")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--json", choices=["stdlib", "orjson", "both"], default="both")
-    parser.add_argument("--sizes", default="100,1000,5000")
+    parser.add_argument("--json", choices=["stdlib", "orjson", "both"], default="orjson")
+    parser.add_argument("--sizes", default="500,5000", help="candidate names per request")
+    parser.add_argument("--cached", type=int, default=5000, help="nodes in the extender's cache")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--calls", type=int, default=1000, help="calls per round and endpoint")
+    parser.add_argument("--nodes", action="store_true", help="also full NodeLists (fewer calls)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)   # the server process
     args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",")]
     if args.serve:
-        serve(args.json, max(sizes))
+        serve(args.json, args.cached)
         return 0
-    backends = ["stdlib", "orjson"] if args.json == "both" else [args.json]
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if max(sizes) > args.cached:
+        parser.error(f"--sizes up to {max(sizes)} need --cached {max(sizes)} or more")
+    backends = ["orjson", "stdlib"] if args.json == "both" else [args.json]
     rows = []
     print_header()
     for b in backends:
-        rows += run(b, sizes, args.rounds, args.quick)
+        rows += run(b, sizes, args.cached, args.rounds, args.calls, args.nodes)
     print()
-    print_header()
-    for r in rows:
-        print_row(r)
-    verdict(rows)
+    summary(rows)
     return 0
 
 

@@ -11,7 +11,6 @@ bytes per returned point of each range query and per series of each identity que
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 import tempfile

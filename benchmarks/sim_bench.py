@@ -91,7 +91,8 @@ def main(argv=None) -> int:
                           f"{calls} planner calls, median of {args.repeat})", flush=True)
     print("\ngrowth (median run time ratio):")
     by = {(n, d, pol): t for n, d, pol, t, _ in rows}
-    ns = sorted({r[0] for r in rows}); ds = sorted({r[1] for r in rows})
+    ns = sorted({r[0] for r in rows})
+    ds = sorted({r[1] for r in rows})
     for pol in args.policies.split(","):
         if len(ns) > 1:
             r = [by[(ns[-1], d, pol)] / by[(ns[0], d, pol)] for d in ds]

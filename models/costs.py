@@ -4,9 +4,16 @@ One watt in a zone costs `(1 - s) + s * ci_zone / ci_ref` units, with `s` the ob
 share and `ci_ref` the mean intensity over the cluster's zones: energy and carbon objectives then
 share one scale. A forecast, when given, is averaged over the amortisation horizon because a
 placement made now keeps drawing power that long.
+
+Carbon that is missing is not free: a zone without a reading counts at the snapshot's
+`settings.carbon_default_g_per_kwh` (`models.snapshot.DEFAULT_CARBON_G_PER_KWH`, conservative),
+and one whose reading is untrusted ("stale", "default") at no less than that. So the plan never
+floods the zone it knows least about, under any objective.
 """
 
 from __future__ import annotations
+
+import math
 
 from wattwise.models.cluster import NodeClass
 from wattwise.models.energy import WorkloadClassModel
@@ -16,12 +23,19 @@ EPSILON_ENERGY = 1e-3  # keeps energy a tie-breaker under a pure carbon objectiv
 
 
 def zone_intensity(snapshot: Snapshot, zone: str) -> float:
+    """g/kWh the plan counts for `zone`: the reading (averaged with its forecast over the
+    amortisation horizon); the default where there is none; never below the default where the
+    reading is not trustworthy."""
+    default = snapshot.settings.carbon_default_g_per_kwh
     reading = snapshot.carbon.get(zone)
     if reading is None:
-        return 0.0
+        return default
     horizon_end = snapshot.now_s + snapshot.settings.amortise_s
     points = [v for t, v in reading.forecast if snapshot.now_s <= t <= horizon_end]
-    return (reading.g_per_kwh + sum(points)) / (1 + len(points)) if points else reading.g_per_kwh
+    value = (reading.g_per_kwh + sum(points)) / (1 + len(points)) if points else reading.g_per_kwh
+    if not (math.isfinite(value) and value >= 0):
+        return default                       # an absurd reading is no reading
+    return value if reading.trustworthy else max(value, default)
 
 
 def zone_weights(snapshot: Snapshot, zones) -> dict[str, float]:

@@ -17,7 +17,7 @@ from wattwise.models.milp import MilpProblem, MilpSolution, evaluate
 def solve_greedy(p: MilpProblem) -> MilpSolution:
     """The best of a few orders: largest demand first, scarcest options first (confidential
     workloads with few allowed groups claim them before flexible ones), and by options then size."""
-    options = np.bincount(p.pair_w, minlength=len(p.demand))
+    options = np.bincount(p.pair_workload, minlength=len(p.demand))
     orders = [np.argsort(-p.demand, kind="stable"),
               np.lexsort((-p.demand, options)),
               np.lexsort((options, -p.demand * p.cpu_m))]
@@ -25,23 +25,23 @@ def solve_greedy(p: MilpProblem) -> MilpSolution:
 
 
 def _greedy(p: MilpProblem, order) -> MilpSolution:
-    P = len(p.pair_w)
+    P = len(p.pair_workload)
     count = (p.on_count + p.off_count).astype(int)
     x = np.zeros(P, dtype=int)
     nodes = np.array(p.on_min, dtype=int)
     used = np.zeros((len(count), 3))
     room = np.stack([p.room_cpu_m, p.room_mem_mib, p.room_gpu], axis=1)
     need_r = np.stack([p.cpu_m, p.mem_mib, p.gpu], axis=1)
-    per_frame = (p.a_w + p.b_w * p.cap + p.on_w[p.pair_g] / np.maximum(p.copies, 1)) / np.maximum(p.cap, 1e-9)
+    per_frame = (p.a_w + p.b_w * p.cap + p.on_w[p.pair_group] / np.maximum(p.copies, 1)) / np.maximum(p.cap, 1e-9)
     for w in order:
-        pairs = np.where(p.pair_w == w)[0]
+        pairs = np.where(p.pair_workload == w)[0]
         pairs = pairs[np.argsort(per_frame[pairs], kind="stable")]
         need_fps = (1 + p.headroom[w]) * p.demand[w]
         need_n = p.floor[w]
         budget = int(p.max_r[w])
         r = need_r[w]
         for q in pairs:
-            g = p.pair_g[q]
+            g = p.pair_group[q]
             while (need_fps > 1e-9 or need_n > 0) and budget > 0:
                 wanted = max(math.ceil(need_fps / p.cap[q] - 1e-9), int(need_n), 1)
                 # how many fit on the group's nodes now

@@ -34,15 +34,16 @@ class _Search:
         self.need = np.stack([p.cpu_m, p.mem_mib, p.gpu], axis=1).tolist()
         self.room = np.stack([p.room_cpu_m, p.room_mem_mib, p.room_gpu], axis=1).tolist()
         self.use = [[0.0, 0.0, 0.0] for _ in range(G)]
-        self.w_of, self.g_of = p.pair_w.tolist(), p.pair_g.tolist()
+        self.w_of, self.g_of = p.pair_workload.tolist(), p.pair_group.tolist()
         self.cap, self.a, self.b, self.e = p.cap.tolist(), p.a_w.tolist(), p.b_w.tolist(), p.e_w.tolist()
         self.prev, self.copies = [int(v) for v in p.prev], p.copies.tolist()
         for q, k in enumerate(self.x):
             if k:
                 self._add_use(q, k)
         # each workload's pairs, cheapest per served frame first (the order frames are served in)
-        self.pairs_of_w = [sorted(np.where(p.pair_w == w)[0].tolist(), key=lambda q: (self.b[q], q)) for w in range(W)]
-        self.pairs_of_g = [np.where(p.pair_g == g)[0].tolist() for g in range(G)]
+        self.pairs_of_w = [sorted(np.where(p.pair_workload == w)[0].tolist(), key=lambda q: (self.b[q], q))
+                           for w in range(W)]
+        self.pairs_of_g = [np.where(p.pair_group == g)[0].tolist() for g in range(G)]
         self.on_count = [int(v) for v in p.on_count]
         self.on_min = [int(v) for v in p.on_min]
         self.on_w, self.wake_w = p.on_w.tolist(), p.wake_w.tolist()
@@ -167,7 +168,7 @@ class _Search:
 
 def improve(p: MilpProblem, sol: MilpSolution, max_passes: int = 8) -> MilpSolution:
     """`sol` made cheaper by local search (or `sol` itself when no move helps)."""
-    if not len(p.pair_w):
+    if not len(p.pair_workload):
         return sol
     s = _Search(p, sol.x, sol.v + sol.z)
     per_node = np.maximum(p.on_w, p.wake_w)

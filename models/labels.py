@@ -1,14 +1,22 @@
 """Kubernetes objects (plain JSON dicts) to core values, through a mapping a user can override.
 
-Node capabilities come from Node Feature Discovery, NVIDIA GPU feature discovery and Confidential
-Containers labels and resources (domain.md section 4). A pod's confidentiality requirement comes
-from its runtimeClassName, or WattWise's `wattwise.io/tee` annotation or label.
+Node capabilities come from labels and resources published by Node Feature Discovery
+(kubernetes-sigs/node-feature-discovery, docs/usage/features.md: cpu-security.*, cpu-cpuid.*),
+the NodeFeatureRules kata-deploy installs for Confidential Containers (kata-containers/kata-containers,
+tools/packaging/kata-deploy: intel.feature.node.kubernetes.io/tdx, tdx.intel.com/keys,
+amd.feature.node.kubernetes.io/snp, sev-snp.amd.com/esids), NVIDIA GPU feature discovery
+(NVIDIA/k8s-device-plugin, docs/gpu-feature-discovery/README.md: nvidia.com/gpu.*), NVIDIA's
+k8s-cc-manager (nvidia.com/cc.*) and Intel's SGX device plugin (sgx.intel.com/epc); the zone from
+Kubernetes' well-known topology.kubernetes.io/zone. A pod's confidentiality requirement comes from
+its runtimeClassName, or WattWise's `wattwise.io/tee` annotation or label.
 No Kubernetes client here: the adapters hand over `obj.to_dict()` or raw API JSON.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from wattwise.models.cluster import Node, NodeClass
 from wattwise.models.errors import InvalidInputError
@@ -73,7 +81,7 @@ def _quantity(value, parse, path) -> int:
         return 0
 
 
-def node_from_k8s(obj: dict, mapping: LabelMapping = DEFAULT_MAPPING) -> tuple[Node, NodeClass]:
+def node_from_k8s(obj: Mapping[str, Any], mapping: LabelMapping = DEFAULT_MAPPING) -> tuple[Node, NodeClass]:
     """A Kubernetes Node (API JSON) to the planner's Node and its NodeClass."""
     meta = obj.get("metadata") or {}
     name = meta.get("name")
@@ -146,7 +154,7 @@ def default_power_curve(cores: int) -> PowerCurve:
     return PowerCurve(tuple(i / 10 for i in range(11)), tuple(s * peak_w for s in shape), sleep_w=0.03 * peak_w)
 
 
-def pod_confidentiality(pod: dict) -> tuple[Confidentiality, bool]:
+def pod_confidentiality(pod: Mapping[str, Any]) -> tuple[Confidentiality, bool]:
     """(requirement, is_coco) for a Pod's JSON.
 
     The runtime class wins when it is a Confidential Containers class; otherwise the
@@ -166,7 +174,7 @@ def pod_confidentiality(pod: dict) -> tuple[Confidentiality, bool]:
     return Confidentiality(), False
 
 
-def pod_resources(pod: dict) -> Resources:
+def pod_resources(pod: Mapping[str, Any]) -> Resources:
     """Sum of the containers' requests plus the runtime class's pod overhead."""
     spec = pod.get("spec") or {}
     total = Resources()

@@ -42,8 +42,8 @@ from wattwise.models.milp_cuts import rounding_cuts
 @dataclass
 class MilpProblem:
     # per pair
-    pair_w: np.ndarray
-    pair_g: np.ndarray
+    pair_workload: np.ndarray  # index of the pair's workload
+    pair_group: np.ndarray     # index of the pair's node group
     cap: np.ndarray           # fps per replica
     a_w: np.ndarray           # standing watts per replica (cost-weighted)
     b_w: np.ndarray           # watts per fps (cost-weighted)
@@ -92,7 +92,7 @@ class MilpSolution:
 
 
 def _constraints(p: MilpProblem, cuts: bool = True):
-    P, G, W = len(p.pair_w), len(p.on_count), len(p.demand)
+    P, G, W = len(p.pair_workload), len(p.on_count), len(p.demand)
     ox, of, on, ov, oz, ou, os_ = 0, P, 2 * P, 3 * P, 3 * P + G, 3 * P + 2 * G, 3 * P + 2 * G + W
     nv = 3 * P + 2 * G + 2 * W
     h = p.headroom
@@ -100,44 +100,72 @@ def _constraints(p: MilpProblem, cuts: bool = True):
     row = 0
     pi, wi, gi = np.arange(P), np.arange(W), np.arange(G)
 
-    def add(r, c, v):
-        rows.append(np.asarray(r)); cols.append(np.asarray(c)); vals.append(np.broadcast_to(np.asarray(v, dtype=float), np.shape(r)))
+    def add(r, c, v) -> None:
+        """Coefficients v in columns c of rows r, counted from the first row of the open block."""
+        r = np.asarray(r)
+        rows.append(row + r)
+        cols.append(np.asarray(c))
+        vals.append(np.broadcast_to(np.asarray(v, dtype=float), r.shape))
 
-    add(row + p.pair_w, ox + pi, p.cap); add(row + wi, ou + wi, 1 + h)
-    lbs.append((1 + h) * p.demand); ubs.append(np.full(W, np.inf)); row += W
-    add(row + p.pair_w, of + pi, 1.0); add(row + wi, ou + wi, 1.0)
-    lbs.append(p.demand); ubs.append(np.full(W, np.inf)); row += W
-    add(row + pi, of + pi, 1.0); add(row + pi, ox + pi, -p.cap)
-    lbs.append(np.full(P, -np.inf)); ubs.append(np.zeros(P)); row += P
+    def close(lb, ub) -> None:
+        """Close the block: lb <= each of its rows <= ub (either may be one number for all)."""
+        nonlocal row
+        lb, ub = np.broadcast_arrays(np.asarray(lb, dtype=float), np.asarray(ub, dtype=float))
+        lbs.append(lb)
+        ubs.append(ub)
+        row += len(lb)
+
+    # capacity with headroom: sum_p cap_p x_p + (1+h_w) u_w >= (1+h_w) D_w
+    add(p.pair_workload, ox + pi, p.cap)
+    add(wi, ou + wi, 1 + h)
+    close((1 + h) * p.demand, np.inf)
+    # every frame served or counted unmet: sum_p f_p + u_w >= D_w
+    add(p.pair_workload, of + pi, 1.0)
+    add(wi, ou + wi, 1.0)
+    close(p.demand, np.inf)
+    # a replica serves at most its capacity: f_p - cap_p x_p <= 0
+    add(pi, of + pi, 1.0)
+    add(pi, ox + pi, -p.cap)
+    close(-np.inf, np.zeros(P))
+    # packing per resource: sum_{p in g} r_w x_p - room_g (v_g + z_g) <= 0
     for need, room in ((p.cpu_m, p.room_cpu_m), (p.mem_mib, p.room_mem_mib), (p.gpu, p.room_gpu)):
-        per_pair = need[p.pair_w]
+        per_pair = need[p.pair_workload]
         used = per_pair > 0
         if not used.any():
             continue
-        add(row + p.pair_g[used], ox + pi[used], per_pair[used])
-        add(row + gi, ov + gi, -room); add(row + gi, oz + gi, -room)
-        lbs.append(np.full(G, -np.inf)); ubs.append(np.zeros(G)); row += G
+        add(p.pair_group[used], ox + pi[used], per_pair[used])
+        add(gi, ov + gi, -room)
+        add(gi, oz + gi, -room)
+        close(-np.inf, np.zeros(G))
     # a workload that serves any frame runs at least one replica: sum x + u / D >= 1 (valid for
     # integer x, and it lifts the LP bound where demand needs only a fraction of a replica)
     served = np.where(p.demand > 0)[0]
     if len(served):
-        sel = np.isin(p.pair_w, served)
+        sel = np.isin(p.pair_workload, served)
         pos = {w: i for i, w in enumerate(served)}
-        add(row + np.array([pos[w] for w in p.pair_w[sel]], dtype=int), ox + pi[sel], 1.0)
-        add(row + np.arange(len(served)), ou + served, 1.0 / p.demand[served])
-        lbs.append(np.ones(len(served))); ubs.append(np.full(len(served), np.inf)); row += len(served)
+        add(np.array([pos[w] for w in p.pair_workload[sel]], dtype=int), ox + pi[sel], 1.0)
+        add(np.arange(len(served)), ou + served, 1.0 / p.demand[served])
+        close(np.ones(len(served)), np.inf)
     if cuts:
         r, c, v, lb = rounding_cuts(p, ox, ov, oz, ou)
-        add(row + r, c, v)
-        lbs.append(lb); ubs.append(np.full(len(lb), np.inf)); row += len(lb)
-    add(row + pi, ox + pi, 1.0); add(row + pi, ov + p.pair_g, -p.copies); add(row + pi, oz + p.pair_g, -p.copies)
-    lbs.append(np.full(P, -np.inf)); ubs.append(np.zeros(P)); row += P
-    add(row + p.pair_w, ox + pi, 1.0); add(row + wi, os_ + wi, 1.0)
-    lbs.append(p.floor.astype(float)); ubs.append(np.full(W, np.inf)); row += W
-    add(row + p.pair_w, ox + pi, 1.0)
-    lbs.append(np.full(W, -np.inf)); ubs.append(p.max_r.astype(float)); row += W
-    add(row + pi, ox + pi, 1.0); add(row + pi, on + pi, -1.0)
-    lbs.append(np.full(P, -np.inf)); ubs.append(p.prev.astype(float)); row += P
+        add(r, c, v)
+        close(lb, np.inf)
+    # at most what fits per node: x_p - copies_p (v_g + z_g) <= 0
+    add(pi, ox + pi, 1.0)
+    add(pi, ov + p.pair_group, -p.copies)
+    add(pi, oz + p.pair_group, -p.copies)
+    close(-np.inf, np.zeros(P))
+    # floor_w <= sum_p x_p + s_w
+    add(p.pair_workload, ox + pi, 1.0)
+    add(wi, os_ + wi, 1.0)
+    close(p.floor, np.inf)
+    # sum_p x_p <= max_w
+    add(p.pair_workload, ox + pi, 1.0)
+    close(-np.inf, p.max_r)
+    # new replicas pay their start-up: x_p - n_p <= prev_p
+    add(pi, ox + pi, 1.0)
+    add(pi, on + pi, -1.0)
+    close(-np.inf, p.prev)
     A = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(row, nv)).tocsr()
     return A, np.concatenate(lbs), np.concatenate(ubs), (ox, of, on, ov, oz, ou, os_, nv)
 
@@ -145,10 +173,10 @@ def _constraints(p: MilpProblem, cuts: bool = True):
 def _run(p: MilpProblem, time_limit_s: float, rel_gap: float, integrality_of: str, node_limit: int | None = None,
          cuts: bool = True):
     """Solve with x integer ("all"), only node counts integer ("nodes") or nothing ("none")."""
-    P, G, W = len(p.pair_w), len(p.on_count), len(p.demand)
+    P, G, W = len(p.pair_workload), len(p.on_count), len(p.demand)
     A, lb_rows, ub_rows, (ox, of, on, ov, oz, ou, os_, nv) = _constraints(p, cuts)
     c = np.concatenate([p.a_w, p.b_w, p.e_w, p.on_w, p.wake_w, np.full(W, p.unmet_penalty), np.full(W, p.floor_penalty)])
-    x_ub = np.minimum(p.max_r[p.pair_w], p.copies * (p.on_count + p.off_count)[p.pair_g]).astype(float)
+    x_ub = np.minimum(p.max_r[p.pair_workload], p.copies * (p.on_count + p.off_count)[p.pair_group]).astype(float)
     lb = np.concatenate([np.zeros(3 * P), p.on_min, np.zeros(G), np.zeros(2 * W)])
     ub = np.concatenate([x_ub, p.cap * x_ub, x_ub, p.on_count, p.off_count, p.demand, p.floor])
     x_int = 1 if integrality_of == "all" else 0
@@ -203,7 +231,8 @@ def solve_lp_rounding(p: MilpProblem) -> MilpSolution | None:
 
 def _use(p: MilpProblem, x: np.ndarray):
     G = len(p.on_count)
-    return [np.bincount(p.pair_g, weights=need[p.pair_w] * x, minlength=G) for need in (p.cpu_m, p.mem_mib, p.gpu)]
+    return [np.bincount(p.pair_group, weights=need[p.pair_workload] * x, minlength=G)
+            for need in (p.cpu_m, p.mem_mib, p.gpu)]
 
 
 class _GroupRoom:
@@ -218,7 +247,7 @@ class _GroupRoom:
 
     def add_one(self, q: int) -> bool:
         p = self.p
-        w, g = p.pair_w[q], p.pair_g[q]
+        w, g = p.pair_workload[q], p.pair_group[q]
         while True:
             nodes = self.v[g] + self.z[g]
             if (self.use[g] + self.need[w] <= self.room[g] * nodes + 1e-6).all() and self.x[q] + 1 <= p.copies[q] * nodes:
@@ -241,12 +270,18 @@ def cover_unmet(p: MilpProblem, x: np.ndarray, v: np.ndarray, z: np.ndarray):
     room = _GroupRoom(p, x.copy(), v.copy(), z.copy())
     per_frame = (p.a_w + p.b_w * p.cap) / np.maximum(p.cap, 1e-9)
     for w in range(len(p.demand)):
-        pairs = np.where(p.pair_w == w)[0]
+        pairs = np.where(p.pair_workload == w)[0]
         for q in pairs[np.argsort(per_frame[pairs])]:
             while (p.cap[pairs] @ room.x[pairs] < p.demand[w] - 1e-9 and room.x[pairs].sum() < p.max_r[w]
                    and room.add_one(q)):
                 pass
     return room.x, room.v, room.z
+
+
+def _short(p: MilpProblem, x: np.ndarray, w: int, pairs: np.ndarray, need_fps: float) -> bool:
+    """Workload w's replicas (x on its pairs) fall short of need_fps or of its floor, and it may have more."""
+    replicas = x[pairs].sum()
+    return bool((p.cap[pairs] @ x[pairs] < need_fps or replicas < p.floor[w]) and replicas < p.max_r[w])
 
 
 def round_replicas(p: MilpProblem, x_cont: np.ndarray, unmet: np.ndarray, v: np.ndarray, z: np.ndarray):
@@ -257,14 +292,10 @@ def round_replicas(p: MilpProblem, x_cont: np.ndarray, unmet: np.ndarray, v: np.
     x = room.x
     per_frame = (p.a_w + p.b_w * p.cap) / np.maximum(p.cap, 1e-9)
     for w in range(len(p.demand)):
-        pairs = np.where(p.pair_w == w)[0]
+        pairs = np.where(p.pair_workload == w)[0]
         need_fps = (1 + p.headroom[w]) * max(0.0, p.demand[w] - unmet[w]) - 1e-6
-
-        def short() -> bool:
-            return (p.cap[pairs] @ x[pairs] < need_fps or x[pairs].sum() < p.floor[w]) and x[pairs].sum() < p.max_r[w]
-
         for q in sorted(pairs, key=lambda q: (-(x_cont[q] - x[q]), per_frame[q])):
-            while short() and room.add_one(q):
+            while _short(p, x, w, pairs, need_fps) and room.add_one(q):
                 pass
     v, z = room.v, room.z
     # drop nodes the rounded replicas do not need
@@ -274,7 +305,7 @@ def round_replicas(p: MilpProblem, x_cont: np.ndarray, unmet: np.ndarray, v: np.
         for use, cap in ((use_cpu, p.room_cpu_m), (use_mem, p.room_mem_mib), (use_gpu, p.room_gpu)):
             if use[g] > 0:
                 needed = max(needed, math.ceil(use[g] / cap[g] - 1e-9))
-        pairs = np.where(p.pair_g == g)[0]
+        pairs = np.where(p.pair_group == g)[0]
         if len(pairs):
             needed = max([needed] + [math.ceil(x[q] / p.copies[q] - 1e-9) for q in pairs if x[q] > 0])
         needed = max(needed, int(p.on_min[g]))
@@ -291,16 +322,16 @@ def evaluate(p: MilpProblem, x, v, z, bound: float = -math.inf, status: str = "e
     f = np.zeros(len(x))
     unmet = np.zeros(W)
     floor_short = np.zeros(W)
-    order = np.lexsort((p.b_w, p.pair_w))
-    cap_by_w = np.bincount(p.pair_w, weights=p.cap * x, minlength=W)
+    order = np.lexsort((p.b_w, p.pair_workload))
+    cap_by_w = np.bincount(p.pair_workload, weights=p.cap * x, minlength=W)
     left = np.minimum(p.demand, cap_by_w / (1 + p.headroom))
     unmet = p.demand - left
     for q in order:
-        w = p.pair_w[q]
+        w = p.pair_workload[q]
         take = min(left[w], p.cap[q] * x[q])
         f[q] = take
         left[w] -= take
-    reps = np.bincount(p.pair_w, weights=x, minlength=W)
+    reps = np.bincount(p.pair_workload, weights=x, minlength=W)
     floor_short = np.maximum(0.0, p.floor - reps)
     new = np.maximum(0, x - p.prev)
     obj = float(p.a_w @ x + p.b_w @ f + p.e_w @ new + p.on_w @ v + p.wake_w @ z +

@@ -34,12 +34,12 @@ if TYPE_CHECKING:
 TOL = 1e-6
 
 
-def rounding_cuts(p: "MilpProblem", ox: int, ov: int, oz: int, ou: int):
+def rounding_cuts(p: MilpProblem, ox: int, ov: int, oz: int, ou: int):
     """The cuts as one block of `>=` rows: (row indices, columns, coefficients, lower bounds)."""
     W, G = len(p.demand), len(p.on_count)
     h = 1 + p.headroom
     largest_cap = np.zeros(W)
-    np.maximum.at(largest_cap, p.pair_w, p.cap)
+    np.maximum.at(largest_cap, p.pair_workload, p.cap)
     served = np.where((p.demand > 0) & (largest_cap > 0))[0]
     k = h[served] * p.demand[served] / largest_cap[served]
     f = k - np.floor(k)
@@ -52,12 +52,12 @@ def rounding_cuts(p: "MilpProblem", ox: int, ov: int, oz: int, ou: int):
     # 1. replicas: X_w + per_u u_w >= need_w
     row_of = np.full(W, -1)
     row_of[served] = np.arange(len(served))
-    sel = row_of[p.pair_w] >= 0
-    block.add(row_of[p.pair_w[sel]], ox + np.where(sel)[0], 1.0)
+    sel = row_of[p.pair_workload] >= 0
+    block.add(row_of[p.pair_workload[sel]], ox + np.where(sel)[0], 1.0)
     block.add(row_of[served], ou + served, per_u[served])
     block.rows(need[served])
     # 2. somewhere to run: sum of the allowed groups' nodes + u_w / D_w >= 1
-    wg = np.unique(p.pair_w[sel] * G + p.pair_g[sel])
+    wg = np.unique(p.pair_workload[sel] * G + p.pair_group[sel])
     w_of, g_of = wg // G, wg % G
     block.add(row_of[w_of], ov + g_of, 1.0)
     block.add(row_of[w_of], oz + g_of, 1.0)
@@ -97,7 +97,9 @@ class _Block:
 
     def rows(self, lbs: np.ndarray) -> None:
         for r, c, v in self._pending:
-            self.r.append(self.n + r); self.c.append(c); self.v.append(v)
+            self.r.append(self.n + r)
+            self.c.append(c)
+            self.v.append(v)
         self._pending = []
         self.lb.append(np.asarray(lbs, dtype=float))
         self.n += len(lbs)

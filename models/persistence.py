@@ -59,23 +59,23 @@ def loads(text: str, origin: str = "<string>") -> tuple[list[WorkloadClassModel]
     if not isinstance(entries, list):
         raise ModelFileError(f"{origin}: \"models\" must be a list")
     models = []
-    for i, e in enumerate(entries):
+    for i, entry in enumerate(entries):
         where = f"{origin}: models[{i}]"
-        if not isinstance(e, dict):
+        if not isinstance(entry, dict):
             raise ModelFileError(f"{where}: expected an object")
         for key in ("workload", "node_class"):
-            if not isinstance(e.get(key), str) or not e[key]:
+            if not isinstance(entry.get(key), str) or not entry[key]:
                 raise ModelFileError(f"{where}.{key}: expected a non-empty string")
-        power = ReplicaPowerModel.from_coefficients(_number(e, "intercept_w", where),
-                                                    _number(e, "w_per_fps", where),
-                                                    _number(e, "w_per_fps2", where),
-                                                    _number(e, "power_std_w", where, 0.0))
+        power = ReplicaPowerModel.from_coefficients(_number(entry, "intercept_w", where),
+                                                    _number(entry, "w_per_fps", where),
+                                                    _number(entry, "w_per_fps2", where),
+                                                    _number(entry, "power_std_w", where, 0.0))
         models.append(WorkloadClassModel(
-            workload=e["workload"], node_class=e["node_class"], power=power,
-            capacity_fps=_number(e, "capacity_fps", where, 0.0),
-            capacity_std_fps=_number(e, "capacity_std_fps", where, 0.0),
-            prior=bool(e.get("prior", False)), n_samples=int(_number(e, "n_samples", where, 0)),
-            source=str(e.get("source", "file"))))
+            workload=entry["workload"], node_class=entry["node_class"], power=power,
+            capacity_fps=_number(entry, "capacity_fps", where, 0.0),
+            capacity_std_fps=_number(entry, "capacity_std_fps", where, 0.0),
+            prior=bool(entry.get("prior", False)), n_samples=int(_number(entry, "n_samples", where, 0)),
+            source=str(entry.get("source", "file"))))
     curves = {}
     for name, c in (doc.get("node_power") or {}).items():
         try:

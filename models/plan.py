@@ -33,6 +33,7 @@ class WorkloadPlan:
     held: bool                  # replicas held because telemetry was untrustworthy
     ranking: tuple[str, ...]    # allowed nodes, cheapest marginal cost per frame first
     reasons: tuple[str, ...]
+    no_trusted_demand: bool = False  # held with no trustworthy demand ever planned: no basis to scale on
 
     @property
     def feasible(self) -> bool:

@@ -3,15 +3,17 @@
 A pure function. No I/O, no clock reads, no globals: the KEDA scaler, the scheduler extender and
 the simulator all call it with a snapshot and get the same answer for the same snapshot.
 
-Steps: work out the demand to plan for (peak over the scale-down window; held at the last
-trustworthy value when telemetry is not to be trusted), find the allowed (workload, node group)
-pairs (TEE, accelerator and latency are hard constraints), solve the MILP in `milp.py` within the
-time budget (greedy fallback when it finds nothing), pack replicas onto nodes, and explain.
+Steps: work out the demand to plan for (`PlanningDemand`: the peak over the scale-down window,
+or, when telemetry is not to be trusted, what `hold_untrusted`, the one rule for that, says), find
+the allowed (workload, node group) pairs (TEE, accelerator and latency are hard constraints),
+solve the MILP in `milp.py` within the time budget (greedy fallback when it finds nothing), pack
+replicas onto nodes, and explain.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,35 +28,72 @@ from wattwise.models.packing import pack_group
 from wattwise.models.plan import Placement, Plan, WorkloadPlan
 from wattwise.models.scoring import node_costs
 from wattwise.models.snapshot import PolicyState, Snapshot
+from wattwise.models.workload import Workload
 
 
-def _planning_demand(snapshot: Snapshot):
-    """Per workload: (fps to plan for, replica floor, held?, history to keep, note)."""
+@dataclass(frozen=True)
+class PlanningDemand:
+    """What the planner plans one workload for.
+
+    fps: demand to cover (before headroom): the peak over the scale-down window, or the held
+        demand when telemetry is not trustworthy (`hold_untrusted`).
+    floor: fewest replicas (`min_replicas`, raised by a hold), capped at `max_replicas`.
+    held: telemetry was not trustworthy, so the plan holds (`WorkloadPlan.held`).
+    history: ((t_s, fps), ...) within the window, carried in the next `PolicyState`.
+    note: why the demand is held, for the plan's reasons ("" when not held).
+    trusted_before: False when held with no trustworthy demand ever planned for the workload:
+        the replicas are then no basis to scale on (`WorkloadPlan.no_trusted_demand`).
+    """
+
+    fps: float
+    floor: int
+    held: bool = False
+    history: tuple[tuple[float, float], ...] = ()
+    note: str = ""
+    trusted_before: bool = True
+
+
+def hold_untrusted(workload: Workload, state: PolicyState, history: tuple[tuple[float, float], ...]) -> PlanningDemand:
+    """THE rule for demand that is not trustworthy (missing, stale or absurd telemetry): never
+    scale below what the last trustworthy data says the SLA needs.
+
+    Plans for the highest of the demand last planned on trustworthy data, the demand still in the
+    scale-down window and whatever value came with the untrustworthy reading, and never for fewer
+    replicas than the last trustworthy plan gave (nor than the previous plan placed). Untrustworthy
+    demand never enters the window's history. Every door gets this from the plan (`held`,
+    `no_trusted_demand`); none keeps its own copy of the last good value."""
+    trusted = state.trusted.get(workload.key)
+    trusted_fps, trusted_replicas = trusted if trusted is not None else (0.0, 0)
+    fps = max([trusted_fps, workload.demand_fps] + [d for _, d in history])
+    floor = max(workload.min_replicas, trusted_replicas, state.total(workload.key))
+    why = workload.demand.note or "missing or stale"
+    if trusted is None:
+        note = (f"telemetry not trustworthy ({why}) and never trustworthy before: planning for {fps:.1f} fps "
+                f"and never fewer than {floor} replicas; no trustworthy basis to scale on yet")
+    else:
+        note = (f"telemetry not trustworthy ({why}): planning for {fps:.1f} fps and never fewer than "
+                f"{floor} replicas, the last trustworthy plan")
+    return PlanningDemand(fps, min(floor, workload.max_replicas), True, history, note, trusted is not None)
+
+
+def _planning_demand(snapshot: Snapshot) -> dict[str, PlanningDemand]:
+    """Per workload key: what to plan for (see `PlanningDemand`)."""
     s, st = snapshot.settings, snapshot.state
     out = {}
     for w in snapshot.workloads:
-        now_fps = w.demand_fps
         history = tuple((t, d) for t, d in st.demand_history.get(w.key, ()) if t >= snapshot.now_s - s.scale_down_window_s)
-        floor = w.min_replicas
-        held = False
-        note = ""
         if w.demand.trustworthy:
-            history = history + ((snapshot.now_s, now_fps),)
-            fps = max(d for _, d in history)
+            history = history + ((snapshot.now_s, w.demand_fps),)
+            out[w.key] = PlanningDemand(max(d for _, d in history), min(w.min_replicas, w.max_replicas),
+                                        history=history)
         else:
-            trusted_fps, trusted_replicas = st.trusted.get(w.key, (0.0, st.total(w.key)))
-            fps = max([trusted_fps, now_fps] + [d for _, d in history])
-            floor = max(floor, trusted_replicas, st.total(w.key))
-            held = True
-            note = (f"telemetry not trustworthy ({w.demand.note or 'missing or stale'}): planning for "
-                    f"{fps:.1f} fps and never fewer than {floor} replicas, the last trustworthy plan")
-        out[w.key] = (fps, min(floor, w.max_replicas), held, history, note)
+            out[w.key] = hold_untrusted(w, st, history)
     return out
 
 
 def _pair_models(snapshot: Snapshot, groups) -> dict[tuple[str, str], object]:
     """Energy model per (workload key, class name), computed once per plan (priors are not free)."""
-    out = {}
+    out: dict[tuple[str, str], object] = {}
     for w in snapshot.workloads:
         for cls in {g.node_class.name: g.node_class for g in groups}.values():
             out[(w.key, cls.name)] = snapshot.model(w, cls)
@@ -92,15 +131,15 @@ def _build_problem(snapshot, groups, demand, models, eligible):
     awake_w = np.array([k[g.zone] * (g.node_class.idle_w - g.node_class.power.sleep_w) for g in groups])
     woken_w = np.array([k[g.zone] * wake_cost_w(g.node_class, amortise) for g in groups])
     pinned = np.array([g.pinned for g in groups], dtype=bool)
-    fps = np.array([demand[w.key][0] for w in wl], dtype=float)
+    fps = np.array([demand[w.key].fps for w in wl], dtype=float)
     node_w = np.maximum(awake_w, woken_w)
     # Unmet frames cost more than the dearest way to serve one (a whole replica on a node woken
     # for it), times a margin; a bigger constant only hurts the solver's numerics.
     worst = max([1.0] + [(r[3] + r[4] * r[2] + r[5] + node_w[int(r[1])]) / r[2] for r in rows])
     return MilpProblem(
-        pair_w=arr[:, 0].astype(int), pair_g=arr[:, 1].astype(int), cap=arr[:, 2], a_w=arr[:, 3], b_w=arr[:, 4],
+        pair_workload=arr[:, 0].astype(int), pair_group=arr[:, 1].astype(int), cap=arr[:, 2], a_w=arr[:, 3], b_w=arr[:, 4],
         e_w=arr[:, 5], prev=arr[:, 6], copies=arr[:, 7],
-        demand=fps, floor=np.array([demand[w.key][1] for w in wl], dtype=float),
+        demand=fps, floor=np.array([demand[w.key].floor for w in wl], dtype=float),
         max_r=np.array([w.max_replicas for w in wl], dtype=float),
         cpu_m=np.array([w.footprint.cpu_m for w in wl], dtype=float),
         mem_mib=np.array([w.footprint.memory_mib for w in wl], dtype=float),
@@ -125,8 +164,8 @@ def _solve(problem: MilpProblem, settings, per_node: bool) -> MilpSolution:
     decision is taken here, so equal snapshots give equal plans (see PlannerSettings)."""
     candidates = [solve_greedy(problem)]
     bound = -math.inf
-    if len(problem.pair_w):
-        exact = per_node and len(problem.pair_w) <= EXACT_PAIRS
+    if len(problem.pair_workload):
+        exact = per_node and len(problem.pair_workload) <= EXACT_PAIRS
         rounded = solve_lp_rounding(problem)  # also proves a lower bound
         if rounded is not None:
             candidates.append(rounded)
@@ -157,6 +196,7 @@ def _polish(problem: MilpProblem, candidates: list[MilpSolution]) -> MilpSolutio
         if best is None or c.objective < best.objective:
             polished = improve(problem, c)
             best = polished if best is None or polished.objective < best.objective else best
+    assert best is not None, "no candidate to polish"   # _solve always passes greedy's
     return best
 
 
@@ -184,8 +224,8 @@ def plan(snapshot: Snapshot) -> tuple[Plan, PolicyState]:
     unplaced = {w.key: 0 for w in wl}
     active: set[str] = set()
     for g in groups:
-        pairs = np.where(problem.pair_g == g.index)[0]
-        wanted = {int(problem.pair_w[q]): int(solution.x[q]) for q in pairs if solution.x[q] > 0}
+        pairs = np.where(problem.pair_group == g.index)[0]
+        wanted = {int(problem.pair_workload[q]): int(solution.x[q]) for q in pairs if solution.x[q] > 0}
         if not wanted:
             continue
         previous = {wi: dict(snapshot.state.placements.get(wl[wi].key, {})) for wi in wanted}
@@ -236,7 +276,8 @@ def _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, act
     weights = zone_weights(snapshot, set(ci))
     states = _StateBuckets(groups, active_nodes)
     for w in snapshot.workloads:
-        fps, floor, held, _, note = demand[w.key]
+        d = demand[w.key]
+        fps = d.fps
         nodes_count = {k: v for k, v in by_node[w.key].items() if v > 0}
         power, capacity = _serve(by_name, models, w, nodes_count, fps)
         for node, p in power.items():
@@ -251,14 +292,14 @@ def _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, act
         allowed_groups = [g for g in groups if eligible[(w.key, g.index)]]
         ranking = _ranking(snapshot, w, allowed_groups, by_name, weights, active_nodes, nodes_count, states)
         allowed_count = sum(g.count for g in allowed_groups)
-        reasons = _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced[w.key], allowed_count, note)
+        reasons = _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced[w.key], allowed_count, d.note)
         w_power = sum(power.values())
         w_carbon = sum(p * ci[by_name[n].zone] / 1000.0 for n, p in power.items())
         plans[w.key] = WorkloadPlan(
             workload=w.key, replicas=sum(nodes_count.values()), by_class=FrozenMap(by_class),
             by_node=FrozenMap(nodes_count), demand_fps=fps, observed_demand_fps=w.demand_fps,
-            capacity_fps=capacity, unmet_fps=unmet, power_w=w_power, carbon_g_per_h=w_carbon, held=held,
-            ranking=ranking, reasons=tuple(reasons))
+            capacity_fps=capacity, unmet_fps=unmet, power_w=w_power, carbon_g_per_h=w_carbon, held=d.held,
+            ranking=ranking, reasons=tuple(reasons), no_trusted_demand=not d.trusted_before)
     total_w = sum(node_power.values())
     carbon = sum(p * ci[by_name[n].zone] / 1000.0 for n, p in node_power.items())
     idle_nodes = tuple(sorted(n.name for n in snapshot.nodes if n.name not in active_nodes))
@@ -268,13 +309,12 @@ def _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, act
                   placements=tuple(placements), active_nodes=tuple(sorted(active_nodes)), idle_nodes=idle_nodes,
                   power_w=total_w, carbon_g_per_h=carbon, objective_value=solution.objective, solver=solver,
                   solver_gap=solution.gap, reasons=tuple(cluster_reasons))
-    trusted = dict(snapshot.state.trusted)
-    for w in snapshot.workloads:
-        if w.demand.trustworthy:
-            trusted[w.key] = (w.demand_fps, plans[w.key].replicas)
+    # the last trustworthy plan per workload; workloads no longer in the snapshot are forgotten
+    trusted = {w.key: (w.demand_fps, plans[w.key].replicas) if w.demand.trustworthy else snapshot.state.trusted[w.key]
+               for w in snapshot.workloads if w.demand.trustworthy or w.key in snapshot.state.trusted}
     state = PolicyState(
         placements=FrozenMap({k: FrozenMap(dict(v.by_node)) for k, v in plans.items()}),
-        demand_history=FrozenMap({w.key: demand[w.key][3] for w in snapshot.workloads}),
+        demand_history=FrozenMap({w.key: demand[w.key].history for w in snapshot.workloads}),
         trusted=FrozenMap(trusted), updated_s=snapshot.now_s)
     return result, state
 

@@ -8,6 +8,7 @@ these values, never a client.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 import pandas as pd
@@ -15,30 +16,48 @@ import pandas as pd
 from wattwise.models.cluster import Node, NodeClass
 
 
+class CarbonSignal(StrEnum):
+    """Which kind of carbon intensity: they give different savings and must not be mixed silently."""
+    AVERAGE = "average"    # location-based: Electricity Maps, the UK Carbon Intensity API
+    MARGINAL = "marginal"  # the generator that answers a change in load: WattTime's MOER
+
+
+class CarbonStatus(StrEnum):
+    """How far a reading can be trusted."""
+    FRESH = "fresh"        # just fetched
+    CACHED = "cached"      # served from the cache within its TTL
+    STALE = "stale"        # the provider failed: the last known value, `age_s` old
+    DEFAULT = "default"    # the provider failed and nothing is known: the configured conservative default
+
+    @property
+    def trustworthy(self) -> bool:
+        return self in (CarbonStatus.FRESH, CarbonStatus.CACHED)
+
+
 @dataclass(frozen=True)
 class CarbonReading:
-    """Grid carbon intensity for a zone.
-
-    `signal` says which kind: "average" (location-based, e.g. Electricity Maps, UK API) or
-    "marginal" (e.g. WattTime MOER); they give different savings and must not be mixed silently.
-    `status` is "fresh", "cached" (served from cache within TTL), "stale" (provider failed: the
-    last known value, `age_s` old) or "default" (provider failed and nothing known: the configured
-    conservative default). `forecast` holds (at_s, g_per_kwh) pairs when the provider gives one.
+    """Grid carbon intensity for a zone: what kind (`signal`), how far to trust it (`status`, with
+    the reason in `error`), and (at_s, g_per_kwh) pairs in `forecast` when the provider gives one.
+    `signal` and `status` also take their values as plain strings ("average", "stale", ...).
     """
 
     zone: str
     g_per_kwh: float
     at_s: float
     source: str
-    signal: str = "average"
-    status: str = "fresh"
+    signal: CarbonSignal = CarbonSignal.AVERAGE
+    status: CarbonStatus = CarbonStatus.FRESH
     age_s: float = 0.0
     error: str = ""
     forecast: tuple[tuple[float, float], ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "signal", CarbonSignal(self.signal))
+        object.__setattr__(self, "status", CarbonStatus(self.status))
+
     @property
     def trustworthy(self) -> bool:
-        return self.status in ("fresh", "cached")
+        return self.status.trustworthy
 
 
 @runtime_checkable

@@ -1,8 +1,9 @@
 """Day-one energy models from a hardware profile, for pairs with no measurements yet.
 
 Per model type: frames per second one core sustains without AMX, the AMX speed-up, frames per
-second per GPU. Steady-state TEE overheads are from domain.md section 7 (TDX/SGX with AMX under
-10%, H100 confidential mode 4-8%). AMX's 3.7x speed-up at equal power gives about 0.27x the energy
+second per GPU. Steady-state TEE overheads: TDX/SGX with AMX under 10% throughput, H100
+confidential mode 4-8% (Chrapek et al., "Confidential LLM Inference: Performance and Cost Across
+CPU and GPU TEEs", IISWC 2025, arXiv:2509.18886). AMX's 3.7x speed-up at equal power gives about 0.27x the energy
 per frame, the reference pipeline's published ratio.
 """
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import csv
+import difflib
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from wattwise.models import persistence
 from wattwise.models.cluster import Node, NodeClass
 from wattwise.models.errors import InvalidInputError
-from wattwise.models.ports import CarbonReading
+from wattwise.models.ports import CarbonReading, CarbonSignal
 from wattwise.models.power_curve import PowerCurve
 from wattwise.models.resources import Resources, parse_cpu_m, parse_memory_mib
 from wattwise.models.scenario_schema import NodeClassSpec, ScenarioSpec
@@ -34,10 +37,54 @@ class Scenario:
 
 
 def _format_validation_error(origin: str, err: ValidationError) -> str:
-    first = err.errors()[0]
-    path = ".".join(str(p) for p in first["loc"])
-    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{origin}: {path or '<root>'}: {first['msg']}{more}"
+    """Every error, `; `-separated on one line; an unknown key names the closest known one."""
+    parts = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        path = ".".join(str(p) for p in loc) or "<root>"
+        if e["type"] == "extra_forbidden":
+            parts.append(f"{path}: {_unknown_key(loc)}")
+        else:
+            parts.append(f"{path}: {e['msg'].removeprefix('Value error, ')}")
+    return f"{origin}: {'; '.join(parts)}"
+
+
+def _unknown_key(loc: tuple) -> str:
+    known = _keys_at(ScenarioSpec, loc[:-1])
+    if not known:
+        return "unknown key"
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    if close:
+        return f"unknown key (did you mean {close[0]!r}?)"
+    return f"unknown key (known here: {', '.join(sorted(known))})"
+
+
+def _keys_at(model, loc: tuple) -> list[str]:
+    """The keys the schema allows at `loc` (aliases as written in the file)."""
+    kind = model
+    for part in loc:
+        kind = _unwrap(kind)
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            field = next((f for name, f in kind.model_fields.items() if part in (name, f.alias)), None)
+            if field is None:
+                return []
+            kind = field.annotation
+        elif typing.get_origin(kind) in (list, dict):
+            kind = typing.get_args(kind)[-1]
+        else:
+            return []
+    kind = _unwrap(kind)
+    if not (isinstance(kind, type) and issubclass(kind, BaseModel)):
+        return []
+    return [f.alias or name for name, f in kind.model_fields.items()]
+
+
+def _unwrap(kind):
+    """`X | None` -> X."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        return args[0] if len(args) == 1 else kind
+    return kind
 
 
 def load_specpower_curves(path: Path) -> dict[str, PowerCurve]:
@@ -62,6 +109,7 @@ def _node_class(name: str, spec: NodeClassSpec, curves: dict[str, PowerCurve]) -
     elif p.curve_w is not None:
         curve = PowerCurve.specpower(p.curve_w[0], p.curve_w[1:], p.sleep_w)
     else:
+        assert p.idle_w is not None and p.max_w is not None   # the schema asks for one of the three forms
         curve = PowerCurve.linear(p.idle_w, p.max_w, p.sleep_w)
     tees = {TeeKind.parse(t, f"node_classes.{name}.tee[{i}]") for i, t in enumerate(spec.tee)}
     if spec.gpu and spec.gpu.confidential:
@@ -148,7 +196,8 @@ def snapshot_from_spec(spec: ScenarioSpec, path: Path, now_s: float = 0.0) -> Sn
     if spec.energy_models:
         loaded, _ = persistence.load((base / spec.energy_models).resolve())
         models = {(m.workload, m.node_class): m for m in loaded}
-    carbon = {z: CarbonReading(zone=z, g_per_kwh=zs.carbon_g_per_kwh, at_s=now_s, source="scenario", signal=zs.signal)
+    carbon = {z: CarbonReading(zone=z, g_per_kwh=zs.carbon_g_per_kwh, at_s=now_s, source="scenario",
+                              signal=CarbonSignal(zs.signal))
               for z, zs in spec.zones.items()}
     s = spec.settings
     return build_snapshot(now_s, classes, nodes, workloads, models=models, carbon=carbon,

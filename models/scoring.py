@@ -8,7 +8,9 @@ prioritize and the simulator alike.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from wattwise.models.costs import wake_cost_w, zone_weights
 from wattwise.models.snapshot import Snapshot
@@ -71,9 +73,40 @@ def scores_from_costs(costs: list[NodeCost]) -> dict[str, int]:
     score, and kube-scheduler's own plugins then pick among nodes whose frames cost 6x apart
     (found by the simulator). Proportional scores keep those differences whatever else is listed.
     """
-    if not costs:
-        return {}
-    lo = min(c.weighted_cost for c in costs)
+    return dict(zip((c.node for c in costs), candidate_scores([c.weighted_cost for c in costs])))
+
+
+def candidate_scores(weighted_costs: Sequence[float | None]) -> list[int]:
+    """The score of each candidate from its weighted cost per frame (None: not scored, 0), as
+    `scores_from_costs` says. A score depends only on the candidate's own cost and the cheapest
+    one's, so equal costs score alike: each distinct cost is scored once (thousands of candidates
+    share a few node classes and zones, so this is most of the work saved)."""
+    distinct = set(weighted_costs)
+    distinct.discard(None)
+    if not distinct:
+        return [0] * len(weighted_costs)
+    costs = cast(set[float], distinct)   # None discarded
+    lo = min(costs)
+    by_cost: dict[float | None, int]
     if lo <= 0:
-        return {c.node: MAX_SCORE if c.weighted_cost <= 0 else 0 for c in costs}
-    return {c.node: int(MAX_SCORE * lo / c.weighted_cost + 0.5) for c in costs}
+        by_cost = {c: MAX_SCORE if c <= 0 else 0 for c in costs}
+    else:
+        by_cost = {c: int(MAX_SCORE * lo / c + 0.5) for c in costs}
+    by_cost[None] = 0
+    return list(map(by_cost.__getitem__, weighted_costs))
+
+
+def short_classes(planned_by_class: Mapping[str, int], running_by_class: Mapping[str, int]) -> frozenset[str]:
+    """The node classes where fewer replicas of a workload run (started or ready) than the plan
+    wants there: new replicas are steered to them (`node_costs`' `short_classes`)."""
+    return frozenset(c for c, target in planned_by_class.items() if running_by_class.get(c, 0) < target)
+
+
+def count_by_class(by_node: Mapping[str, int], class_of: Mapping[str, str]) -> dict[str, int]:
+    """Per-node counts summed per node class; nodes `class_of` does not know are left out."""
+    out: dict[str, int] = {}
+    for node, n in by_node.items():
+        cls = class_of.get(node)
+        if cls is not None:
+            out[cls] = out.get(cls, 0) + n
+    return out

@@ -15,6 +15,12 @@ from wattwise.models.workload import Workload
 
 OBJECTIVES = ("energy", "carbon", "balanced")
 
+DEFAULT_CARBON_G_PER_KWH = 500.0
+"""Grid carbon intensity (gCO2eq/kWh) counted for a zone whose reading is missing or untrusted
+("stale", "default"): dirtier than most grids, so the zone WattWise knows least about never looks
+cheaper than one with a reading. The one default: `PlannerSettings.carbon_default_g_per_kwh`
+starts from it, and the carbon providers' `default_g_per_kwh` should too."""
+
 
 @dataclass(frozen=True)
 class Objective:
@@ -56,6 +62,8 @@ class PlannerSettings:
         when it hit says so in `Plan.solver` ("time-limit") and may then differ between runs.
     milp_at_scale: also run the MILP on large problems (grouped nodes, continuous replicas),
         after greedy and LP rounding; off by default, as it rarely improves on them there.
+    carbon_default_g_per_kwh: intensity counted for a zone whose reading is missing, and the
+        least counted for one whose reading is untrusted (`models.costs.zone_intensity`).
     """
 
     headroom: float = 0.10
@@ -67,10 +75,13 @@ class PlannerSettings:
     exact_below_nodes: int = 48
     milp_at_scale: bool = False
     unmet_penalty_margin: float = 20.0
+    carbon_default_g_per_kwh: float = DEFAULT_CARBON_G_PER_KWH
 
     def __post_init__(self):
         if not 0 <= self.headroom <= 5:
             raise InvalidInputError("settings.headroom", "must be between 0 and 5 (a fraction)")
+        if not 0 <= self.carbon_default_g_per_kwh < float("inf"):
+            raise InvalidInputError("settings.carbon_default_g_per_kwh", "must be a finite number >= 0")
         for name in ("scale_down_window_s", "amortise_s", "time_budget_s"):
             if getattr(self, name) < 0:
                 raise InvalidInputError(f"settings.{name}", "must not be negative")
@@ -114,10 +125,6 @@ class Snapshot:
         """The measured model of the pair, else one by workload model type, else a prior."""
         m = self.models.get((workload.key, node_class.name)) or self.models.get((workload.model_type, node_class.name))
         return m if m is not None else prior_model(workload, node_class)
-
-    def carbon_g_per_kwh(self, zone: str, default: float = 400.0) -> float:
-        r = self.carbon.get(zone)
-        return default if r is None else r.g_per_kwh
 
     def with_models(self, models: Mapping[tuple[str, str], WorkloadClassModel]) -> "Snapshot":
         from dataclasses import replace

@@ -66,8 +66,9 @@ class Confidentiality:
 
 NONE = Confidentiality()
 
-# Confidential Containers runtime classes (domain.md section 4). kata-qemu-coco-dev runs the
-# confidential stack with no real TEE: it demands nothing of the node.
+# Confidential Containers runtime classes, as kata-deploy installs them (kata-containers/kata-containers,
+# tools/packaging/kata-deploy/runtimeclasses/). kata-qemu-coco-dev runs the confidential stack with
+# no real TEE: it demands nothing of the node.
 RUNTIME_CLASS_TEES: dict[str, Confidentiality] = {
     "kata-qemu-tdx": Confidentiality(frozenset({frozenset({TeeKind.TDX})}), source="runtimeClassName"),
     "kata-qemu-snp": Confidentiality(frozenset({frozenset({TeeKind.SEV_SNP})}), source="runtimeClassName"),

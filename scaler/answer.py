@@ -6,6 +6,11 @@ plan wants for the workload (summed over node classes). The HPA computes
 ceil(value / target) = the planned replicas, so it lands exactly on the plan. `IsActive` is
 true exactly when that value is above 0.
 
+Holding: a plan held for lack of trustworthy demand is answered as planned (the core's
+`hold_untrusted` never plans below the last trustworthy plan); one the core held with no
+trustworthy demand ever (`WorkloadPlan.no_trusted_demand`) is not answered with a number but with
+`NotPlanned`, so the HPA keeps its current count. No rule of the hold is repeated here.
+
 When the workload's running and ready pods per node are known (the `PodCounts` port), the value
 is the core's `models.rollout.desired_replicas`: the plan's replicas plus a surge of off-plan
 pods while planned ones are not ready (make before break). Otherwise it is the plan's replicas.
@@ -22,7 +27,7 @@ from dataclasses import dataclass
 
 from wattwise.models.plan import WorkloadPlan
 from wattwise.models.rollout import desired_replicas
-from wattwise.scaler.metadata import MetadataError, ScalerRequest
+from wattwise.scaler.metadata import MetadataError, ScalerRequest, quote
 from wattwise.scaler.pod_counts import PodCounts
 from wattwise.scaler.state import ScalerState
 from wattwise.scaler.workloads import objective_of
@@ -86,8 +91,8 @@ def metric_spec(request: ScalerRequest) -> SpecAnswer:
 def check_metric_name(request: ScalerRequest, metric_name: str) -> None:
     """GetMetrics names the metric GetMetricSpec returned (KEDA strips its `sN-` prefix)."""
     if metric_name and metric_name != request.metric_name:
-        raise MetadataError("metricName", f"unknown metric {metric_name!r} for this metadata",
-                            f"expected {request.metric_name!r}, as GetMetricSpec returned")
+        raise MetadataError("metricName", f"unknown metric {quote(metric_name)} for this metadata",
+                            f"expected {request.metric_name!r}, as GetMetricSpec returned", path="metricName")
 
 
 def planned_replicas(request: ScalerRequest, state: ScalerState | None) -> tuple[int, bool]:
@@ -101,14 +106,14 @@ def workload_plan(request: ScalerRequest, state: ScalerState | None) -> Workload
     key = request.workload_key
     if state is None:
         raise NotPlanned("no plan yet: the first refresh is still running; retry shortly")
-    if key in state.never_trusted:
-        raise NotPlanned(f"{key}: no trustworthy demand yet ({state.never_trusted[key]}); "
-                         "the current replica count is kept until data arrives")
     view = state.view_for(objective_of(request, state.default_objective))
     wp = view.plan.workloads.get(key)
     if wp is None:
         raise NotPlanned(f"{key}: registered but not planned yet; the next refresh (within "
                          "moments) includes it")
+    if wp.no_trusted_demand:    # the core's hold rule found nothing trustworthy to hold at
+        raise NotPlanned(f"{key}: no trustworthy demand yet ({wp.reasons[0] if wp.reasons else 'no data'}); "
+                         "the current replica count is kept until data arrives")
     return wp
 
 

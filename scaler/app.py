@@ -12,7 +12,7 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
 from wattwise.models.ports import CarbonIntensitySource, NodeInventory
@@ -49,10 +49,16 @@ def build_scaler(*, inventory: NodeInventory, demand: DemandPort, carbon: Carbon
                  metrics: ScalerMetrics | None = None, planner: PlanRunner | None = None,
                  pods: PodCounts | None = None) -> Scaler:
     """`planner`: where plans are made (default: inline, on the refresher's thread). `pods`: running
-    and ready pods per node, for the make-before-break surge (default: none, the plan's replicas)."""
+    and ready pods per node, for the make-before-break surge and the re-plan gate's "pods waiting"
+    (default: none, the plan's replicas). A carbon source configured with its own
+    `default_g_per_kwh` sets the planner's `carbon_default_g_per_kwh`, so one value is counted
+    wherever a reading is missing or untrusted."""
+    default_g_per_kwh = getattr(carbon, "default_g_per_kwh", None)
+    if isinstance(default_g_per_kwh, (int, float)) and math.isfinite(default_g_per_kwh) and default_g_per_kwh >= 0:
+        settings = replace(settings, planner=replace(settings.planner, carbon_default_g_per_kwh=float(default_g_per_kwh)))
     registry = Registry(clock, ttl_s=registry_ttl_s)
     refresher = PlanRefresher(inventory=inventory, demand=demand, carbon=carbon, registry=registry,
-                              catalogue=catalogue_by_key, settings=settings, clock=clock, planner=planner)
+                              catalogue=catalogue_by_key, settings=settings, clock=clock, planner=planner, pods=pods)
     core = ScalerCore(registry, refresher.state, pods=pods)
     metrics = metrics or ScalerMetrics()
     server = ScalerServer(core, refresher, metrics, config, tls)

@@ -23,12 +23,17 @@ class ScalerCore:
         self._state = state
         self._cache = cache or MetadataCache()
         self.pods = pods
+        registry.on_forget(lambda request, _gone: self._cache.discard(request))
 
     def state(self) -> ScalerState | None:
         return self._state()
 
+    @property
+    def cache(self) -> MetadataCache:
+        return self._cache
+
     def request(self, name: str, namespace: str, metadata: Mapping[str, str]) -> ScalerRequest:
-        """Validate (raises MetadataError) and register the ScaledObject."""
+        """Validate (raises MetadataError, oversized input included) and register the ScaledObject."""
         req = self._cache.parse(name, namespace, metadata)
         self.registry.touch(req)
         return req

@@ -4,12 +4,21 @@ Every key is documented in docs/scaler.md. Values arrive as strings. A key KEDA 
 (`scalerAddress`, `enableTLS`, `unsafeSsl`) is ignored; a key that ends in `FromEnv` has already
 been resolved by KEDA from the target's environment and counts as the key without the suffix.
 Any other unknown key is refused, so a typo (`minReplica`) is an error, not a silent default.
+
+Bad input is bounded before anything is parsed or kept (`check_limits`): a ScaledObject name of
+at most 253 characters and a namespace of at most 63 (Kubernetes' own limits), at most 64
+metadata keys of at most 128 characters, values of at most 4 KiB (KEDA's own keys excepted: they
+are ignored, never kept). A refusal quotes at most `QUOTE_CHARS` of any value it names (`quote`),
+so messages and log lines stay short whatever arrives. `MetadataCache` keeps only valid requests
+the registry holds, within a byte budget.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
@@ -26,12 +35,64 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _DNS = re.compile(DNS_LABEL)
 
 
-class MetadataError(InvalidInputError):
-    """The scalerMetadata is missing a key or holds a bad value; retrying never helps."""
+MAX_NAME_CHARS = 253          # a Kubernetes object name (DNS subdomain)
+MAX_NAMESPACE_CHARS = 63      # a Kubernetes namespace (DNS label)
+MAX_KEYS = 64                 # metadata keys in one ScaledObjectRef
+MAX_KEY_CHARS = 128
+MAX_VALUE_CHARS = 4096        # a metadata value WattWise reads (a PromQL query is the longest)
+QUOTE_CHARS = 80              # the most of a value any refusal or log line quotes
+_PROBLEM_CHARS = 240
+_HINT_CHARS = 400
 
-    def __init__(self, key: str, problem: str, hint: str = ""):
-        super().__init__(f"scalerMetadata.{key}", problem, hint)
+
+def quote(value: object, limit: int = QUOTE_CHARS) -> str:
+    """`repr` of at most the first `limit` characters, saying how long the whole value was."""
+    text = str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class MetadataError(InvalidInputError):
+    """The ScaledObjectRef's name, namespace or scalerMetadata is missing a key or holds a bad
+    value; retrying never helps. `key` names what was wrong (`label` is its bounded form for
+    metrics); `path` overrides the message's `scalerMetadata.<key>`."""
+
+    def __init__(self, key: str, problem: str, hint: str = "", path: str | None = None):
+        if path is None:
+            path = f"scalerMetadata.{key}" if len(key) <= QUOTE_CHARS else f"scalerMetadata[{quote(key)}]"
+        super().__init__(path, _clip(problem, _PROBLEM_CHARS), _clip(hint, _HINT_CHARS))
         self.key = key
+
+    @property
+    def label(self) -> str:
+        """`key` when it is one WattWise knows, else "unknown": a metric label set stays bounded."""
+        return self.key if self.key in _LABELS else "unknown"
+
+
+def check_limits(name: str, namespace: str, metadata: Mapping[str, str]) -> None:
+    """Refuse oversized input before it is parsed or kept. Raises MetadataError."""
+    if len(name) > MAX_NAME_CHARS:
+        raise MetadataError("name", f"too long ({len(name)} characters): {quote(name)}",
+                            f"a Kubernetes object name has at most {MAX_NAME_CHARS}", path="scaledObjectRef.name")
+    if len(namespace) > MAX_NAMESPACE_CHARS:
+        raise MetadataError("namespace", f"too long ({len(namespace)} characters): {quote(namespace)}",
+                            f"a Kubernetes namespace has at most {MAX_NAMESPACE_CHARS}",
+                            path="scaledObjectRef.namespace")
+    if len(metadata) > MAX_KEYS:
+        raise MetadataError("scalerMetadata", f"{len(metadata)} keys", f"at most {MAX_KEYS}; accepted keys: "
+                            f"{', '.join(ACCEPTED_KEYS)}", path="scalerMetadata")
+    for key, value in metadata.items():
+        if len(key) > MAX_KEY_CHARS:
+            raise MetadataError(key, f"key too long (at most {MAX_KEY_CHARS} characters)",
+                                f"accepted keys: {', '.join(ACCEPTED_KEYS)}")
+        if len(value) > MAX_VALUE_CHARS and key not in KEDA_OWN_KEYS:
+            raise MetadataError(_base_key(key), f"value too long ({len(value)} characters): {quote(value)}",
+                                f"at most {MAX_VALUE_CHARS} characters")
 
 
 class _Keys(BaseModel):
@@ -75,6 +136,7 @@ class _Keys(BaseModel):
 
 
 ACCEPTED_KEYS = tuple(_Keys.model_fields)
+_LABELS = frozenset(ACCEPTED_KEYS) | {"name", "namespace", "scalerMetadata", "metricName"}
 
 _HINTS = {
     "workload": "the workload's name (a DNS label), or namespace/name",
@@ -143,14 +205,19 @@ class ScalerRequest:
                        scaled_object_namespace=self.scaled_object_namespace) == self
 
 
+def _base_key(key: str) -> str:
+    return key[: -len("FromEnv")] if key.endswith("FromEnv") and len(key) > len("FromEnv") else key
+
+
 def _normalise_keys(metadata: Mapping[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in metadata.items():
         if key in KEDA_OWN_KEYS:
             continue
-        name = key[: -len("FromEnv")] if key.endswith("FromEnv") and len(key) > len("FromEnv") else key
+        name = _base_key(key)
         if name in out:
-            raise MetadataError(key, f"given twice (as {name} and {name}FromEnv)", "keep one of them")
+            raise MetadataError(name, f"given twice (as {quote(name)} and {quote(name + 'FromEnv')})",
+                                "keep one of them")
         out[name] = value
     return out
 
@@ -169,7 +236,7 @@ def _pydantic_error(err: ValidationError, raw: Mapping[str, str]) -> MetadataErr
         key = "query" if "query" in msg else ("maxReplicas" if "maxReplicas" in msg else "carbonWeight")
         return MetadataError(key, msg)
     key = loc[0]
-    return MetadataError(key, f"invalid value {raw.get(key)!r}", f"expected {_HINTS.get(key, first['msg'])}")
+    return MetadataError(key, f"invalid value {quote(raw.get(key))}", f"expected {_HINTS.get(key, first['msg'])}")
 
 
 def _split_workload(text: str, default_namespace: str) -> tuple[str, str]:
@@ -177,12 +244,13 @@ def _split_workload(text: str, default_namespace: str) -> tuple[str, str]:
     namespace = namespace or default_namespace
     for part in (namespace, name):
         if not _DNS.match(part):
-            raise MetadataError("workload", f"invalid value {text!r}", f"expected {_HINTS['workload']}")
+            raise MetadataError("workload", f"invalid value {quote(text)}", f"expected {_HINTS['workload']}")
     return namespace, name
 
 
 def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> ScalerRequest:
     """Validate one ScaledObjectRef's metadata. Raises `MetadataError` naming the key."""
+    check_limits(name, namespace, metadata)
     raw = _normalise_keys(metadata)
     try:
         keys = _Keys.model_validate(raw)
@@ -202,7 +270,7 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
         if keys.memory is not None:
             memory_mib = parse_memory_mib(keys.memory, "memory")
     except InvalidInputError as e:
-        raise MetadataError(e.path, f"invalid value {raw.get(e.path)!r}", f"expected {_HINTS[e.path]}") from None
+        raise MetadataError(e.path, f"invalid value {quote(raw.get(e.path))}", f"expected {_HINTS[e.path]}") from None
     return ScalerRequest(
         scaled_object=name, scaled_object_namespace=namespace, workload_name=wl_name,
         workload_namespace=wl_namespace,
@@ -213,24 +281,61 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
 
 
 class MetadataCache:
-    """Parsed requests by their exact input, so a poll repeated every 15 s is parsed once.
-    Bounded: cleared when it outgrows `max_entries` (distinct ScaledObjects, not calls)."""
+    """Valid requests by their exact input, so a poll repeated every 15 s is parsed once.
 
-    def __init__(self, max_entries: int = 20_000):
-        self._max = max_entries
-        self._items: dict[tuple, ScalerRequest | tuple[str, str, str]] = {}
+    Bounded in bytes (`max_bytes`, least recently used dropped first); oversized input is refused
+    before it is keyed (`check_limits`); a refused input is never kept; and `discard` drops what
+    the registry no longer holds (a ScaledObject changed, expired or lost its workload to another).
+    Thread-safe: the gRPC loop parses, the refresher thread expires registrations."""
+
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024):
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple, tuple[ScalerRequest, int]] = OrderedDict()
+        self._by_workload: dict[str, set[tuple]] = {}
+        self.bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def parse(self, name: str, namespace: str, metadata: Mapping[str, str]) -> ScalerRequest:
-        key = (name, namespace, tuple(sorted(metadata.items())))
-        hit = self._items.get(key)
-        if hit is None:
-            try:
-                hit = parse_metadata(name, namespace, metadata)
-            except MetadataError as e:
-                hit = (e.key, e.problem, e.hint)
-            if len(self._items) >= self._max:
-                self._items.clear()
-            self._items[key] = hit
-        if isinstance(hit, tuple):
-            raise MetadataError(*hit)
-        return hit
+        check_limits(name, namespace, metadata)
+        kept = tuple(sorted((k, v) for k, v in metadata.items() if k not in KEDA_OWN_KEYS))
+        key = (name, namespace, kept)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit[0]
+        request = parse_metadata(name, namespace, metadata)     # raises: nothing kept
+        size = _size(key)
+        with self._lock:
+            if key not in self._items and size <= self.max_bytes:
+                self._items[key] = (request, size)
+                self._by_workload.setdefault(request.workload_key, set()).add(key)
+                self.bytes += size
+                while self.bytes > self.max_bytes:
+                    self._drop(next(iter(self._items)))
+        return request
+
+    def discard(self, request: ScalerRequest) -> None:
+        """Forget the inputs that gave `request` (the registry no longer holds it)."""
+        with self._lock:
+            for key in list(self._by_workload.get(request.workload_key, ())):
+                if self._items[key][0] == request:
+                    self._drop(key)
+
+    def _drop(self, key: tuple) -> None:
+        request, size = self._items.pop(key)
+        self.bytes -= size
+        keys = self._by_workload[request.workload_key]
+        keys.discard(key)
+        if not keys:
+            del self._by_workload[request.workload_key]
+
+
+def _size(key: tuple) -> int:
+    """Bytes an entry holds, near enough: its strings (the request's mostly point at the same
+    text) plus a fixed overhead for the objects around them."""
+    name, namespace, items = key
+    return 2 * (len(name) + len(namespace) + sum(len(k) + len(v) for k, v in items)) + 1024

@@ -64,7 +64,7 @@ class ScalerMetrics:
         for key, wp in view.plan.workloads.items():
             self.power.labels(key).set(wp.power_w)
             self.carbon.labels(key).set(wp.carbon_g_per_h)
-            self.held.labels(key).set(1 if (wp.held or key in state.never_trusted) else 0)
+            self.held.labels(key).set(1 if wp.held else 0)
         for key, age in state.staleness_s.items():
             self.staleness.labels(key).set(age)
         self.cluster_power.set(view.plan.power_w)

@@ -1,9 +1,18 @@
 """The background refresher: telemetry in, plans out, swapped atomically; a `PlanSource`.
 
 Every `interval_s` (and soon after a ScaledObject is registered or changed) one thread builds a
-Snapshot from its ports (node inventory, each registered workload's demand, carbon per zone),
-calls the pure planner once per objective in use, and swaps the result in. Request handlers only
-read the swapped-in `ScalerState`; nothing they do waits on telemetry.
+Snapshot from its ports (node inventory, each registered workload's demand, carbon per zone) and
+asks the core's gate, `models.replan.needs_replan` (the simulator's too), whether the answer can
+change: only then does it call the pure planner, once per objective in use, and swap the result
+in. Otherwise the previous plans stay, with the degraded reasons of this refresh. Request
+handlers only read the swapped-in `ScalerState`; nothing they do waits on telemetry.
+
+The gate's inputs, all in seconds of the injected clock: each workload's demand peak over the
+planner's scale-down window (a `DemandWindow` of every refresh's trustworthy samples, handed to
+the planner as its demand history, so a skipped plan never changes the peak a plan is sized for);
+each zone's cost weight; what the plans were made of (`PlanInputs`: registrations, trust, nodes);
+and whether pods wait: with a `PodCounts` port, a workload with fewer pods bound to nodes than
+its plan wants for `pending_after_s`.
 
 The planner runs where the `PlanRunner` says (`scaler/planning.py`): in service, in a worker
 process, so seconds of planning never compete with the answers for the GIL. When the worker
@@ -14,10 +23,11 @@ interval, queries are evaluated at that time, inputs are sorted, so replicas tha
 telemetry compute the same plan.
 
 When a port fails or a value is missing, stale or absurd, the workload's Demand is passed with
-`trustworthy=False` (its last trustworthy value kept), so the planner holds the replicas it last
-planned on good data. A carbon reading whose status is "stale" or "default" is planned with all
-the same, and reported. Either way the state is marked degraded with the reasons, logged on every
-change of reasons, and clears by itself when data returns.
+`trustworthy=False` and no value: the planner's `hold_untrusted` keeps the replicas it last
+planned on good data (the refresher keeps no copy of that rule). A carbon reading whose status
+is "stale" or "default", or a zone without one, is planned with the core's conservative default
+(`models.costs.zone_intensity`) and reported. Either way the state is marked degraded with the
+reasons, logged on every change of reasons, and clears by itself when data returns.
 """
 
 from __future__ import annotations
@@ -26,22 +36,30 @@ import logging
 import math
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Callable, Mapping
 
+import numpy as np
+
+from wattwise.models.costs import zone_weights
 from wattwise.models.ports import CarbonIntensitySource, CarbonReading, NodeInventory
-from wattwise.models.snapshot import Objective, PlannerSettings, PolicyState, build_snapshot
+from wattwise.models.replan import DemandWindow, PlanInputs, PlanMark, ReplanSettings, needs_replan
+from wattwise.models.snapshot import Objective, PlannerSettings, PolicyState, Snapshot, build_snapshot
 from wattwise.models.workload import Demand, Workload
 from wattwise.runtime import PlanView
 from wattwise.scaler.demand import DemandPort, DemandReading, check_plausible
 from wattwise.scaler.metadata import ScalerRequest
 from wattwise.scaler.planning import InlinePlanner, PlannerFailed, PlanRunner
+from wattwise.scaler.pod_counts import PodCounts
 from wattwise.scaler.registry import Registry
 from wattwise.scaler.state import ScalerState
 from wattwise.scaler.workloads import build_workload, demand_fps, objective_of
 
 log = logging.getLogger(__name__)
+
+NOTE_CHARS = 300   # the most of a port's error kept in reasons (they reach logs and status messages)
 
 
 class NotReady(RuntimeError):
@@ -56,13 +74,16 @@ class RefresherSettings:
     max_streams: float = 100_000.0                 # a query value above this is absurd
     max_fps: float = 1_000_000.0
     wake_debounce_s: float = 0.05
+    replan: ReplanSettings = ReplanSettings()      # when to re-plan: the core's gate, as in the simulator
+    pending_after_s: float = 60.0                  # planned pods missing this long count as pods waiting
 
 
 class PlanRefresher:
     def __init__(self, *, inventory: NodeInventory, demand: DemandPort, carbon: CarbonIntensitySource,
                  registry: Registry, catalogue: Mapping[str, Workload] | None = None,
                  settings: RefresherSettings = RefresherSettings(), clock: Callable[[], float] = time.time,
-                 planner: PlanRunner | None = None):
+                 planner: PlanRunner | None = None, pods: PodCounts | None = None):
+        """`pods`: pods bound per workload, for the gate's "pods waiting" (None: never waiting)."""
         self._inventory = inventory
         self._demand = demand
         self._carbon = carbon
@@ -73,9 +94,16 @@ class PlanRefresher:
         self.planner: PlanRunner = planner or InlinePlanner()
         self._lock = threading.Lock()
         self._state: ScalerState | None = None
+        self._pods = pods
         self._policy: dict[Objective, PolicyState] = {}
-        self._last_fps: dict[str, float] = {}        # workload -> last trustworthy demand (fps, no headroom)
-        self._last_ok_s: dict[str, float] = {}       # workload -> plan time of its last trustworthy demand
+        self._last_ok_s: dict[str, float] = {}       # workload -> plan time of its last trustworthy demand (reported)
+        self._window: DemandWindow | None = None     # trustworthy demand samples over the scale-down window
+        self._marks: dict[Objective, PlanMark] = {}  # what each objective's plan was made for
+        self._must_plan = True                       # no plan yet, or the last attempt failed
+        self._short_since: dict[str, float] = {}     # workload -> since when it has fewer pods than planned
+        self.replans = 0
+        self.replan_reasons: Counter = Counter()
+        self.last_decision: tuple[bool, str] = (True, "first plan")
         self._nodes = None
         self._carbon_last: dict[str, CarbonReading] = {}
         self._reasons: tuple[str, ...] = ()
@@ -160,11 +188,12 @@ class PlanRefresher:
         now = self._clock()
         return math.floor(now / interval) * interval if interval > 0 else now
 
-    def refresh_once(self) -> ScalerState | None:
+    def refresh_once(self, force: bool = False) -> ScalerState | None:
+        """Read the ports and re-plan if the gate says so (`force`: re-plan whatever it says)."""
         with self._refresh_lock:
-            return self._refresh()
+            return self._refresh(force)
 
-    def _refresh(self) -> ScalerState | None:
+    def _refresh(self, force: bool = False) -> ScalerState | None:
         now_s = self.plan_time()
         reasons: list[str] = []
         inventory = self._read_inventory(reasons)
@@ -174,14 +203,27 @@ class PlanRefresher:
         classes, nodes = inventory
         carbon = self._read_carbon(sorted({n.zone for n in nodes}), now_s, reasons)
         requests = self._registry.active()
-        workloads, never_trusted = self._workloads(requests, now_s, reasons)
+        workloads = self._workloads(requests, now_s, reasons)
         staleness = {r.workload_key: now_s - self._last_ok_s[r.workload_key]
                      for r in requests if r.workload_key in self._last_ok_s}
         objectives = sorted({self.settings.objective} | {objective_of(r, self.settings.objective) for r in requests},
                             key=lambda o: (o.kind, -1.0 if o.carbon_weight is None else o.carbon_weight))
+        window = self._window_for([w.key for w in workloads])
+        now_fps = np.array([w.demand_fps if w.demand.trustworthy else np.nan for w in workloads], dtype=float)
+        history = window.history(now_s)
         snapshots = [build_snapshot(now_s, classes, nodes, workloads, carbon=carbon, objective=objective,
-                                    settings=self.settings.planner, state=self._policy.get(objective, PolicyState()))
+                                    settings=self.settings.planner,
+                                    state=replace(self._policy.get(objective, PolicyState()), demand_history=history))
                      for objective in objectives]
+        weights = [_weights(s) for s in snapshots]
+        go, why = (True, "forced") if force else self._gate(now_s, objectives, snapshots, weights,
+                                                             window.peak(now_s, now_fps), requests)
+        window.add(now_s, now_fps)
+        self.last_decision = (go, why)
+        if not go:
+            return self._keep(tuple(reasons), staleness)
+        log.debug("re-planning at %s: %s", now_s, why)
+        self._must_plan = True
         try:
             results = self.planner.run(snapshots)
         except PlannerFailed as e:
@@ -196,15 +238,81 @@ class PlanRefresher:
         for objective in list(self._policy):
             if objective not in views:
                 del self._policy[objective]
+        self._marks = {o: PlanMark.of(v.plan, v.snapshot, w) for (o, v), w in zip(views.items(), weights)}
+        self._must_plan = False
+        self._short_since.clear()
+        self.replans += 1
+        self.replan_reasons[why] += 1
         previous = self._state
         new = ScalerState(version=(previous.version + 1) if previous else 1, now_s=now_s,
                           default_objective=self.settings.objective, views=MappingProxyType(views),
-                          degraded_reasons=tuple(reasons), never_trusted=MappingProxyType(never_trusted),
-                          staleness_s=MappingProxyType(staleness))
+                          degraded_reasons=tuple(reasons), staleness_s=MappingProxyType(staleness))
         self._publish(new)
         self._log_reasons(tuple(reasons))
-        log.debug("plan at %s: %d workloads, %d objective(s)", now_s, len(workloads), len(views))
+        log.debug("plan at %s (%s): %d workloads, %d objective(s)", now_s, why, len(workloads), len(views))
         return new
+
+    def _window_for(self, keys: list[str]) -> DemandWindow:
+        if self._window is None:
+            self._window = DemandWindow(keys, self.settings.planner.scale_down_window_s, self.settings.interval_s)
+        else:
+            self._window = self._window.rekeyed(keys)
+        return self._window
+
+    def _gate(self, now_s, objectives, snapshots, weights, planning_fps, requests) -> tuple[bool, str]:
+        """The core's gate (`models.replan.needs_replan`) for each objective's plan; any yes re-plans all."""
+        if not self._marks:
+            return True, "first plan"
+        if self._must_plan:
+            return True, "retry"
+        if set(objectives) != set(self._marks):
+            return True, "objectives-changed"
+        waiting = self._pods_waiting(now_s, requests)
+        inputs = PlanInputs.of(snapshots[0])      # the same for every objective
+        why = "unchanged"
+        for objective, w in zip(objectives, weights):
+            go, why = needs_replan(self._marks[objective], now_s, planning_fps, w, waiting, self.settings.replan,
+                                   inputs)
+            if go:
+                return True, why
+        return False, why
+
+    def _pods_waiting(self, now_s: float, requests: tuple[ScalerRequest, ...]) -> bool:
+        """True when a workload has had fewer pods bound to nodes than its plan wants for
+        `pending_after_s` (pods the scheduler cannot place: the plan must change to help)."""
+        state = self._state
+        if self._pods is None or state is None:
+            return False
+        waiting = False
+        keys = set()
+        for r in requests:
+            key = r.workload_key
+            wp = state.view_for(objective_of(r, self.settings.objective)).plan.workloads.get(key)
+            counts = self._pods.running_and_ready(key)
+            if wp is None or counts is None or sum(counts[0].values()) >= wp.replicas:
+                continue
+            keys.add(key)
+            if now_s - self._short_since.setdefault(key, now_s) >= self.settings.pending_after_s:
+                waiting = True
+        for key in set(self._short_since) - keys:
+            del self._short_since[key]
+        return waiting
+
+    def _keep(self, reasons: tuple[str, ...], staleness: dict[str, float]) -> ScalerState | None:
+        """No new plan: keep the plans, with this refresh's degraded reasons and staleness
+        (published all the same: listeners see every refresh)."""
+        s = self._state
+        if s is None:
+            return None
+        views = s.views
+        if s.degraded_reasons != reasons:
+            views = MappingProxyType({o: replace(v, degraded=bool(reasons), degraded_reasons=reasons)
+                                      for o, v in s.views.items()})
+        s = replace(s, version=s.version + 1, views=views, degraded_reasons=reasons,
+                    staleness_s=MappingProxyType(staleness))
+        self._publish(s)
+        self._log_reasons(reasons)
+        return s
 
     def _log_reasons(self, reasons: tuple[str, ...]) -> None:
         if reasons != self._reasons:
@@ -232,23 +340,26 @@ class PlanRefresher:
             try:
                 reading = self._carbon.intensity(zone, now_s)
             except Exception as e:  # noqa: BLE001
-                reading = self._carbon_last.get(zone)
-                reasons.append(f"carbon intensity for {zone} unavailable ({e})" +
-                               (", using the last value" if reading else ", using the planner's default"))
-                if reading is None:
-                    continue
+                error = _clip(str(e))
+                last = self._carbon_last.get(zone)
+                default = self.settings.planner.carbon_default_g_per_kwh
+                reasons.append(f"carbon intensity for {zone} unavailable ({error})" +
+                               (f", using the last value, counted at no less than {default:g} g/kWh" if last else
+                                f", counting the default {default:g} g/kWh"))
+                if last is None:
+                    continue                                   # no reading: the core counts the default
+                reading = replace(last, status="stale", error=error)   # untrusted: never cheaper than the default
             else:
                 if not reading.trustworthy:
                     reasons.append(f"carbon intensity for {zone} is {reading.status}"
-                                   + (f" ({reading.error})" if reading.error else ""))
+                                   + (f" ({_clip(reading.error)})" if reading.error else ""))
                 self._carbon_last[zone] = reading
             out[zone] = reading
         return out
 
-    def _workloads(self, requests: tuple[ScalerRequest, ...], now_s: float, reasons: list[str]):
+    def _workloads(self, requests: tuple[ScalerRequest, ...], now_s: float, reasons: list[str]) -> list[Workload]:
         readings: dict[str, DemandReading] = {}
         workloads = []
-        never_trusted: dict[str, str] = {}
         for r in requests:
             key = r.workload_key
             base = self._catalogue.get(key)
@@ -260,15 +371,25 @@ class PlanRefresher:
                     readings[r.demand.query] = check_plausible(self._demand.read(r.demand.query, now_s), limit)
                 reading = readings[r.demand.query]
             if reading.ok:
-                fps = demand_fps(r, base, float(reading.value))
-                self._last_fps[key] = fps
                 self._last_ok_s[key] = now_s
-                demand = Demand(total_fps=fps)
+                demand = Demand(total_fps=demand_fps(r, base, float(reading.value)))
             else:
-                held = self._last_fps.get(key)
-                reasons.append(f"{key}: demand untrustworthy ({reading.note}); holding the last trustworthy plan")
-                if held is None:
-                    never_trusted[key] = reading.note
-                demand = Demand(total_fps=held or 0.0, trustworthy=False, note=reading.note)
+                note = _clip(reading.note)
+                reasons.append(f"{key}: demand untrustworthy ({note}); holding the last trustworthy plan")
+                demand = Demand(trustworthy=False, note=note)   # the planner's hold_untrusted decides
             workloads.append(build_workload(r, base, demand))
-        return workloads, never_trusted
+        live = {r.workload_key for r in requests}
+        for key in set(self._last_ok_s) - live:
+            del self._last_ok_s[key]
+        return workloads
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= NOTE_CHARS else text[:NOTE_CHARS] + "..."
+
+
+def _weights(snapshot: Snapshot) -> np.ndarray:
+    """Per zone (sorted), the core's cost weight of a watt under the snapshot's objective."""
+    zones = sorted({n.zone for n in snapshot.nodes})
+    k = zone_weights(snapshot, zones)
+    return np.array([k[z] for z in zones], dtype=float)

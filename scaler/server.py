@@ -18,15 +18,15 @@ from grpc_reflection.v1alpha import reflection
 from wattwise.scaler.core import ScalerCore
 from wattwise.scaler.metrics import ScalerMetrics
 from wattwise.scaler.proto import externalscaler_pb2 as pb
-from wattwise.scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from wattwise.scaler.refresher import PlanRefresher
-from wattwise.scaler.servicer import ChangeNotifier, ExternalScalerServicer
+from wattwise.scaler.servicer import ChangeNotifier, ExternalScalerServicer, add_to_server
 from wattwise.scaler.state import ScalerState
 from wattwise.scaler.tls import ReloadingCredentials
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExternalScaler"].full_name
+MAX_REQUEST_BYTES = 1024 * 1024   # a request within the metadata limits is at most about 300 KiB (docs/scaler.md)
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,9 @@ class ScalerServer:
         self._loop = asyncio.get_running_loop()
         self._notifier = ChangeNotifier(self._loop)
         self.servicer = ExternalScalerServicer(self.core, self._notifier, self.metrics)
-        self._main = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        pb_grpc.add_ExternalScalerServicer_to_server(self.servicer, self._main)
+        self._main = grpc.aio.server(options=[("grpc.so_reuseport", 0),
+                                              ("grpc.max_receive_message_length", MAX_REQUEST_BYTES)])
+        add_to_server(self.servicer, self._main)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._main)
         if self.config.reflection:
             reflection.enable_server_reflection(
@@ -79,6 +80,8 @@ class ScalerServer:
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
         self.refresher.add_listener(self._on_state)
+        if self.refresher.state() is not None:        # planned before the server started: gauges now
+            self.metrics.observe_state(self.refresher.state(), len(self.core.registry))
         await self._main.start()
         await self._health_server.start()
         if self.refresher.state() is not None:

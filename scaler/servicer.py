@@ -1,7 +1,11 @@
 """The gRPC door: `externalscaler.ExternalScaler` on grpc.aio. Decode, call `ScalerCore`, encode.
 
-Errors: invalid metadata -> INVALID_ARGUMENT naming the key; a workload without a trustworthy
-plan yet -> UNAVAILABLE (the HPA keeps the current replica count on a metric error).
+Errors: invalid metadata (oversized names and values included) -> INVALID_ARGUMENT naming the key;
+bytes that are not the RPC's protobuf message -> INVALID_ARGUMENT in one line (`add_to_server`
+registers lenient decoders, so gRPC's own deserialisation never fails with UNKNOWN and a
+traceback); a workload without a trustworthy plan yet -> UNAVAILABLE (the HPA keeps the current
+replica count on a metric error). Every status message is short: values are quoted by prefix
+(`metadata.quote`) and the whole message is capped at `MAX_STATUS_CHARS`.
 
 Streams: `StreamIsActive` sends `true` when the workload goes from inactive to active (the state
 before the first message counts as inactive, so an already-active workload gets one `true` on
@@ -19,7 +23,7 @@ import grpc
 
 from wattwise.scaler.answer import NotPlanned
 from wattwise.scaler.core import ScalerCore
-from wattwise.scaler.metadata import MetadataError
+from wattwise.scaler.metadata import MetadataError, quote
 from wattwise.scaler.metrics import ScalerMetrics
 from wattwise.scaler.proto import externalscaler_pb2 as pb
 from wattwise.scaler.proto import externalscaler_pb2_grpc as pb_grpc
@@ -27,6 +31,7 @@ from wattwise.scaler.proto import externalscaler_pb2_grpc as pb_grpc
 log = logging.getLogger(__name__)
 
 STREAM_CHECK_S = 1.0   # how often an idle stream checks that its client is still there
+MAX_STATUS_CHARS = 1024  # far below gRPC's 16 KiB trailer limit (a longer one turns into RESOURCE_EXHAUSTED)
 
 
 class ChangeNotifier:
@@ -65,18 +70,37 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
         self._metrics = metrics
         self._open_streams = 0
         self._basis: dict[str, tuple[bool, int]] = {}   # workload -> (pods known, surge) last reported
+        core.registry.on_forget(self._forget)
 
     @property
     def open_streams(self) -> int:
         return self._open_streams
 
+    def _forget(self, request, workload_gone: bool) -> None:
+        """The registry let the workload go: so do the per-workload answer records and gauges."""
+        if workload_gone:
+            self._basis.pop(request.workload_key, None)
+            try:
+                self._metrics.surge.remove(request.workload_key)
+            except KeyError:
+                pass
+
     async def _refuse(self, context, method: str, exc: Exception):
+        message = _short(str(exc))
         if isinstance(exc, MetadataError):
-            self._metrics.invalid_metadata.labels(exc.key).inc()
-            log.info("%s refused: %s", method, exc)
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        log.warning("%s unavailable: %s", method, exc)
-        await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+            self._metrics.invalid_metadata.labels(exc.label).inc()
+            log.info("%s refused: %s", method, message)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
+        log.warning("%s unavailable: %s", method, message)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, message)
+
+    async def refuse_malformed(self, context, method: str, bad: "Malformed", t0: float) -> None:
+        """Bytes that are not the RPC's message: one log line, INVALID_ARGUMENT."""
+        self._observe(method, "INVALID_ARGUMENT", t0)
+        message = _short(f"request is not a valid {bad.message_type} protobuf message ({bad.size} bytes): "
+                         f"{bad.error}")
+        log.info("%s refused: %s", method, message)
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
 
     def _observe(self, method: str, code: str, t0: float) -> None:
         self._metrics.rpc_duration.labels(method, code).observe(time.perf_counter() - t0)
@@ -172,6 +196,60 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
                 await self._notifier.wait(STREAM_CHECK_S)
         finally:
             self._open_streams -= 1
+
+
+class Malformed:
+    """What a lenient decoder hands the handler instead of a message it could not decode."""
+
+    __slots__ = ("message_type", "size", "error")
+
+    def __init__(self, message_type: str, size: int, error: str):
+        self.message_type, self.size, self.error = message_type, size, error
+
+
+def _lenient(message_cls):
+    """A request deserializer that never raises: undecodable bytes become a `Malformed`."""
+    name = message_cls.DESCRIPTOR.full_name
+
+    def decode(data: bytes):
+        try:
+            return message_cls.FromString(data)
+        except Exception as e:  # noqa: BLE001 - DecodeError, or anything else the parser raises on junk
+            return Malformed(name, len(data), quote(e, 200))
+    return decode
+
+
+def _guarded(servicer: "ExternalScalerServicer", method: str):
+    behaviour = getattr(servicer, method)
+
+    async def handle(request, context):
+        if isinstance(request, Malformed):
+            await servicer.refuse_malformed(context, method, request, time.perf_counter())
+        return await behaviour(request, context)
+    return handle
+
+
+def add_to_server(servicer: "ExternalScalerServicer", server) -> None:
+    """Register the ExternalScaler service as the generated `add_ExternalScalerServicer_to_server`
+    does, but with lenient decoders, so malformed bytes get INVALID_ARGUMENT and one log line
+    instead of gRPC's UNKNOWN and an ERROR traceback per call."""
+    handlers = {}
+    for method, kind, request_cls, response_cls in (
+            ("IsActive", grpc.unary_unary_rpc_method_handler, pb.ScaledObjectRef, pb.IsActiveResponse),
+            ("StreamIsActive", grpc.unary_stream_rpc_method_handler, pb.ScaledObjectRef, pb.IsActiveResponse),
+            ("GetMetricSpec", grpc.unary_unary_rpc_method_handler, pb.ScaledObjectRef, pb.GetMetricSpecResponse),
+            ("GetMetrics", grpc.unary_unary_rpc_method_handler, pb.GetMetricsRequest, pb.GetMetricsResponse),
+            ("StreamMetricSpec", grpc.unary_stream_rpc_method_handler, pb.ScaledObjectRef,
+             pb.GetMetricSpecResponse)):
+        handlers[method] = kind(_guarded(servicer, method), request_deserializer=_lenient(request_cls),
+                                response_serializer=response_cls.SerializeToString)
+    service = pb.DESCRIPTOR.services_by_name["ExternalScaler"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+    server.add_registered_method_handlers(service, handlers)
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= MAX_STATUS_CHARS else message[:MAX_STATUS_CHARS - 3] + "..."
 
 
 def _spec_reply(spec) -> pb.GetMetricSpecResponse:

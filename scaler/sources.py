@@ -31,11 +31,13 @@ class ScenarioCarbon:
 
     def __init__(self, snapshot: Snapshot):
         self._readings = dict(snapshot.carbon)
+        self._default_g_per_kwh = snapshot.settings.carbon_default_g_per_kwh
 
     def intensity(self, zone: str, now_s: float) -> CarbonReading:
         r = self._readings.get(zone)
         if r is None:
-            return CarbonReading(zone=zone, g_per_kwh=400.0, at_s=now_s, source="scenario", status="default",
+            return CarbonReading(zone=zone, g_per_kwh=self._default_g_per_kwh, at_s=now_s, source="scenario",
+                                 status="default",
                                  error=f"zone {zone!r} has no carbon intensity in the scenario")
         return CarbonReading(zone=zone, g_per_kwh=r.g_per_kwh, at_s=now_s, source=r.source, signal=r.signal)
 

@@ -23,11 +23,10 @@ def _empty() -> Mapping:
 @dataclass(frozen=True)
 class ScalerState:
     version: int
-    now_s: float                                   # the quantised plan time
+    now_s: float                                   # the quantised time of the plans in `views`
     default_objective: Objective
     views: Mapping[Objective, PlanView]
     degraded_reasons: tuple[str, ...] = ()
-    never_trusted: Mapping[str, str] = field(default_factory=_empty)   # workload -> why (no trustworthy demand yet)
     staleness_s: Mapping[str, float] = field(default_factory=_empty)   # workload -> age of its last trustworthy demand
 
     @property

@@ -1,11 +1,13 @@
 """Keep `controller.kubernetes.io/pod-deletion-cost` on WattWise's pods as the plan wants it.
 
 On scale-down the ReplicaSet controller removes the pods with the lowest deletion cost first
-(after unscheduled, pending and not-ready ones). The core's `models.rollout.deletion_cost` says
-what each pod's cost should be: negative on nodes holding more of the workload than the plan
-wants, positive on nodes the plan keeps. This reconciler only applies it: whenever the plan view
-or the pods change, it PATCHes (JSON merge patch) each pod of a planned workload whose annotation
-differs from the core's value, at most `max_patches_per_s` a second. A failed PATCH (403 without
+(after unscheduled, pending and not-ready ones: `models.delete_order`). The core's
+`planned_deletion_costs` says what each pod's cost should be: negative on nodes holding more of
+the workload than the plan wants, positive on nodes the plan keeps. This reconciler only applies
+it: whenever the plan view or the pods change, it PATCHes (JSON merge patch) each pod of a planned
+workload whose annotation differs from the core's value, at most `max_patches_per_s` a second, in
+the order the controller would delete them with the new values (`deletion_order`): when PATCHes
+are paced, the pods a scale-down removes first are the first to carry it. A failed PATCH (403 without
 RBAC `patch` on pods, 404 for a pod just deleted, a timeout) is logged, counted
 (`wattwise_extender_deletion_cost_patch_errors_total{code}`) and retried after `retry_s`; it never
 stops the extender.
@@ -22,7 +24,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol
 
-from wattwise.models.rollout import DELETION_COST_ANNOTATION, deletion_cost
+from wattwise.models.delete_order import PodPhase, ScaleDownPod, deletion_order, planned_deletion_costs
+from wattwise.models.rollout import DELETION_COST_ANNOTATION
 from wattwise.runtime import PlanSource, PlanView
 from wattwise.scheduler.metrics import ExtenderMetrics
 from wattwise.scheduler.replica_counts import PodRecord
@@ -59,18 +62,26 @@ def kube_patcher(api_client, timeout_s: float = 10.0) -> Patch:
 
 
 def wanted_costs(view: PlanView, pods: Iterable[PodRecord]) -> list[tuple[PodRecord, str]]:
-    """Each pod of a planned workload with the annotation value the core gives its node."""
-    pods = tuple(pods)
-    running: dict[str, dict[str, int]] = {}
+    """Each pod of a planned workload with the annotation value the core gives it, per workload in
+    the order the ReplicaSet controller would delete the pods with those values."""
+    by_workload: dict[str, list[PodRecord]] = {}
     for p in pods:
-        per_node = running.setdefault(p.workload, {})
-        per_node[p.node] = per_node.get(p.node, 0) + 1
+        if p.workload in view.plan.workloads:
+            by_workload.setdefault(p.workload, []).append(p)
     out = []
-    for p in pods:
-        wp = view.plan.workloads.get(p.workload)
-        if wp is not None:
-            out.append((p, str(deletion_cost(p.node, wp.by_node, running[p.workload]))))
+    for key, records in by_workload.items():
+        costs = planned_deletion_costs([p.node for p in records], view.plan.workloads[key].by_node)
+        order = deletion_order([ScaleDownPod(p.node, _phase(p.phase), p.ready, cost)
+                                for p, cost in zip(records, costs)])
+        out.extend((records[i], str(costs[i])) for i in order)
     return out
+
+
+def _phase(text: str) -> PodPhase:
+    try:
+        return PodPhase(text)
+    except ValueError:
+        return PodPhase.PENDING   # the controller ranks a phase it does not order first, as Pending
 
 
 @dataclass(frozen=True)

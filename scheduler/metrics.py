@@ -68,7 +68,3 @@ class ExtenderMetrics:
             child = self._children[key] = metric.labels(*labels)
         return child
 
-
-def reason_category(reason: str, hard: bool) -> str:
-    """The label a reason is counted under: the category it was written with (models.eligibility.Reason)."""
-    return getattr(reason, "category", None) or ("other_hard" if hard else "other_soft")

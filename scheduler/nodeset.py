@@ -1,5 +1,5 @@
 """Nodes as the extender sees them: each Kubernetes Node converted once through the core's label
-mapping, kept with the resource version it was converted from.
+mapping into a `models.placement.NodeEntry`, kept with the resource version it was converted from.
 
 A `NodeSet` is an immutable name -> `NodeEntry` mapping with a version. Caches replace it whole
 when a node changes (copy-on-write), so request handlers read it without locks; an entry object
@@ -13,24 +13,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-from wattwise.models.cluster import Node, NodeClass
 from wattwise.models.eligibility import Reason
 from wattwise.models.errors import InvalidInputError
 from wattwise.models.labels import DEFAULT_MAPPING, LabelMapping, node_from_k8s
+from wattwise.models.placement import NodeEntry
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, eq=False)
-class NodeEntry:
-    """One converted node. `error` is set (and node/node_class are None) when the Node's JSON
-    could not be read: such a node is answered as failed with that reason, never a crash."""
-
-    name: str
-    resource_version: str
-    node: Node | None
-    node_class: NodeClass | None
-    error: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,9 +46,14 @@ def convert_node(obj: dict, mapping: LabelMapping = DEFAULT_MAPPING) -> NodeEntr
     try:
         node, node_class = node_from_k8s(obj, mapping)
     except (InvalidInputError, TypeError, ValueError, AttributeError) as e:
-        log.warning("node %s: cannot read its labels or resources: %s", name, e)
+        log.warning("node %s: cannot read its labels or resources: %s", _short(name), _short(str(e), 300))
         return NodeEntry(name, rv, None, None, UNREADABLE)
     return NodeEntry(name, rv, node, node_class)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """At most `limit` characters of a value from the wire, for the log."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 # what is wrong with each one is in the log above, by name: the reason is one for all (see eligibility)
@@ -81,7 +74,10 @@ class ConversionMemo:
     (a status heartbeat) keeps the same entry object, so nothing downstream is recomputed; any
     change of those inputs converts again: a node is never judged on stale TEE labels."""
 
-    def __init__(self, mapping: LabelMapping = DEFAULT_MAPPING, max_entries: int = 200_000):
+    def __init__(self, mapping: LabelMapping = DEFAULT_MAPPING, max_entries: int = 20_000):
+        """`max_entries`: nodes remembered (4x the 5,000 an extender is sized for); an entry keeps
+        the node's labels and resources from its JSON, a few KB, so at most ~50 MB. Past it the
+        memo starts again empty."""
         self._mapping = mapping
         self._max = max_entries
         self._memo: dict[str, tuple[tuple, NodeEntry]] = {}

@@ -48,6 +48,7 @@ class PodRecord:
     ready: bool                   # condition Ready is True
     deletion_cost: str | None     # the pod's controller.kubernetes.io/pod-deletion-cost, as set
     resource_version: str
+    phase: str = "Running"        # status.phase: Pending, Running or Unknown
 
 
 def _is_ready(status: dict) -> bool:
@@ -65,7 +66,7 @@ def _record(pod: dict) -> PodRecord | None:
     key = value if "/" in value else f"{namespace}/{value}"
     return PodRecord(namespace, meta.get("name") or "", key, node, _is_ready(status),
                      (meta.get("annotations") or {}).get(DELETION_COST_ANNOTATION),
-                     str(meta.get("resourceVersion") or ""))
+                     str(meta.get("resourceVersion") or ""), str(status.get("phase") or "Pending"))
 
 
 class KubeReplicaCounts:

@@ -15,7 +15,6 @@ from wattwise.models.errors import InvalidInputError
 from wattwise.runtime import PlanSource
 from wattwise.scheduler.app import DEFAULT_MAX_REQUEST_BYTES, build_app, build_health_app
 from wattwise.scheduler.deletion_cost import DeletionCostReconciler, kube_patcher
-from wattwise.scheduler.fragments import accelerated
 from wattwise.scheduler.metrics import ExtenderMetrics
 from wattwise.scheduler.node_cache import KubeNodeCache, NodeCache, PlanSnapshotNodeCache, api_client_from
 from wattwise.scheduler.replica_counts import KubeReplicaCounts
@@ -129,9 +128,8 @@ def start_extender(source: PlanSource, host: str = "0.0.0.0", port: int = DEFAUL
     scheme = "https" if tls is not None else "http"
     handle = ExtenderHandle(state["ports"][0], host, scheme, service,
                             state["ports"][1] if health_port is not None else None, loop, thread, state["runners"])
-    log.info("scheduler extender listening on %s (%s); node cache: %s; names-mode accelerator: %s", handle.url,
-             "mTLS" if tls is not None and tls.verify_mode.name == "CERT_REQUIRED" else scheme, node_cache.status(),
-             "on" if accelerated() else "not built (pure Python: about 3x slower at thousands of candidate nodes)")
+    log.info("scheduler extender listening on %s (%s); node cache: %s", handle.url,
+             "mTLS" if tls is not None and tls.verify_mode.name == "CERT_REQUIRED" else scheme, node_cache.status())
     return handle
 
 

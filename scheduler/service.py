@@ -1,26 +1,41 @@
-"""The extender door: request bytes in, reply bytes out. Decode, call the decisions, encode.
+"""The extender door: request bytes in, reply bytes out. Decode, call the core, encode.
 
-No HTTP framework here (the aiohttp app in `app.py` is a thin shell around this), so the same
-door can be driven directly by tests and the benchmark.
+Each verb decodes the body once, reads the pod's intent once (`models.pod_intent`), makes one
+call to the current plan's `models.placement.Placement` and encodes its answer. No HTTP framework
+here (the aiohttp app in `app.py` is a thin shell around this), so the same door can be driven
+directly by tests and benchmarks. An `Answer` carries what to count in the metrics; the app
+counts it, so this may run on any one thread.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Mapping
 
-from wattwise.runtime import PlanSource
+from wattwise.models.placement import FilterDecision, NodeEntry, Placement
+from wattwise.models.pod_intent import PodIntent, PodKind, pod_intent
+from wattwise.runtime import PlanSource, PlanView
 from wattwise.scheduler import wire
-from wattwise.scheduler.decide import HARD, PASS, SOFT, Decider
-from wattwise.scheduler.intent import INVALID, MANAGED, PASSTHROUGH, TEE_ONLY, PodIntent, pod_intent
 from wattwise.scheduler.metrics import ExtenderMetrics
 from wattwise.scheduler.node_cache import NodeCache
-from wattwise.scheduler.nodeset import ConversionMemo, NodeSet, nodeset_from_entries
+from wattwise.scheduler.nodeset import ConversionMemo
 from wattwise.scheduler.replica_counts import ReplicaCounts
-from wattwise.scheduler.reply_cache import ReplyCache
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: bytes
+    decisions: Mapping[str, int] = field(default_factory=dict)   # nodes per decision label
+    reasons: Mapping[str, int] = field(default_factory=dict)     # filtered-out nodes per reason category
+
+    def count(self, metrics: ExtenderMetrics, verb: str) -> None:
+        for label, n in self.decisions.items():
+            metrics.count_decisions(verb, label, n)
+        for category, n in self.reasons.items():
+            metrics.count_reason(category, n)
 
 
 @dataclass
@@ -29,143 +44,85 @@ class ExtenderService:
     node_cache: NodeCache
     metrics: ExtenderMetrics = field(default_factory=ExtenderMetrics)
     replica_counts: ReplicaCounts | None = None   # running replicas, for the plan's short classes
-    _decider: Decider | None = None
+    _placement: tuple[PlanView | None, Placement] | None = None
     _memo: ConversionMemo = field(default_factory=ConversionMemo)
-    _replies: ReplyCache = field(default_factory=ReplyCache)
 
-    def decider(self) -> Decider:
+    def placement(self) -> Placement:
+        """The current plan's placement answers (a new plan view: a new, empty memo)."""
         try:
             view = self.source.current()
         except Exception as e:  # noqa: BLE001 - e.g. the scaler's NotReady before its first plan
             view = None
-            if self._decider is None or self._decider.view is not None:
-                log.warning("no plan yet (%s): TEE checks only, no scores, until one is made", e)
-        if self._decider is None or self._decider.view is not view:
-            self._decider = Decider(view, self.replica_counts)
-            self._replies.clear()
+            if self._placement is None or self._placement[0] is not None:
+                log.warning("no plan yet (%s): TEE checks only, no scores, until one is made", wire.quote(e, 200))
+        if self._placement is None or self._placement[0] is not view:
+            placement = Placement(view.snapshot, view.plan) if view is not None else Placement()
+            self._placement = (view, placement)
             if view is not None:
-                log.info("plan view changed (plan at t=%s s): decision memo reset", view.plan.now_s)
-        return self._decider
+                log.info("plan view changed (plan at t=%s s): placement memo reset", view.plan.now_s)
+        return self._placement[1]
 
-    def _nodes_for(self, args: wire.ExtenderArgs) -> NodeSet:
-        if args.node_names is not None:
-            return self.node_cache.nodes()
-        # Full NodeList mode: the request's nodes are the truth; each is converted once per
-        # resourceVersion. A node without a name is refused by the wire checks before this.
-        return nodeset_from_entries((self._memo.convert(item) for item in args.node_list.get("items") or ()), -1)
-
-    def filter(self, body: bytes) -> bytes:
-        fast = self._names_fast(body, (MANAGED, TEE_ONLY))
-        if fast is not None:
-            decider, intent, positions, nodes = fast
-            reply, tally = decider.filter_reply(intent, positions, nodes)
-            self._count_filter(intent.kind, tally)
-            return reply
+    # -- the verbs -------------------------------------------------------------------------------
+    def filter(self, body: bytes) -> Answer:
         args = wire.parse_extender_args(wire.decode(body))
-        decider = self.decider()
-        intent = pod_intent(args.pod, decider.workloads)
-        if intent.kind == PASSTHROUGH:
-            self.metrics.count_decisions("filter", PASSTHROUGH, len(args.names))
-            return wire.encode(wire.passthrough_filter_result(args))
-        if intent.kind == INVALID:
+        placement = self.placement()
+        intent = pod_intent(args.pod, placement.workloads)
+        if intent.kind is PodKind.PASSTHROUGH:
+            return Answer(wire.encode(wire.passthrough_filter_result(args)),
+                          {intent.kind.value: len(args.names)})
+        if intent.kind is PodKind.INVALID:
             log.warning("pod %s: %s", _pod_name(args.pod), intent.problem)
-        nodes = self._nodes_for(args)
-        reply, tally = self._answer(("filter", decider, nodes, intent.key), args,
-                                    lambda: self._filter_answer(decider, intent, args, nodes))
-        self._count_filter(intent.kind, tally)
-        return reply
+        d = placement.verdicts(intent, args.names, self._nodes_for(args))
+        reply = wire.filter_result(args, d.passed, d.failed, d.unresolvable)
+        return Answer(wire.encode(reply), *_filter_counts(intent, d))
 
-    def prioritize(self, body: bytes) -> bytes:
-        fast = self._names_fast(body, (MANAGED,))
-        if fast is not None:
-            decider, intent, positions, nodes = fast
-            self.metrics.count_decisions("prioritize", intent.kind, len(positions))
-            return decider.priority_reply(intent, positions, nodes)
+    def prioritize(self, body: bytes) -> Answer:
         args = wire.parse_extender_args(wire.decode(body))
-        decider = self.decider()
-        intent = pod_intent(args.pod, decider.workloads)
-        if intent.kind != MANAGED:
-            self.metrics.count_decisions("prioritize", intent.kind, len(args.names))
-            return wire.encode([])  # no score from WattWise: neutral
-        nodes = self._nodes_for(args)
-        key = ("prioritize", decider, nodes, intent.key, decider.short_classes(intent.workload.key))
-        reply, scored = self._answer(key, args, lambda: self._priority_answer(decider, intent, args, nodes))
-        self.metrics.count_decisions("prioritize", intent.kind, scored)
-        return reply
+        placement = self.placement()
+        intent = pod_intent(args.pod, placement.workloads)
+        nodes = self._nodes_for(args) if intent.scored else {}
+        scores = placement.scores(intent, args.names, nodes, self._running(intent))
+        scored = len(scores) if intent.scored else len(args.names)
+        return Answer(wire.encode(wire.host_priority_list(scores)), {intent.kind.value: scored})
 
-    def _names_fast(self, body: bytes, kinds: tuple[str, ...]) -> tuple | None:
-        """(decider, intent, positions, nodes) of a names-mode request read without decoding its
-        names (fragments.NameIndex.find), for a pod of one of `kinds`; None: the general path."""
-        head = wire.names_head(body)
-        if head is None:
-            return None
-        decider = self.decider()
-        intent = pod_intent(head.pod, decider.workloads)
-        if intent.kind not in kinds:
-            return None
-        nodes = self.node_cache.nodes()
-        positions = decider.name_index(nodes).find(body, head.names_at)
-        return None if positions is None else (decider, intent, positions, nodes)
-
-    def _answer(self, key: tuple, args: wire.ExtenderArgs, compute: Callable[[], tuple]) -> tuple:
-        """`compute()`, or in names mode its result for an earlier request with the same key and names."""
-        if args.names_key is None:
-            return compute()
-        answer = self._replies.get(key, args.names_key)
-        if answer is None:
-            answer = compute()
-            self._replies.put(key, args.names_key, answer)
-        return answer
-
-    @staticmethod
-    def _filter_answer(decider: Decider, intent: PodIntent, args: wire.ExtenderArgs,
-                       nodes: NodeSet) -> tuple[bytes, Mapping[tuple[int, str], int]]:
-        """The encoded reply and its tally: joined from per-node fragments for cached nodes, else
-        encoded from the general path's decision."""
-        if args.node_names is not None:
-            positions = decider.name_index(nodes).positions(args.node_names)
-            joined = decider.filter_reply(intent, positions, nodes) if positions is not None else None
-            if joined is not None:
-                return joined
-        d = decider.filter(intent, args.names, nodes)
-        return wire.encode(wire.filter_result(args, d.passed, d.failed, d.unresolvable)), d.tally()
-
-    @staticmethod
-    def _priority_answer(decider: Decider, intent: PodIntent, args: wire.ExtenderArgs,
-                         nodes: NodeSet) -> tuple[bytes, int]:
-        """The encoded reply and how many nodes it scores (as `_filter_answer`)."""
-        if args.node_names is not None:
-            positions = decider.name_index(nodes).positions(args.node_names)
-            if positions is not None:
-                return decider.priority_reply(intent, positions, nodes), len(positions)
-        scores = decider.scores(intent, args.names, nodes)
-        return wire.encode(wire.host_priority_list(scores)), len(scores)
-
-    def preempt(self, body: bytes) -> bytes:
+    def preempt(self, body: bytes) -> Answer:
         """Keep only the candidate nodes the pod could run on at all: evicting victims on a node
         whose TEE the pod does not allow would free room the pod can never use."""
         args = wire.parse_preemption_args(wire.decode(body))
-        decider = self.decider()
-        intent = pod_intent(args.pod, decider.workloads)
-        if intent.kind == PASSTHROUGH:
-            return wire.encode(wire.preemption_result(args.meta_victims))
-        nodes = self.node_cache.nodes()
-        decision = decider.filter(intent, list(args.meta_victims), nodes)
-        keep = {n: v for n, v in args.meta_victims.items() if n not in decision.unresolvable}
-        self.metrics.count_decisions("preempt", intent.kind, len(keep))
-        return wire.encode(wire.preemption_result(keep))
+        placement = self.placement()
+        intent = pod_intent(args.pod, placement.workloads)
+        names = list(args.meta_victims)
+        keep = placement.preemption_nodes(intent, names, self.node_cache.nodes().entries)
+        result = wire.preemption_result({n: args.meta_victims[n] for n in keep})
+        counted = {} if intent.kind is PodKind.PASSTHROUGH else {intent.kind.value: len(keep)}
+        return Answer(wire.encode(result), counted)
 
-    def _count_filter(self, kind: str, tally: Mapping[tuple[int, str], int]) -> None:
-        m = self.metrics
-        for (outcome, category), n in tally.items():
-            m.count_decisions("filter", f"{kind}:{_OUTCOME_LABELS[outcome]}", n)
-            if category:
-                m.count_reason(category, n)
+    # -- what the core is called with --------------------------------------------------------------
+    def _nodes_for(self, args: wire.ExtenderArgs) -> Mapping[str, NodeEntry]:
+        if args.node_names is not None:
+            return self.node_cache.nodes().entries
+        # Full NodeList mode: the request's nodes are the truth; each is converted once per
+        # resourceVersion. A node without a name is refused by the wire checks before this.
+        return {e.name: e for e in map(self._memo.convert, args.node_list.get("items") or ())}
+
+    def _running(self, intent: PodIntent) -> Mapping[str, int] | None:
+        if self.replica_counts is None or intent.workload is None:
+            return None
+        return self.replica_counts.by_node(intent.workload.key)
 
 
-_OUTCOME_LABELS = {PASS: "passed", SOFT: "failed", HARD: "unresolvable"}
+def _filter_counts(intent: PodIntent, d: FilterDecision) -> tuple[dict[str, int], dict[str, int]]:
+    """Nodes per `kind:outcome` and filtered-out nodes per reason category, the metrics' labels."""
+    decisions: dict[str, int] = {}
+    reasons: dict[str, int] = {}
+    for (outcome, category), n in d.tally.items():
+        label = f"{intent.kind}:{outcome}"
+        decisions[label] = decisions.get(label, 0) + n
+        if category:
+            reasons[category] = reasons.get(category, 0) + n
+    return decisions, reasons
 
 
 def _pod_name(pod: dict) -> str:
     meta = pod.get("metadata") or {}
-    return f"{meta.get('namespace', 'default')}/{meta.get('name', '?')}"
+    return f"{wire.quote(meta.get('namespace', 'default'), repr_=False)}/{wire.quote(meta.get('name', '?'), repr_=False)}"

@@ -5,7 +5,7 @@ true)} and ExtenderPreemptionArgs {Pod, NodeNameToVictims | NodeNameToMetaVictim
 carry no json tags, so current kube-scheduler sends the Go field names (`Pod`, `NodeNames`); old
 releases and many examples send lower-case keys. Go decodes case-insensitively, and so do we.
 Replies use the documented capitalised names. A wrong shape raises `BadRequest` (HTTP 400) naming
-the field.
+the field; a message quotes at most a short prefix of a value it refuses (`quote`), never the value.
 """
 
 from __future__ import annotations
@@ -36,19 +36,72 @@ def set_json_backend(name: str) -> str:
     return "orjson" if _use_orjson else "stdlib"
 
 
+# The deepest nesting the JSON writer can write: orjson writes at most 254 levels. A reply echoes
+# parts of its request at the depth they came (full NodeLists, MetaVictims), so a request nested
+# deeper than that is refused as a whole, whatever the verb and mode.
+MAX_DEPTH = 254
+QUOTE_CHARS = 40   # at most this much of a refused value is quoted
+
+
 def decode(body: bytes) -> Any:
+    """The request's JSON, no deeper than MAX_DEPTH (else BadRequest naming where)."""
     if not body:
         raise BadRequest("empty request body: expected a JSON object")
     try:
-        return orjson.loads(body) if _use_orjson else json.loads(body)
+        doc = orjson.loads(body) if _use_orjson else json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
-        raise BadRequest(f"request body is not valid JSON: {e}") from None
+        raise BadRequest(f"request body is not valid JSON: {quote(str(e), 120, repr_=False)}") from None
+    except RecursionError:
+        raise BadRequest("request body is nested too deep to decode") from None
+    if _use_orjson:
+        try:
+            orjson.dumps(doc)   # the writer itself is the check, in a fraction of the decoding's time
+            return doc
+        except TypeError:   # "Recursion limit reached" (too_deep says where)
+            pass
+    path = too_deep(doc, MAX_DEPTH)
+    if path is not None:
+        raise BadRequest(f"{path}: nested more than {MAX_DEPTH} levels deep (more than a reply can carry)")
+    return doc
 
 
 def encode(doc: Any) -> bytes:
     if _use_orjson:
         return orjson.dumps(doc)
     return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def too_deep(doc: Any, limit: int) -> str | None:
+    """Where `doc` first nests deeper than `limit` levels (its path, the first 6 steps), or None.
+    A walk in Python: with orjson it only runs once the writer has refused a document."""
+    stack = [(doc, 0, ())]
+    while stack:
+        value, depth, path = stack.pop()
+        if isinstance(value, dict):
+            children = value.items()
+        elif isinstance(value, list):
+            children = enumerate(value)
+        else:
+            continue
+        if depth >= limit:
+            return _path(path)
+        for key, child in children:
+            stack.append((child, depth + 1, (*path, key) if len(path) < 6 else path))
+    return None
+
+
+def _path(parts: tuple) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + quote(part, repr_=False)
+    return (out or "(the request)") + ("..." if len(parts) >= 6 else "")
+
+
+def quote(value: Any, limit: int = QUOTE_CHARS, repr_: bool = True) -> str:
+    """A refused value for a message: at most `limit` characters of it, marked when cut."""
+    text = value if isinstance(value, str) else str(value)
+    cut = text[:limit] + "..." if len(text) > limit else text
+    return repr(cut) if repr_ else cut
 
 
 def _field(doc: Mapping, name: str) -> Any:
@@ -67,7 +120,6 @@ class ExtenderArgs:
     pod: dict
     node_names: list[str] | None = None   # nodeCacheCapable: true
     node_list: dict | None = None         # nodeCacheCapable: false (the NodeList as sent)
-    names_key: str | tuple | None = None  # node_names as one exact, cheaply hashed value (see _names_key)
 
     @property
     def names(self) -> list[str]:
@@ -96,6 +148,7 @@ def _check_pod(pod: Any, where: str) -> dict:
 
 
 def _check_node_list(nodes: Any) -> dict:
+    """A NodeList whose items have what the extender reads in the shape Kubernetes gives it."""
     if not isinstance(nodes, dict):
         raise BadRequest(f"Nodes: must be a NodeList object with items, got {type(nodes).__name__}")
     items = nodes.get("items")
@@ -107,6 +160,16 @@ def _check_node_list(nodes: Any) -> dict:
         meta = item.get("metadata") if isinstance(item, dict) else None
         if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
             raise BadRequest(f"Nodes.items[{i}].metadata.name: every Node needs a name")
+        spec, status = item.get("spec"), item.get("status")
+        if spec is not None and not isinstance(spec, dict):
+            raise BadRequest(f"Nodes.items[{i}].spec: must be an object, got {type(spec).__name__}")
+        if status is not None:
+            if not isinstance(status, dict):
+                raise BadRequest(f"Nodes.items[{i}].status: must be an object, got {type(status).__name__}")
+            conditions = status.get("conditions")
+            if conditions is not None and not (isinstance(conditions, list)
+                                               and all(isinstance(c, dict) for c in conditions)):
+                raise BadRequest(f"Nodes.items[{i}].status.conditions: must be a list of objects")
     return nodes
 
 
@@ -119,82 +182,30 @@ def parse_extender_args(doc: Any) -> ExtenderArgs:
     if names is not None and nodes is not None:
         raise BadRequest("give either NodeNames (nodeCacheCapable: true) or Nodes (nodeCacheCapable: false), not both")
     if names is not None:
-        return ExtenderArgs(pod, node_names=names, names_key=_names_key(names))
+        return ExtenderArgs(pod, node_names=_check_names(names))
     if nodes is not None:
         return ExtenderArgs(pod, node_list=_check_node_list(nodes))
     raise BadRequest("neither NodeNames (nodeCacheCapable: true) nor Nodes (nodeCacheCapable: false) given")
 
 
-def _names_key(names: Any) -> str | tuple:
-    """Check that NodeNames is a list of strings, and return it as one value that is cheap to hash
-    and to compare exactly: the reply cache's key. Both come from one `str.join` in C (a Python
-    loop over 5,000 names costs several times the join): the names joined by NUL, which Kubernetes
-    names cannot hold; a list whose names do hold one is keyed by its tuple."""
+def _check_names(names: Any) -> list[str]:
+    """NodeNames must be a list of strings: checked by one `str.join` (a loop over 5,000 names in
+    Python costs several times as much)."""
     if isinstance(names, list):
         try:
-            joined = "\0".join(names)
+            "".join(names)
         except TypeError:
             pass
         else:
-            return joined if joined.count("\0") == len(names) - 1 else tuple(names)
+            return names
     raise BadRequest("NodeNames: must be a list of node names (strings)")
-
-
-_NAMES_MEMBER = b'"NodeNames":'
-
-
-@dataclass
-class NamesHead:
-    """A names-mode ExtenderArgs read up to its NodeNames array (see names_head)."""
-    pod: dict
-    names_at: int   # offset in the body where the NodeNames array starts
-
-
-def names_head(body: bytes) -> NamesHead | None:
-    """The checked pod of a names-mode ExtenderArgs whose last member is NodeNames, as Go's
-    encoding/json writes kube-scheduler's (`{"Pod":{..},"Nodes":null,"NodeNames":[..]}`), and where
-    the array starts, without decoding it; None for any other form (parse_extender_args takes
-    those). Whoever reads the array must check that the body ends right after it (names_tail_ok).
-
-    Why this is exact: the head is decoded as the body up to `"NodeNames":` followed by
-    `"NodeNames":null}`. That decodes only if the member is at the top level of the object (the
-    brace closes exactly one level); with the array and the closing brace after it, the body is
-    that object with NodeNames set to the array."""
-    first = body.find(_NAMES_MEMBER)
-    for at in (first, None):
-        if at is None:   # a pod may hold the key too: then NodeNames, last, is the last one
-            at = body.rfind(_NAMES_MEMBER)
-            if at == first:
-                return None
-        if at < 0:
-            return None
-        if body[at + len(_NAMES_MEMBER):at + len(_NAMES_MEMBER) + 64].lstrip()[:1] != b"[":
-            continue   # not an array here (a full NodeList request has "NodeNames":null)
-        try:
-            doc = decode(body[:at] + _NAMES_MEMBER + b"null}")
-        except BadRequest:
-            continue
-        if (not isinstance(doc, dict) or _field(doc, "Nodes") is not None
-                or any(k.lower() == "nodenames" for k in doc if k != "NodeNames")):
-            return None
-        try:
-            return NamesHead(_check_pod(_field(doc, "Pod"), "Pod"), at + len(_NAMES_MEMBER))
-        except BadRequest:
-            return None   # parse_extender_args says what is wrong
-    return None
-
-
-def names_tail_ok(body: bytes, end: int) -> bool:
-    """Whether only the object's closing brace, and whitespace, follow the NodeNames array."""
-    return body[end:].strip() == b"}"
 
 
 def filter_result(args: ExtenderArgs, passed: list[str], failed: Mapping[str, str],
                   unresolvable: Mapping[str, str], error: str = "") -> dict:
     """ExtenderFilterResult in the same form as the request: names in, names out; NodeList in,
     NodeList out (a reply holding only NodeNames would filter out every node)."""
-    out: dict[str, Any] = {"FailedNodes": dict(failed), "FailedAndUnresolvableNodes": dict(unresolvable),
-                           "Error": error}
+    out: dict[str, Any] = {"FailedNodes": failed, "FailedAndUnresolvableNodes": unresolvable, "Error": error}
     if args.node_names is not None:
         out["NodeNames"] = passed
         out["Nodes"] = None
@@ -218,41 +229,6 @@ def host_priority_list(scores: Mapping[str, int]) -> list[dict]:
     return [{"Host": name, "Score": score} for name, score in scores.items()]
 
 
-# -- names-mode replies joined from entries encoded once per node (scheduler/fragments.py) --------
-def name_entry(name: str) -> bytes:
-    """A NodeNames entry: `"name"`."""
-    return encode(name)
-
-
-def reason_entry(name: str, reason: str) -> bytes:
-    """A FailedNodes or FailedAndUnresolvableNodes entry: `"name":"reason"`."""
-    return encode(name) + b":" + encode(reason)
-
-
-def score_entry(name: str, score: int) -> bytes:
-    """A HostPriorityList entry: `{"Host":"name","Score":n}`."""
-    return encode({"Host": name, "Score": score})
-
-
-# The fixed parts of a names-mode filter reply, around its sections' entries in FILTER_ORDER.
-FILTER_PIECES = (b'{"FailedNodes":{', b'},"FailedAndUnresolvableNodes":{', b'},"Error":"","NodeNames":[',
-                 b'],"Nodes":null}')
-
-
-def names_filter_reply(passed: bytes, failed: bytes, unresolvable: bytes) -> bytes:
-    """The encoded `filter_result` of a names-mode request, from comma-separated entries."""
-    p = FILTER_PIECES
-    return b"".join((p[0], failed, p[1], unresolvable, p[2], passed, p[3]))
-
-
-PRIORITY_PIECES = (b"[", b"]")   # around a HostPriorityList's entries
-
-
-def priority_reply(entries: bytes) -> bytes:
-    """The encoded `host_priority_list`, from comma-separated entries."""
-    return b"".join((PRIORITY_PIECES[0], entries, PRIORITY_PIECES[1]))
-
-
 @dataclass
 class PreemptionArgs:
     pod: dict
@@ -267,22 +243,67 @@ def parse_preemption_args(doc: Any) -> PreemptionArgs:
     pod = _check_pod(_field(doc, "Pod"), "Pod")
     meta = _field(doc, "NodeNameToMetaVictims")
     full = _field(doc, "NodeNameToVictims")
-    out: dict[str, dict] = {}
     if meta is not None:
-        if not isinstance(meta, dict) or not all(isinstance(v, dict) for v in meta.values()):
-            raise BadRequest("NodeNameToMetaVictims: must map node names to MetaVictims objects")
-        out = {k: {"Pods": _field(v, "Pods") or [], "NumPDBViolations": _field(v, "NumPDBViolations") or 0}
-               for k, v in meta.items()}
-    elif full is not None:
-        if not isinstance(full, dict) or not all(isinstance(v, dict) for v in full.values()):
-            raise BadRequest("NodeNameToVictims: must map node names to Victims objects")
-        for node, victims in full.items():
-            pods = _field(victims, "Pods") or []
-            if not isinstance(pods, list):
-                raise BadRequest(f"NodeNameToVictims.{node}.Pods: must be a list of Pods")
-            uids = [{"UID": ((p or {}).get("metadata") or {}).get("uid", "")} for p in pods if isinstance(p, dict)]
-            out[node] = {"Pods": uids, "NumPDBViolations": _field(victims, "NumPDBViolations") or 0}
-    return PreemptionArgs(pod, out)
+        where = "NodeNameToMetaVictims"
+        victims_by_node = _check_victims_map(meta, where, "MetaVictims")
+        return PreemptionArgs(pod, {node: {"Pods": _meta_pods(victims, f"{where}.{quote(node)}"),
+                                           "NumPDBViolations": _pdb_violations(victims, f"{where}.{quote(node)}")}
+                                    for node, victims in victims_by_node.items()})
+    if full is not None:
+        where = "NodeNameToVictims"
+        victims_by_node = _check_victims_map(full, where, "Victims")
+        return PreemptionArgs(pod, {node: {"Pods": _victim_uids(victims, f"{where}.{quote(node)}"),
+                                           "NumPDBViolations": _pdb_violations(victims, f"{where}.{quote(node)}")}
+                                    for node, victims in victims_by_node.items()})
+    return PreemptionArgs(pod, {})
+
+
+def _check_victims_map(value: Any, where: str, kind: str) -> dict[str, dict]:
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise BadRequest(f"{where}: must map node names to {kind} objects")
+    return value
+
+
+def _pods_list(victims: dict, where: str) -> list:
+    pods = _field(victims, "Pods")
+    if pods is None:
+        return []
+    if not isinstance(pods, list) or not all(isinstance(p, dict) for p in pods):
+        raise BadRequest(f"{where}.Pods: must be a list of objects")
+    return pods
+
+
+def _meta_pods(victims: dict, where: str) -> list[dict]:
+    pods = _pods_list(victims, where)
+    for i, p in enumerate(pods):
+        uid = _field(p, "UID")
+        if uid is not None and not isinstance(uid, str):
+            raise BadRequest(f"{where}.Pods[{i}].UID: must be a string")
+    return pods
+
+
+def _victim_uids(victims: dict, where: str) -> list[dict]:
+    uids = []
+    for i, p in enumerate(_pods_list(victims, where)):
+        meta = p.get("metadata")
+        if meta is None:
+            meta = {}
+        elif not isinstance(meta, dict):
+            raise BadRequest(f"{where}.Pods[{i}].metadata: must be an object, got {type(meta).__name__}")
+        uid = meta.get("uid", "")
+        if not isinstance(uid, str):
+            raise BadRequest(f"{where}.Pods[{i}].metadata.uid: must be a string")
+        uids.append({"UID": uid})
+    return uids
+
+
+def _pdb_violations(victims: dict, where: str) -> int:
+    n = _field(victims, "NumPDBViolations")
+    if n is None:
+        return 0
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise BadRequest(f"{where}.NumPDBViolations: must be an integer")
+    return n
 
 
 def preemption_result(meta_victims: Mapping[str, dict]) -> dict:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from wattwise.models.errors import InvalidInputError
@@ -27,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policies", default=",".join(POLICY_NAMES), help="comma-separated, from: " + ", ".join(POLICY_NAMES))
     parser.add_argument("--seed", type=int, default=0, help="random seed (kube-scheduler tie-breaks)")
     parser.add_argument("--out", default="wattwise-sim", help="output folder (default ./wattwise-sim)")
+    parser.add_argument("--scheduler-config", metavar="FILE",
+                        help="KubeSchedulerConfiguration the extender runs in, for its weight and score plugins "
+                             "(default: the shipped deploy/scheduler/kube-scheduler-config.second-scheduler.yaml)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="policies run in this many processes at once (default: the CPU count); same results")
 
@@ -50,6 +55,36 @@ def _policies(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def check_out_dir(text: str) -> Path:
+    """The output folder can be made and written, checked before the run (which takes minutes).
+    Leaves nothing behind: the folder itself is made only when the results are written."""
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError("--out", f"{out} is a file, not a folder", "give a folder for summary.json and report.html")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InvalidInputError("--out", f"{existing} is a file, so {out} cannot be a folder", "choose another --out")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".wattwise-write-check-"):
+            pass
+    except OSError as e:
+        raise InvalidInputError("--out", f"cannot write in {existing}: {e.strerror}",
+                                "choose a folder you can write to") from None
+    return out
+
+
+def _scheduler_config(path: str | None):
+    from wattwise.simulations.scheduler_config import SECOND_SCHEDULER, load_scheduler_config
+
+    if path is None:
+        return SECOND_SCHEDULER
+    if not Path(path).is_file():
+        raise InvalidInputError("--scheduler-config", f"no such file: {path}")
+    return load_scheduler_config(path)
+
+
 def run(args: argparse.Namespace) -> int:
     from wattwise.simulations.report_html import write_report
     from wattwise.simulations.run import simulate, write_summary
@@ -62,16 +97,19 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError("--seed", "must not be negative")
     if args.workers < 1:
         raise InvalidInputError("--workers", "must be at least 1")
-    if args.days is not None and args.days <= 0:
-        raise InvalidInputError("--days", "must be positive")
+    if args.days is not None and not 0 < args.days < math.inf:
+        raise InvalidInputError("--days", f"must be > 0, got {args.days:g}")
+    if args.step_s is not None and not 0 < args.step_s <= 3600:
+        raise InvalidInputError("--step-s", f"must be > 0 and at most 3600 seconds, got {args.step_s:g}")
     scenario = Path(args.scenario)
     if not scenario.is_file():
         raise InvalidInputError("--scenario", f"no such file: {scenario}")
+    out = check_out_dir(args.out)
+    timing = ControlTiming(scheduler=_scheduler_config(args.scheduler_config))
 
     result = simulate(scenario, policies, demand_csv=args.demand, demand_start=args.demand_start,
                       carbon_csv=carbon, start=args.start, days=args.days, step_s=args.step_s, seed=args.seed,
-                      progress_factory=Progress(policies), timing=ControlTiming(), workers=args.workers)
-    out = Path(args.out)
+                      progress_factory=Progress(policies), timing=timing, workers=args.workers)
     summary_path = write_summary(result, out)
     report_path = write_report(result, out)
     print(format_table(result.summary))

@@ -11,13 +11,24 @@ the frames it serves; the node's power then comes from its class curve at that u
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
 import numpy as np
 
 from wattwise.models.eligibility import hard_reason
 from wattwise.models.snapshot import Snapshot
 
-OFF, WAKING, ON, SLEEPING = 0, 1, 2, 3
+
+class NodePower(IntEnum):
+    """A simulated node's power state: the code stored per node in `ClusterState.node_state`, an
+    int8 array (an IntEnum compares and stores as its integer, so numpy code keeps working)."""
+    OFF = 0        # asleep: draws its sleep power
+    WAKING = 1     # waking for `wake_s`: sleep power plus the wake energy spread over that time
+    ON = 2         # awake: draws its curve's power at its utilisation
+    SLEEPING = 3   # going to sleep: still draws as if on, until it is OFF
+
+
+OFF, WAKING, ON, SLEEPING = NodePower.OFF, NodePower.WAKING, NodePower.ON, NodePower.SLEEPING
 
 
 @dataclass

@@ -8,6 +8,7 @@ import heapq
 
 import numpy as np
 
+from wattwise.models.delete_order import PodPhase, ScaleDownPod
 from wattwise.simulations.cluster_model import OFF, ON, SLEEPING, WAKING, ClusterModel
 
 
@@ -37,6 +38,22 @@ class ClusterState:
 
     def pods_on(self) -> np.ndarray:
         return (self.ready + self.booting).sum(axis=0)
+
+    def scale_down_pods(self, w: int) -> tuple[list[ScaleDownPod], list[int]]:
+        """The pods of `w` bound to nodes, as the ReplicaSet controller compares them on
+        scale-down (`models.delete_order`), and each one's node. A starting pod (VM boot,
+        attestation, model load) counts as Pending and not ready. Pods are listed node by node,
+        starting ones first; the simulator keeps no per-pod times, so pods alike keep that order."""
+        pods: list[ScaleDownPod] = []
+        nodes: list[int] = []
+        names = self.cm.node_names
+        for n in np.flatnonzero(self.ready[w] + self.booting[w]).tolist():
+            starting = ScaleDownPod(names[n], PodPhase.PENDING, ready=False)
+            ready = ScaleDownPod(names[n], PodPhase.RUNNING, ready=True)
+            for pod, count in ((starting, int(self.booting[w, n])), (ready, int(self.ready[w, n]))):
+                pods.extend([pod] * count)
+                nodes.extend([n] * count)
+        return pods, nodes
 
     def fits(self, w: int) -> np.ndarray:
         cm = self.cm

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,11 +47,13 @@ def build_inputs(scenario: Scenario, *, demand_csv=None, demand_start=None, carb
     sim = spec.simulation
     days = float(days if days is not None else sim.days)
     step_s = float(step_s if step_s is not None else sim.step_s)
-    if not days > 0:
-        raise InvalidInputError("--days", "must be positive")
+    if not 0 < days < math.inf:
+        raise InvalidInputError("--days", f"must be > 0, got {days:g}")
     if not 0 < step_s <= 3600:
-        raise InvalidInputError("--step-s", "must be between 0 and 3600 seconds")
+        raise InvalidInputError("--step-s", f"must be > 0 and at most 3600 seconds, got {step_s:g}")
     n_steps = int(round(days * 86400 / step_s))
+    if n_steps < 1:
+        raise InvalidInputError("--days", f"{days:g} days is less than one {step_s:g} s step", "simulate longer")
     offsets = np.arange(n_steps) * step_s
 
     # carbon per zone

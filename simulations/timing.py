@@ -5,7 +5,9 @@ tolerance and a 300 s scale-down stabilisation window; the HPA's default scale-u
 the larger of +100% or +4 pods per 15 s. The reference pipeline (intel/cloud-native-ai-pipeline)
 scales its inference pods with a KEDA `prometheus` trigger on `sum(drop_fps)` with threshold 10
 (AverageValue), and `drop_fps` is a gauge averaged over 60 s. Replica start-up and node wake
-times are per node class (scenario `startup_s`, `startup_tee_s`, `wake_s`).
+times are per node class (scenario `startup_s`, `startup_tee_s`, `wake_s`). The scheduler the
+extender runs in (its weight, the score plugins) is what deploy/scheduler ships
+(simulations/scheduler_config.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wattwise.models.replan import ReplanSettings
+from wattwise.simulations.scheduler_config import SECOND_SCHEDULER, SchedulerConfig
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,11 @@ class ControlTiming:
     drop_threshold_fps: float = 10.0          # the reference pipeline's ScaledObject threshold
     sleep_s: float = 30.0                     # suspend takes this long at idle power (no class field yet)
     idle_grace_s: float = 300.0               # an empty node the plan calls idle sleeps after this
-    replan: ReplanSettings = ReplanSettings()  # when wattwise re-plans (simulations/replan.py)
-    extender_weight: int = 100                # KubeSchedulerConfiguration extenders[].weight (see README)
+    replan: ReplanSettings = ReplanSettings()  # when wattwise re-plans (models/replan.py)
+    scheduler: SchedulerConfig = SECOND_SCHEDULER  # the shipped KubeSchedulerConfiguration wattwise runs in
     oracle_interval_s: float = 900.0          # oracle re-plans this often for the window's peak
+
+    @property
+    def extender_weight(self) -> int:
+        """KubeSchedulerConfiguration extenders[].weight: score x weight x 10 is added to the plugins'."""
+        return self.scheduler.extender_weight

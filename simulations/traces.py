@@ -1,9 +1,11 @@
 """Demand and carbon traces from CSV, replayed on the simulation clock.
 
-Demand: first column a timestamp, then either a numeric column proportional to load on a regular
-grid (requests or streams per interval), or one row per event, counted per `rate_window_s`. The
-rate is placed at the centre of each interval and linearly interpolated to the simulation step,
-then normalised so its peak over the replayed window is 1.
+Demand: first column a timestamp (ISO 8601; Unix seconds only under a header naming the time,
+e.g. `timestamp`, so a file without a time column is refused rather than read as 1970), then
+either a numeric column proportional to load on a regular grid (requests or streams per
+interval), or one row per event, counted per `rate_window_s`. The rate is placed at the centre
+of each interval and linearly interpolated to the simulation step, then normalised so its peak
+over the replayed window is 1.
 
 Carbon: read by `telemetry.carbon.csv_trace.load_carbon_trace` (the reader the live CSV provider
 uses): the Electricity Maps data-portal export (LCA column) or a two-column (timestamp, g/kWh)
@@ -16,7 +18,9 @@ Traces from different years line up by offset: sample k of the simulation reads 
 
 from __future__ import annotations
 
+import csv
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,33 +111,64 @@ class DemandTrace:
         return np.interp(rel, xp, fp), wrapped
 
 
-def _parse_times(raw: pd.Series, path: Path) -> pd.DatetimeIndex:
+# A header naming the time: only then are plain numbers read as Unix seconds.
+_TIME_HEADER = re.compile(r"time|date|epoch|unix|gmt|created|(^|_)(ts|at)$", re.IGNORECASE)
+
+
+def _parse_times(raw: pd.Series, header: str, path: Path) -> pd.DatetimeIndex:
     text = raw.astype(str).str.strip()
+    numeric = pd.to_numeric(text, errors="coerce").notna().all()
+    if numeric and not _TIME_HEADER.search(header):
+        raise InvalidInputError(str(path), f"no timestamp column: the first column, {header!r}, holds plain numbers",
+                                "put the time first: ISO 8601, naive = UTC, or Unix seconds under a header "
+                                "such as timestamp")
     try:
-        if pd.to_numeric(text, errors="coerce").notna().all():
+        if numeric:
             return pd.DatetimeIndex(pd.to_datetime(pd.to_numeric(text), unit="s", utc=True)).as_unit("ns")
         return pd.DatetimeIndex(pd.to_datetime(text, utc=True, format="ISO8601")).as_unit("ns")
     except (ValueError, TypeError):
-        raise InvalidInputError(str(path), "the first column holds a value that is not a timestamp",
+        raise InvalidInputError(str(path), f"the first column, {header!r}, holds a value that is not a timestamp",
                                 "use ISO 8601 (naive = UTC) or Unix seconds") from None
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    """The file as text; a file whose first line is already data (no header) gets one."""
     try:
-        frame = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            first = next(csv.reader(handle), [])
     except FileNotFoundError:
         raise InvalidInputError(str(path), "no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        problem = csv_trace.csv_error_message(e) if isinstance(e, UnicodeDecodeError) else e.strerror
+        raise InvalidInputError(str(path), problem) from None
+    headerless = bool(first) and _is_time_text(first[0])
+    try:
+        frame = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False,
+                            header=None if headerless else 0)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise InvalidInputError(str(path), f"cannot read it as CSV: {str(e).splitlines()[0]}") from None
+        raise InvalidInputError(str(path), csv_trace.csv_error_message(e)) from None
+    if headerless:
+        frame.columns = ["time", *(f"value{i}" for i in range(1, frame.shape[1]))]
     if frame.shape[0] < 2:
         raise InvalidInputError(str(path), "needs a header and at least two rows")
     return frame
 
 
+def _is_time_text(cell: str) -> bool:
+    """An ISO 8601 date or time (a header cell never is one)."""
+    if not re.match(r"\d{4}-\d{2}-\d{2}", cell.strip()):
+        return False
+    try:
+        pd.Timestamp(cell.strip())
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 def load_demand_trace(path: str | Path, rate_window_s: float = DEFAULT_RATE_WINDOW_S) -> DemandTrace:
     path = Path(path)
     frame = _read_csv(path)
-    t = _parse_times(frame.iloc[:, 0], path)
+    t = _parse_times(frame.iloc[:, 0], str(frame.columns[0]), path)
     values = None
     if frame.shape[1] >= 2:
         values = pd.to_numeric(frame.iloc[:, 1].str.strip(), errors="coerce")

@@ -1,8 +1,10 @@
 """Data hygiene for power/FPS samples: stated rules, every exclusion or clamp counted by reason.
 
-Known faults (domain.md section 5): absurd spikes (kW to PW on small machines), unit slips (mJ
-read as J and back), zeros inside VMs without RAPL, exporters stuck on one value. Nothing here is
-silent: `clean_samples` returns the kept rows and, per (workload, node class), a count per reason.
+Known faults, as users report them on sustainable-computing-io/kepler: absurd spikes (9 kW on
+two 35 W PCs, #1344; petajoules for a pod, #897), unit slips (mJ read as J and back: 160,000 W of
+platform power, "as if there is a divide / 1000 error", #1774), zeros inside VMs without RAPL
+(#352), exporters stuck on one value. Nothing here is silent: `clean_samples` returns the kept
+rows and, per (workload, node class), a count per reason.
 
 Rules, in order:
 - `non_finite`: power or FPS is NaN or infinite -> excluded.

@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
 import importlib
 import logging
+import os
+import re
 import signal
+import socket
 import sys
 from pathlib import Path
 
 import wattwise
+from wattwise.models.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +89,102 @@ def run(args: argparse.Namespace) -> int:
         print("wattwise serve: choose --scaler, --extender or --demo", file=sys.stderr)
         return 2
     try:
+        check_kube_config(args, os.environ)
+        check_ports(args)
         return asyncio.run(_serve(args))
     except ValueError as e:
         print(f"wattwise serve: error: {e}", file=sys.stderr)
         return 2
+
+
+def check_kube_config(args, environ) -> None:
+    """Before anything starts: the Kubernetes API this run needs is configured, the way the
+    kubernetes client will look for it (--in-cluster, --kubeconfig, $KUBECONFIG, ~/.kube/config)."""
+    module = _extender_module()
+    if module is None or not module.wants_kube_api(args):
+        return
+    if getattr(args, "in_cluster", False):
+        from kubernetes.config.incluster_config import (SERVICE_HOST_ENV_NAME, SERVICE_PORT_ENV_NAME,
+                                                        SERVICE_TOKEN_FILENAME)
+
+        if not (environ.get(SERVICE_HOST_ENV_NAME) and environ.get(SERVICE_PORT_ENV_NAME)):
+            raise InvalidInputError("--in-cluster", f"not in a pod: ${SERVICE_HOST_ENV_NAME} and "
+                                    f"${SERVICE_PORT_ENV_NAME} are not set", "outside a cluster, give --kubeconfig FILE")
+        if not os.path.isfile(SERVICE_TOKEN_FILENAME):
+            raise InvalidInputError("--in-cluster", f"no service account token at {SERVICE_TOKEN_FILENAME}",
+                                    "let the pod mount its token (automountServiceAccountToken)")
+        return
+    if args.kubeconfig:
+        missing = [p for p in args.kubeconfig.split(os.pathsep) if not os.path.isfile(os.path.expanduser(p))]
+        if missing:
+            raise InvalidInputError("--kubeconfig", f"no such file: {missing[0]}")
+        return
+    if "KUBECONFIG" in environ:
+        if not any(os.path.isfile(os.path.expanduser(p)) for p in environ["KUBECONFIG"].split(os.pathsep) if p):
+            raise InvalidInputError("$KUBECONFIG", f"no such file: {environ['KUBECONFIG']!r}",
+                                    "point it at a kubeconfig, or give --kubeconfig FILE")
+        return
+    if not os.path.isfile(os.path.expanduser("~/.kube/config")):   # only the extender gets here
+        raise InvalidInputError("--extender", "no Kubernetes configuration: no --kubeconfig, $KUBECONFIG or ~/.kube/config, "
+                                      "and not --in-cluster",
+                                "give --kubeconfig FILE, or --in-cluster in a pod; --demo needs no cluster")
+
+
+PORT_HINT = "stop what listens there, or choose another port; 0 picks a free one"
+
+
+def check_ports(args) -> None:
+    """Before anything starts: each port this run listens on is a port, given once, and free."""
+    ports = []
+    if args.scaler or args.demo:
+        ports += [("--grpc-port", args.grpc_port), ("--health-port", args.health_port),
+                  ("--metrics-port", args.metrics_port)]
+    if (args.extender or args.demo) and _extender_module() is not None:
+        ports += [("--http-port", args.http_port), ("--extender-health-port", args.extender_health_port)]
+    seen: dict[int, str] = {}
+    for flag, port in ports:
+        if port is None or port == 0:
+            continue
+        if not 0 < port < 65536:
+            raise InvalidInputError(flag, f"{port} is not a port", "give 1..65535, or 0 to pick a free one")
+        if port in seen:
+            raise InvalidInputError(flag, f"port {port} is also given to {seen[port]}", "give each its own port")
+        seen[port] = flag
+    for port, flag in seen.items():
+        taken = _taken(args.host, port)
+        if taken:
+            raise InvalidInputError(flag, f"{taken} is already in use", PORT_HINT)
+
+
+def _taken(host: str, port: int) -> str | None:
+    """The address already in use when binding host:port as the servers will (SO_REUSEADDR, so a
+    port with only closing connections counts as free), else None."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise InvalidInputError("--host", f"cannot resolve {host!r}: {e.strerror}") from None
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    return f"{host}:{port}"
+                raise InvalidInputError("--host", f"cannot listen on {host}: {e.strerror}") from None
+    return None
+
+
+def _raise_bind_failed(flag: str, e: BaseException) -> None:
+    """A port taken between check_ports and the server's own bind (grpc: RuntimeError; asyncio
+    and http.server: OSError EADDRINUSE) becomes a one-line error; anything else returns."""
+    if isinstance(e, OSError) and e.errno == errno.EADDRINUSE:
+        raise InvalidInputError(flag, f"cannot listen: {e.strerror or 'address already in use'}", PORT_HINT) from None
+    m = re.search(r"Failed to bind to address (\S+?);", str(e)) if isinstance(e, RuntimeError) else None
+    if m:
+        raise InvalidInputError(flag, f"cannot listen on {m.group(1)}", PORT_HINT) from None
 
 
 def _start_pod_watch(args):
@@ -99,7 +197,16 @@ def _start_pod_watch(args):
             log.info("scaler: no Kubernetes API configured (--in-cluster or --kubeconfig), so running pods are "
                      "unknown: answering the plan's replicas, without a make-before-break surge")
         return None
-    pods = module.start_pod_watch_from_args(args)
+    import yaml
+    from kubernetes.config import ConfigException
+
+    try:
+        pods = module.start_pod_watch_from_args(args)
+    except (ConfigException, yaml.YAMLError) as e:
+        mark = getattr(e, "problem_mark", None)
+        problem = f"not valid YAML at {mark.name}, line {mark.line + 1}" if mark else str(e).splitlines()[0]
+        raise InvalidInputError("Kubernetes configuration", problem,
+                                "check --kubeconfig, $KUBECONFIG or ~/.kube/config") from None
     log.info("watching pods labelled wattwise.io/workload: %s", "the scaler adds a make-before-break surge "
              "while planned pods are not ready" if args.scaler else "for the extender")
     return pods
@@ -147,46 +254,62 @@ async def _serve(args) -> int:
     if getattr(args, "set_deletion_cost", False) and not args.extender:
         raise ValueError("--set-deletion-cost runs with the extender against the Kubernetes API "
                          "(--extender, not --demo)")
-    pods = _start_pod_watch(args)
-    try:
-        scaler, snapshot = _build(args, pods)
-    except BaseException:
-        if pods is not None:
-            pods.stop()
-        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    metrics_server = None
-    if run_scaler:
-        await scaler.server.start()
-        scaler.refresher.start()
-        if args.metrics_port is not None:
-            metrics_server, _ = scaler.metrics.serve(args.host, args.metrics_port)
-            state = scaler.refresher.state()
-            if state is not None:
-                scaler.metrics.observe_state(state, len(scaler.registry))
-    extender = None
-    if args.extender or args.demo:
-        extender = _start_extender(args, scaler.refresher, pods)
-    if args.demo and run_scaler:
-        _print_demo(snapshot, args, scaler.server.grpc_port, scaler.server.health_port, extender)
-    print(f"ready: scaler gRPC on {args.host}:{scaler.server.grpc_port}, health on {args.host}:"
-          f"{scaler.server.health_port}" if run_scaler else "ready", flush=True)
-    await stop.wait()
-    log.info("signal received; stopping")
-    if run_scaler:
-        await scaler.server.stop(args.grace_s)
-    scaler.refresher.stop()
-    close_carbon(scaler.refresher.carbon)
-    if extender is not None:
-        extender.stop(min(args.grace_s, 5.0))
-    if pods is not None:
-        pods.stop(min(args.grace_s, 5.0))
-    if metrics_server is not None:
-        metrics_server.shutdown()
+    # Whatever started is stopped, last first, however this ends: a port found taken (or any
+    # failure) half-way through start-up leaves nothing running.
+    async with contextlib.AsyncExitStack() as started:
+        pods = _start_pod_watch(args)
+        if pods is not None:
+            started.callback(pods.stop, min(args.grace_s, 5.0))
+        scaler, snapshot = _build(args, pods)
+        started.callback(close_carbon, scaler.refresher.carbon)
+        started.callback(scaler.refresher.stop)
+        if run_scaler:
+            try:
+                await scaler.server.start()
+            except RuntimeError as e:
+                await _stop_quietly(scaler.server)
+                _raise_bind_failed("--grpc-port/--health-port", e)
+                raise
+            started.push_async_callback(scaler.server.stop, args.grace_s)
+            scaler.refresher.start()
+            if args.metrics_port is not None:
+                try:
+                    metrics_server, _ = scaler.metrics.serve(args.host, args.metrics_port)
+                except OSError as e:
+                    _raise_bind_failed("--metrics-port", e)
+                    raise
+                started.callback(metrics_server.shutdown)
+                state = scaler.refresher.state()
+                if state is not None:
+                    scaler.metrics.observe_state(state, len(scaler.registry))
+        extender = None
+        if args.extender or args.demo:
+            try:
+                extender = _start_extender(args, scaler.refresher, pods)
+            except OSError as e:
+                _raise_bind_failed("--http-port/--extender-health-port", e)
+                raise
+            if extender is not None:
+                started.callback(extender.stop, min(args.grace_s, 5.0))
+        if args.demo and run_scaler:
+            _print_demo(snapshot, args, scaler.server.grpc_port, scaler.server.health_port, extender)
+        print(f"ready: scaler gRPC on {args.host}:{scaler.server.grpc_port}, health on {args.host}:"
+              f"{scaler.server.health_port}" if run_scaler else "ready", flush=True)
+        await stop.wait()
+        log.info("signal received; stopping")
     return 0
+
+
+async def _stop_quietly(server) -> None:
+    """Stop a gRPC server whose start failed half-way (some ports bound, not serving)."""
+    try:
+        await server.stop(0)
+    except Exception:  # noqa: BLE001 - the start failure is what gets reported
+        log.debug("stopping the scaler after a failed start", exc_info=True)
 
 
 def _start_extender(args, source, pods=None):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from wattwise.models.delete_order import pods_to_delete
 from wattwise.simulations.context import SimContext
+from wattwise.simulations.scheduler_config import STOCK_PLUGINS, ScorePlugins
 
 
 class Policy:
@@ -34,7 +36,8 @@ class Policy:
         return ctx.cm.eligible[w]
 
     def place(self, ctx: SimContext, w: int, candidates: np.ndarray) -> int:
-        return pick_max(ctx, candidates, default_plugin_scores(ctx, w, candidates))
+        """The cluster's default scheduler, as it comes: the baselines do not use the extender."""
+        return pick_max(ctx, candidates, plugin_scores(ctx, w, candidates, STOCK_PLUGINS))
 
     def victims(self, ctx: SimContext, w: int, k: int) -> list[int]:
         return replicaset_victims(ctx, w, k)
@@ -44,15 +47,31 @@ class Policy:
 
 
 def default_plugin_scores(ctx: SimContext, w: int, candidates: np.ndarray) -> np.ndarray:
-    """kube-scheduler's default resource scoring: NodeResourcesFit LeastAllocated plus
-    NodeResourcesBalancedAllocation, each 0..100 on CPU and memory requested after placing the pod."""
+    """The plugin scores of the scheduler the WattWise extender is configured in
+    (`ctx.timing.scheduler`, the shipped KubeSchedulerConfiguration); the extender's score x
+    weight x 10 is added to these."""
+    return plugin_scores(ctx, w, candidates, ctx.timing.scheduler.plugins)
+
+
+def plugin_scores(ctx: SimContext, w: int, candidates: np.ndarray, plugins: ScorePlugins) -> np.ndarray:
+    """kube-scheduler's resource scoring, each plugin 0..100 on CPU and memory requested after
+    placing the pod, times its weight: NodeResourcesFit (LeastAllocated: free share; MostAllocated:
+    used share; weighted by resource) and NodeResourcesBalancedAllocation."""
     cm, st = ctx.cm, ctx.st
     total_c, total_m = cm.total_cpu_m[candidates], cm.total_mem_mib[candidates]
     fc = (total_c - st.free_cpu_m[candidates] + cm.w_cpu_m[w]) / total_c
     fm = (total_m - st.free_mem_mib[candidates] + cm.w_mem_mib[w]) / total_m
-    least = np.floor(((1 - fc) + (1 - fm)) / 2 * 100)
-    balanced = np.floor((1 - np.abs(fc - fm) / 2) * 100)
-    return least + balanced
+    scores = np.zeros(len(candidates))
+    if plugins.fit_weight:
+        wc, wm = plugins.fit_cpu_weight, plugins.fit_memory_weight
+        if plugins.fit_strategy == "MostAllocated":
+            fit = np.floor((fc * wc + fm * wm) / (wc + wm) * 100)
+        else:
+            fit = np.floor(((1 - fc) * wc + (1 - fm) * wm) / (wc + wm) * 100)
+        scores += plugins.fit_weight * fit
+    if plugins.balanced_weight:
+        scores += plugins.balanced_weight * np.floor((1 - np.abs(fc - fm) / 2) * 100)
+    return scores
 
 
 def pick_max(ctx: SimContext, candidates: np.ndarray, scores: np.ndarray) -> int:
@@ -62,22 +81,7 @@ def pick_max(ctx: SimContext, candidates: np.ndarray, scores: np.ndarray) -> int
 
 
 def replicaset_victims(ctx: SimContext, w: int, k: int) -> list[int]:
-    """Which pods the ReplicaSet controller deletes: not-ready (starting) pods first, then pods on
-    nodes running more replicas of the same workload, then the newest (here: last node)."""
-    st = ctx.st
-    nodes = np.flatnonzero(st.ready[w] + st.booting[w])
-    ready = st.ready[w, nodes].astype(np.int64)
-    booting = st.booting[w, nodes].astype(np.int64)
-    out = []
-    for _ in range(k):
-        total = ready + booting
-        if not total.any():
-            break
-        pool = booting > 0 if booting.any() else total > 0
-        i = int(np.argmax(np.where(pool, total * 1_000_000 + nodes, -1)))
-        if booting[i] > 0:
-            booting[i] -= 1
-        else:
-            ready[i] -= 1
-        out.append(int(nodes[i]))
-    return out
+    """The nodes of the `k` pods the ReplicaSet controller deletes, first to go first: its own
+    order (`models.delete_order`: starting pods before ready ones, then pods doubled up on a node)."""
+    pods, nodes = ctx.st.scale_down_pods(w)
+    return [nodes[i] for i in pods_to_delete(pods, k)]

@@ -4,15 +4,17 @@
   application reports it, i.e. served plus dropped FPS; carbon per zone now; the replicas that
   exist) and calls `models.planner.plan`. KEDA reads `plan.replicas(workload)` as the metric with
   target 1 on every HPA sync, so the HPA's tolerance, stabilisation and rate limits still apply;
-  IsActive is `replicas > 0`. When it re-plans is `simulations/replan.py`'s rule; every step's
+  IsActive is `replicas > 0`. When it re-plans is `models/replan.py`'s rule; every step's
   demand goes into the planner's demand history, so a skipped call never changes the window peak.
 - Extender (prioritize): `models.scoring.node_costs` for the candidates (nodes that pass the
   filters), with the plan's active nodes, the workload's planned nodes, the classes the plan is
-  short of and the nodes' power state now, then `models.scoring.scores_from_costs`, as
-  `scheduler/decide.py` serves them; kube-scheduler adds score x weight x 10 to its own default
-  plugin scores.
-- Scale-down removes pods where the plan wants fewer (what `controller.kubernetes.io/
-  pod-deletion-cost` set from the plan achieves).
+  short of (`models.scoring.short_classes`) and the nodes' power state now, then
+  `models.scoring.candidate_scores`, as `models.placement` serves them to the extender;
+  kube-scheduler adds score x weight x 10 to its own default plugin scores.
+- Scale-down: the ReplicaSet controller's own order (`models.delete_order.pods_to_delete`) over
+  the pods with the `controller.kubernetes.io/pod-deletion-cost` the extender's reconciler keeps
+  on them (`planned_deletion_costs`, as if applied at once): starting pods first, then pods where
+  the plan wants fewer.
 - Node power: a node the plan needs is woken (`wake_s`); an empty node the plan lists as idle is
   suspended after a grace period.
 """
@@ -26,7 +28,8 @@ from dataclasses import replace
 import numpy as np
 
 from wattwise.models.planner import plan as make_plan
-from wattwise.models.scoring import node_costs, scores_from_costs
+from wattwise.models.delete_order import planned_deletion_costs, pods_to_delete
+from wattwise.models.scoring import candidate_scores, node_costs, short_classes
 from wattwise.simulations.cluster_model import OFF, ON, SLEEPING, WAKING
 from wattwise.simulations.context import SimContext
 from wattwise.simulations.policies.base import Policy, default_plugin_scores, pick_max
@@ -120,17 +123,17 @@ class WattwisePolicy(Policy):
         cm, st = ctx.cm, ctx.st
         wp = self.plan.workloads[cm.snapshot.workloads[w].key]
         running = np.bincount(cm.class_idx, weights=st.ready[w] + st.booting[w], minlength=len(cm.class_names))
-        return frozenset(c for c, target in wp.by_class.items() if running[cm.class_names.index(c)] < target)
+        return short_classes(wp.by_class, {c: int(running[i]) for i, c in enumerate(cm.class_names)})
 
-    def _costs(self, ctx: SimContext, w: int):
+    def _costs(self, ctx: SimContext, w: int) -> np.ndarray:
         """Weighted cost per frame of one more replica on every allowed node (inf elsewhere), for
-        the plan, the nodes' power state and the classes short now; and one NodeCost per cost."""
+        the plan, the nodes' power state and the classes short now."""
         cm, st = ctx.cm, ctx.st
         powered = (st.node_state == ON) | (st.node_state == WAKING)
         shorts = self._short_classes(ctx, w)
         key = (w, self.plan_version, powered.tobytes(), shorts)
-        cached = self._cost_cache.get(key)
-        if cached is None:
+        costs = self._cost_cache.get(key)
+        if costs is None:
             by_name = self._by_name
             for i in np.flatnonzero(cm.eligible[w]):
                 node = by_name[cm.node_names[i]]
@@ -139,51 +142,31 @@ class WattwisePolicy(Policy):
             wl = cm.snapshot.workloads[w]
             allowed = [cm.node_names[n] for n in np.flatnonzero(cm.eligible[w])]
             costs = np.full(cm.n_nodes, np.inf)
-            reps = {}
             for c in node_costs(self.snapshot, wl, allowed, active_nodes=self._active_names,
                                 planned_nodes=frozenset(self.plan.workloads[wl.key].by_node), short_classes=shorts,
                                 by_name=by_name):
                 costs[self._name_index[c.node]] = c.weighted_cost
-                reps.setdefault(c.weighted_cost, c)
-            cached = self._cost_cache[key] = (costs, reps)
-        return cached
+            self._cost_cache[key] = costs
+        return costs
 
     def extender_scores(self, ctx: SimContext, w: int, candidates: np.ndarray) -> np.ndarray:
-        """The extender's 0..10 per candidate: `scores_from_costs` over the candidates' costs.
-        It scores a node from its own cost and the candidates' cheapest, so one NodeCost per
-        distinct cost gives its exact answer (as scheduler/decide.py does)."""
-        all_costs, reps = self._costs(ctx, w)
-        costs = all_costs[candidates]
-        distinct = np.unique(costs[np.isfinite(costs)])
-        by_rep = scores_from_costs([reps[c] for c in distinct])
-        score_of = {c: by_rep[reps[c].node] for c in distinct}
-        return np.array([score_of.get(c, 0) for c in costs], dtype=float)
+        """The extender's 0..10 per candidate: the core's `candidate_scores` of their costs."""
+        costs = self._costs(ctx, w)[candidates].tolist()
+        return np.array(candidate_scores([c if c != np.inf else None for c in costs]), dtype=float)
 
     def place(self, ctx: SimContext, w: int, candidates: np.ndarray) -> int:
         extender = self.extender_scores(ctx, w, candidates) * self.timing.extender_weight * 10
         return pick_max(ctx, candidates, default_plugin_scores(ctx, w, candidates) + extender)
 
     def victims(self, ctx: SimContext, w: int, k: int) -> list[int]:
-        st = ctx.st
-        ready = st.ready[w].astype(np.int64).copy()
-        booting = st.booting[w].astype(np.int64).copy()
-        planned = self.planned[w]
-        out = []
-        for _ in range(k):
-            total = ready + booting
-            if total.sum() == 0:
-                break
-            excess = total - planned
-            # deletion cost: most over plan first, then not-ready, then nodes the plan keeps idle
-            rank = excess * 4 + (booting > 0) * 2 + (~self.active) * 1
-            pool = np.flatnonzero(total > 0)
-            n = int(pool[np.argmax(rank[pool] * 1_000_000 + pool)])
-            if booting[n] > 0:
-                booting[n] -= 1
-            else:
-                ready[n] -= 1
-            out.append(n)
-        return out
+        """The nodes of the `k` pods the ReplicaSet controller deletes, in Kubernetes' own order
+        over the deletion costs the plan gives the pods (the reconciler's, applied at once)."""
+        pods, nodes = ctx.st.scale_down_pods(w)
+        names = ctx.cm.node_names
+        planned = {names[n]: c for n, c in _by_node(self.planned[w]).items()}
+        costs = planned_deletion_costs([p.node for p in pods], planned)
+        pods = [replace(p, deletion_cost=c) for p, c in zip(pods, costs)]
+        return [nodes[i] for i in pods_to_delete(pods, k)]
 
     # --- node power -----------------------------------------------------------------------------
     def manage_nodes(self, ctx: SimContext) -> None:

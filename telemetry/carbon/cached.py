@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 
-from wattwise.models.ports import CarbonReading
+from wattwise.models.ports import CarbonReading, CarbonStatus
 from wattwise.telemetry.carbon.errors import CarbonProviderError
 from wattwise.telemetry.carbon.provider import CarbonProvider
 
@@ -175,7 +175,7 @@ class CachedCarbonSource:
     def _cached(self, state: _ZoneState, t_s: float) -> CarbonReading:
         reading = state.reading
         assert reading is not None
-        status = "cached" if reading.status == "fresh" else reading.status
+        status = CarbonStatus.CACHED if reading.status is CarbonStatus.FRESH else reading.status
         return replace(reading, status=status, age_s=max(0.0, t_s - state.fetched_at_s))
 
     def _fallback(self, zone: str, state: _ZoneState, t_s: float, now_s: float) -> CarbonReading:
@@ -190,7 +190,7 @@ class CachedCarbonSource:
         if state.reading is not None:
             age_s = max(0.0, t_s - state.fetched_at_s)
             if age_s <= self.max_stale_s:
-                return replace(state.reading, status="stale", age_s=age_s,
+                return replace(state.reading, status=CarbonStatus.STALE, age_s=age_s,
                                error=f"{why}; serving the value fetched {age_s:.0f} s ago")
             why += f"; last value is {age_s:.0f} s old, beyond max_stale_s={self.max_stale_s:g}"
         return self._default(zone, now_s, why)
@@ -198,7 +198,7 @@ class CachedCarbonSource:
     def _default(self, zone: str, now_s: float, why: str) -> CarbonReading:
         return CarbonReading(zone=zone, g_per_kwh=self.default_g_per_kwh, at_s=float(now_s),
                              source=self.provider.name, signal=self.provider.signal,
-                             status="default",
+                             status=CarbonStatus.DEFAULT,
                              error=f"{why}; serving the configured default "
                                    f"{self.default_g_per_kwh:g} g/kWh")
 

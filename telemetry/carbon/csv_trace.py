@@ -4,6 +4,7 @@ two-column `timestamp,value` file, on a regular UTC grid with gaps forward-fille
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,11 @@ PORTAL_COLUMNS = {
     "lca": "Carbon Intensity gCO₂eq/kWh (LCA)",
     "direct": "Carbon Intensity gCO₂eq/kWh (direct)",
 }
+# A two-column file's value header must name a carbon intensity in g/kWh: `renewables_pct` is not one.
+_INTENSITY = re.compile(r"intensity|g(co2(e|eq)?)?(per|/)kwh|^(value|g)$")
+_NOT_INTENSITY = re.compile(r"%|pct|percent|share|ratio|renewable|fossil|lowcarbon|lb|kg|mwh|moer")
+_TOO_MANY_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_OPEN_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,9 @@ def load_carbon_trace(path: str | Path, column: str = "lca", *,
 
     `column` is "lca" or "direct" for data-portal files (the `gCO₂eq` subscript is matched, and so
     is plain `gCO2eq`), or an exact column name. A two-column file is read as timestamp,value,
-    with or without a header; timestamps are ISO 8601 (naive = UTC) or epoch seconds.
+    with or without a header; timestamps are ISO 8601 (naive = UTC) or epoch seconds. A header's
+    value column must name a carbon intensity (`g_per_kwh`, `carbon_intensity`, `gCO2eq/kWh`,
+    `value`, ...), or be `column` exactly; anything else (`renewables_pct`) is refused.
     Rows are sorted; duplicate timestamps keep the first; leading rows without a value are dropped.
     Raises ValueError for a file it cannot read as a trace (the message says why)."""
     path = Path(path)
@@ -82,21 +90,54 @@ def load_carbon_trace(path: str | Path, column: str = "lca", *,
     return filled, report
 
 
+def csv_error_message(exc: Exception) -> str:
+    """What pandas' tokenizer (or the decoder) could not read, in our words with the line number."""
+    text = str(exc)
+    if m := _TOO_MANY_FIELDS.search(text):
+        expected, line, saw = m.groups()
+        return f"line {line} has {saw} fields where the lines above have {expected} (quote a value that holds a comma)"
+    if m := _OPEN_QUOTE.search(text):
+        return f"line {int(m.group(1)) + 1} opens a quoted value that is never closed"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start} of the file); save it as UTF-8 CSV"
+    if isinstance(exc, pd.errors.EmptyDataError):
+        return "empty file"
+    return f"cannot read it as CSV: {text.strip().splitlines()[0] if text.strip() else type(exc).__name__}"
+
+
+def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, encoding="utf-8-sig", **kwargs)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise ValueError(f"{path}: {csv_error_message(e)}") from None
+
+
+def names_intensity(header: str) -> bool:
+    """Whether a column header names a carbon intensity in g/kWh."""
+    text = re.sub(r"[^a-z0-9/%]", "", header.lower().replace("₂", "2"))
+    return bool(_INTENSITY.search(text)) and not _NOT_INTENSITY.search(text)
+
+
 def _read_columns(path: Path, column: str) -> tuple[pd.DatetimeIndex, pd.Series, str]:
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), None)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), None)
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: {csv_error_message(e)}") from None
     if not header:
         raise ValueError(f"{path}: empty file")
     if PORTAL_TIME_COLUMN in header:
         name = _portal_column(header, column, path)
-        frame = pd.read_csv(path, encoding="utf-8-sig", usecols=[PORTAL_TIME_COLUMN, name],
-                            dtype={name: str})
+        frame = _read_csv(path, usecols=[PORTAL_TIME_COLUMN, name], dtype={name: str})
         return _times(frame[PORTAL_TIME_COLUMN], path), frame[name], name
     if len(header) != 2:
         raise ValueError(f"{path}: neither an Electricity Maps export (no {PORTAL_TIME_COLUMN!r} "
                          f"column) nor a two-column timestamp,value file ({len(header)} columns)")
     has_header = not _is_timestamp(header[0])
-    frame = pd.read_csv(path, encoding="utf-8-sig", header=0 if has_header else None, dtype=str)
+    if has_header and header[1] != column and not names_intensity(header[1]):
+        raise ValueError(f"{path}: column {header[1]!r} is not a carbon intensity in g/kWh (give a file whose "
+                         "value column is one, named e.g. g_per_kwh, carbon_intensity or gCO2eq/kWh)")
+    frame = _read_csv(path, header=0 if has_header else None, dtype=str)
     name = str(frame.columns[1]) if has_header else "value"
     return _times(frame.iloc[:, 0], path), frame.iloc[:, 1], name
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wattwise.models.ports import CarbonReading
+from wattwise.models.ports import CarbonReading, CarbonSignal
 from wattwise.telemetry.carbon.http_json import get_json
 from wattwise.telemetry.carbon.parsing import array, field, number, shape_error, timestamp
 from wattwise.telemetry.carbon.provider import reading_with_forecast
@@ -16,7 +16,7 @@ class ElectricityMapsProvider:
     latest value and is reported in the reading's `error`."""
 
     name = "electricitymaps"
-    signal = "average"
+    signal = CarbonSignal.AVERAGE
 
     def __init__(self, auth_token: str, *, base_url: str = DEFAULT_BASE_URL, timeout_s: float = 5.0,
                  with_forecast: bool = True, emission_factor_type: str | None = None):

@@ -30,7 +30,7 @@ class CarbonAwareSdkProvider:
         self.with_forecast = with_forecast
 
     def __repr__(self) -> str:
-        return f"CarbonAwareSdkProvider(base_url={self.base_url!r}, signal={self.signal!r})"
+        return f"CarbonAwareSdkProvider(base_url={self.base_url!r}, signal={self.signal.value!r})"
 
     def fetch(self, zone: str, now_s: float) -> CarbonReading:
         doc = self._get("/emissions/bylocation", {

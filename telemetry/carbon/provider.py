@@ -5,33 +5,33 @@ from __future__ import annotations
 import logging
 from typing import Callable, Protocol, runtime_checkable
 
-from wattwise.models.ports import CarbonReading
+from wattwise.models.ports import CarbonReading, CarbonSignal
 from wattwise.telemetry.carbon.errors import CarbonProviderError
 
 log = logging.getLogger(__name__)
 
-SIGNALS = ("average", "marginal")
+SIGNALS = tuple(s.value for s in CarbonSignal)
 
 
 @runtime_checkable
 class CarbonProvider(Protocol):
     """A single source of grid carbon intensity, without caching or fallback.
 
-    `fetch` returns a reading with status "fresh" or raises `CarbonProviderError`; it may block
+    `fetch` returns a fresh reading (`CarbonStatus.FRESH`) or raises `CarbonProviderError`; it may block
     up to the provider's own timeout. `CachedCarbonSource` turns a provider into the core's
     `CarbonIntensitySource` port, which never raises and never blocks a decision.
     """
 
     name: str
-    signal: str
+    signal: CarbonSignal
 
     def fetch(self, zone: str, now_s: float) -> CarbonReading: ...
 
 
-def check_signal(signal: str) -> str:
+def check_signal(signal: str) -> CarbonSignal:
     if signal not in SIGNALS:
         raise ValueError(f"signal must be one of {SIGNALS}, got {signal!r}")
-    return signal
+    return CarbonSignal(signal)
 
 
 def reading_with_forecast(provider: CarbonProvider, zone: str, g_per_kwh: float, at_s: float,

@@ -6,6 +6,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from wattwise.models.ports import CarbonSignal
+
 
 class _Common(BaseModel):
     """Keys every provider accepts: how the cache and fallback behave."""
@@ -53,7 +55,7 @@ class UkSettings(_Http):
 class GsfSettings(_Http):
     provider: Literal["gsf"]
     base_url: str
-    signal: Literal["average", "marginal"] = "marginal"
+    signal: CarbonSignal = CarbonSignal.MARGINAL
     lookback_s: float = Field(3600.0, gt=0)
     with_forecast: bool = True
 
@@ -63,7 +65,7 @@ class PrometheusSettings(_Http):
     base_url: str
     query: str
     zone_label: str = "zone"
-    signal: Literal["average", "marginal"] = "average"
+    signal: CarbonSignal = CarbonSignal.AVERAGE
     bearer_token: SecretStr | None = None
 
 
@@ -72,7 +74,7 @@ class StaticSettings(_Common):
 
     provider: Literal["static"]
     g_per_kwh: dict[str, Annotated[float, Field(ge=0)]] = {}
-    signal: Literal["average", "marginal"] = "average"
+    signal: CarbonSignal = CarbonSignal.AVERAGE
     ttl_s: float = Field(0.0, ge=0)  # a lookup is free; caching would only delay changes
 
 
@@ -82,7 +84,7 @@ class CsvSettings(_Common):
     provider: Literal["csv"]
     paths: dict[str, str]
     column: str = "lca"
-    signal: Literal["average", "marginal"] = "average"
+    signal: CarbonSignal = CarbonSignal.AVERAGE
     forecast_horizon_s: float = Field(0.0, ge=0)
     ttl_s: float = Field(0.0, ge=0)  # the value depends on now_s: never serve another hour's value
 

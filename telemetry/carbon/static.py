@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from wattwise.models.ports import CarbonReading
+from wattwise.models.ports import CarbonReading, CarbonStatus
 from wattwise.telemetry.carbon.errors import CarbonProviderError
 from wattwise.telemetry.carbon.provider import check_signal
 
@@ -35,7 +35,7 @@ class StaticCarbonProvider:
                                  source=self.name, signal=self.signal)
         if self.default_g_per_kwh is not None:
             return CarbonReading(zone=zone, g_per_kwh=float(self.default_g_per_kwh), at_s=float(now_s),
-                                 source=self.name, signal=self.signal, status="default",
+                                 source=self.name, signal=self.signal, status=CarbonStatus.DEFAULT,
                                  error=f"no static value for zone {zone!r}")
         raise CarbonProviderError(self.name, f"no static value for zone {zone!r}", retryable=False,
                                   hint="add the zone to the static values or set a default")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wattwise.models.ports import CarbonReading
+from wattwise.models.ports import CarbonReading, CarbonSignal
 from wattwise.telemetry.carbon.errors import CarbonProviderError
 from wattwise.telemetry.carbon.http_json import get_json
 from wattwise.telemetry.carbon.parsing import array, field, number, shape_error, timestamp
@@ -19,7 +19,7 @@ class UkCarbonIntensityProvider:
     `with_forecast`, also `GET {base}/intensity/{now}/fw24h` for the next 24 hours."""
 
     name = "uk-carbon-intensity"
-    signal = "average"
+    signal = CarbonSignal.AVERAGE
 
     def __init__(self, *, base_url: str = DEFAULT_BASE_URL, timeout_s: float = 5.0,
                  with_forecast: bool = True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from wattwise.models.ports import CarbonReading
+from wattwise.models.ports import CarbonReading, CarbonSignal
 from wattwise.telemetry.carbon.errors import CarbonProviderError
 from wattwise.telemetry.carbon.http_json import get_json
 from wattwise.telemetry.carbon.parsing import array, field, number, shape_error, timestamp
@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.watttime.org"
 G_PER_KWH_PER_LB_PER_MWH = 0.45359237  # 1 lb = 453.59237 g; 1 MWh = 1000 kWh
-_SIGNALS = {"co2_moer": "marginal", "co2_aoer": "average"}
+_SIGNALS = {"co2_moer": CarbonSignal.MARGINAL, "co2_aoer": CarbonSignal.AVERAGE}
 
 
 class WattTimeProvider:

@@ -4,8 +4,8 @@ from wattwise.telemetry.prometheus.client import PrometheusClient, Series, plan_
 from wattwise.telemetry.prometheus.errors import (NoFpsData, NoKeplerData, PrometheusQueryError, PrometheusTimeout,
                                                   PrometheusUnavailable, TelemetryError)
 from wattwise.telemetry.prometheus.schema import KeplerSchema, detect_schema
-from wattwise.telemetry.prometheus.source import LiveReading, PrometheusPowerFpsSource, SourceSettings
+from wattwise.telemetry.prometheus.source import PrometheusPowerFpsSource, SourceSettings
 
 __all__ = ["PrometheusClient", "Series", "plan_chunks", "TelemetryError", "PrometheusUnavailable",
            "PrometheusTimeout", "PrometheusQueryError", "NoKeplerData", "NoFpsData", "KeplerSchema", "detect_schema",
-           "PrometheusPowerFpsSource", "SourceSettings", "LiveReading"]
+           "PrometheusPowerFpsSource", "SourceSettings"]

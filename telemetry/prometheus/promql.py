@@ -1,7 +1,9 @@
 """PromQL builders: pure functions from settings to query text.
 
-Rules (domain.md section 5): rate() the counter first, then sum; one zone (package), never a sum of
-zones; a rate window of at least four scrape intervals.
+Rules: rate() the counter first, then sum (Prometheus docs, querying/functions, `rate()`); one
+zone (package), never a sum of zones, as package already includes core and uncore (Kepler's
+docs/user/metrics.md, "zone"); a rate window of at least four scrape intervals, so that one failed
+scrape still leaves two samples (Robust Perception, "What range should I use with rate()?").
 """
 
 from __future__ import annotations
@@ -82,18 +84,6 @@ def pod_fps(metric: str, window_s: float, counter: bool = False, namespace_label
     """
     fn = "rate" if counter else "avg_over_time"
     return f"sum by ({namespace_label}, {pod_label}) ({fn}({metric}[{_duration(window_s)}]))"
-
-
-def pod_fps_now(metric: str, counter: bool = False, window_s: float = 60, namespace_label: str = "namespace",
-                pod_label: str = "pod") -> str:
-    if counter:
-        return f"sum by ({namespace_label}, {pod_label}) (rate({metric}[{_duration(window_s)}]))"
-    return f"sum by ({namespace_label}, {pod_label}) ({metric})"
-
-
-def newest_sample_time(metric: str, by: str) -> str:
-    """Timestamp of the newest sample per group: how stale a live reading is."""
-    return f"max by ({by}) (timestamp({metric}))"
 
 
 def pod_info(range_s: float) -> str:

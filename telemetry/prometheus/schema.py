@@ -1,4 +1,8 @@
-"""The two Kepler metric schemas deployed in the wild (domain.md section 5), and which one is present."""
+"""The two Kepler metric schemas deployed in the wild, and which one is present.
+
+Kepler 0.10 and later: sustainable-computing-io/kepler, docs/user/metrics.md. Kepler up to 0.9:
+sustainable-computing-io/kepler-doc, docs/design/metrics.md.
+"""
 
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
 """`PrometheusPowerFpsSource`: the live `PowerFpsSource` (models/ports.py) over Kepler, the
-application's FPS metric and kube-state-metrics, plus instant "now" readings for the scaler."""
+application's FPS metric and kube-state-metrics."""
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -41,21 +40,7 @@ class SourceSettings:
     scrape_interval_s: float = 15.0
     schema: KeplerSchema | None = None    # None: detect
     include_gpu: bool = True              # add Kepler's GPU power when it exports it
-    stale_after_s: float = 120.0          # live readings older than this are marked stale
     label_mapping: LabelMapping = DEFAULT_MAPPING
-
-
-@dataclass(frozen=True)
-class LiveReading:
-    """A "now" value with its freshness: `age_s` is the age of the newest sample behind it."""
-
-    value: float
-    at_s: float
-    age_s: float
-    stale: bool
-    pods: int = 0
-    delivered_fps: float = 0.0
-    dropped_fps: float = 0.0
 
 
 @dataclass
@@ -227,66 +212,3 @@ class PrometheusPowerFpsSource:
             if n > 0:
                 bucket = counts.setdefault((w, c), {})
                 bucket["gap"] = bucket.get("gap", 0) + int(n)
-
-    # -- now ---------------------------------------------------------------------------------
-
-    def _now(self, now_s: float | None) -> float:
-        return time.time() if now_s is None else now_s
-
-    def _pod_workloads(self, at_s: float) -> dict[tuple[str, str], str]:
-        s = self.settings
-        label_col = promql.ksm_label_name(s.workload_label)
-        query = f'max by (namespace, pod, {label_col}) (kube_pod_labels{{{label_col}!=""}})'
-        rows = self.client.instant(query, at_s)  # empty when kube-state-metrics is absent
-        return {(r.labels.get("namespace", ""), r.labels.get("pod", "")): r.labels.get(label_col, "") for r in rows}
-
-    def current_fps(self, now_s: float | None = None) -> dict[str, LiveReading]:
-        """Offered FPS (delivered + dropped) per workload key, with the age of its newest sample."""
-        s = self.settings
-        at_s = self._now(now_s)
-        by = f"{s.fps_namespace_label}, {s.fps_pod_label}"
-        delivered = self.client.instant(promql.pod_fps_now(s.fps_metric, s.fps_is_counter, 4 * s.scrape_interval_s,
-                                                           s.fps_namespace_label, s.fps_pod_label), at_s)
-        dropped = self.client.instant(promql.pod_fps_now(s.drop_metric, s.fps_is_counter, 4 * s.scrape_interval_s,
-                                                         s.fps_namespace_label, s.fps_pod_label), at_s) if s.drop_metric else []
-        newest = self.client.instant(promql.newest_sample_time(s.fps_metric, by), at_s)
-        workloads = self._pod_workloads(at_s)
-        key = lambda r: (r.labels.get(s.fps_namespace_label, ""), r.labels.get(s.fps_pod_label, ""))  # noqa: E731
-        drop_of = {key(r): float(r.values[0]) for r in dropped}
-        newest_of = {key(r): float(r.values[0]) for r in newest}
-        acc: dict[str, dict] = {}
-        for r in delivered:
-            ns, pod = key(r)
-            name = workloads.get((ns, pod))
-            wl = f"{ns}/{name}" if name else workload_from_pod_name(ns, pod)
-            a = acc.setdefault(wl, {"delivered": 0.0, "dropped": 0.0, "pods": 0, "newest": -np.inf})
-            a["delivered"] += float(r.values[0])
-            a["dropped"] += drop_of.get((ns, pod), 0.0)
-            a["pods"] += 1
-            a["newest"] = max(a["newest"], newest_of.get((ns, pod), float(r.t_s[0])))
-        out = {}
-        for wl, a in acc.items():
-            age = max(0.0, at_s - a["newest"])
-            out[wl] = LiveReading(value=a["delivered"] + a["dropped"], at_s=at_s, age_s=age,
-                                  stale=age > s.stale_after_s, pods=a["pods"], delivered_fps=a["delivered"],
-                                  dropped_fps=a["dropped"])
-        return out
-
-    def node_power_now(self, now_s: float | None = None) -> dict[str, LiveReading]:
-        """Power (W) per node now, by Kepler's node label, with the age of its newest counter sample."""
-        s = self.settings
-        at_s = self._now(now_s)
-        schema = s.schema or detect_schema(self.client.metric_names('{__name__=~"kepler_.+"}', at_s - 600, at_s))
-        m = METRICS[schema]
-        window_s = promql.rate_window_s(s.scrape_interval_s, s.scrape_interval_s)
-        power = self.client.instant(promql.node_power_w(schema, window_s, s.zone), at_s)
-        matchers = m.node_selector.format(zone=s.zone)
-        metric = f"{m.node_cpu_joules}{{{matchers}}}" if matchers else m.node_cpu_joules
-        newest = {r.labels.get(m.kepler_node_label, ""): float(r.values[0])
-                  for r in self.client.instant(promql.newest_sample_time(metric, m.kepler_node_label), at_s)}
-        out = {}
-        for r in power:
-            node = r.labels.get(m.kepler_node_label, "")
-            age = max(0.0, at_s - newest.get(node, float(r.t_s[0])))
-            out[node] = LiveReading(value=float(r.values[0]), at_s=at_s, age_s=age, stale=age > s.stale_after_s)
-        return out

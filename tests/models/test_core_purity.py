@@ -1,5 +1,8 @@
 """The decision core imports no adapter stack: no gRPC, Kubernetes client, HTTP framework or
-Prometheus client. Checked in a fresh interpreter so other tests' imports cannot hide a leak."""
+Prometheus client. Checked in a fresh interpreter so other tests' imports cannot hide a leak.
+
+import-linter's "core" contract (pyproject.toml, run by .ci/run) forbids the same statically, with
+the doors and entry points; this test also catches a third-party package that pulls one in."""
 
 import subprocess
 import sys

@@ -36,11 +36,11 @@ def _exact_without_cuts(p) -> float | None:
        st.booleans())
 def test_bound_with_cuts_never_exceeds_the_integer_optimum(seed, n_nodes, n_workloads, load, history):
     p = planning_problem(synthetic_snapshot(n_nodes, n_workloads, seed=seed, load=load))[-1]
-    if not len(p.pair_w):
+    if not len(p.pair_workload):
         return
     if history:  # replicas already running and replica floors: the start-up and floor terms
         rng = np.random.default_rng(seed)
-        p.prev = rng.integers(0, 3, len(p.pair_w)).astype(float)
+        p.prev = rng.integers(0, 3, len(p.pair_workload)).astype(float)
         p.floor = rng.integers(0, 3, len(p.demand)).astype(float)
     optimum = _exact_without_cuts(p)
     assume(optimum is not None)
@@ -71,12 +71,12 @@ def test_local_search_only_lowers_the_cost_and_keeps_every_constraint(seed, n_no
         nodes = better.v + better.z
         assert (better.v <= p.on_count).all() and (better.z <= p.off_count).all() and (better.v >= p.on_min).all()
         for need, room in ((p.cpu_m, p.room_cpu_m), (p.mem_mib, p.room_mem_mib), (p.gpu, p.room_gpu)):
-            used = np.bincount(p.pair_g, weights=need[p.pair_w] * better.x, minlength=len(nodes))
+            used = np.bincount(p.pair_group, weights=need[p.pair_workload] * better.x, minlength=len(nodes))
             assert (used <= room * nodes + 1e-6).all()
-        assert (better.x <= p.copies * nodes[p.pair_g]).all()
+        assert (better.x <= p.copies * nodes[p.pair_group]).all()
         # demand covered with headroom wherever the starting plan covered it
-        cap = np.bincount(p.pair_w, weights=p.cap * better.x, minlength=len(p.demand))
-        before = np.bincount(p.pair_w, weights=p.cap * start.x, minlength=len(p.demand))
+        cap = np.bincount(p.pair_workload, weights=p.cap * better.x, minlength=len(p.demand))
+        before = np.bincount(p.pair_workload, weights=p.cap * start.x, minlength=len(p.demand))
         want = (1 + p.headroom) * p.demand
         assert (cap >= np.minimum(want, before) - 1e-6).all()
 

@@ -78,7 +78,10 @@ def test_scale_down_waits_for_the_window_in_clock_seconds():
     cls = node_class("c", amx=True, cores=64)
     base = snapshot([cls], [node("n1", cls), node("n2", cls)], [workload(fps=200)], scale_down_window_s=300)
     high, state = plan(base)
-    low = lambda t, st: plan(replace(base, now_s=t, state=st, workloads=(workload(fps=20),)))
+
+    def low(t, st):
+        return plan(replace(base, now_s=t, state=st, workloads=(workload(fps=20),)))
+
     at_100, state_100 = low(100.0, state)
     assert at_100.replicas("default/w") == high.replicas("default/w")
     at_400, _ = low(400.0, state_100)

@@ -12,7 +12,6 @@ import math
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from wattwise.models.planner import plan
-from wattwise.models.tee import TeeKind
 
 from tests.models.builders import SGX, SNP, TDX, node, node_class, snapshot, workload
 

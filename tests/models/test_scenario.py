@@ -1,3 +1,4 @@
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,16 @@ node_classes: {c: {cores: 8, memory_gib: 32, power: {idle_w: 50, max_w: 200}}}
 nodes: [{name_prefix: n, class: c, zone: a, count: 2}]
 workloads: [{name: w, streams: 3}]
 """
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """`main()` in-process points the root logger at this test's captured stderr; put it back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def test_bundled_scenario_is_realistic():
@@ -53,3 +64,38 @@ def test_cli_reports_a_broken_file_in_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "wattwise", "plan", "--scenario", str(path)], capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "not valid YAML" in r.stderr and r.stdout == ""
+
+
+def test_every_error_is_listed_and_unknown_keys_get_the_closest_known_one(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(MINIMAL.replace("count: 2", "cuont: 2")
+                    .replace("streams: 3}", "streams: 3, fps_per_stream: 0}")
+                    .replace("carbon_g_per_kwh: 100", "carbon_g_per_kwh: 100, sginal: average")
+                    .replace("cores: 8", "cores: 8, turbo: yes"))
+    with pytest.raises(InvalidInputError) as e:
+        load_scenario(path)
+    assert str(e.value) == (
+        f"{path}: zones.a.sginal: unknown key (did you mean 'signal'?); "
+        "node_classes.c.turbo: unknown key (known here: amx, cores, cpu_model, cpu_vendor, gpu, memory_gib, power, "
+        "startup_s, startup_tee_s, tee, wake_energy_j, wake_s); "
+        "nodes.0.count: Field required; nodes.0.cuont: unknown key (did you mean 'count'?); "
+        "workloads.0.fps_per_stream: Input should be greater than 0")
+    assert "more)" not in str(e.value)
+
+
+def test_an_alias_is_suggested_as_written(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(MINIMAL.replace("class: c", "clas: c"))
+    with pytest.raises(InvalidInputError, match=r"nodes\.0\.clas: unknown key \(did you mean 'class'\?\)"):
+        load_scenario(path)
+
+
+def test_cli_prints_every_scenario_error_on_one_line(tmp_path, capsys):
+    from wattwise.cli import main
+
+    path = tmp_path / "s.yaml"
+    path.write_text(MINIMAL.replace("streams: 3}", "streams: 3, fps_per_stream: 0, latncy_ms: 5}"))
+    assert main(["plan", "--scenario", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"wattwise plan: error: {path}: workloads.0.fps_per_stream: Input should be greater than 0; "
+        "workloads.0.latncy_ms: unknown key (did you mean 'latency_ms'?)\n")

@@ -56,12 +56,12 @@ def start_demo(**kwargs) -> ThreadedScaler:
 
 
 def start_live(demand, clock=None, config=LOOPBACK, start_refresher=True, interval_s=NEVER,
-               registry_ttl_s=600.0, carbon=None, planner=None) -> ThreadedScaler:
+               registry_ttl_s=600.0, carbon=None, planner=None, pods=None) -> ThreadedScaler:
     snap = snapshot()
     extra = {"clock": clock} if clock is not None else {}
     scaler = build_scaler(inventory=ScenarioInventory(snap), demand=demand, carbon=carbon or ScenarioCarbon(snap),
                           catalogue_by_key=catalogue(snap), settings=settings_from_snapshot(snap, interval_s),
-                          config=config, registry_ttl_s=registry_ttl_s, planner=planner, **extra)
+                          config=config, registry_ttl_s=registry_ttl_s, planner=planner, pods=pods, **extra)
     scaler.refresher.refresh_once()
     return ThreadedScaler(scaler, start_refresher=start_refresher)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.scaler.helpers import SettableDemand, keda_poll, ref, scrape, snapshot, start_live, stub_for
+from wattwise.models.snapshot import DEFAULT_CARBON_G_PER_KWH
 from wattwise.scaler.carbon import carbon_source, static_settings
 from wattwise.scaler.sources import ScenarioCarbon
 from wattwise.telemetry.carbon.errors import CarbonSettingsError
@@ -88,16 +89,18 @@ def test_static_provider_sets_the_plans_carbon(g_per_kwh):
 
 
 def test_csv_provider_follows_the_trace_hour_by_hour_and_reports_a_stale_value():
+    """Hours apart, so the re-plan gate's max-interval re-plans (the scenario's objective is energy,
+    whose cost weights carbon never moves)."""
     source = build_carbon_source({"provider": "csv", "paths": {zone: str(GB_TRACE) for zone in ZONES}})
-    noon = _utc_s("2023-06-10 12:00:00") + 7.0                        # plan time = 12:00:00 (15 s grid)
-    night = _utc_s("2023-06-10 03:00:00") + 7.0
+    night = _utc_s("2023-06-10 03:00:00") + 7.0                       # plan time = 03:00:00 (15 s grid)
+    noon = _utc_s("2023-06-10 12:00:00") + 7.0
     assert _gb_lca(noon) != _gb_lca(night)
-    clock = Clock(noon)
+    clock = Clock(night)
     scaler = start_live(SettableDemand({QUERY: 20}), clock=clock, start_refresher=False, interval_s=15.0,
-                        carbon=source)
+                        carbon=source, registry_ttl_s=1e9)
     channel, stub = stub_for(scaler.grpc_port)
     try:
-        for at_s in (noon, night):
+        for at_s in (night, noon):
             clock.now_s = at_s
             state, fig = _poll_and_figures(scaler, stub)
             assert not state.degraded, state.degraded_reasons
@@ -110,7 +113,9 @@ def test_csv_provider_follows_the_trace_hour_by_hour_and_reports_a_stale_value()
         for zone in ZONES:
             assert f"carbon intensity for {zone} is stale" in reasons
         assert "outside the" in reasons
-        _assert_carbon_follows(fig, _gb_lca(night))                     # the last value read
+        assert {r.status for r in state.default_view.snapshot.carbon.values()} == {"stale"}
+        # a stale value is counted at no less than the conservative default (missing carbon is not free)
+        _assert_carbon_follows(fig, max(_gb_lca(noon), DEFAULT_CARBON_G_PER_KWH))
     finally:
         channel.close()
         scaler.stop(1.0)
@@ -182,3 +187,42 @@ def test_serve_accepts_the_carbon_flags():
     assert (args.carbon_static, args.carbon_config, args.plan_inline) == (120.0, None, True)
     args = parser.parse_args(["serve", "--scaler", "--carbon-config", "c.yaml"])
     assert (args.carbon_static, args.carbon_config, args.plan_inline) == (None, "c.yaml", False)
+
+
+class _FailingCarbon:
+    """Fresh readings until `failing`; then raises for every zone (a provider without a cache)."""
+
+    def __init__(self, values):
+        self.values = values
+        self.failing = False
+
+    def intensity(self, zone, now_s):
+        if self.failing or zone not in self.values:
+            raise ConnectionError(f"provider down for {zone}")
+        from wattwise.models.ports import CarbonReading
+
+        return CarbonReading(zone=zone, g_per_kwh=self.values[zone], at_s=now_s, source="test")
+
+
+def test_a_failing_source_is_counted_at_no_less_than_the_default():
+    from wattwise.models.costs import zone_intensity
+
+    source = _FailingCarbon({ZONES[0]: 50.0})                   # the other zones were never read
+    scaler = start_live(SettableDemand({QUERY: 20}), start_refresher=False, carbon=source)
+    channel, stub = stub_for(scaler.grpc_port)
+    try:
+        state, _ = _poll_and_figures(scaler, stub)
+        snap = state.default_view.snapshot
+        assert zone_intensity(snap, ZONES[0]) == 50.0
+        for zone in ZONES[1:]:
+            assert zone not in snap.carbon and zone_intensity(snap, zone) == DEFAULT_CARBON_G_PER_KWH
+            assert (f"carbon intensity for {zone} unavailable (provider down for {zone}), counting the default "
+                    f"{DEFAULT_CARBON_G_PER_KWH:g} g/kWh") in state.degraded_reasons
+        source.failing = True
+        state = scaler.scaler.refresher.refresh_once(force=True)
+        snap = state.default_view.snapshot
+        assert snap.carbon[ZONES[0]].status == "stale"          # the last value, no longer trusted
+        assert zone_intensity(snap, ZONES[0]) == DEFAULT_CARBON_G_PER_KWH
+    finally:
+        channel.close()
+        scaler.stop(1.0)

@@ -60,7 +60,7 @@ def test_the_scaler_may_watch_pods_for_its_surge():
 def test_plain_manifests_validate_against_kubernetes_schema():
     import kubernetes_validate as kv   # a test extra: pip install -e '.[test]'
 
-    for name, doc in docs():
+    for _name, doc in docs():
         if doc["apiVersion"].startswith("keda.sh/"):
             continue
         kv.validate(doc, "1.30.0", strict=True)

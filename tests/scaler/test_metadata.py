@@ -75,11 +75,16 @@ def test_accepted_keys_are_documented():
 
 
 def test_cache_returns_same_request_and_repeats_errors():
-    cache = MetadataCache(max_entries=2)
+    cache = MetadataCache(max_bytes=4096)
     a = cache.parse("so", "ns", {"workload": "w", "streams": "1"})
     assert cache.parse("so", "ns", {"streams": "1", "workload": "w"}) is a
     for _ in range(2):
         with pytest.raises(MetadataError, match="scalerMetadata.streams"):
             cache.parse("so", "ns", {"workload": "w", "streams": "x"})
-    cache.parse("b", "ns", {"workload": "w2", "streams": "1"})   # outgrows the bound: cleared, still right
-    assert cache.parse("so", "ns", {"workload": "w", "streams": "1"}) == a
+    assert len(cache) == 1                                        # a refused input is never kept
+    for i in range(10):                                           # outgrows the byte budget: oldest dropped
+        cache.parse(f"b{i}", "ns", {"workload": f"w{i}", "streams": "1"})
+    assert cache.bytes <= cache.max_bytes and len(cache) < 11
+    assert cache.parse("so", "ns", {"workload": "w", "streams": "1"}) == a     # still right
+    cache.discard(a)
+    assert ("so", "ns") not in {(k[0], k[1]) for k in cache._items}

@@ -50,7 +50,7 @@ def test_plans_from_the_worker_equal_the_core_plan_and_none_is_made_in_process(w
     monkeypatch.undo()
     assert not state.degraded, state.degraded_reasons
     assert sorted(o.kind for o in state.views) == ["carbon", "energy"]
-    for objective, view in state.views.items():
+    for view in state.views.values():
         expected, expected_state = plan(view.snapshot)
         assert view.plan == expected and view.state == expected_state
     for r, value in zip(REFS, _values(stub)):
@@ -68,14 +68,15 @@ def test_dead_worker_is_replaced_and_the_view_degraded_until_the_next_good_plan(
     old_pid = planner.worker_pid()
 
     os.kill(old_pid, signal.SIGKILL)
-    failed = refresher.refresh_once()
+    failed = refresher.refresh_once(force=True)              # the gate would keep the plan: nothing changed
     assert failed.degraded and "planner worker process died" in " ".join(failed.degraded_reasons)
     assert refresher.current().degraded                      # what the extender reads, too
     assert _values(stub) == answers                          # still answering from the previous plan
     assert scrape(scaler)[("wattwise_degraded", ())] == 1
 
     assert planner.worker_pid() != old_pid
-    recovered = refresher.refresh_once()
+    recovered = refresher.refresh_once()                     # the failed plan is retried without forcing
+    assert refresher.last_decision == (True, "retry")
     assert not recovered.degraded and recovered.version > failed.version
     assert _values(stub) == answers
     assert scrape(scaler)[("wattwise_degraded", ())] == 0

@@ -13,7 +13,8 @@ def test_two_replicas_answer_alike_even_when_refreshed_at_different_moments():
             for i, q in enumerate(queries)]
     replicas = []
     for offset_s in (1.0, 13.5):      # same 15 s plan interval, different wall-clock moments
-        clock = lambda offset_s=offset_s: T0 + offset_s
+        def clock(offset_s=offset_s):
+            return T0 + offset_s
         replicas.append(start_live(SettableDemand(queries), clock=clock, start_refresher=False, interval_s=15.0))
     answers = []
     for scaler in replicas:

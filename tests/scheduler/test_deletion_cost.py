@@ -99,6 +99,18 @@ def test_patches_the_core_costs_once_and_only_where_they_differ(source, kube):
     assert (api.patches[-1].name, patched(api)["security/badge-old-2"]) == ("badge-old-2", "-1")
 
 
+def test_patches_go_out_in_the_order_the_replicaset_controller_deletes(source, kube):
+    """Paced PATCHes reach first the pods a scale-down removes first (models.delete_order): per
+    workload, not-ready pods, then the lowest new cost."""
+    api, pods = kube
+    reconciler(source, pods).reconcile_once()
+    order = [f"{p.namespace}/{p.name}" for p in api.patches]
+    badge = [n for n in order if n.startswith("security/")]
+    assert badge[:3] == sorted(badge[:3]) and all("old" in n for n in badge[:3])   # -3 before 5
+    checkout = [n for n in order if n.startswith("retail/")]
+    assert checkout[0] == "retail/checkout-uk-0"   # the one not ready yet
+
+
 def test_a_forbidden_patch_is_counted_and_the_reconciler_carries_on(source, kube):
     api, pods = kube
     api.patch_status = 403

@@ -3,9 +3,15 @@ with both key cases, on recorded Node and Pod JSON (NFD TDX/SNP/SGX/AMX, NVIDIA 
 
 from __future__ import annotations
 
+import copy
+import json
+import logging
+import socket
+import time
+
 import pytest
 
-from .helpers import args_names, args_nodes, node_names, passed_names, post, recorded_node_list, recorded_pods
+from .helpers import args_names, args_nodes, get, node_names, passed_names, post, recorded_node_list, recorded_pods
 
 PODS = recorded_pods()
 NODE_LIST = recorded_node_list()
@@ -147,3 +153,87 @@ def test_malformed_requests_get_400_with_a_message(extender, verb, raw, needle):
 def test_malformed_preemption_args_get_400(extender):
     status, reply = post(extender.url + "/preempt", {"Pod": PODS["managed_tdx"], "NodeNameToMetaVictims": [1]})
     assert status == 400 and "NodeNameToMetaVictims" in reply["Error"]
+
+
+def node_list_where(change) -> dict:
+    """The recorded NodeList with `change(first node)` applied."""
+    nodes = copy.deepcopy(NODE_LIST)
+    change(nodes["items"][0])
+    return nodes
+
+
+def nested(levels: int):
+    """A list nested `levels` deep."""
+    value: list = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("change,needle", [
+    (lambda n: n.update(status=["Ready"]), "Nodes.items[0].status: must be an object"),
+    (lambda n: n.update(spec="unschedulable"), "Nodes.items[0].spec: must be an object"),
+    (lambda n: n["status"].update(conditions={"type": "Ready"}), "Nodes.items[0].status.conditions: must be a list"),
+    (lambda n: n["status"].update(conditions=["Ready"]), "Nodes.items[0].status.conditions: must be a list"),
+    # deeper than a reply can carry (the NodeList comes back in the filter's reply)
+    (lambda n: n["status"].update(images=nested(260)), "Nodes.items[0].status.images[0]..."),
+])
+@pytest.mark.parametrize("verb", ["filter", "prioritize", "preempt"])
+def test_a_node_list_of_the_wrong_shape_is_refused_naming_the_field(extender, verb, change, needle):
+    status, reply = post(f"{extender.url}/{verb}", {"Pod": PODS["managed_tdx"], "Nodes": node_list_where(change),
+                                                   "NodeNameToMetaVictims": None} if verb == "preempt" else
+                         args_nodes(PODS["managed_tdx"], node_list_where(change)))
+    if verb == "preempt":   # preempt reads no NodeList: only the depth applies to it
+        assert (status == 400) == ("images" in needle)
+        return
+    assert status == 400, reply
+    assert needle in reply["Error"]
+
+
+def test_anything_nested_deeper_than_a_reply_can_carry_is_refused(extender):
+    pod = copy.deepcopy(PODS["managed_tdx"])
+    pod["spec"]["affinity"] = {"x": nested(300)}
+    for verb in ("filter", "prioritize"):
+        status, reply = post(f"{extender.url}/{verb}", args_names(pod, NAMES))
+        assert status == 400 and "Pod.spec.affinity.x[0][0]" in reply["Error"]
+        assert "254 levels" in reply["Error"]
+    pod["spec"]["affinity"] = {"x": nested(200)}
+    assert post(f"{extender.url}/filter", args_names(pod, NAMES))[0] == 200
+
+
+@pytest.mark.parametrize("victims,needle", [
+    ({"spr-tdx-1": {"Pods": [{"metadata": ["uid", "a"]}]}}, "NodeNameToVictims.'spr-tdx-1'.Pods[0].metadata: must be an object"),
+    ({"spr-tdx-1": {"Pods": [{"metadata": {"uid": {"a": 1}}}]}}, "Pods[0].metadata.uid: must be a string"),
+    ({"spr-tdx-1": {"Pods": ["pod-a"]}}, "NodeNameToVictims.'spr-tdx-1'.Pods: must be a list of objects"),
+    ({"spr-tdx-1": {"Pods": [], "NumPDBViolations": "1"}}, "NumPDBViolations: must be an integer"),
+])
+def test_malformed_victims_get_400_naming_the_field(extender, victims, needle):
+    status, reply = post(extender.url + "/preempt", {"Pod": PODS["managed_tdx"], "NodeNameToVictims": victims})
+    assert status == 400 and needle in reply["Error"], reply
+
+
+def test_refusals_quote_only_a_short_prefix_of_a_bad_value(extender):
+    long_name = "n" * 100_000
+    status, reply = post(extender.url + "/preempt", {"Pod": PODS["managed_tdx"],
+                                                     "NodeNameToVictims": {long_name: {"Pods": "x"}}})
+    assert status == 400 and "NodeNameToVictims.'nnnn" in reply["Error"] and len(reply["Error"]) < 200
+    pod = copy.deepcopy(PODS["managed_bad_tee"])
+    pod["metadata"]["annotations"]["wattwise.io/tee"] = "trustzone" + "z" * 100_000
+    _, reply = post(extender.url + "/filter", args_names(pod, NAMES))
+    reasons = set(reply["FailedAndUnresolvableNodes"].values())
+    assert len(reasons) == 1 and "trustzone" in next(iter(reasons)) and len(next(iter(reasons))) < 300
+
+
+def test_a_client_that_disconnects_mid_body_is_no_internal_error(extender, caplog):
+    caplog.set_level(logging.INFO, logger="wattwise.scheduler")
+    with socket.create_connection(("127.0.0.1", extender.port)) as s:
+        s.sendall(b"POST /filter HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100000\r\n\r\n" + json.dumps(args_names(PODS["managed_tdx"], NAMES)).encode()[:500])
+    deadline = time.monotonic() + 5
+    while "disconnected" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "disconnected before sending the whole request body" in caplog.text
+    assert "internal error" not in caplog.text
+    _, metrics = get(extender.url + "/metrics")
+    assert 'code="500"' not in metrics
+    assert post(extender.url + "/filter", args_names(PODS["managed_tdx"], NAMES))[0] == 200

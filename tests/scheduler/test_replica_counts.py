@@ -8,9 +8,10 @@ from kubernetes import client
 
 from wattwise.models.eligibility import hard_reason
 from wattwise.models.scoring import node_costs, scores_from_costs
-from wattwise.scheduler.decide import Decider
-from wattwise.scheduler.intent import pod_intent
+from wattwise.models.placement import Placement
+from wattwise.scheduler import wire
 from wattwise.scheduler.node_cache import StaticNodeCache
+from wattwise.scheduler.service import ExtenderService
 from wattwise.scheduler.replica_counts import KubeReplicaCounts, StaticReplicaCounts
 
 from .fake_kube import FakeKubeApi
@@ -50,28 +51,28 @@ def test_counts_bound_unfinished_pods_by_workload_and_node():
 
 def test_short_classes_reach_the_core_scoring(source):
     """Classes with fewer running replicas than planned are passed to models.scoring as
-    `short_classes`; the served scores equal the core's with them."""
+    `short_classes`; the scores the door serves equal the core's with them."""
     view = source.current()
     snap = view.snapshot
-    nodes = StaticNodeCache.from_snapshot(snap).nodes()
+    cache = StaticNodeCache.from_snapshot(snap)
     key = "retail/parking-lpr"
     plan = view.plan.workloads[key]
     class_of = {n.name: n.node_class for n in snap.nodes}
     first = sorted(plan.by_class)[0]
     running = {n: c for n, c in plan.by_node.items() if class_of[n] == first}
+    pod = {"metadata": {"namespace": "retail", "labels": {"wattwise.io/workload": "parking-lpr"}}, "spec": {}}
+    names = [n.name for n in snap.nodes]
     for counts, short in (({}, set(plan.by_class)), (running, set(plan.by_class) - {first})):
-        decider = Decider(view, StaticReplicaCounts({key: counts}))
-        assert decider.short_classes(key) == frozenset(short)
-        pod = {"metadata": {"namespace": "retail", "labels": {"wattwise.io/workload": "parking-lpr"}}, "spec": {}}
-        intent = pod_intent(pod, decider.workloads)
-        names = [n.name for n in snap.nodes]
-        w = intent.workload
+        assert Placement(snap, view.plan).short_classes(key, counts) == frozenset(short)
+        service = ExtenderService(source, cache, replica_counts=StaticReplicaCounts({key: counts}))
+        reply = wire.decode(service.prioritize(wire.encode({"Pod": pod, "NodeNames": names})).body)
+        w = next(w for w in snap.workloads if w.key == key)
         allowed = [n.name for n in snap.nodes if hard_reason(w, n, snap.node_classes[n.node_class],
                                                              snap.model(w, snap.node_classes[n.node_class])) is None]
         planned = {n for n, c in plan.by_node.items() if c > 0}
         expected = scores_from_costs(node_costs(snap, w, allowed, active_nodes=frozenset(view.plan.active_nodes),
                                                 planned_nodes=planned, short_classes=frozenset(short)))
-        assert decider.scores(intent, names, nodes) == {n: expected.get(n, 0) for n in names}
+        assert {s["Host"]: s["Score"] for s in reply} == {n: expected.get(n, 0) for n in names}
     assert set(plan.by_class)  # the plan places this workload at all, so `short` was non-empty above
 
 

@@ -140,7 +140,7 @@ def test_confidential_pod_never_left_with_a_node_whose_tee_it_does_not_allow(ser
 
 
 def test_a_repeated_request_is_answered_again_after_the_nodes_change(server):
-    """The reply cache is keyed on the node set: a TEE that stops being ready is seen at once."""
+    """The placement memo follows the node map: a TEE that stops being ready is seen at once."""
     handle, cache, _ = server
     node = {"metadata": {"name": "n0", "resourceVersion": "1", "labels": {
         NFD + "cpu-security.tdx.enabled": "true", "intel.feature.node.kubernetes.io/tdx": "true"}},

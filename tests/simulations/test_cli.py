@@ -1,7 +1,6 @@
 """The command: real traces through --demand and --carbon, one-line errors, the outputs."""
 
 import json
-import re
 
 import pytest
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from wattwise.models.planner import plan as make_plan
-from wattwise.models.scoring import node_costs, scores_from_costs
+from wattwise.models.scoring import count_by_class, node_costs, scores_from_costs, short_classes
 from wattwise.models.scenario import load_scenario
 from wattwise.models.snapshot import PolicyState
 from wattwise.simulations.cluster_model import ON, WAKING
@@ -104,11 +104,10 @@ def test_placement_scores_are_the_cores(wattwise_run):
         now = replace(policy.snapshot, nodes=tuple(replace(n, powered_on=bool(powered[i]))
                                                    for i, n in enumerate(policy.snapshot.nodes)))
         wp = policy.plan.workloads[wl.key]
-        running = {}
-        for n in np.flatnonzero(st.ready[w] + st.booting[w]):
-            c = cm.class_names[cm.class_idx[n]]
-            running[c] = running.get(c, 0) + int(st.ready[w, n] + st.booting[w, n])
-        shorts = frozenset(c for c, k in wp.by_class.items() if running.get(c, 0) < k)
+        running = {cm.node_names[n]: int(st.ready[w, n] + st.booting[w, n])
+                   for n in np.flatnonzero(st.ready[w] + st.booting[w])}
+        class_of = {cm.node_names[n]: cm.class_names[cm.class_idx[n]] for n in range(cm.n_nodes)}
+        shorts = short_classes(wp.by_class, count_by_class(running, class_of))
         costs = node_costs(now, wl, [cm.node_names[n] for n in candidates], active_nodes=frozenset(policy.plan.active_nodes),
                            planned_nodes=frozenset(wp.by_node), short_classes=shorts)
         expected = scores_from_costs(costs)

@@ -71,9 +71,10 @@ def true_power_w(workload: str, node_class: str, fps):
     return c0 + c1 * fps + c2 * fps**2
 
 
-def generate(schema: str, start_s: float, duration_s: float, faults: Faults = Faults(), seed: int = 7,
+def generate(schema: str, start_s: float, duration_s: float, faults: Faults | None = None, seed: int = 7,
              block_s: float = 300.0) -> tuple[str, Cluster]:
     """OpenMetrics text (ending in `# EOF`) and the cluster it describes."""
+    faults = faults or Faults()
     rng = np.random.default_rng(seed)
     t = start_s + np.arange(0, duration_s + 1, SCRAPE_S, dtype=float)
     pods = _pods(faults.vm_zero_power)

@@ -87,16 +87,47 @@ def test_two_column_files_with_and_without_header(tmp_path):
 
 @pytest.mark.parametrize("text, word", [
     ("a,b,c\n1,2,3\n", "neither"),
-    ("t,v\n2024-01-01T00:00Z,1\n2024-01-01T01:00Z,2\n2024-01-01T01:20Z,3\n2024-01-01T01:50Z,4\n",
+    ("t,g_per_kwh\n2024-01-01T00:00Z,1\n2024-01-01T01:00Z,2\n2024-01-01T01:20Z,3\n2024-01-01T01:50Z,4\n",
      "off the"),
-    ("t,v\n2024-01-01T00:00Z,x\n2024-01-01T01:00Z,\n", "no numeric value"),
-    ("t,v\nnot-a-time,1\n", "unreadable timestamp"),
+    ("t,g_per_kwh\n2024-01-01T00:00Z,x\n2024-01-01T01:00Z,\n", "no numeric value"),
+    ("t,g_per_kwh\nnot-a-time,1\n", "unreadable timestamp"),
 ])
 def test_unreadable_files_say_why(tmp_path, text, word):
     bad = tmp_path / "bad.csv"
     bad.write_text(text)
     with pytest.raises(ValueError, match=word):
         load_carbon_trace(bad)
+
+
+@pytest.mark.parametrize("header", ["renewables_pct", "Renewable Percentage", "moer_lbs_per_mwh", "v", "co2"])
+def test_a_value_column_that_is_not_an_intensity_is_refused(tmp_path, header):
+    bad = tmp_path / "c.csv"
+    bad.write_text(f"timestamp,{header}\n2024-01-01T00:00Z,40\n2024-01-01T01:00Z,41\n")
+    with pytest.raises(ValueError, match=f"column '{header}' is not a carbon intensity in g/kWh"):
+        load_carbon_trace(bad)
+
+
+@pytest.mark.parametrize("header", ["g_per_kwh", "carbon_intensity", "gCO2eq/kWh", "gCO₂eq/kWh", "g/kWh",
+                                    "Carbon Intensity (g/kWh)", "value"])
+def test_intensity_headers_are_read(tmp_path, header):
+    good = tmp_path / "c.csv"
+    good.write_text(f"timestamp,{header}\n2024-01-01T00:00Z,40\n2024-01-01T01:00Z,41\n", encoding="utf-8")
+    series, report = load_carbon_trace(good)
+    assert series.tolist() == [40.0, 41.0] and report.column == header
+
+
+def test_a_column_named_exactly_is_read_whatever_its_header(tmp_path):
+    named = tmp_path / "c.csv"
+    named.write_text("timestamp,ci_ours\n2024-01-01T00:00Z,40\n2024-01-01T01:00Z,41\n")
+    assert load_carbon_trace(named, column="ci_ours")[0].tolist() == [40.0, 41.0]
+
+
+def test_tokenizer_errors_are_ours_with_the_line(tmp_path):
+    bad = tmp_path / "c.csv"
+    bad.write_text("timestamp,g_per_kwh\n2024-01-01T00:00Z,40\n2024-01-01T01:00Z,41,7\n")
+    with pytest.raises(ValueError) as caught:
+        load_carbon_trace(bad)
+    assert str(caught.value) == f"{bad}: line 3 has 3 fields where the lines above have 2 (quote a value that holds a comma)"
 
 
 def test_unknown_column_lists_the_choices():

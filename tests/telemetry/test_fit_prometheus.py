@@ -99,7 +99,7 @@ def test_fps_counter_and_missing_kube_state_metrics(prometheus_factory, tmp_path
 def test_no_kepler_data_is_a_clear_error(prometheus_factory, tmp_path, capsys):
     start_s, duration_s = data_window()
     text, cluster = generate("0.10", start_s, 1800, Faults())
-    only_fps = [l for l in text.splitlines() if not l.startswith(("kepler_", "# TYPE kepler_"))]
+    only_fps = [line for line in text.splitlines() if not line.startswith(("kepler_", "# TYPE kepler_"))]
     prom = prometheus_factory("\n".join(only_fps) + "\n")
     rc = cli.main(["fit", "--prometheus", prom.url, "--start", str(cluster.start_s), "--end", str(cluster.end_s),
                    "--out", str(tmp_path / "out")])

@@ -1,4 +1,4 @@
-"""What the extender must check for a pod: which workload it belongs to and which TEE it needs.
+"""What placement must check for a pod: which workload it belongs to and which TEE it needs.
 
 - managed: the pod's `wattwise.io/workload` label names a workload in the current plan; it gets
   every check (TEE, accelerator, SLA, capacity) and energy/carbon scores.
@@ -6,10 +6,13 @@
   workload the plan does not know yet: only the TEE check, neutral scores.
 - passthrough: anything else; no work at all.
 - invalid: the pod asks for a TEE in a way that cannot be read; every node fails with the reason.
+
+Read from the Pod's API JSON (a plain dict), like `labels.pod_confidentiality`.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -19,26 +22,37 @@ from wattwise.models.labels import MANAGED_LABEL, pod_confidentiality
 from wattwise.models.tee import COCO_RUNTIME_CLASSES, NONE, Confidentiality
 from wattwise.models.workload import Workload
 
-MANAGED = "managed"
-TEE_ONLY = "tee-only"
-PASSTHROUGH = "passthrough"
-INVALID = "invalid"
+PROBLEM_CHARS = 200   # a reason quotes at most this much of what could not be read
+
+
+class PodKind(enum.StrEnum):
+    """The value is the label the extender's metrics count the pod under."""
+
+    MANAGED = "managed"
+    TEE_ONLY = "tee-only"
+    PASSTHROUGH = "passthrough"
+    INVALID = "invalid"
 
 
 @dataclass(frozen=True)
 class PodIntent:
-    kind: str
+    kind: PodKind
     requirement: Confidentiality = NONE   # the pod's own TEE demand (runtime class, annotation, label)
     workload: Workload | None = None
     problem: str = ""
 
     @property
+    def scored(self) -> bool:
+        """Whether placement scores the pod's candidates (others get no score: neutral)."""
+        return self.kind is PodKind.MANAGED
+
+    @property
     def key(self) -> tuple:
-        """Pods with equal keys get equal verdicts on a node: the decision memo's key."""
+        """Pods with equal keys get equal verdicts on a node: the key of placement's memo."""
         return (self.kind, self.workload.key if self.workload else "", self.requirement.any_of, self.problem)
 
 
-PASS_THROUGH = PodIntent(PASSTHROUGH)
+PASS_THROUGH = PodIntent(PodKind.PASSTHROUGH)
 
 
 class WorkloadIndex:
@@ -58,24 +72,28 @@ class WorkloadIndex:
 
 
 def pod_intent(pod: Mapping, workloads: WorkloadIndex) -> PodIntent:
+    """The intent of a Pod whose shape was checked (metadata and spec objects, labels and
+    annotations of strings, runtimeClassName a string)."""
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
-    labels = meta.get("labels") or {}
-    # dict first: decoded JSON is, and an ABC's isinstance costs ~1 us on every extender call
-    managed_value = labels.get(MANAGED_LABEL) if isinstance(labels, (dict, Mapping)) else None
-    is_coco_class = (spec.get("runtimeClassName") in COCO_RUNTIME_CLASSES if isinstance(spec, (dict, Mapping))
-                     else False)
-    if not managed_value and not is_coco_class:
+    managed_value = (meta.get("labels") or {}).get(MANAGED_LABEL)
+    if not managed_value and spec.get("runtimeClassName") not in COCO_RUNTIME_CLASSES:
         return PASS_THROUGH
     try:
         requirement, _ = pod_confidentiality(pod)
     except InvalidInputError as e:
-        return PodIntent(INVALID, problem=Reason(f"the pod's TEE requirement cannot be read: {e}", "invalid_pod"))
+        return PodIntent(PodKind.INVALID, problem=Reason(
+            f"the pod's TEE requirement cannot be read: {_shortened(str(e))}", "invalid_pod"))
     workload = None
     if managed_value:
-        workload = workloads.find(str(managed_value), str(meta.get("namespace") or "default"))
+        workload = workloads.find(managed_value, str(meta.get("namespace") or "default"))
     if workload is not None:
-        return PodIntent(MANAGED, requirement, workload)
+        return PodIntent(PodKind.MANAGED, requirement, workload)
     if requirement.required:
-        return PodIntent(TEE_ONLY, requirement)
+        return PodIntent(PodKind.TEE_ONLY, requirement)
     return PASS_THROUGH
+
+
+def _shortened(text: str) -> str:
+    """The message with at most PROBLEM_CHARS of it: it quotes the pod's own value, of any length."""
+    return text if len(text) <= PROBLEM_CHARS else text[:PROBLEM_CHARS] + "..."

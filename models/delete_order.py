@@ -1,0 +1,124 @@
+"""Which pods go first when a workload scales down: the ReplicaSet controller's own order, and
+the `controller.kubernetes.io/pod-deletion-cost` the plan gives each pod to steer it.
+
+The order is Kubernetes' `ActivePodsWithRanks.Less` (pkg/controller/controller_utils.go), with
+the ranks of `getPodsRankedByRelatedPodsOnSameNode` (pkg/controller/replicaset/replica_set.go)
+and the PodDeletionCost and LogarithmicScaleDown features on (their default since 1.22):
+
+1. not assigned to a node before assigned;
+2. phase Pending before Unknown before Running;
+3. not ready before ready;
+4. lower pod-deletion-cost before higher (absent: 0);
+5. more active pods of the set on the same node before fewer ("doubled up");
+6. both ready: the one ready more recently first, compared by the power of two of the time
+   since (same power of two: the lower UID first; no ready time: first);
+7. more container restarts before fewer;
+8. newer before older, compared as in 6 (no creation time: first).
+
+So a deletion cost only orders ready pods among themselves: the controller removes every pod
+still starting (attesting, loading its model) before any ready one, whatever its cost. Pods alike
+in all of the above keep the order they are given (Kubernetes leaves them in no defined order).
+The controller sorts once and deletes the first `diff` pods; the ranks are those before it starts.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import Counter
+from dataclasses import dataclass
+from functools import cmp_to_key
+from typing import Mapping, Sequence
+
+from wattwise.models.rollout import deletion_cost
+
+
+class PodPhase(enum.StrEnum):
+    PENDING = "Pending"
+    UNKNOWN = "Unknown"
+    RUNNING = "Running"
+
+
+_PHASE_ORDINAL = {PodPhase.PENDING: 0, PodPhase.UNKNOWN: 1, PodPhase.RUNNING: 2}
+
+
+@dataclass(frozen=True)
+class ScaleDownPod:
+    """An active pod of the workload's ReplicaSet, as the controller compares it. Times are
+    seconds on the caller's clock (None: not known, as a zero time in Kubernetes)."""
+
+    node: str = ""                    # "": not assigned to a node yet
+    phase: PodPhase = PodPhase.RUNNING
+    ready: bool = True
+    deletion_cost: int = 0
+    ready_since_s: float | None = None
+    restarts: int = 0
+    created_s: float | None = None
+    uid: str = ""
+
+
+def deletion_order(pods: Sequence[ScaleDownPod], now_s: float | None = None) -> list[int]:
+    """Indices of `pods` (all the active pods of one ReplicaSet) in the order the ReplicaSet
+    controller deletes them on scale-down. `now_s`: the time now, for rule 6 (None: exact ready
+    times are compared)."""
+    on_node = Counter(p.node for p in pods)
+
+    def less(a: int, b: int) -> bool:
+        return _less(pods[a], pods[b], on_node[pods[a].node], on_node[pods[b].node], now_s)
+
+    def compare(a: int, b: int) -> int:
+        return -1 if less(a, b) else (1 if less(b, a) else 0)
+
+    return sorted(range(len(pods)), key=cmp_to_key(compare))
+
+
+def pods_to_delete(pods: Sequence[ScaleDownPod], k: int, now_s: float | None = None) -> list[int]:
+    """Indices of the `k` pods a scale-down by `k` deletes, first to go first."""
+    return deletion_order(pods, now_s)[:max(0, k)]
+
+
+def planned_deletion_costs(pod_nodes: Sequence[str], planned_by_node: Mapping[str, int]) -> list[int]:
+    """The pod-deletion-cost the plan gives each pod of a workload, from the nodes its pods are on
+    (`rollout.deletion_cost`: negative by how far the node is over the plan, else the plan's count
+    there), so that on scale-down the pods over the plan go first."""
+    running = Counter(pod_nodes)
+    return [deletion_cost(node, planned_by_node, running) for node in pod_nodes]
+
+
+def _less(a: ScaleDownPod, b: ScaleDownPod, rank_a: int, rank_b: int, now_s: float | None) -> bool:
+    if a.node != b.node and (not a.node or not b.node):
+        return not a.node
+    if _PHASE_ORDINAL.get(a.phase, 0) != _PHASE_ORDINAL.get(b.phase, 0):
+        return _PHASE_ORDINAL.get(a.phase, 0) < _PHASE_ORDINAL.get(b.phase, 0)
+    if a.ready != b.ready:
+        return not a.ready
+    if a.deletion_cost != b.deletion_cost:
+        return a.deletion_cost < b.deletion_cost
+    if rank_a != rank_b:
+        return rank_a > rank_b
+    if a.ready and b.ready and a.ready_since_s != b.ready_since_s:
+        if now_s is None or a.ready_since_s is None or b.ready_since_s is None:
+            return _after_or_none(a.ready_since_s, b.ready_since_s)
+        diff = _log2_age(a.ready_since_s, now_s) - _log2_age(b.ready_since_s, now_s)
+        return a.uid < b.uid if diff == 0 else diff < 0
+    if a.restarts != b.restarts:
+        return a.restarts > b.restarts
+    if a.created_s != b.created_s:
+        if now_s is None or a.created_s is None or b.created_s is None:
+            return _after_or_none(a.created_s, b.created_s)
+        diff = _log2_age(a.created_s, now_s) - _log2_age(b.created_s, now_s)
+        return a.uid < b.uid if diff == 0 else diff < 0
+    return False
+
+
+def _after_or_none(t1: float | None, t2: float | None) -> bool:
+    """Kubernetes' afterOrZero: t1 later than t2, a missing time counting as the latest."""
+    if t1 is None or t2 is None:
+        return t1 is None
+    return t1 > t2
+
+
+def _log2_age(t_s: float, now_s: float) -> int:
+    """Kubernetes' logarithmicRankDiff term: floor(log2(age in nanoseconds)), -1 when not positive."""
+    age_ns = (now_s - t_s) * 1e9
+    return int(math.log2(age_ns)) if age_ns > 0 else -1

@@ -1,0 +1,116 @@
+"""`wattwise serve` refuses what cannot work before anything starts: one line, exit code 2, and
+nothing half-started left running (no Kubernetes configuration for the extender, a missing
+kubeconfig, a port already taken)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+
+import pytest
+
+from wattwise import serve_cli
+from wattwise.cli import main
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """`main()` in-process points the root logger at this test's captured stderr; put it back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture
+def no_kube(monkeypatch, tmp_path):
+    """A machine with no Kubernetes configuration anywhere."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def taken_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+def ours() -> list[str]:
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith("wattwise"))
+
+
+def serve_error(capsys, *args) -> str:
+    before = ours()
+    rc = main(["serve", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert ours() == before
+    return err[0]
+
+
+def test_extender_without_kubernetes_configuration(no_kube, capsys):
+    assert serve_error(capsys, "--extender", "--http-port", "0") == (
+        "wattwise serve: error: --extender: no Kubernetes configuration: no --kubeconfig, $KUBECONFIG or "
+        "~/.kube/config, and not --in-cluster (give --kubeconfig FILE, or --in-cluster in a pod; --demo needs "
+        "no cluster)")
+
+
+def test_kubeconfig_naming_a_missing_file(no_kube, tmp_path, capsys):
+    missing = tmp_path / "nope.yaml"
+    assert serve_error(capsys, "--extender", "--kubeconfig", str(missing)) == (
+        f"wattwise serve: error: --kubeconfig: no such file: {missing}")
+
+
+def test_kubeconfig_env_naming_missing_files(no_kube, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'a'}:{tmp_path / 'b'}")
+    assert serve_error(capsys, "--extender") == (
+        f"wattwise serve: error: $KUBECONFIG: no such file: '{tmp_path / 'a'}:{tmp_path / 'b'}' "
+        "(point it at a kubeconfig, or give --kubeconfig FILE)")
+
+
+def test_in_cluster_outside_a_pod(no_kube, capsys):
+    assert serve_error(capsys, "--extender", "--in-cluster") == (
+        "wattwise serve: error: --in-cluster: not in a pod: $KUBERNETES_SERVICE_HOST and $KUBERNETES_SERVICE_PORT "
+        "are not set (outside a cluster, give --kubeconfig FILE)")
+
+
+def test_an_unreadable_kubeconfig_is_one_line(no_kube, tmp_path, capsys):
+    bad = tmp_path / "kubeconfig"
+    bad.write_text("apiVersion: v1\n")
+    line = serve_error(capsys, "--extender", "--kubeconfig", str(bad), "--http-port", "0")
+    assert line.startswith("wattwise serve: error: Kubernetes configuration: Invalid kube-config file.")
+
+
+@pytest.mark.parametrize("flag, others", [
+    ("--grpc-port", ["--health-port", "0", "--http-port", "0"]),
+    ("--health-port", ["--grpc-port", "0", "--http-port", "0"]),
+    ("--http-port", ["--grpc-port", "0", "--health-port", "0"]),
+    ("--metrics-port", ["--grpc-port", "0", "--health-port", "0", "--http-port", "0"]),
+])
+def test_a_taken_port_is_refused_before_anything_starts(taken_port, capsys, monkeypatch, flag, others):
+    monkeypatch.setattr(serve_cli, "_serve", lambda args: pytest.fail("started serving"))
+    assert serve_error(capsys, "--demo", "--host", "127.0.0.1", flag, str(taken_port), *others) == (
+        f"wattwise serve: error: {flag}: 127.0.0.1:{taken_port} is already in use "
+        "(stop what listens there, or choose another port; 0 picks a free one)")
+
+
+def test_the_same_port_twice(capsys):
+    assert serve_error(capsys, "--demo", "--host", "127.0.0.1", "--grpc-port", "7301", "--http-port", "7301") == (
+        "wattwise serve: error: --http-port: port 7301 is also given to --grpc-port (give each its own port)")
+
+
+@pytest.mark.parametrize("flag", ["--grpc-port", "--http-port"])
+def test_a_port_taken_after_the_check_stops_what_started(taken_port, capsys, monkeypatch, flag):
+    """The port is taken between the check and the bind: what started is stopped again."""
+    monkeypatch.setattr(serve_cli, "check_ports", lambda args: None)
+    free = {"--grpc-port": "0", "--health-port": "0", "--http-port": "0", flag: str(taken_port)}
+    rc = main(["serve", "--demo", "--host", "127.0.0.1", *(x for kv in free.items() for x in kv)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err[-1].startswith(f"wattwise serve: error: {flag}")
+    assert "Traceback" not in "\n".join(err)
+    assert ours() == []
