@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
+from wattwise.models.model_set import EnergyModelSource, StaticModels
 from wattwise.models.ports import CarbonIntensitySource, NodeInventory
 from wattwise.models.snapshot import Snapshot
 from wattwise.models.workload import Workload
@@ -47,7 +48,7 @@ def build_scaler(*, inventory: NodeInventory, demand: DemandPort, carbon: Carbon
                  config: ServerConfig = ServerConfig(), tls: ReloadingCredentials | None = None,
                  registry_ttl_s: float = 600.0, clock: Callable[[], float] = time.time,
                  metrics: ScalerMetrics | None = None, planner: PlanRunner | None = None,
-                 pods: PodCounts | None = None) -> Scaler:
+                 pods: PodCounts | None = None, models: EnergyModelSource | None = None) -> Scaler:
     """`planner`: where plans are made (default: inline, on the refresher's thread). `pods`: running
     and ready pods per node, for the make-before-break surge and the re-plan gate's "pods waiting"
     (default: none, the plan's replicas). A carbon source configured with its own
@@ -58,7 +59,8 @@ def build_scaler(*, inventory: NodeInventory, demand: DemandPort, carbon: Carbon
         settings = replace(settings, planner=replace(settings.planner, carbon_default_g_per_kwh=float(default_g_per_kwh)))
     registry = Registry(clock, ttl_s=registry_ttl_s)
     refresher = PlanRefresher(inventory=inventory, demand=demand, carbon=carbon, registry=registry,
-                              catalogue=catalogue_by_key, settings=settings, clock=clock, planner=planner, pods=pods)
+                              catalogue=catalogue_by_key, settings=settings, clock=clock, planner=planner, pods=pods,
+                              models=models)
     core = ScalerCore(registry, refresher.state, pods=pods)
     metrics = metrics or ScalerMetrics()
     server = ScalerServer(core, refresher, metrics, config, tls)
@@ -78,7 +80,8 @@ def build_demo(snapshot: Snapshot, *, interval_s: float = 15.0, config: ServerCo
     scaler = build_scaler(inventory=ScenarioInventory(snapshot), demand=demand or recorded_demand(snapshot),
                           carbon=ScenarioCarbon(snapshot), catalogue_by_key=catalogue(snapshot),
                           settings=settings_from_snapshot(snapshot, interval_s), config=config, tls=tls,
-                          registry_ttl_s=math.inf, clock=clock, pods=pods)
+                          registry_ttl_s=math.inf, clock=clock, pods=pods,
+                          models=StaticModels(snapshot.models, origin="the scenario's energy_models"))
     for w in sorted(snapshot.workloads, key=lambda w: w.key):
         scaler.registry.touch(parse_metadata(w.name, w.namespace, demo_metadata(w)))
     scaler.refresher.refresh_once()

@@ -44,6 +44,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from wattwise.models.costs import zone_weights
+from wattwise.models.model_set import EnergyModelSource, StaticModels
 from wattwise.models.ports import CarbonIntensitySource, CarbonReading, NodeInventory
 from wattwise.models.replan import DemandWindow, PlanInputs, PlanMark, ReplanSettings, needs_replan
 from wattwise.models.snapshot import Objective, PlannerSettings, PolicyState, Snapshot, build_snapshot
@@ -82,13 +83,18 @@ class PlanRefresher:
     def __init__(self, *, inventory: NodeInventory, demand: DemandPort, carbon: CarbonIntensitySource,
                  registry: Registry, catalogue: Mapping[str, Workload] | None = None,
                  settings: RefresherSettings = RefresherSettings(), clock: Callable[[], float] = time.time,
-                 planner: PlanRunner | None = None, pods: PodCounts | None = None):
-        """`pods`: pods bound per workload, for the gate's "pods waiting" (None: never waiting)."""
+                 planner: PlanRunner | None = None, pods: PodCounts | None = None,
+                 models: EnergyModelSource | None = None):
+        """`pods`: pods bound per workload, for the gate's "pods waiting" (None: never waiting).
+        `models`: the energy models every plan uses (None: none, every pair from its prior); a
+        new version of them re-plans at once."""
         self._inventory = inventory
         self._demand = demand
         self._carbon = carbon
         self._registry = registry
         self._catalogue = dict(catalogue or {})
+        self._models: EnergyModelSource = models or StaticModels({})
+        self._models_version: int | None = None
         self.settings = settings
         self._clock = clock
         self.planner: PlanRunner = planner or InlinePlanner()
@@ -211,13 +217,19 @@ class PlanRefresher:
         window = self._window_for([w.key for w in workloads])
         now_fps = np.array([w.demand_fps if w.demand.trustworthy else np.nan for w in workloads], dtype=float)
         history = window.history(now_s)
-        snapshots = [build_snapshot(now_s, classes, nodes, workloads, carbon=carbon, objective=objective,
+        model_set = self._models.current()
+        if model_set.error:
+            reasons.append(f"energy models: {_clip(model_set.error)}; planning with the ones loaded before")
+        snapshots = [build_snapshot(now_s, classes, nodes, workloads, models=model_set.by_pair, carbon=carbon,
+                                    objective=objective,
                                     settings=self.settings.planner,
                                     state=replace(self._policy.get(objective, PolicyState()), demand_history=history))
                      for objective in objectives]
         weights = [_weights(s) for s in snapshots]
         go, why = (True, "forced") if force else self._gate(now_s, objectives, snapshots, weights,
                                                              window.peak(now_s, now_fps), requests)
+        if not go and self._models_version is not None and model_set.version != self._models_version:
+            go, why = True, "models-changed"
         window.add(now_s, now_fps)
         self.last_decision = (go, why)
         if not go:
@@ -240,6 +252,7 @@ class PlanRefresher:
                 del self._policy[objective]
         self._marks = {o: PlanMark.of(v.plan, v.snapshot, w) for (o, v), w in zip(views.items(), weights)}
         self._must_plan = False
+        self._models_version = model_set.version
         self._short_since.clear()
         self.replans += 1
         self.replan_reasons[why] += 1
