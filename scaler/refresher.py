@@ -244,9 +244,12 @@ class PlanRefresher:
             self._set_reasons(tuple(reasons) + (f"{e}; answering from the previous plan",))
             return self._state
         views = {}
+        previous = self._state
+        version = (previous.version + 1) if previous else 1
+        inputs = {"nodes_source": self._describe_inventory(len(nodes)), "left_out": self._left_out()}
         for objective, snapshot, (plan, state) in zip(objectives, snapshots, results):
             self._policy[objective] = state
-            views[objective] = PlanView(snapshot, plan, state, now_s, bool(reasons), tuple(reasons))
+            views[objective] = PlanView(snapshot, plan, state, now_s, bool(reasons), tuple(reasons), version, inputs)
         for objective in list(self._policy):
             if objective not in views:
                 del self._policy[objective]
@@ -256,14 +259,22 @@ class PlanRefresher:
         self._short_since.clear()
         self.replans += 1
         self.replan_reasons[why] += 1
-        previous = self._state
-        new = ScalerState(version=(previous.version + 1) if previous else 1, now_s=now_s,
+        new = ScalerState(version=version, now_s=now_s,
                           default_objective=self.settings.objective, views=MappingProxyType(views),
                           degraded_reasons=tuple(reasons), staleness_s=MappingProxyType(staleness))
         self._publish(new)
         self._log_reasons(tuple(reasons))
         log.debug("plan at %s (%s): %d workloads, %d objective(s)", now_s, why, len(workloads), len(views))
         return new
+
+    def _describe_inventory(self, count: int) -> str:
+        describe = getattr(self._inventory, "describe", None)
+        return describe() if callable(describe) else f"{count} nodes from {type(self._inventory).__name__}"
+
+    def _left_out(self) -> list[dict[str, str]]:
+        """ScaledObjects the workload source refused, for people (`left_out()` of the registry)."""
+        left_out = getattr(self._registry, "left_out", None)
+        return [{"scaled_object": k, "reason": r} for k, r in left_out()] if callable(left_out) else []
 
     def _window_for(self, keys: list[str]) -> DemandWindow:
         if self._window is None:

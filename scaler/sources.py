@@ -25,6 +25,9 @@ class ScenarioInventory:
     def nodes(self) -> list[Node]:
         return list(self._nodes)
 
+    def describe(self) -> str:
+        return f"{len(self._nodes)} nodes of a scenario file"
+
 
 class ScenarioCarbon:
     """`CarbonIntensitySource` serving the scenario's fixed intensity per zone."""

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from wattwise.plan_report import plan_report
 from wattwise.scheduler import wire
 from wattwise.scheduler.service import ExtenderService
 
@@ -109,7 +110,15 @@ def add_health_routes(app: web.Application, service: ExtenderService) -> None:
         m.cache_age_s.set(age if age != float("inf") else -1)
         return web.Response(body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    async def plan(_request: web.Request) -> web.Response:
+        try:
+            view = service.source.current()
+        except Exception as e:  # noqa: BLE001 - no plan yet: say why
+            return _error(503, f"no plan yet: {wire.quote(e, 200)}")
+        return web.Response(body=wire.encode(plan_report(view)), content_type="application/json")
+
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/plan", plan)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
 

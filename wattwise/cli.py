@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "fit": ("wattwise.telemetry.fit_cli", "fit energy models from Kepler and FPS history in Prometheus"),
     "serve": ("wattwise.serve_cli", "run the KEDA external scaler and/or the scheduler extender"),
     "scaler-call": ("wattwise.scaler.client_cli", "call a running scaler like KEDA does"),
+    "explain": ("wattwise.explain_cli", "show the plan a running extender holds, and why"),
 }
 
 

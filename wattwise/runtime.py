@@ -7,8 +7,9 @@ demo); request handlers only call `current()`, which never blocks on I/O.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 from wattwise.models.plan import Plan
 from wattwise.models.planner import plan as make_plan
@@ -23,6 +24,10 @@ class PlanView:
     updated_s: float
     degraded: bool = False
     degraded_reasons: tuple[str, ...] = ()
+    version: int = 0                  # the plan's version: a new plan, a new number
+    # What the plan was made from that the snapshot does not say, for people (GET /plan):
+    # "nodes_source" (str), "left_out" (list of {"scaled_object", "reason"}).
+    inputs: Mapping[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -35,19 +40,20 @@ class StaticPlanSource:
 
     def __init__(self, snapshot: Snapshot):
         self._lock = threading.Lock()
-        self._view = self._compute(snapshot)
+        self._view = self._compute(snapshot, version=1)
 
     @staticmethod
-    def _compute(snapshot: Snapshot, degraded_reasons: tuple[str, ...] = ()) -> PlanView:
+    def _compute(snapshot: Snapshot, degraded_reasons: tuple[str, ...] = (), version: int = 1) -> PlanView:
         plan, state = make_plan(snapshot)
-        return PlanView(snapshot, plan, state, snapshot.now_s, bool(degraded_reasons), degraded_reasons)
+        return PlanView(snapshot, plan, state, snapshot.now_s, bool(degraded_reasons), degraded_reasons, version,
+                        {"nodes_source": f"{len(snapshot.nodes)} nodes of a scenario file"})
 
     def current(self) -> PlanView:
         with self._lock:
             return self._view
 
     def replace(self, snapshot: Snapshot, degraded_reasons: tuple[str, ...] = ()) -> PlanView:
-        view = self._compute(snapshot, degraded_reasons)
+        view = self._compute(snapshot, degraded_reasons, self._view.version + 1)
         with self._lock:
             self._view = view
         return view

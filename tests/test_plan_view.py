@@ -1,0 +1,79 @@
+"""GET /plan on the extender's port, and `wattwise explain` reading it, over a real socket."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+
+import pytest
+
+from wattwise.cli import main
+from wattwise.models.scenario import load_scenario
+from wattwise.runtime import StaticPlanSource
+from wattwise.scheduler.node_cache import StaticNodeCache
+from wattwise.scheduler.server import start_extender
+
+SCENARIO = "scenarios/metro-retail.yaml"
+
+
+@pytest.fixture(scope="module")
+def served():
+    source = StaticPlanSource(load_scenario(SCENARIO).snapshot)
+    handle = start_extender(source, "127.0.0.1", 0, StaticNodeCache.from_snapshot(source.current().snapshot))
+    yield source, handle
+    handle.stop(2.0)
+
+
+def get_plan(handle) -> dict:
+    with urllib.request.urlopen(f"{handle.url}/plan", timeout=10) as resp:
+        assert resp.headers["Content-Type"].startswith("application/json")
+        return json.load(resp)
+
+
+def test_plan_json_is_the_plan_the_doors_serve(served):
+    source, handle = served
+    view = source.current()
+    doc = get_plan(handle)
+    assert doc["plan_version"] == 1 and doc["objective"] == view.plan.objective
+    assert doc["generated_at"].endswith("Z")
+    assert doc["inputs"]["nodes"] == {"count": len(view.snapshot.nodes), "source": f"{len(view.snapshot.nodes)} nodes of a scenario file"}
+    assert set(doc["inputs"]["carbon"]) == {n.zone for n in view.snapshot.nodes}
+    assert {m["kind"] for m in doc["inputs"]["models"]} <= {"fitted", "prior"}
+    by_key = {w["key"]: w for w in doc["workloads"]}
+    assert set(by_key) == set(view.plan.workloads)
+    for key, wp in view.plan.workloads.items():
+        w = by_key[key]
+        assert w["replicas"] == wp.replicas == sum(p["replicas"] for p in w["placements"])
+        assert {p["node"]: p["replicas"] for p in w["placements"]} == {n: c for n, c in wp.by_node.items() if c}
+        assert w["unmet_fps"] == round(wp.unmet_fps, 3) and w["reasons"] == list(wp.reasons)
+    states = {n["name"]: n["state"] for n in doc["nodes"]}
+    assert {n for n, s in states.items() if s == "active"} == set(view.plan.active_nodes)
+    assert all(n["grid_zone"] for n in doc["nodes"])
+
+    source.replace(view.snapshot)
+    assert get_plan(handle)["plan_version"] == 2
+
+
+def test_explain_prints_a_workload_for_a_person(served, capsys):
+    source, handle = served
+    address = handle.url.removeprefix("http://")
+    key = sorted(source.current().plan.workloads)[0]
+    assert main(["explain", "--address", address, key]) == 0
+    out = capsys.readouterr().out
+    wp = source.current().plan.workloads[key]
+    assert f"{key}: {wp.replicas} replicas" in out
+    assert all(r in out for r in wp.reasons)
+    assert "nodes:" in out and "carbon" in out
+
+    assert main(["explain", "--address", address, "nowhere/nothing"]) == 2
+    assert "nowhere/nothing: no such workload in the plan" in capsys.readouterr().err
+
+
+def test_explain_says_when_nothing_answers(capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert main(["explain", "--address", f"127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot reach" in err[0] and "wattwise serve --extender" in err[0]

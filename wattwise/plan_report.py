@@ -1,0 +1,64 @@
+"""The current plan as people and tools read it: `GET /plan` on the extender's HTTP port, and
+`wattwise explain`. Encoding only: every number comes from the plan view as the core made it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from wattwise.runtime import PlanView
+
+
+def _iso(t_s: float) -> str:
+    return datetime.fromtimestamp(t_s, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def plan_report(view: PlanView) -> dict[str, Any]:
+    snap, plan = view.snapshot, view.plan
+    placements: dict[str, list[dict[str, Any]]] = {}
+    for p in sorted(plan.placements, key=lambda p: (p.workload, p.node)):
+        placements.setdefault(p.workload, []).append({"node": p.node, "node_class": p.node_class,
+                                                      "replicas": p.replicas})
+    models = []
+    for w in snap.workloads:
+        for cls in snap.node_classes.values():
+            m = snap.model(w, cls)
+            if m is None:
+                continue
+            fitted = not m.prior and ((w.key, cls.name) in snap.models or (w.model_type, cls.name) in snap.models)
+            models.append({"workload": w.key, "node_class": cls.name, "kind": "fitted" if fitted else "prior",
+                           "source": m.source, "capacity_fps": round(m.capacity_fps, 3)})
+    active = set(plan.active_nodes)
+    carbon = {}
+    for zone in sorted({n.zone for n in snap.nodes}):
+        r = snap.carbon.get(zone)
+        carbon[zone] = ({"g_per_kwh": None, "provider": None, "status": "missing", "age_s": None,
+                         "counted_g_per_kwh": snap.settings.carbon_default_g_per_kwh} if r is None else
+                        {"g_per_kwh": r.g_per_kwh, "provider": r.source, "status": str(r.status),
+                         "signal": str(r.signal), "age_s": r.age_s})
+    return {
+        "plan_version": view.version,
+        "generated_at": _iso(plan.now_s),
+        "objective": plan.objective,
+        "degraded": view.degraded,
+        "degraded_reasons": list(view.degraded_reasons),
+        "inputs": {
+            "nodes": {"count": len(snap.nodes), "source": view.inputs.get("nodes_source", "")},
+            "carbon": carbon,
+            "models": models,
+            "left_out": list(view.inputs.get("left_out", ())),
+        },
+        "workloads": [
+            {"key": key, "replicas": wp.replicas, "demand_fps": round(wp.demand_fps, 3),
+             "unmet_fps": round(wp.unmet_fps, 3), "held": wp.held, "power_w": round(wp.power_w, 1),
+             "carbon_g_per_h": round(wp.carbon_g_per_h, 2), "placements": placements.get(key, []),
+             "reasons": list(wp.reasons)}
+            for key, wp in sorted(plan.workloads.items())],
+        "nodes": [{"name": n.name, "node_class": n.node_class, "grid_zone": n.zone,
+                   "state": "active" if n.name in active else "idle"} for n in snap.nodes],
+        "power_w": round(plan.power_w, 1),
+        "carbon_g_per_h": round(plan.carbon_g_per_h, 2),
+        "solver": plan.solver,
+        "solver_gap": plan.solver_gap,
+        "reasons": list(plan.reasons),
+    }
