@@ -84,7 +84,7 @@ def make_node(i: int, rng: random.Random) -> dict:
 
 POD = {"apiVersion": "v1", "kind": "Pod",
        "metadata": {"name": "checkout-cams-6d9f7c8b5-x2k9q", "namespace": "retail",
-                    "labels": {"app": "checkout-cams", "wattwise.io/workload": "retail/checkout-cams"}},
+                    "labels": {"app": "checkout-cams", "wattwise.io/workload": "checkout-cams"}},
        "spec": {"runtimeClassName": "kata-qemu-tdx", "schedulerName": "wattwise-scheduler",
                 "containers": [{"name": "inference", "image": "registry.example.com/retail/detector:2.3.1-bf16",
                                 "resources": {"requests": {"cpu": "4", "memory": "8Gi"}}}],
