@@ -45,14 +45,18 @@ def zone_weight_vector(ctx: SimContext, g_per_kwh: np.ndarray) -> np.ndarray:
 def build_sim_snapshot(ctx: SimContext, demand_fps: np.ndarray, previous: PolicyState | None,
                        settings=None, carbon_g_per_kwh: np.ndarray | None = None, demand_history=None) -> Snapshot:
     """`demand_history`: the refresher's demand samples in the scale-down window (default: the
-    previous state's, i.e. the samples of the previous plans)."""
+    previous state's, i.e. the samples of the previous plans).
+
+    Nodes are in name order and workloads in key order, as the refresher reads them (its
+    inventory sorted by name, the registry's workloads by key): the planner breaks ties between
+    equally good plans by input order, so another order can place replicas on other nodes."""
     cm, st = ctx.cm, ctx.st
     base = cm.snapshot
     powered = (st.node_state == ON) | (st.node_state == WAKING)
-    nodes = tuple(n if n.powered_on == bool(powered[i]) else replace(n, powered_on=bool(powered[i]))
-                  for i, n in enumerate(base.nodes))
-    workloads = tuple(replace(w, demand=Demand(total_fps=float(demand_fps[i]), trustworthy=True))
-                      for i, w in enumerate(base.workloads))
+    nodes = tuple(sorted((n if n.powered_on == bool(powered[i]) else replace(n, powered_on=bool(powered[i]))
+                          for i, n in enumerate(base.nodes)), key=lambda n: n.name))
+    workloads = tuple(sorted((replace(w, demand=Demand(total_fps=float(demand_fps[i]), trustworthy=True))
+                              for i, w in enumerate(base.workloads)), key=lambda w: w.key))
     carbon = carbon_readings(ctx, ctx.carbon_g_per_kwh if carbon_g_per_kwh is None else carbon_g_per_kwh)
     prev = previous or PolicyState()
     state = PolicyState(placements=MappingProxyType({k: MappingProxyType(v) for k, v in current_placements(ctx).items()}),
@@ -60,3 +64,10 @@ def build_sim_snapshot(ctx: SimContext, demand_fps: np.ndarray, previous: Policy
                         trusted=prev.trusted, updated_s=prev.updated_s)
     return replace(base, now_s=float(ctx.now_s), nodes=nodes, workloads=workloads,
                    carbon=carbon, settings=settings or base.settings, state=state)
+
+
+def in_model_order(ctx: SimContext, snapshot: Snapshot) -> Snapshot:
+    """`snapshot` with its workloads in the cluster model's order (the simulator's arrays'), e.g.
+    for a `PlanMark` compared with demand arrays in that order."""
+    by_key = {w.key: w for w in snapshot.workloads}
+    return replace(snapshot, workloads=tuple(by_key[w.key] for w in ctx.cm.snapshot.workloads))

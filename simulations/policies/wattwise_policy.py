@@ -35,7 +35,7 @@ from wattwise.simulations.context import SimContext
 from wattwise.simulations.policies.base import Policy, default_plugin_scores, pick_max
 from wattwise.models.replan import DemandWindow, PlanMark, needs_replan
 from wattwise.models.rollout import desired_replicas
-from wattwise.simulations.snapshot_view import build_sim_snapshot, zone_weight_vector
+from wattwise.simulations.snapshot_view import build_sim_snapshot, in_model_order, zone_weight_vector
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,9 @@ class WattwisePolicy(Policy):
         self.snapshot = build_sim_snapshot(ctx, ctx.demand_fps, self.state,
                                            demand_history=self.window.history(ctx.now_s))
         self.plan, self.state = make_plan(self.snapshot)
-        self.mark = PlanMark.of(self.plan, self.snapshot, self._zone_weights(ctx))
+        # the mark's per-workload arrays in the model's workload order, the order of the demand
+        # they are compared with (the snapshot's is the refresher's: by key)
+        self.mark = PlanMark.of(self.plan, in_model_order(ctx, self.snapshot), self._zone_weights(ctx))
         self.plan_version += 1
         self.replans += 1
         self.replan_reasons[reason] += 1
