@@ -25,10 +25,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from wattwise.models.eligibility import Reason
 from wattwise.models.errors import InvalidInputError
+from wattwise.models.reason import Reason
 
 UNSCHEDULABLE_TAINT_KEY = "node.kubernetes.io/unschedulable"
+# Taints Kubernetes itself sets from a node's state (cordon, not-ready, unreachable, pressure,
+# cloud initialisation): they come and go with the node's condition, unlike an operator's taint.
+CONDITION_TAINT_PREFIXES = ("node.kubernetes.io/", "node.cloudprovider.kubernetes.io/")
 
 
 class TaintEffect(str, Enum):
@@ -51,6 +54,10 @@ class Taint:
     key: str
     effect: TaintEffect
     value: str = ""
+
+
+def is_condition_taint(taint: Taint) -> bool:
+    return taint.key.startswith(CONDITION_TAINT_PREFIXES)
 
 
 @dataclass(frozen=True)

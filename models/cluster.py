@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from wattwise.models.admission import Taint
 from wattwise.models.power_curve import PowerCurve
 from wattwise.models.resources import Resources
 from wattwise.models.tee import TeeKind
@@ -60,6 +61,8 @@ class Node:
     `tee_ready` lists the TEE kinds usable now (the class may have a TEE whose driver or
     attestation is not ready). `reserved` is what pods outside WattWise's control already use.
     `powered_on` False means the node sleeps (or is cordoned for power saving) and must be woken.
+    `taints` are the node's `spec.taints`: a workload whose placement rules do not tolerate one
+    (NoSchedule or NoExecute) can never run there (`eligibility.placement_reason`).
     """
 
     name: str
@@ -71,6 +74,7 @@ class Node:
     powered_on: bool = True
     schedulable: bool = True
     labels: tuple[tuple[str, str], ...] = ()
+    taints: tuple[Taint, ...] = ()
 
     @property
     def free(self) -> Resources:

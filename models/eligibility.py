@@ -6,26 +6,25 @@ A reason says what is true of a kind of node, never of one node in particular, i
 kube-scheduler's own ("node(s) didn't match Pod's node affinity/selector"): the FailedScheduling
 event counts nodes per distinct reason, "0/5000 nodes are available: 3750 node(s) lack TEE tdx,
 ...". A reason naming one node's free room or name would be a line of its own per node, and a
-comma inside a reason would read as the start of the next one."""
+comma inside a reason would read as the start of the next one.
+
+Admission (kube-scheduler's own NodeAffinity and TaintToleration filters: the workload's
+nodeSelector, required node affinity and tolerations against the node's labels and taints) is a
+hard reason. A cordon stays a soft one (`soft_reason`, from `Node.schedulable`, as before), and
+the taints Kubernetes sets from a node's condition (`node.kubernetes.io/unschedulable`,
+`not-ready`, `memory-pressure`, ...) are not hard reasons: they say what the node is now, not what
+it may run (kube-scheduler's own filters still apply them)."""
 
 from __future__ import annotations
 
+from wattwise.models.admission import PlacementRules, admission_reason, is_condition_taint
 from wattwise.models.cluster import Node, NodeClass
 from wattwise.models.energy import WorkloadClassModel
+from wattwise.models.reason import Reason
 from wattwise.models.tee import Confidentiality
 from wattwise.models.workload import Workload
 
-
-class Reason(str):
-    """A reason for humans (it is a str), with `category`: a short label to count it under. Metric
-    labels must stay few; telling the kind from the text afterwards breaks when it is reworded."""
-
-    category: str
-
-    def __new__(cls, text: str, category: str) -> "Reason":
-        reason = super().__new__(cls, text)
-        reason.category = category
-        return reason
+__all__ = ["Reason", "hard_reason", "placement_reason", "soft_reason", "tee_reason"]
 
 
 def tee_reason(requirement: Confidentiality, node: Node, node_class: NodeClass) -> Reason | None:
@@ -41,10 +40,19 @@ def tee_reason(requirement: Confidentiality, node: Node, node_class: NodeClass) 
     return Reason(f"node(s) lack TEE {needed}", "tee_missing")
 
 
+def placement_reason(rules: PlacementRules, node: Node) -> Reason | None:
+    """Why kube-scheduler's filters refuse the node to pods with these rules for good (untolerated
+    taint, node selector or affinity), or None. Condition taints and the cordon are left out."""
+    taints = tuple(t for t in node.taints if not is_condition_taint(t))
+    if not taints and not rules.node_selector and rules.required_terms is None:
+        return None
+    return admission_reason(rules, node.name, dict(node.labels), taints)
+
+
 def hard_reason(workload: Workload, node: Node, node_class: NodeClass,
                 model: WorkloadClassModel | None) -> Reason | None:
     """None when the node can host the workload at all; otherwise why not (preemption cannot help)."""
-    reason = tee_reason(workload.confidentiality, node, node_class)
+    reason = placement_reason(workload.placement, node) or tee_reason(workload.confidentiality, node, node_class)
     if reason:
         return reason
     if workload.needs_gpu and node_class.gpu_count < workload.footprint.gpu:

@@ -1,6 +1,8 @@
 """Interchangeable nodes become one group, so the MILP's size depends on the variety of the
-cluster, not its size: a group is nodes of one class, zone and set of ready TEEs. Its nodes that
-are powered on come first; waking one of the others costs more (`on_count` tells them apart).
+cluster, not its size: a group is nodes of one class, zone and set of ready TEEs that admit the
+same workloads (`eligibility.placement_reason` for each workload's placement rules: taints, node
+selectors, affinity). Its nodes that are powered on come first; waking one of the others costs
+more (`on_count` tells them apart).
 
 `pinned` groups hold nodes that already run pods outside WattWise: they stay on whatever we do,
 so their idle power is sunk and packing onto them is free of idle cost.
@@ -8,9 +10,12 @@ so their idle power is sunk and packing onto them is free of idle cost.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from wattwise.models.admission import PlacementRules
 from wattwise.models.cluster import Node, NodeClass
+from wattwise.models.eligibility import placement_reason
 from wattwise.models.resources import Resources
 
 
@@ -30,9 +35,12 @@ class NodeGroup:
         return len(self.nodes)
 
 
-def group_nodes(nodes, classes: dict[str, NodeClass], exact_below: int = 48) -> list[NodeGroup]:
+def group_nodes(nodes, classes: dict[str, NodeClass], exact_below: int = 48,
+                placements: Sequence[PlacementRules] = ()) -> list[NodeGroup]:
     """Group interchangeable nodes. Clusters of fewer than `exact_below` schedulable nodes get one
-    group per node: the aggregated packing constraint is then exact, not a relaxation."""
+    group per node: the aggregated packing constraint is then exact, not a relaxation.
+    `placements`: the workloads' distinct placement rules; nodes they admit differently never
+    share a group (the planner judges a group by its first node)."""
     schedulable = [n for n in nodes if n.schedulable]
     exact = len(schedulable) < exact_below
     buckets: dict[tuple, list[Node]] = {}
@@ -43,7 +51,8 @@ def group_nodes(nodes, classes: dict[str, NodeClass], exact_below: int = 48) -> 
         free = n.free
         # Nodes with much the same room share a group; very different free room splits them.
         room_bucket = (free.cpu_m // 4000, free.memory_mib // 16384, free.gpu)
-        key = (n.node_class, n.zone, n.tee_ready, pinned, room_bucket, n.name if exact else "")
+        admits = tuple(placement_reason(rules, n) is None for rules in placements)
+        key = (n.node_class, n.zone, n.tee_ready, pinned, room_bucket, admits, n.name if exact else "")
         buckets.setdefault(key, []).append(n)
     groups = []
     for i, (key, members) in enumerate(sorted(buckets.items(), key=lambda kv: tuple(map(str, kv[0])))):

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from wattwise.models.admission import taints_from_node
 from wattwise.models.cluster import Node, NodeClass
 from wattwise.models.errors import InvalidInputError
 from wattwise.models.power_curve import PowerCurve
@@ -82,7 +83,7 @@ def _quantity(value, parse, path) -> int:
 
 
 def node_from_k8s(obj: Mapping[str, Any], mapping: LabelMapping = DEFAULT_MAPPING) -> tuple[Node, NodeClass]:
-    """A Kubernetes Node (API JSON) to the planner's Node and its NodeClass."""
+    """A Kubernetes Node (API JSON) to the planner's Node and its NodeClass (with `spec.taints`)."""
     meta = obj.get("metadata") or {}
     name = meta.get("name")
     if not name:
@@ -133,7 +134,7 @@ def node_from_k8s(obj: Mapping[str, Any], mapping: LabelMapping = DEFAULT_MAPPIN
                               parse_memory_mib(alloc.get("memory", "0"), "status.allocatable.memory"),
                               gpu_count),
         powered_on=ready, schedulable=ready and not spec.get("unschedulable", False),
-        labels=tuple(sorted(labels.items())))
+        labels=tuple(sorted(labels.items())), taints=taints_from_node(obj))
     return node, node_class
 
 

@@ -174,10 +174,10 @@ class Placement:
 
     # -- one node --------------------------------------------------------------------------------
     def decision_node(self, entry: NodeEntry) -> tuple[Node, NodeClass]:
-        """The live node (TEE readiness, allocatable, schedulable) with what only the plan's
-        snapshot knows about it: the resources other pods reserve, and its node class with the
-        class's real power curve and energy models (by name). A node the snapshot does not know
-        keeps the class derived from its labels."""
+        """The live node (TEE readiness, allocatable, schedulable, taints) with what only the
+        plan's snapshot knows about it: its grid zone (carbon is weighed by it), the resources
+        other pods reserve, and its node class with the class's real power curve and energy
+        models (by name). A node the snapshot does not know keeps what its labels say."""
         hit = self._decision_nodes.get(entry.name)
         if hit is not None and hit[0] is entry:
             return hit[1], hit[2]
@@ -186,7 +186,7 @@ class Placement:
             raise ValueError(f"node {entry.name!r} could not be read: it has no decision node")
         known = self._snapshot_nodes.get(entry.name)
         if known is not None:
-            node = replace(node, node_class=known.node_class, reserved=known.reserved)
+            node = replace(node, node_class=known.node_class, zone=known.zone, reserved=known.reserved)
         cls = self.snapshot.node_classes.get(node.node_class) or cls
         if len(self._decision_nodes) >= self.max_entries:
             self._decision_nodes.clear()

@@ -206,7 +206,8 @@ def _gap(objective: float, bound: float) -> float:
 
 def planning_problem(snapshot: Snapshot):
     """(groups, demand, models, eligible, problem): the MILP a snapshot poses, and what built it."""
-    groups = group_nodes(snapshot.nodes, dict(snapshot.node_classes), snapshot.settings.exact_below_nodes)
+    placements = tuple(dict.fromkeys(w.placement for w in snapshot.workloads))
+    groups = group_nodes(snapshot.nodes, dict(snapshot.node_classes), snapshot.settings.exact_below_nodes, placements)
     demand = _planning_demand(snapshot)
     models = _pair_models(snapshot, groups)
     eligible = eligibility(snapshot, groups, models)

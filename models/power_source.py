@@ -37,9 +37,14 @@ CPU_GENERATIONS: dict[tuple[str, int, int], str] = {
 }
 
 
+# NFD's `cpu-model.vendor_id` label gives the vendor's short name (klauspost/cpuid's VendorID:
+# "Intel", "AMD"); CPUID itself returns the 12-character vendor string. Both are accepted.
+VENDOR_IDS = {"Intel": "GenuineIntel", "AMD": "AuthenticAMD"}
+
+
 def cpu_generation(vendor: str, family: str | int, model: str | int) -> str | None:
     try:
-        return CPU_GENERATIONS.get((vendor, int(family), int(model)))
+        return CPU_GENERATIONS.get((VENDOR_IDS.get(vendor, vendor), int(family), int(model)))
     except (TypeError, ValueError):
         return None
 

@@ -63,7 +63,8 @@ class PlanInputs:
         return cls(workloads=tuple(replace(w, demand=Demand()) for w in snapshot.workloads),
                    untrusted=tuple(w.key for w in snapshot.workloads if not w.demand.trustworthy),
                    nodes=(tuple(sorted(snapshot.node_classes.items())),
-                          tuple((n.name, n.node_class, n.zone, n.tee_ready, n.allocatable, n.schedulable, n.labels)
+                          tuple((n.name, n.node_class, n.zone, n.tee_ready, n.allocatable, n.schedulable, n.labels,
+                                 n.taints)
                                 for n in snapshot.nodes)))
 
     def change(self, now: "PlanInputs") -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from wattwise.models.admission import NO_RULES, PlacementRules
 from wattwise.models.errors import InvalidInputError
 from wattwise.models.resources import Resources
 from wattwise.models.tee import NONE, Confidentiality
@@ -51,6 +52,8 @@ class Workload:
     runtime_class: str = ""
     headroom: float | None = None  # capacity above demand for this workload; None: the planner's default
     labels: tuple[tuple[str, str], ...] = field(default=())
+    # the pod template's nodeSelector, required node affinity and tolerations (admission.py)
+    placement: PlacementRules = NO_RULES
 
     def __post_init__(self):
         if self.min_replicas < 0 or self.max_replicas < self.min_replicas:

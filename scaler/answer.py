@@ -27,10 +27,10 @@ from dataclasses import dataclass
 
 from wattwise.models.plan import WorkloadPlan
 from wattwise.models.rollout import desired_replicas
-from wattwise.scaler.metadata import MetadataError, ScalerRequest, quote
+from wattwise.models.trigger_metadata import MetadataError, ScalerRequest, quote
+from wattwise.models.workload_build import objective_of
 from wattwise.scaler.pod_counts import PodCounts
 from wattwise.scaler.state import ScalerState
-from wattwise.scaler.workloads import objective_of
 
 TARGET_PER_REPLICA = 1.0
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
+from wattwise.models.trigger_metadata import ScalerRequest
 from wattwise.scaler import answer
-from wattwise.scaler.metadata import MetadataCache, ScalerRequest
+from wattwise.scaler.metadata import MetadataCache
 from wattwise.scaler.pod_counts import PodCounts
 from wattwise.scaler.registry import Registry
 from wattwise.scaler.state import ScalerState

@@ -13,7 +13,7 @@ import logging
 import threading
 from typing import Callable
 
-from wattwise.scaler.metadata import ScalerRequest
+from wattwise.models.trigger_metadata import ScalerRequest
 
 log = logging.getLogger(__name__)
 

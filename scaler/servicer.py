@@ -21,9 +21,9 @@ import time
 
 import grpc
 
+from wattwise.models.trigger_metadata import MetadataError, quote
 from wattwise.scaler.answer import NotPlanned
 from wattwise.scaler.core import ScalerCore
-from wattwise.scaler.metadata import MetadataError, quote
 from wattwise.scaler.metrics import ScalerMetrics
 from wattwise.scaler.proto import externalscaler_pb2 as pb
 from wattwise.scaler.proto import externalscaler_pb2_grpc as pb_grpc

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from wattwise.models.tee import TeeKind
-from wattwise.scaler.metadata import ACCEPTED_KEYS, MetadataCache, MetadataError, parse_metadata
+from wattwise.models.trigger_metadata import ACCEPTED_KEYS, MetadataError, parse_metadata
+from wattwise.scaler.metadata import MetadataCache
 
 
 def parse(**md):
