@@ -13,7 +13,7 @@ replicas onto nodes, and explain.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -204,8 +204,21 @@ def _gap(objective: float, bound: float) -> float:
     return (objective - bound) / abs(objective) if math.isfinite(bound) and objective else math.inf
 
 
+def in_canonical_order(snapshot: Snapshot) -> Snapshot:
+    """`snapshot` with nodes by name and workloads by key. The solver breaks ties between equally
+    good plans by input order, so without this two doors (or two scaler replicas) reading the
+    same cluster in another order could place the same replicas on other nodes."""
+    names = [n.name for n in snapshot.nodes]
+    keys = [w.key for w in snapshot.workloads]
+    if names == sorted(names) and keys == sorted(keys):
+        return snapshot
+    return replace(snapshot, nodes=tuple(sorted(snapshot.nodes, key=lambda n: n.name)),
+                   workloads=tuple(sorted(snapshot.workloads, key=lambda w: w.key)))
+
+
 def planning_problem(snapshot: Snapshot):
     """(groups, demand, models, eligible, problem): the MILP a snapshot poses, and what built it."""
+    snapshot = in_canonical_order(snapshot)
     placements = tuple(dict.fromkeys(w.placement for w in snapshot.workloads))
     groups = group_nodes(snapshot.nodes, dict(snapshot.node_classes), snapshot.settings.exact_below_nodes, placements)
     demand = _planning_demand(snapshot)
@@ -215,6 +228,9 @@ def planning_problem(snapshot: Snapshot):
 
 
 def plan(snapshot: Snapshot) -> tuple[Plan, PolicyState]:
+    """The plan for a snapshot, and the next policy state; the same whatever order the snapshot
+    lists its nodes and workloads in."""
+    snapshot = in_canonical_order(snapshot)
     groups, demand, models, eligible, problem = planning_problem(snapshot)
     wl = list(snapshot.workloads)
     solution = _solve(problem, snapshot.settings, per_node=all(g.count == 1 for g in groups))
