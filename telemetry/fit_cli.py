@@ -100,6 +100,7 @@ def run(args) -> int:
     report.update({"prometheus": args.prometheus, "kepler_schema": info.schema.value, "gpu_power": info.gpu,
                    "range": {"start_s": start_s, "end_s": end_s, "step_s": step_s},
                    "workload_from": info.workload_source, "kube_state_metrics": list(info.kube_metrics),
+                   "counter_resets": info.counter_resets, "kepler_node_aliases": info.kepler_node_aliases,
                    "prometheus_requests": stats.requests, "prometheus_bytes": stats.bytes_received})
     try:
         out.mkdir(parents=True, exist_ok=True)

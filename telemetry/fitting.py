@@ -2,8 +2,10 @@
 
 Pure: no Prometheus, no clock, no files, so the benchmark and the tests run it on in-memory data.
 Per pair: clean the samples (`hygiene.clean_samples`), fit a `ReplicaPowerModel` (power W of one
-replica against its FPS) on the first 80% of the time range, measure its error on the last 20%,
-then refit on everything for the model that ships. Pairs with too little data keep their prior.
+replica against its FPS) on the first 80% of the pair's own time range, measure its error on the
+last 20%, then refit on everything for the model that ships. Pairs with too little data keep their
+prior. The hold-out is per pair because pairs need not span the whole range: a pod rescheduled
+onto another node class halfway gives one pair in the first half and another in the second.
 """
 
 from __future__ import annotations
@@ -38,13 +40,14 @@ class FitSettings:
 class FitResult:
     models: list[WorkloadClassModel]
     pairs: list[dict]
-    holdout_from_s: float | None
+    holdout_from_s: float | None   # the hold-out boundary of the whole range; each pair has its own
     holdout_fraction: float
     extra: dict = field(default_factory=dict)
 
     def report(self) -> dict:
         return {"pairs": self.pairs,
-                "holdout": {"last_fraction_of_range": self.holdout_fraction, "from_s": self.holdout_from_s},
+                "holdout": {"last_fraction_of_range": self.holdout_fraction,
+                            "range": "each pair's own (pairs[].holdout_from_s)"},
                 "units": {"holdout_mape": "fraction (0.05 = 5%)", "power": "W", "fps": "frames/s"},
                 **self.extra}
 
@@ -186,9 +189,13 @@ def fit_energy_models(samples: pd.DataFrame, *, prior_for: PriorFor | None = Non
             continue
         rows = groups.get((workload, node_class), PairRows.empty())
         prior = prior_for(workload, node_class) if prior_for else None
-        model, entry = fit_pair(workload, node_class, rows,
-                                holdout_from_s if holdout_from_s is not None else float("inf"),
-                                settings, prior, source)
+        if len(rows):
+            t0, t1 = float(rows.t_s.min()), float(rows.t_s.max())
+            pair_holdout_from_s = t0 + (1.0 - settings.holdout_fraction) * (t1 - t0)
+        else:
+            pair_holdout_from_s = float("inf")
+        model, entry = fit_pair(workload, node_class, rows, pair_holdout_from_s, settings, prior, source)
+        entry["holdout_from_s"] = pair_holdout_from_s if len(rows) else None
         entry["nodes"] = sorted(seen_nodes.get(node_class, ()))
         entry["samples_excluded"] = dict(sorted(counts.get((workload, node_class), {}).items()))
         ordered = {k: entry[k] for k in ("workload", "node_class", "nodes", "samples_used", "samples_excluded")}

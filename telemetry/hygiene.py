@@ -1,4 +1,5 @@
-"""Data hygiene for power/FPS samples: stated rules, every exclusion or clamp counted by reason.
+"""Data hygiene for power/FPS samples: stated rules, every exclusion or clamp counted by reason,
+and counter resets counted as events (`count_reset_events`).
 
 Known faults, as users report them on sustainable-computing-io/kepler: absurd spikes (9 kW on
 two 35 W PCs, #1344; petajoules for a pod, #897), unit slips (mJ read as J and back: 160,000 W of
@@ -161,3 +162,36 @@ def clean_samples(df: pd.DataFrame, rules: HygieneRules = HygieneRules()) -> tup
     out = df.loc[~drop].copy()
     out["power_w"] = power[~drop]
     return out.reset_index(drop=True), counts
+
+
+def count_reset_events(reset_steps: pd.DataFrame, pair_at: pd.DataFrame, step_s: float) -> tuple[PairCounts, int]:
+    """Counter resets as events, not as series: one Kepler restart resets every energy counter of
+    its node (every container of every pod) at the same moment, and that is ONE reset.
+
+    `reset_steps` has one row per (kepler_node, namespace, pod_name, t_s) step whose window held a
+    reset (`promql.pod_reset_steps`). Per Kepler node, steps no more than one step apart form one
+    event. `pair_at` (namespace, pod_name, t_s, workload, node_class) places each pod at each time,
+    so an event is charged to the pairs its pods belonged to then. Returns, per pair,
+    {"counter_resets": events that touched it}, and the number of events in all. Two restarts of
+    one exporter within a reset window count as one.
+    """
+    if reset_steps.empty:
+        return {}, 0
+    rs = reset_steps.sort_values(["kepler_node", "t_s"]).reset_index(drop=True)
+    node_codes = pd.factorize(rs["kepler_node"])[0]
+    t = rs["t_s"].to_numpy(dtype=float)
+    new_event = np.ones(len(rs), dtype=bool)
+    new_event[1:] = (node_codes[1:] != node_codes[:-1]) | (t[1:] - t[:-1] > 1.5 * step_s)
+    rs["event"] = np.cumsum(new_event) - 1
+    total = int(rs["event"].iloc[-1]) + 1
+    if pair_at.empty:
+        return {}, total
+    lookup = pair_at[["namespace", "pod_name", "t_s", "workload", "node_class"]].dropna(subset=["t_s"])
+    lookup = lookup.astype({"t_s": float, "workload": str, "node_class": str}).sort_values("t_s")
+    placed = pd.merge_asof(rs.astype({"t_s": float}).sort_values("t_s"), lookup, on="t_s",
+                           by=["namespace", "pod_name"], direction="nearest")
+    placed = placed.dropna(subset=["workload", "node_class"])
+    counts: PairCounts = {}
+    for (w, c), n in placed.groupby(["workload", "node_class"])["event"].nunique().items():
+        counts[(str(w), str(c))] = {"counter_resets": int(n)}
+    return counts, total

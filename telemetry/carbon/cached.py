@@ -146,6 +146,7 @@ class CachedCarbonSource:
         return True
 
     def _record_failure(self, zone: str, exc: Exception) -> None:
+        no_data = isinstance(exc, CarbonProviderError) and exc.no_data
         if isinstance(exc, CarbonProviderError):
             text, retryable, retry_after_s = str(exc), exc.retryable, exc.retry_after_s
         else:
@@ -165,10 +166,14 @@ class CachedCarbonSource:
                 delay_s = max(self.ttl_s, self.failure_backoff_s)
             delay_s = max(delay_s, retry_after_s or 0.0)
             state.next_attempt_s = self._clock() + delay_s
-        level = logging.WARNING if failures == 1 else logging.DEBUG
-        log.log(level, "carbon provider %s failed for zone %s (%s in a row, next try in %.0f s): %s",
-                self.provider.name, zone, failures, delay_s, text,
-                exc_info=not isinstance(exc, CarbonProviderError))
+        if failures > 1:
+            level = logging.DEBUG
+        else:  # "no data yet for this zone and hour" is the provider working as documented
+            level = logging.INFO if no_data else logging.WARNING
+        what = "has no data yet" if no_data else "failed"
+        log.log(level, "carbon provider %s %s for zone %s (%s in a row, next try in %.0f s; serving "
+                "the last value as stale, else the default): %s", self.provider.name, what, zone,
+                failures, delay_s, text, exc_info=not isinstance(exc, CarbonProviderError))
 
     # --- what to serve --------------------------------------------------------------------
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from wattwise.models.ports import CarbonReading, CarbonSignal
+from wattwise.telemetry.carbon.errors import CarbonProviderError
 from wattwise.telemetry.carbon.http_json import get_json
 from wattwise.telemetry.carbon.parsing import array, field, number, shape_error, timestamp
 from wattwise.telemetry.carbon.provider import reading_with_forecast
+from wattwise.telemetry.carbon.timeparse import format_utc
 
 DEFAULT_BASE_URL = "https://api.electricitymap.org"
 
@@ -13,7 +15,11 @@ DEFAULT_BASE_URL = "https://api.electricitymap.org"
 class ElectricityMapsProvider:
     """`GET {base}/v3/carbon-intensity/latest?zone=` with header `auth-token`; with
     `with_forecast`, also `/v3/carbon-intensity/forecast?zone=`. A forecast failure keeps the
-    latest value and is reported in the reading's `error`."""
+    latest value and is reported in the reading's `error`.
+
+    `carbonIntensity: null` is how the API says it has no value yet for that zone and hour: a
+    retryable "no data" error (the cache then serves the last value as stale, or the default),
+    not a changed API. Forecast hours with a null value are left out of the forecast."""
 
     name = "electricitymaps"
     signal = CarbonSignal.AVERAGE
@@ -33,9 +39,15 @@ class ElectricityMapsProvider:
 
     def fetch(self, zone: str, now_s: float) -> CarbonReading:
         doc = self._get("latest", zone)
-        g_per_kwh = number(self.name, field(self.name, doc, "carbonIntensity", "latest"),
-                           "latest.carbonIntensity")
+        value = field(self.name, doc, "carbonIntensity", "latest")
         at_s = timestamp(self.name, field(self.name, doc, "datetime", "latest"), "latest.datetime")
+        if value is None:
+            raise CarbonProviderError(
+                self.name, f"no carbon intensity yet for zone {zone!r} at {format_utc(at_s)} "
+                "(latest.carbonIntensity is null)", retryable=True, no_data=True,
+                hint="Electricity Maps has not computed this zone's value for the hour yet; "
+                     "the last value (marked stale) or the default is served meanwhile")
+        g_per_kwh = number(self.name, value, "latest.carbonIntensity")
         return reading_with_forecast(self, zone, g_per_kwh, at_s,
                                      (lambda: self._forecast(zone)) if self.with_forecast else None)
 
@@ -45,9 +57,10 @@ class ElectricityMapsProvider:
         out = []
         for i, point in enumerate(points):
             where = f"forecast.forecast[{i}]"
-            out.append((timestamp(self.name, field(self.name, point, "datetime", where), where + ".datetime"),
-                        number(self.name, field(self.name, point, "carbonIntensity", where),
-                               where + ".carbonIntensity")))
+            at_s = timestamp(self.name, field(self.name, point, "datetime", where), where + ".datetime")
+            value = field(self.name, point, "carbonIntensity", where)
+            if value is not None:  # no forecast for that hour: a gap, not a broken answer
+                out.append((at_s, number(self.name, value, where + ".carbonIntensity")))
         return tuple(sorted(out))
 
     def _get(self, endpoint: str, zone: str) -> dict:

@@ -10,13 +10,16 @@ class CarbonProviderError(WattWiseError):
 
     `retryable` says whether the same request may succeed later (timeouts, 429, 5xx) or not
     (bad credentials, unknown zone, unexpected response shape). `status` is the HTTP status when
-    there was one; `retry_after_s` is the server's Retry-After when it sent one.
+    there was one; `retry_after_s` is the server's Retry-After when it sent one. `no_data` marks
+    the provider's documented "nothing for this zone and time yet" answer (Electricity Maps'
+    null `carbonIntensity`, the carbon-aware SDK's 204): retryable, and not a fault to chase.
     The message names the provider, the HTTP status and what the operator should do.
     """
 
     def __init__(self, provider: str, problem: str, *, retryable: bool, status: int | None = None,
-                 hint: str = "", retry_after_s: float | None = None):
+                 hint: str = "", retry_after_s: float | None = None, no_data: bool = False):
         self.provider = provider
+        self.no_data = no_data
         self.problem = problem
         self.retryable = retryable
         self.status = status

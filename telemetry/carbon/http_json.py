@@ -16,12 +16,15 @@ _BODY_EXCERPT_CHARS = 200
 def get_json(provider: str, url: str, *, timeout_s: float, params: Mapping[str, Any] | None = None,
              headers: Mapping[str, str] | None = None, auth: tuple[str, str] | None = None,
              auth_hint: str = "check the provider credentials in the carbon settings",
-             not_found_hint: str = "check base_url and the zone name") -> Any:
+             not_found_hint: str = "check base_url and the zone name",
+             no_content_means: str | None = None) -> Any:
     """GET `url` and decode its JSON body.
 
     `timeout_s` bounds the connection and each wait for data. Raises `CarbonProviderError`:
     retryable for timeouts, connection errors, 429, 5xx and undecodable bodies; not retryable
-    for 4xx (bad credentials, unknown zone, bad parameters).
+    for 4xx (bad credentials, unknown zone, bad parameters). HTTP 204 No Content has no body to
+    decode: it raises a retryable error saying what the provider means by it (`no_content_means`,
+    e.g. "no emissions data for location 'westus'"), never "malformed JSON".
     """
     try:
         with requests.Session() as session:
@@ -35,6 +38,11 @@ def get_json(provider: str, url: str, *, timeout_s: float, params: Mapping[str, 
                                   retryable=True, hint="check base_url and network access") from exc
     if response.status_code >= 400:
         raise http_error(provider, response, auth_hint=auth_hint, not_found_hint=not_found_hint)
+    if response.status_code == 204:
+        raise CarbonProviderError(
+            provider, f"204 No Content from {url}: {no_content_means or 'the provider has no data for this request'}",
+            status=204, retryable=True, no_data=True,
+            hint="no data yet; the last value (marked stale) or the default is served meanwhile")
     try:
         return response.json()
     except ValueError:

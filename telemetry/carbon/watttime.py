@@ -19,10 +19,14 @@ _SIGNALS = {"co2_moer": CarbonSignal.MARGINAL, "co2_aoer": CarbonSignal.AVERAGE}
 
 
 class WattTimeProvider:
-    """Logs in with HTTP basic auth (`GET {base}/login` -> {"token"}), then calls
-    `/v3/historical` (latest point not in the future) and `/v3/forecast` with a bearer token.
-    The token is renewed once when a call answers 401. The latest value comes from the
-    historical data, else from the first forecast point (then `source` says so)."""
+    """Logs in with HTTP basic auth (`GET {base}/login` -> {"token"}), then calls `/v3/forecast`
+    with a bearer token; the token is renewed once when a call answers 401.
+
+    The current value is the FIRST point of `/v3/forecast`: WattTime's v3 guide gives real-time
+    data there, while `/v3/historical` is for analysis after the fact and may lag behind. Only
+    when the forecast cannot be had (no access on the plan, an empty or failed answer) is the
+    latest `/v3/historical` point not in the future used instead (within `lookback_s`); `source`
+    and `error` then say so. Values arrive in lbs CO2/MWh and are served in g/kWh."""
 
     name = "watttime"
 
@@ -48,43 +52,36 @@ class WattTimeProvider:
         return f"WattTimeProvider(base_url={self.base_url!r}, signal_type={self.signal_type!r})"
 
     def fetch(self, zone: str, now_s: float) -> CarbonReading:
-        historical_error: CarbonProviderError | None = None
+        try:
+            params = {} if self.horizon_hours is None else {"horizon_hours": self.horizon_hours}
+            forecast = self._points("forecast", zone, params)
+            if not forecast:
+                raise CarbonProviderError(self.name, f"/v3/forecast returned no point for region {zone!r}",
+                                          retryable=True, no_data=True,
+                                          hint="the region may not publish a forecast yet")
+        except CarbonProviderError as exc:
+            return self._from_historical(zone, now_s, exc)
+        at_s, g_per_kwh = forecast[0]
+        return CarbonReading(zone=zone, g_per_kwh=g_per_kwh, at_s=at_s, source=self.name,
+                             signal=self.signal, forecast=tuple(forecast) if self.with_forecast else ())
+
+    def _from_historical(self, zone: str, now_s: float, forecast_error: CarbonProviderError) -> CarbonReading:
+        """The fallback when `/v3/forecast` gave nothing: the latest historical point, which may lag."""
         try:
             points = self._points("historical", zone, {
                 "start": format_utc(now_s - self.lookback_s), "end": format_utc(now_s)})
-            past = [p for p in points if p[0] <= now_s]
         except CarbonProviderError as exc:
-            if exc.status != 403:  # 403: the plan has no historical access; the forecast may do
-                raise
-            historical_error, past = exc, []
-        forecast: tuple[tuple[float, float], ...] = ()
-        forecast_error = ""
-        if self.with_forecast or not past:
-            try:
-                params = {} if self.horizon_hours is None else {"horizon_hours": self.horizon_hours}
-                forecast = tuple(self._points("forecast", zone, params))
-            except CarbonProviderError as exc:
-                if not past:
-                    raise
-                log.warning("watttime forecast for %s unavailable: %s", zone, exc)
-                forecast_error = f"forecast unavailable: {exc}"
-        if past:
-            at_s, g_per_kwh = past[-1]
-            source = self.name
-        elif forecast:
-            at_s, g_per_kwh = forecast[0]
-            source = f"{self.name}/forecast"
-        else:
-            raise CarbonProviderError(self.name, f"no {self.signal_type} data for region {zone!r}",
-                                      retryable=True, hint="the region may not publish yet")
-        error = forecast_error
-        if historical_error is not None:
-            log.warning("watttime historical for %s unavailable, using forecast: %s", zone,
-                        historical_error)
-            error = f"historical unavailable, value is the first forecast point: {historical_error}"
-        return CarbonReading(zone=zone, g_per_kwh=g_per_kwh, at_s=at_s, source=source,
-                             signal=self.signal, error=error,
-                             forecast=forecast if self.with_forecast else ())
+            log.debug("watttime historical for %s unavailable too: %s", zone, exc)
+            raise forecast_error from None
+        past = [p for p in points if p[0] <= now_s]
+        if not past:
+            raise forecast_error
+        at_s, g_per_kwh = past[-1]
+        log.warning("watttime forecast for %s unavailable (%s); using /v3/historical, which may lag "
+                    "(latest point %.0f s old)", zone, forecast_error, now_s - at_s)
+        return CarbonReading(zone=zone, g_per_kwh=g_per_kwh, at_s=at_s, source=f"{self.name}/historical",
+                             signal=self.signal,
+                             error=f"forecast unavailable, value from /v3/historical (may lag): {forecast_error}")
 
     def _points(self, endpoint: str, region: str, extra: dict) -> list[tuple[float, float]]:
         doc = self._authorized_get(f"/v3/{endpoint}", {"region": region,

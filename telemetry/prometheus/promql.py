@@ -52,12 +52,21 @@ def pod_power_w(schema: KeplerSchema, window_s: float, zone: str = "package", gp
     by = f"{m.pod_namespace_label}, {m.pod_name_label}, {m.kepler_node_label}"
     query = f"sum by ({by}) (rate({_selector(metric, matchers)}[{_duration(window_s)}]))"
     if only_pods_of:
-        fps_metric, ns_label, pod_label = only_pods_of
-        pods = f"group by ({ns_label}, {pod_label}) (last_over_time({fps_metric}[{_duration(seen_within_s)}]))"
-        pods = f'label_replace({pods}, "{m.pod_namespace_label}", "$1", "{ns_label}", "(.*)")'
-        pods = f'label_replace({pods}, "{m.pod_name_label}", "$1", "{pod_label}", "(.*)")'
-        query = f"{query} and on ({m.pod_namespace_label}, {m.pod_name_label}) {pods}"
+        query = _only_pods(query, only_pods_of, m.pod_namespace_label, m.pod_name_label, seen_within_s)
     return query
+
+
+def _only_pods(query: str, only_pods_of: tuple[str, str, str], namespace_label: str, pod_label: str,
+               seen_within_s: float) -> str:
+    """`query` restricted to the pods that reported FPS within `seen_within_s`, matched on
+    (`namespace_label`, `pod_label`) of `query`'s result."""
+    fps_metric, fps_ns_label, fps_pod_label = only_pods_of
+    pods = f"group by ({fps_ns_label}, {fps_pod_label}) (last_over_time({fps_metric}[{_duration(seen_within_s)}]))"
+    if fps_ns_label != namespace_label:
+        pods = f'label_replace({pods}, "{namespace_label}", "$1", "{fps_ns_label}", "(.*)")'
+    if fps_pod_label != pod_label:
+        pods = f'label_replace({pods}, "{pod_label}", "$1", "{fps_pod_label}", "(.*)")'
+    return f"{query} and on ({namespace_label}, {pod_label}) {pods}"
 
 
 def node_power_w(schema: KeplerSchema, window_s: float, zone: str = "package") -> str:
@@ -65,6 +74,34 @@ def node_power_w(schema: KeplerSchema, window_s: float, zone: str = "package") -
     matchers = m.node_selector.format(zone=check_label_value(zone))
     return (f"sum by ({m.kepler_node_label}) "
             f"(rate({_selector(m.node_cpu_joules, matchers)}[{_duration(window_s)}]))")
+
+
+def node_gpu_power_w(schema: KeplerSchema, window_s: float) -> str:
+    """GPU power per node: Kepler 0.10+ exports a gauge per GPU (averaged over the window), Kepler
+    0.9 an energy counter (rated, summed over its modes like the node's package counter)."""
+    m = METRICS[schema]
+    fn = "avg_over_time" if m.node_gpu_is_gauge else "rate"
+    return f"sum by ({m.kepler_node_label}) ({fn}({m.node_gpu}[{_duration(window_s)}]))"
+
+
+def reset_window_s(scrape_interval_s: float, step_s: float) -> int:
+    """Window for spotting counter resets at each step: longer than a step by two scrapes, so the
+    two samples either side of any reset fall together in at least one window."""
+    return int(max(MIN_SCRAPES_PER_WINDOW * scrape_interval_s, step_s + 2 * scrape_interval_s) + 0.999)
+
+
+def pod_reset_steps(schema: KeplerSchema, window_s: float, zone: str = "package",
+                    only_pods_of: tuple[str, str, str] | None = None, seen_within_s: float = 3600) -> str:
+    """For a range query: per pod and Kepler node, the steps whose window holds a reset of one of
+    its energy counters (only those steps are returned). An exporter restart resets every
+    series of its node at once; `hygiene.count_reset_events` counts it once."""
+    m = METRICS[schema]
+    matchers = m.pod_selector.format(zone=check_label_value(zone))
+    by = f"{m.pod_namespace_label}, {m.pod_name_label}, {m.kepler_node_label}"
+    query = f"max by ({by}) (resets({_selector(m.pod_cpu_joules, matchers)}[{_duration(window_s)}])) > 0"
+    if only_pods_of:
+        query = _only_pods(f"({query})", only_pods_of, m.pod_namespace_label, m.pod_name_label, seen_within_s)
+    return query
 
 
 def pod_counter_resets(schema: KeplerSchema, range_s: float, zone: str = "package") -> str:
@@ -87,8 +124,17 @@ def pod_fps(metric: str, window_s: float, counter: bool = False, namespace_label
 
 
 def pod_info(range_s: float) -> str:
-    """Pod to node, for every pod seen in the range."""
+    """Pod to node, for every pod seen in the range (one instant answer: no time)."""
     return f'max by (namespace, pod, node) (max_over_time(kube_pod_info{{node!=""}}[{_duration(range_s)}]))'
+
+
+def pod_nodes(only_pods_of: tuple[str, str, str] | None = None, seen_within_s: float = 3600) -> str:
+    """For a range query: the node kube-state-metrics places each pod on, at each step, so a pod
+    rescheduled onto another node (a StatefulSet pod, a reused name) is placed sample by sample."""
+    query = 'max by (namespace, pod, node) (kube_pod_info{node!=""})'
+    if only_pods_of:
+        query = _only_pods(query, only_pods_of, "namespace", "pod", seen_within_s)
+    return query
 
 
 def pod_labels(label_key: str, range_s: float) -> str:

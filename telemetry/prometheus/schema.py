@@ -1,7 +1,10 @@
 """The two Kepler metric schemas deployed in the wild, and which one is present.
 
-Kepler 0.10 and later: sustainable-computing-io/kepler, docs/user/metrics.md. Kepler up to 0.9:
-sustainable-computing-io/kepler-doc, docs/design/metrics.md.
+Kepler 0.10 and later: sustainable-computing-io/kepler, docs/user/metrics.md (GPU metrics from
+0.11.4: `kepler_node_gpu_watts` and `kepler_pod_gpu_joules_total`, labels gpu, vendor, state and
+the constant node_name, no zone). Kepler up to 0.9: sustainable-computing-io/kepler-doc,
+docs/design/metrics.md (`kepler_container_gpu_joules_total`, `kepler_node_gpu_joules_total`; the
+node is the `instance` label, which Kepler's ServiceMonitor relabels to the node name).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ class SchemaMetrics:
     pod_selector: str         # label matchers for the CPU counter, zone or mode
     pod_gpu_selector: str
     node_selector: str
+    node_gpu: str             # the node's GPU power: a gauge in watts, or an energy counter
+    node_gpu_is_gauge: bool
 
 
 METRICS = {
@@ -38,12 +43,14 @@ METRICS = {
         pod_cpu_joules="kepler_pod_cpu_joules_total", pod_gpu_joules="kepler_pod_gpu_joules_total",
         node_cpu_joules="kepler_node_cpu_joules_total", pod_namespace_label="pod_namespace",
         pod_name_label="pod_name", kepler_node_label="node_name",
-        pod_selector='zone="{zone}"', pod_gpu_selector="", node_selector='zone="{zone}"'),
+        pod_selector='zone="{zone}"', pod_gpu_selector="", node_selector='zone="{zone}"',
+        node_gpu="kepler_node_gpu_watts", node_gpu_is_gauge=True),
     KeplerSchema.V0_9: SchemaMetrics(
         pod_cpu_joules="kepler_container_package_joules_total", pod_gpu_joules="kepler_container_gpu_joules_total",
         node_cpu_joules="kepler_node_package_joules_total", pod_namespace_label="container_namespace",
         pod_name_label="pod_name", kepler_node_label="instance",
-        pod_selector='mode="dynamic"', pod_gpu_selector='mode="dynamic"', node_selector=""),
+        pod_selector='mode="dynamic"', pod_gpu_selector='mode="dynamic"', node_selector="",
+        node_gpu="kepler_node_gpu_joules_total", node_gpu_is_gauge=False),
 }
 
 _MARKERS = {
@@ -69,3 +76,7 @@ def detect_schema(metric_names: list[str] | set[str]) -> KeplerSchema:
 
 def has_gpu_metrics(schema: KeplerSchema, metric_names: list[str] | set[str]) -> bool:
     return METRICS[schema].pod_gpu_joules in set(metric_names)
+
+
+def has_node_gpu_metrics(schema: KeplerSchema, metric_names: list[str] | set[str]) -> bool:
+    return METRICS[schema].node_gpu in set(metric_names)

@@ -1,5 +1,6 @@
 """Electricity Maps v3 adapter against a loopback server that answers in the real format."""
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from carbon_fakes import FakeApi, Reply, iso  # noqa: E402
 
+from wattwise.telemetry.carbon.cached import CachedCarbonSource  # noqa: E402
 from wattwise.telemetry.carbon.electricitymaps import ElectricityMapsProvider  # noqa: E402
 from wattwise.telemetry.carbon.errors import CarbonProviderError  # noqa: E402
 
@@ -95,7 +97,7 @@ def test_malformed_json_is_a_retryable_error(api):
 
 @pytest.mark.parametrize("body, word", [
     ({"zone": "DE", "datetime": iso(HOUR_S)}, "carbonIntensity"),
-    ({**LATEST, "carbonIntensity": None}, "carbonIntensity"),
+    ({**LATEST, "carbonIntensity": "n/a"}, "carbonIntensity"),
     ({**LATEST, "datetime": "yesterday"}, "datetime"),
     ([LATEST], "not an object"),
 ])
@@ -104,6 +106,63 @@ def test_unexpected_shapes_are_not_retryable(api, body, word):
     with pytest.raises(CarbonProviderError, match=word) as caught:
         provider(api, with_forecast=False).fetch("DE", NOW_S)
     assert not caught.value.retryable
+
+
+# What the API answers for a zone whose value for the hour is not computed yet.
+NO_DATA_YET = {**LATEST, "carbonIntensity": None, "isEstimated": None, "estimationMethod": None}
+
+
+def test_null_carbon_intensity_is_retryable_no_data_not_a_changed_api(api):
+    api.on("/v3/carbon-intensity/latest", Reply(body=NO_DATA_YET))
+    with pytest.raises(CarbonProviderError) as caught:
+        provider(api, with_forecast=False).fetch("DE", NOW_S)
+    error = caught.value
+    assert error.retryable and error.no_data and error.status is None
+    assert "no carbon intensity yet for zone 'DE' at 2023-11-14T22:00:00Z" in str(error)
+    assert "may have changed" not in str(error)
+
+
+class Clock:
+    def __init__(self, t_s):
+        self.t_s = t_s
+
+    def __call__(self):
+        return self.t_s
+
+
+def test_null_serves_the_last_value_as_stale_then_recovers(api, caplog):
+    api.on("/v3/carbon-intensity/latest", Reply(body=LATEST), Reply(body=NO_DATA_YET), Reply(body=LATEST))
+    clock = Clock(NOW_S)
+    with CachedCarbonSource(provider(api, with_forecast=False), ttl_s=300, default_g_per_kwh=500.0, clock=clock,
+                            failure_backoff_s=10.0) as carbon:
+        assert carbon.intensity("DE", NOW_S).status == "fresh"
+        clock.t_s += 301
+        with caplog.at_level(logging.INFO, logger="wattwise.telemetry.carbon.cached"):
+            stale = carbon.intensity("DE", clock.t_s)
+        assert (stale.status, stale.g_per_kwh, stale.age_s) == ("stale", 302.0, 301.0)
+        assert "no carbon intensity yet" in stale.error and "may have changed" not in stale.error
+        logged = [r for r in caplog.records if "electricitymaps" in r.getMessage()]
+        assert [r.levelno for r in logged] == [logging.INFO]
+        assert "has no data yet for zone DE" in logged[0].getMessage()
+        clock.t_s += 11  # the backoff of a retryable error is short
+        assert carbon.intensity("DE", clock.t_s).status == "fresh"
+
+
+def test_null_before_any_value_serves_the_default(api):
+    api.on("/v3/carbon-intensity/latest", Reply(body=NO_DATA_YET))
+    with CachedCarbonSource(provider(api, with_forecast=False), ttl_s=300, default_g_per_kwh=450.0,
+                            clock=Clock(NOW_S)) as carbon:
+        reading = carbon.intensity("DE", NOW_S)
+    assert (reading.status, reading.g_per_kwh) == ("default", 450.0)
+    assert "no carbon intensity yet" in reading.error and "configured default 450" in reading.error
+
+
+def test_null_forecast_hours_are_gaps(api):
+    api.on("/v3/carbon-intensity/latest", Reply(body=LATEST))
+    api.on("/v3/carbon-intensity/forecast", Reply(body={**FORECAST, "forecast": [
+        *FORECAST["forecast"], {"carbonIntensity": None, "datetime": iso(HOUR_S + 10800)}]}))
+    reading = provider(api).fetch("DE", NOW_S)
+    assert reading.forecast == ((HOUR_S + 3600, 295.0), (HOUR_S + 7200, 290.0)) and reading.error == ""
 
 
 def test_forecast_failure_keeps_the_latest_value_and_says_so(api):

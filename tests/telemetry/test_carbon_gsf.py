@@ -1,5 +1,6 @@
 """Green Software Foundation carbon-aware-sdk WebAPI adapter."""
 
+import logging
 import sys
 from pathlib import Path
 
@@ -94,3 +95,45 @@ def test_unexpected_shapes(api, body, word):
     api.on("/emissions/bylocation", Reply(body=body))
     with pytest.raises(CarbonProviderError, match=word):
         provider(api).fetch("westus", NOW_S)
+
+
+def test_204_no_content_means_no_data_not_malformed_json(api):
+    """The WebAPI's GetEmissionsDataForLocationsByTime answers NoContent() when it has nothing."""
+    api.on("/emissions/bylocation", Reply(204, b"", {"Content-Type": "text/plain"}))
+    with pytest.raises(CarbonProviderError) as caught:
+        provider(api).fetch("westus", NOW_S)
+    error = caught.value
+    assert error.retryable and error.no_data and error.status == 204
+    assert "no emissions data for location 'westus'" in str(error)
+    assert "malformed" not in str(error) and "may have changed" not in str(error)
+
+
+# The WebAPI's HttpResponseExceptionFilter turns NotImplementedException into this.
+NOT_IMPLEMENTED = Reply(501, {"title": "NotImplementedException", "status": 501,
+                              "detail": "The method or operation is not implemented."})
+
+
+def test_501_from_forecasts_stops_asking_and_says_so_once(api, caplog):
+    api.on("/emissions/bylocation", Reply(body=BYLOCATION))
+    api.on("/emissions/forecasts/current", NOT_IMPLEMENTED)
+    sdk = provider(api)
+
+    with caplog.at_level(logging.INFO, logger="wattwise.telemetry.carbon"):
+        readings = [sdk.fetch("westus", NOW_S), sdk.fetch("westus", NOW_S), sdk.fetch("eastus", NOW_S)]
+
+    assert [r.g_per_kwh for r in readings] == [402.5, 402.5, 402.5]
+    assert all(r.forecast == () and r.error == "" for r in readings)
+    assert len(api.calls("/emissions/forecasts/current")) == 1
+    assert not sdk.forecasts_supported
+    said = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(said) == 1 and said[0].levelno == logging.WARNING
+    assert "no forecasts" in said[0].getMessage() and "no longer requested" in said[0].getMessage()
+
+
+def test_other_forecast_errors_are_still_retried(api):
+    api.on("/emissions/bylocation", Reply(body=BYLOCATION))
+    api.on("/emissions/forecasts/current", Reply(503, {"title": "Service Unavailable"}), Reply(body=FORECASTS))
+    sdk = provider(api)
+    assert "forecast unavailable" in sdk.fetch("westus", NOW_S).error
+    assert sdk.fetch("westus", NOW_S).forecast[0] == (T_S + 300, 395.5)
+    assert sdk.forecasts_supported
