@@ -1,4 +1,4 @@
-"""Bundled SPECpower_ssj2008 curves (`data/power/specpower_curves.csv`) as `MeasuredCurve`s.
+"""Bundled SPECpower_ssj2008 curves (`telemetry/data/specpower_curves.csv`) as `MeasuredCurve`s.
 
 Text in, curves out: the caller reads the file. Each row is one published result: the whole
 server's average power at active idle and at 10% ... 100% load, its total cores, and the CPU

@@ -1,4 +1,4 @@
-"""Derive data/power/specpower_curves.csv from ../shared/data/power/specpower_ssj2008_results.csv.
+"""Derive telemetry/data/specpower_curves.csv from ../shared/data/power/specpower_ssj2008_results.csv.
 
 Keeps a handful of real SPECpower_ssj2008 results (11-point power curves) used by the bundled
 scenario. Run from the repository root: python scripts/derive_power_curves.py
@@ -31,7 +31,7 @@ def main() -> int:
         "cores": d["CPUCores"], "chips": d["CPUChips"], "year": d["Hardware_Availability_Year"],
         "active_idle_w": d["ActiveIdle"], **{f"load_{p}_w": d[f"{p}_AvgPower"] for p in range(10, 101, 10)},
         "generation": d["hash"].map(lambda h: KEEP[h][0]), "note": d["hash"].map(lambda h: KEEP[h][1])})
-    dest = Path("data/power/specpower_curves.csv")
+    dest = Path("telemetry/data/specpower_curves.csv")
     out.to_csv(dest, index=False)
     print(f"wrote {len(out)} curves to {dest}")
     return 0 if len(out) == len(KEEP) else 1

@@ -39,3 +39,12 @@ def load_user_map(path: str | Path) -> dict[str, str]:
         raise InvalidInputError(str(path), "must map each zone or region name to a grid zone key "
                                            "(e.g. `eu-central-1: DE`)")
     return {k: v.strip() for k, v in doc.items()}
+
+
+@cache
+def bundled_measured_curves() -> tuple:
+    """The bundled SPECpower curves with their CPU generation (package data; see data/SOURCES.md)."""
+    from wattwise.models.specpower import parse_specpower_curves
+
+    text = files("wattwise.telemetry").joinpath("data", "specpower_curves.csv").read_text(encoding="utf-8")
+    return parse_specpower_curves(text, "specpower_curves.csv")

@@ -54,7 +54,7 @@ def targets() -> dict[tuple[str, str, str], dict]:
     return out
 
 
-MEASURED = parse_specpower_curves((REPO / "data" / "power" / "specpower_curves.csv").read_text())
+MEASURED = parse_specpower_curves((REPO / "telemetry" / "data" / "specpower_curves.csv").read_text())
 CLOUD_REGIONS = {"eu-central-1": "DE", "us-west-1": "US-CAL-CISO", "eu-north-1": "SE-SE3"}
 
 

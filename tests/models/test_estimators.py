@@ -18,7 +18,7 @@ def test_sklearn_estimator_checks_pass(estimator):
 
 
 def _specpower_rows():
-    with open(REPO / "data" / "power" / "specpower_curves.csv", newline="") as f:
+    with open(REPO / "telemetry" / "data" / "specpower_curves.csv", newline="") as f:
         return list(csv.DictReader(f))
 
 

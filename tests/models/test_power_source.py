@@ -14,7 +14,7 @@ REPO = Path(__file__).parents[2]
 
 def bundled() -> tuple[MeasuredCurve, ...]:
     """The bundled SPECpower results, each with its CPU generation."""
-    return parse_specpower_curves((REPO / "data" / "power" / "specpower_curves.csv").read_text())
+    return parse_specpower_curves((REPO / "telemetry" / "data" / "specpower_curves.csv").read_text())
 
 
 PRIOR = PowerCurve.linear(150, 400)
