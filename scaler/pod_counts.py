@@ -2,14 +2,18 @@
 
 With them the answer is the core's `models.rollout.desired_replicas` (the plan's replicas plus a
 surge of off-plan pods while planned ones are not ready: make before break); without them, the
-plan's replicas. Live: the extender's pod watch (`wattwise.scheduler.replica_counts.KubeReplicaCounts`,
-when the Kubernetes API is configured); tests and the demo: `StaticPodCounts`.
+plan's replicas. Live (when the Kubernetes API is configured): `kube_pod_counts(cluster)`, the
+process's one view of WattWise's pods over its one pods store, shared with the extender
+(`wattwise.kube.workload_pods.WorkloadPods`); tests and the demo: `StaticPodCounts`.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Mapping, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from wattwise.kube.cluster import KubeCluster
 
 PerNode = Mapping[str, int]
 
@@ -40,3 +44,10 @@ class StaticPodCounts:
             return None
         with self._lock:
             return self._counts.get(workload_key, ({}, {}))
+
+
+def kube_pod_counts(cluster: "KubeCluster") -> PodCounts:
+    """Running and ready pods per node from the cluster's pods store: pods labelled
+    `wattwise.io/workload: <ScaledObject name>` in the ScaledObject's namespace, bound and unfinished;
+    None while the pods are not listed yet or the watch is failing."""
+    return cluster.workload_pods()

@@ -1,22 +1,21 @@
 """The extender's own view of the cluster's nodes (nodeCacheCapable: true sends names only).
 
-`KubeNodeCache` lists Nodes with the kubernetes client, then watches from the list's
-resourceVersion; a 410 Gone (the version is too old) means list again; every `resync_s` it lists
-again anyway, so a missed event cannot live long (`list_watch.py`). It runs in its own thread and
-publishes an immutable `NodeSet`, so handlers never wait for it. `StaticNodeCache` holds fixed nodes (the
-demo's scenario, tests, the benchmark).
+`KubeNodeCache` is a view over the process's one node store (`wattwise.kube.KubeCluster.nodes`:
+list, then watch from the list's resourceVersion, list again after a 410 Gone and every
+`resync_s`). It follows the store on the watch thread and publishes an immutable `NodeSet`, so
+handlers never wait for it. `StaticNodeCache` holds fixed nodes (the demo's scenario, tests, the
+benchmark).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
+from wattwise.kube.store import ObjectStore, StoreView
 from wattwise.models.labels import DEFAULT_MAPPING, LabelMapping
 from wattwise.models.snapshot import Snapshot
-from wattwise.scheduler.list_watch import ListWatch
 from wattwise.scheduler.nodeset import EMPTY, ConversionMemo, NodeEntry, NodeSet, convert_node, nodeset_from_entries
 
 log = logging.getLogger(__name__)
@@ -104,19 +103,16 @@ class PlanSnapshotNodeCache:
         return 0.0
 
 
-class KubeNodeCache:
-    """Nodes from the API server: list + watch of /api/v1/nodes (see `list_watch.ListWatch`)."""
+class KubeNodeCache(StoreView):
+    """Nodes from the API server: a view over the process's one node store (`KubeCluster.nodes`).
+    Each node is converted when something the decisions read changes (`ConversionMemo`); an
+    unchanged node keeps the same entry object across heartbeats and relists, so decision memos
+    stay valid."""
 
-    def __init__(self, api_client, mapping: LabelMapping = DEFAULT_MAPPING, resync_s: float = 300.0,
-                 watch_timeout_s: int = 240, retry_s: float = 2.0, max_retry_s: float = 30.0):
-        from kubernetes import client
-
+    def __init__(self, nodes: ObjectStore, mapping: LabelMapping = DEFAULT_MAPPING):
         self._memo = ConversionMemo(mapping)
         self._nodes: NodeSet = EMPTY
-        self._version = 0
-        self._lock = threading.Lock()   # the watch thread is the only writer; this guards resyncs vs events
-        self._watch = ListWatch("node", client.CoreV1Api(api_client).list_node, self, resync_s, watch_timeout_s,
-                                retry_s, max_retry_s)
+        super().__init__(nodes)
 
     # -- reading (any thread) ---------------------------------------------------------------------
     def nodes(self) -> NodeSet:
@@ -124,70 +120,54 @@ class KubeNodeCache:
 
     @property
     def ready(self) -> bool:
-        return self._watch.synced
+        return self.store.synced
 
     def wait_ready(self, timeout_s: float) -> bool:
-        return self._watch.wait_synced(timeout_s)
+        return self.store.wait_synced(timeout_s)
 
     def sync_age_s(self) -> float:
-        return self._watch.age_s()
+        return self.store.age_s()
 
     @property
     def lists(self) -> int:
-        return self._watch.lists
+        return self.store.lists
 
     @property
     def last_error(self) -> str:
-        return self._watch.last_error
+        return self.store.last_error
 
     def status(self) -> str:
-        error = self._watch.last_error
+        error = self.store.last_error
         if not self.ready:
             return f"node cache not synced yet{': ' + error if error else ''}"
         text = f"{len(self._nodes)} nodes, last heard from the API server {self.sync_age_s():.0f} s ago"
         return text + (f"; last error: {error}" if error else "")
 
-    def start(self) -> "KubeNodeCache":
-        self._watch.start()
-        return self
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        self._watch.stop(timeout_s)
-
-    # -- the watch thread's sink -------------------------------------------------------------------
-    def replace_all(self, items: list[dict]) -> None:
-        # An unchanged node keeps the same entry object, so decision memos stay valid.
+    # -- following the node store (the watch thread) -------------------------------------------------
+    def _rebuild(self, items: tuple[dict, ...]) -> bool:
         entries = {o["metadata"]["name"]: self._memo.convert(o) for o in items}
-        with self._lock:
-            self._publish(entries)
+        old = self._nodes.entries
+        if entries.keys() == old.keys() and all(old[n] is e for n, e in entries.items()):
+            return False
+        self._publish(entries)
+        return True
 
-    def apply(self, kind: str, obj: dict) -> None:
+    def _apply(self, kind: str, obj: dict) -> bool:
         name = obj["metadata"]["name"]
-        with self._lock:
-            if kind == "DELETED":
-                if name not in self._nodes.entries:
-                    return
-                entries = dict(self._nodes.entries)   # copy on write: readers never see a half update
-                entries.pop(name)
-            else:
-                entry = self._memo.convert(obj)
-                if self._nodes.entries.get(name) is entry:
-                    return   # a heartbeat: nothing the decisions read has changed
-                entries = dict(self._nodes.entries)
-                entries[name] = entry
-            self._publish(entries)
+        if kind == "DELETED":
+            if name not in self._nodes.entries:
+                return False
+            entries = dict(self._nodes.entries)   # copy on write: readers never see a half update
+            entries.pop(name)
+        else:
+            entry = self._memo.convert(obj)
+            if self._nodes.entries.get(name) is entry:
+                return False   # a heartbeat: nothing the decisions read has changed
+            entries = dict(self._nodes.entries)
+            entries[name] = entry
+        self._publish(entries)
         log.debug("node cache: %s %s", kind, name)
+        return True
 
     def _publish(self, entries: dict[str, NodeEntry]) -> None:
-        self._version += 1
-        self._nodes = NodeSet(MappingProxyType(entries), self._version)
-
-
-def api_client_from(kubeconfig: str | None = None, in_cluster: bool = False):
-    """A kubernetes ApiClient: in-cluster service account, a kubeconfig file, or the default."""
-    from kubernetes import client, config
-
-    if in_cluster:
-        config.load_incluster_config()
-        return client.ApiClient()
-    return config.new_client_from_config(config_file=kubeconfig)
+        self._nodes = NodeSet(MappingProxyType(entries), self._nodes.version + 1)

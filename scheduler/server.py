@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from wattwise.kube.cluster import KubeCluster
 from wattwise.models.errors import InvalidInputError
 from wattwise.runtime import PlanSource
 from wattwise.scheduler.app import DEFAULT_MAX_REQUEST_BYTES, build_app, build_health_app
 from wattwise.scheduler.deletion_cost import DeletionCostReconciler, kube_patcher
 from wattwise.scheduler.metrics import ExtenderMetrics
-from wattwise.scheduler.node_cache import KubeNodeCache, NodeCache, PlanSnapshotNodeCache, api_client_from
-from wattwise.scheduler.replica_counts import KubeReplicaCounts
+from wattwise.scheduler.node_cache import KubeNodeCache, NodeCache, PlanSnapshotNodeCache
 from wattwise.scheduler.service import ExtenderService
 from wattwise.scheduler.tls import server_ssl_context
 
@@ -37,12 +37,13 @@ def add_extender_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--extender-health-port", type=int, default=None,
                    help="also serve /healthz, /readyz, /metrics over plain HTTP on this port "
                         "(for kubelet probes when client certificates are required)")
-    g.add_argument("--kubeconfig", help="kubeconfig for the node cache (default: $KUBECONFIG or ~/.kube/config)")
-    g.add_argument("--in-cluster", action="store_true", help="use the pod's service account for the node cache")
+    g.add_argument("--kubeconfig", help="kubeconfig for the Kubernetes API (default: $KUBECONFIG or ~/.kube/config)")
+    g.add_argument("--in-cluster", action="store_true", help="use the pod's service account for the Kubernetes API")
     g.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
                    help=f"largest request body accepted (default {DEFAULT_MAX_REQUEST_BYTES})")
     g.add_argument("--node-resync-s", type=float, default=300.0,
-                   help="list all nodes again this often even when the watch is healthy (default 300)")
+                   help="list each watched resource (nodes, pods, ...) again this often even when its watch is "
+                        "healthy (default 300)")
     g.add_argument("--set-deletion-cost", action="store_true",
                    help="keep controller.kubernetes.io/pod-deletion-cost on WattWise's pods as the plan wants "
                         "(scale-down removes pods on nodes over the plan first); needs RBAC `patch` on pods")
@@ -135,24 +136,18 @@ def start_extender(source: PlanSource, host: str = "0.0.0.0", port: int = DEFAUL
 
 def wants_kube_api(args: argparse.Namespace) -> bool:
     """Whether `wattwise serve` talks to the Kubernetes API: the extender outside the demo, or
-    --in-cluster/--kubeconfig given explicitly (the scaler alone then watches pods too)."""
+    --in-cluster/--kubeconfig given explicitly (the scaler alone then watches the cluster too)."""
     if getattr(args, "demo", False):
         return False
     return bool(getattr(args, "extender", False) or getattr(args, "in_cluster", False)
                 or getattr(args, "kubeconfig", None))
 
 
-def start_pod_watch_from_args(args: argparse.Namespace) -> KubeReplicaCounts:
-    """The one watch of WattWise's pods, shared by the scaler (surge), the extender (short classes)
-    and the deletion-cost reconciler."""
-    api = api_client_from(args.kubeconfig, args.in_cluster)
-    return KubeReplicaCounts(api, resync_s=args.node_resync_s).start()
-
-
 def start_extender_from_args(args: argparse.Namespace, source: PlanSource,
-                             pods: KubeReplicaCounts | None = None) -> ExtenderHandle:
-    """From the flags of `add_extender_arguments` plus the caller's `host` and `demo`. `pods`: a pod
-    watch the caller started and stops (else the extender starts its own outside the demo)."""
+                             cluster: KubeCluster | None = None) -> ExtenderHandle:
+    """From the flags of `add_extender_arguments` plus the caller's `host` and `demo`. `cluster`:
+    the process's watches of the Kubernetes API, which the caller started and stops (without one,
+    outside the demo, the extender starts its own and stops it with the server)."""
     tls = None
     if args.extender_tls_cert or args.extender_tls_key:
         if not (args.extender_tls_cert and args.extender_tls_key):
@@ -168,18 +163,17 @@ def start_extender_from_args(args: argparse.Namespace, source: PlanSource,
             raise InvalidInputError("--set-deletion-cost", "needs the Kubernetes API; the demo has no pods")
         cache: NodeCache = PlanSnapshotNodeCache(source)
     else:
-        api = pods.api_client if pods is not None else api_client_from(args.kubeconfig, args.in_cluster)
-        cache = KubeNodeCache(api, resync_s=args.node_resync_s).start()
-        owned.append(cache)
-        if pods is None:
-            pods = KubeReplicaCounts(api, resync_s=args.node_resync_s).start()
-            owned.append(pods)
-        counts = pods
+        if cluster is None:
+            cluster = KubeCluster.connect(args.kubeconfig, args.in_cluster, resync_s=args.node_resync_s).start()
+            owned.append(cluster)
+        cache = KubeNodeCache(cluster.nodes)
+        counts = cluster.workload_pods()
     try:
         handle = start_extender(source, getattr(args, "host", None) or "0.0.0.0", args.http_port, cache, tls,
                                 args.max_request_bytes, args.extender_health_port, replica_counts=counts)
         if set_cost:
-            reconciler = DeletionCostReconciler(source, counts, kube_patcher(counts.api_client),
+            assert cluster is not None and counts is not None
+            reconciler = DeletionCostReconciler(source, counts, kube_patcher(cluster.api_client),
                                                 handle.service.metrics, max_patches_per_s=args.deletion_cost_qps)
             owned.insert(0, reconciler.start())   # stopped first
             log.info("pod-deletion-cost reconciler on (at most %.1f PATCH/s)", args.deletion_cost_qps)

@@ -187,29 +187,24 @@ def _raise_bind_failed(flag: str, e: BaseException) -> None:
         raise InvalidInputError(flag, f"cannot listen on {m.group(1)}", PORT_HINT) from None
 
 
-def _start_pod_watch(args):
-    """The one pod watch (running/ready WattWise pods per node) when the Kubernetes API is
-    configured: the scaler's make-before-break surge, the extender's short classes and the
-    deletion-cost reconciler share it. None: the scaler answers the plan's replicas."""
+def _start_cluster(args):
+    """The process's one list-then-watch per Kubernetes resource (nodes, pods, runtime classes,
+    ScaledObjects, Deployments, StatefulSets) when the Kubernetes API is configured: the scaler
+    (make-before-break surge), the extender (node cache, short classes) and the deletion-cost
+    reconciler all read it. None: the scaler answers the plan's replicas."""
     module = _extender_module()
     if module is None or not module.wants_kube_api(args):
         if args.scaler and not args.demo:
             log.info("scaler: no Kubernetes API configured (--in-cluster or --kubeconfig), so running pods are "
                      "unknown: answering the plan's replicas, without a make-before-break surge")
         return None
-    import yaml
-    from kubernetes.config import ConfigException
+    from wattwise.kube.cluster import KubeCluster
 
-    try:
-        pods = module.start_pod_watch_from_args(args)
-    except (ConfigException, yaml.YAMLError) as e:
-        mark = getattr(e, "problem_mark", None)
-        problem = f"not valid YAML at {mark.name}, line {mark.line + 1}" if mark else str(e).splitlines()[0]
-        raise InvalidInputError("Kubernetes configuration", problem,
-                                "check --kubeconfig, $KUBECONFIG or ~/.kube/config") from None
-    log.info("watching pods labelled wattwise.io/workload: %s", "the scaler adds a make-before-break surge "
-             "while planned pods are not ready" if args.scaler else "for the extender")
-    return pods
+    cluster = KubeCluster.connect(args.kubeconfig, args.in_cluster, resync_s=args.node_resync_s)  # one-line errors
+    log.info("watching the Kubernetes API (%s): %s", ", ".join(cluster.stores),
+             "the scaler adds a make-before-break surge while planned pods are not ready" if args.scaler
+             else "for the extender")
+    return cluster.start()
 
 
 def _build(args, pods=None):
@@ -261,9 +256,12 @@ async def _serve(args) -> int:
     # Whatever started is stopped, last first, however this ends: a port found taken (or any
     # failure) half-way through start-up leaves nothing running.
     async with contextlib.AsyncExitStack() as started:
-        pods = _start_pod_watch(args)
-        if pods is not None:
-            started.callback(pods.stop, min(args.grace_s, 5.0))
+        cluster = _start_cluster(args)
+        pods = None
+        if cluster is not None:
+            started.callback(cluster.stop, min(args.grace_s, 5.0))
+            from wattwise.scaler.pod_counts import kube_pod_counts
+            pods = kube_pod_counts(cluster)
         scaler, snapshot = _build(args, pods)
         started.callback(close_carbon, scaler.refresher.carbon)
         started.callback(scaler.refresher.stop)
@@ -289,7 +287,7 @@ async def _serve(args) -> int:
         extender = None
         if args.extender or args.demo:
             try:
-                extender = _start_extender(args, scaler.refresher, pods)
+                extender = _start_extender(args, scaler.refresher, cluster)
             except OSError as e:
                 _raise_bind_failed("--http-port/--extender-health-port", e)
                 raise
@@ -312,13 +310,13 @@ async def _stop_quietly(server) -> None:
         log.debug("stopping the scaler after a failed start", exc_info=True)
 
 
-def _start_extender(args, source, pods=None):
+def _start_extender(args, source, cluster=None):
     module = _extender_module()
     if module is None:
         print(f"wattwise serve: the scheduler extender is not in this build ({EXTENDER_MODULE} is missing); "
               "running the scaler only", file=sys.stderr)
         return None
-    handle = module.start_extender_from_args(args, source, pods)
+    handle = module.start_extender_from_args(args, source, cluster)
     print(f"scheduler extender on port {handle.port}", flush=True)
     return handle
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import copy
 
-from kubernetes import client
-
+from tests.kube_fake import FakeKubeApi, kube_cluster, wait_until
+from wattwise.kube.cluster import UNFINISHED_PODS
 from wattwise.models.eligibility import hard_reason
 from wattwise.models.scoring import node_costs, scores_from_costs
 from wattwise.models.placement import Placement
 from wattwise.scheduler import wire
 from wattwise.scheduler.node_cache import StaticNodeCache
 from wattwise.scheduler.service import ExtenderService
-from wattwise.scheduler.replica_counts import KubeReplicaCounts, StaticReplicaCounts
+from wattwise.scheduler.replica_counts import ReplicaCounts, StaticReplicaCounts
 
-from .fake_kube import FakeKubeApi
 from .helpers import recorded_node_list, recorded_pods
 
 
@@ -34,19 +33,23 @@ def test_counts_bound_unfinished_pods_by_workload_and_node():
              pods["managed_gpu_snp"]]                                   # pending: no node yet
     api = FakeKubeApi(recorded_node_list(), pod_list={"kind": "PodList", "apiVersion": "v1",
                                                       "metadata": {"resourceVersion": "5"}, "items": items}).start()
-    counts = KubeReplicaCounts(client.ApiClient(client.Configuration(host=api.url)), retry_s=0.05)
+    cluster = kube_cluster(api)
+    counts = cluster.workload_pods()
     try:
-        counts.start()
-        assert counts.watch.wait_synced(10)
+        cluster.start()
+        assert cluster.pods.wait_synced(10)
+        assert isinstance(counts, ReplicaCounts)
         assert dict(counts.by_node("retail/checkout-cams")) == {"de-spr-1": 2}
         assert dict(counts.by_node("retail/parking-lpr")) == {"us-h100-1": 1}
         assert counts.by_node("city/city-traffic") == {}
-        assert api.pod_selectors[0] == "wattwise.io/workload"
-        counts.apply("DELETED", items[0])
-        assert dict(counts.by_node("retail/checkout-cams")) == {"de-spr-1": 1}
+        # every tenant's unfinished pods, no label selector: the field selector left out pod c
+        assert (api.resources["pods"].seen[0].field_selector, api.pod_selectors[0]) == (UNFINISHED_PODS, "")
+        assert len(cluster.pods) == 4
+        api.emit("pods", "DELETED", items[0])
+        assert wait_until(lambda: dict(counts.by_node("retail/checkout-cams")) == {"de-spr-1": 1})
     finally:
         api.stop()          # ends the held-open watch first, so the watcher stops at once
-        counts.stop(5.0)
+        cluster.stop(5.0)
 
 
 def test_short_classes_reach_the_core_scoring(source):
@@ -86,16 +89,18 @@ def test_running_and_ready_per_node_for_the_scaler():
              running_pod(pods["managed_tdx"], "c", "de-spr-2")]
     api = FakeKubeApi(recorded_node_list(), pod_list={"kind": "PodList", "apiVersion": "v1",
                                                       "metadata": {"resourceVersion": "5"}, "items": items}).start()
-    counts = KubeReplicaCounts(client.ApiClient(client.Configuration(host=api.url)), retry_s=0.05)
+    cluster = kube_cluster(api)
+    counts = cluster.workload_pods()
     try:
         assert counts.running_and_ready("retail/checkout-cams") is None      # not listed yet: unknown
-        counts.start()
-        assert counts.watch.wait_synced(10)
+        cluster.start()
+        assert cluster.pods.wait_synced(10)
         running, ready = counts.running_and_ready("retail/checkout-cams")
         assert (dict(running), dict(ready)) == ({"de-spr-1": 1, "de-spr-2": 2}, {"de-spr-1": 1, "de-spr-2": 1})
         assert counts.running_and_ready("city/city-traffic") == ({}, {})      # known: no pods
-        counts.apply("MODIFIED", running_pod(pods["managed_tdx"], "b", "de-spr-2"))
-        assert dict(counts.running_and_ready("retail/checkout-cams")[1]) == {"de-spr-1": 1, "de-spr-2": 2}
+        api.emit("pods", "MODIFIED", running_pod(pods["managed_tdx"], "b", "de-spr-2"))
+        assert wait_until(lambda: dict(counts.running_and_ready("retail/checkout-cams")[1])
+                          == {"de-spr-1": 1, "de-spr-2": 2})
     finally:
         api.stop()
-        counts.stop(5.0)
+        cluster.stop(5.0)

@@ -1,0 +1,151 @@
+"""WattWise's running replicas per workload and node: a view over the cluster's one pods store.
+
+A pod belongs to a workload when it carries the label `wattwise.io/workload: <ScaledObject name>`:
+the workload is that name in the pod's namespace (a value `namespace/name`, today's other form, is
+still accepted). It counts while bound to a node and neither finished nor being deleted; it is
+ready when its Ready condition is True. The store holds every tenant's pods; a pod of another
+tenant costs one label lookup per event. Readers, all of the one view per process
+(`KubeCluster.workload_pods()`):
+- the scaler's `PodCounts` port (`running_and_ready`: the make-before-break surge, the re-plan gate);
+- the extender's `ReplicaCounts` (`by_node`: prefer the classes the plan is short of);
+- the pod-deletion-cost reconciler (`pods()`, `add_listener`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Callable, Mapping
+
+from wattwise.kube.store import Key, ObjectStore, StoreView, key_of
+from wattwise.models.labels import MANAGED_LABEL
+from wattwise.models.rollout import DELETION_COST_ANNOTATION
+
+log = logging.getLogger(__name__)
+
+PerNode = Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class PodRecord:
+    """What the readers need of one bound, unfinished WattWise pod."""
+
+    namespace: str
+    name: str
+    workload: str                 # namespace/name of the workload
+    node: str
+    ready: bool                   # condition Ready is True
+    deletion_cost: str | None     # the pod's controller.kubernetes.io/pod-deletion-cost, as set
+    resource_version: str
+    phase: str = "Running"        # status.phase: Pending, Running or Unknown
+
+
+def workload_key(pod: dict) -> str | None:
+    """namespace/name of the workload a pod belongs to, from its label; None for other pods."""
+    meta = pod.get("metadata") or {}
+    value = (meta.get("labels") or {}).get(MANAGED_LABEL)
+    if not value or not isinstance(value, str):
+        return None
+    return value if "/" in value else f"{meta.get('namespace') or 'default'}/{value}"
+
+
+def _is_ready(status: dict) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
+
+
+def pod_record(pod: dict) -> PodRecord | None:
+    """The record of a bound, unfinished WattWise pod, else None."""
+    key = workload_key(pod)
+    if key is None:
+        return None
+    meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+    node = spec.get("nodeName")
+    if not node or meta.get("deletionTimestamp") or status.get("phase") in ("Succeeded", "Failed"):
+        return None
+    return PodRecord(meta.get("namespace") or "default", meta.get("name") or "", key, node, _is_ready(status),
+                     (meta.get("annotations") or {}).get(DELETION_COST_ANNOTATION),
+                     str(meta.get("resourceVersion") or ""), str(status.get("phase") or "Pending"))
+
+
+class WorkloadPods(StoreView):
+    def __init__(self, pods: ObjectStore):
+        self._records: dict[Key, PodRecord] = {}
+        # (running, ready) per workload and node, swapped together so readers see one pair
+        self._tallies: tuple[Mapping[str, PerNode], Mapping[str, PerNode]] = (MappingProxyType({}),
+                                                                               MappingProxyType({}))
+        self._published: tuple[PodRecord, ...] = ()
+        self._listeners: list[Callable[[], None]] = []
+        super().__init__(pods)
+
+    # -- reading (any thread) ---------------------------------------------------------------------
+    @property
+    def known(self) -> bool:
+        """The counts are current: listed at least once, and the watch is not failing now."""
+        return self.store.synced and not self.store.last_error
+
+    def by_node(self, workload_key: str) -> PerNode:
+        """The extender's `ReplicaCounts` port: running pods per node (empty while unknown)."""
+        return self._tallies[0].get(workload_key, {})
+
+    def ready_by_node(self, workload_key: str) -> PerNode:
+        return self._tallies[1].get(workload_key, {})
+
+    def running_and_ready(self, workload_key: str) -> tuple[PerNode, PerNode] | None:
+        """The scaler's `PodCounts` port: (running, ready) pods per node, or None while unknown
+        (not listed yet, or the API server is not answering: counts may be stale)."""
+        if not self.known:
+            return None
+        running, ready = self._tallies
+        return running.get(workload_key, {}), ready.get(workload_key, {})
+
+    def pods(self) -> tuple[PodRecord, ...]:
+        return self._published
+
+    def add_listener(self, fn: Callable[[], None]) -> None:
+        """Called (on the watch thread) after every change of WattWise's pods."""
+        self._listeners.append(fn)
+
+    # -- following the store (the watch thread) -----------------------------------------------------
+    def _rebuild(self, items: tuple[dict, ...]) -> bool:
+        records = {}
+        for pod in items:
+            record = pod_record(pod)
+            if record is not None:
+                records[key_of(pod)] = record
+        if records == self._records:
+            return False
+        self._records = records
+        self._recount()
+        return True
+
+    def _apply(self, kind: str, obj: dict) -> bool:
+        key = key_of(obj)
+        record = None if kind == "DELETED" else pod_record(obj)
+        if record == self._records.get(key):
+            return False    # another tenant's pod, or nothing the readers see changed
+        if record is None:
+            del self._records[key]
+        else:
+            self._records[key] = record
+        self._recount()
+        return True
+
+    def _recount(self) -> None:
+        running: dict[str, dict[str, int]] = {}
+        ready: dict[str, dict[str, int]] = {}
+        for r in self._records.values():
+            per_node = running.setdefault(r.workload, {})
+            per_node[r.node] = per_node.get(r.node, 0) + 1
+            if r.ready:
+                per_node = ready.setdefault(r.workload, {})
+                per_node[r.node] = per_node.get(r.node, 0) + 1
+        self._tallies = (MappingProxyType(running), MappingProxyType(ready))
+        self._published = tuple(self._records.values())
+
+    def _after_change(self) -> None:
+        for fn in tuple(self._listeners):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - a reader's failure must not stop the watch
+                log.exception("a listener of WattWise's pods failed")
