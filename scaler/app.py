@@ -19,6 +19,7 @@ from wattwise.models.model_set import EnergyModelSource, StaticModels
 from wattwise.models.ports import CarbonIntensitySource, NodeInventory
 from wattwise.models.snapshot import Snapshot
 from wattwise.models.workload import Workload
+from wattwise.scaler.cluster_registry import ClusterRegistry
 from wattwise.scaler.core import ScalerCore
 from wattwise.scaler.demand import DemandPort
 from wattwise.scaler.metadata import parse_metadata
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Scaler:
-    registry: Registry
+    registry: Registry | ClusterRegistry
     refresher: PlanRefresher
     core: ScalerCore
     metrics: ScalerMetrics
@@ -48,7 +49,8 @@ def build_scaler(*, inventory: NodeInventory, demand: DemandPort, carbon: Carbon
                  config: ServerConfig = ServerConfig(), tls: ReloadingCredentials | None = None,
                  registry_ttl_s: float = 600.0, clock: Callable[[], float] = time.time,
                  metrics: ScalerMetrics | None = None, planner: PlanRunner | None = None,
-                 pods: PodCounts | None = None, models: EnergyModelSource | None = None) -> Scaler:
+                 pods: PodCounts | None = None, models: EnergyModelSource | None = None,
+                 registry: Registry | ClusterRegistry | None = None) -> Scaler:
     """`planner`: where plans are made (default: inline, on the refresher's thread). `pods`: running
     and ready pods per node, for the make-before-break surge and the re-plan gate's "pods waiting"
     (default: none, the plan's replicas). A carbon source configured with its own
@@ -57,7 +59,8 @@ def build_scaler(*, inventory: NodeInventory, demand: DemandPort, carbon: Carbon
     default_g_per_kwh = getattr(carbon, "default_g_per_kwh", None)
     if isinstance(default_g_per_kwh, (int, float)) and math.isfinite(default_g_per_kwh) and default_g_per_kwh >= 0:
         settings = replace(settings, planner=replace(settings.planner, carbon_default_g_per_kwh=float(default_g_per_kwh)))
-    registry = Registry(clock, ttl_s=registry_ttl_s)
+    if registry is None:    # the workloads KEDA calls about (else: the cluster's ScaledObjects)
+        registry = Registry(clock, ttl_s=registry_ttl_s)
     refresher = PlanRefresher(inventory=inventory, demand=demand, carbon=carbon, registry=registry,
                               catalogue=catalogue_by_key, settings=settings, clock=clock, planner=planner, pods=pods,
                               models=models)

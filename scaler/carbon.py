@@ -12,12 +12,13 @@ reports as degraded.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import yaml
 
-from wattwise.models.ports import CarbonIntensitySource
+from wattwise.models.ports import CarbonIntensitySource, CarbonReading
 from wattwise.models.snapshot import Snapshot
 from wattwise.scaler.sources import ScenarioCarbon
 
@@ -44,17 +45,42 @@ def static_settings(g_per_kwh: float, zones: Iterable[str]) -> dict[str, Any]:
     return {"provider": "static", "g_per_kwh": {zone: g_per_kwh for zone in sorted(set(zones))}}
 
 
-def carbon_source(snapshot: Snapshot, config: str | Path | None = None,
+class NoCarbonProvider:
+    """No provider configured (a cluster without --carbon-config or --carbon-static): no zone has a
+    reading, so the planner counts every zone at its conservative default, and GET /plan shows
+    the zones as missing. Not a degradation: nothing was expected."""
+
+    def intensity(self, zone: str, now_s: float) -> None:
+        return None
+
+
+class EveryZoneStatic:
+    """--carbon-static in a cluster: one value for whatever grid zones the nodes turn out to be in."""
+
+    def __init__(self, g_per_kwh: float):
+        if not (math.isfinite(g_per_kwh) and g_per_kwh >= 0):
+            raise ValueError(f"--carbon-static: must be a finite number >= 0, got {g_per_kwh}")
+        self.g_per_kwh = float(g_per_kwh)
+
+    def intensity(self, zone: str, now_s: float) -> CarbonReading:
+        return CarbonReading(zone=zone, g_per_kwh=self.g_per_kwh, at_s=float(now_s), source="static")
+
+
+def carbon_source(snapshot: Snapshot | None, config: str | Path | None = None,
                   static_g_per_kwh: float | None = None) -> CarbonIntensitySource:
-    """The port for `wattwise serve`. Raises ValueError or `CarbonSettingsError` (naming the key)."""
+    """The port for `wattwise serve`. `snapshot` None: the cluster's nodes decide the zones.
+    Raises ValueError or `CarbonSettingsError` (naming the key)."""
     if config is not None and static_g_per_kwh is not None:
         raise ValueError("give --carbon-config or --carbon-static, not both")
     if config is None and static_g_per_kwh is None:
-        return ScenarioCarbon(snapshot)
+        return ScenarioCarbon(snapshot) if snapshot is not None else NoCarbonProvider()   # type: ignore[return-value]
     from wattwise.telemetry.carbon.factory import build_carbon_source
 
     if config is not None:
         return build_carbon_source(load_carbon_config(config))
+    assert static_g_per_kwh is not None
+    if snapshot is None:
+        return EveryZoneStatic(static_g_per_kwh)
     return build_carbon_source(static_settings(static_g_per_kwh, (n.zone for n in snapshot.nodes)))
 
 

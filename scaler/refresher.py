@@ -44,6 +44,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from wattwise.models.costs import zone_weights
+from wattwise.models.grid_zone import UNMAPPED_ZONE
 from wattwise.models.model_set import EnergyModelSource, StaticModels
 from wattwise.models.ports import CarbonIntensitySource, CarbonReading, NodeInventory
 from wattwise.models.replan import DemandWindow, PlanInputs, PlanMark, ReplanSettings, needs_replan
@@ -95,6 +96,7 @@ class PlanRefresher:
         self._catalogue = dict(catalogue or {})
         self._models: EnergyModelSource = models or StaticModels({})
         self._models_version: int | None = None
+        self._configured: tuple | None = None        # the `streams` metadata the last plan was made for
         self.settings = settings
         self._clock = clock
         self.planner: PlanRunner = planner or InlinePlanner()
@@ -230,6 +232,9 @@ class PlanRefresher:
                                                              window.peak(now_s, now_fps), requests)
         if not go and self._models_version is not None and model_set.version != self._models_version:
             go, why = True, "models-changed"
+        configured = _configured_streams(requests)
+        if not go and self._configured is not None and configured != self._configured:
+            go, why = True, "streams-changed"     # a person changed a ScaledObject's `streams`: not noise
         window.add(now_s, now_fps)
         self.last_decision = (go, why)
         if not go:
@@ -256,6 +261,7 @@ class PlanRefresher:
         self._marks = {o: PlanMark.of(v.plan, v.snapshot, w) for (o, v), w in zip(views.items(), weights)}
         self._must_plan = False
         self._models_version = model_set.version
+        self._configured = configured
         self._short_since.clear()
         self.replans += 1
         self.replan_reasons[why] += 1
@@ -361,6 +367,8 @@ class PlanRefresher:
     def _read_carbon(self, zones, now_s, reasons: list[str]) -> dict[str, CarbonReading]:
         out = {}
         for zone in zones:
+            if zone == UNMAPPED_ZONE:      # nodes in no known grid: the default, reported by the inventory
+                continue
             try:
                 reading = self._carbon.intensity(zone, now_s)
             except Exception as e:  # noqa: BLE001
@@ -374,6 +382,8 @@ class PlanRefresher:
                     continue                                   # no reading: the core counts the default
                 reading = replace(last, status="stale", error=error)   # untrusted: never cheaper than the default
             else:
+                if reading is None:                            # no provider configured for it
+                    continue                                   # the core counts the default
                 if not reading.trustworthy:
                     reasons.append(f"carbon intensity for {zone} is {reading.status}"
                                    + (f" ({_clip(reading.error)})" if reading.error else ""))
@@ -406,6 +416,11 @@ class PlanRefresher:
         for key in set(self._last_ok_s) - live:
             del self._last_ok_s[key]
         return workloads
+
+
+def _configured_streams(requests) -> tuple:
+    """The stream counts given in metadata (not measured): a change is a decision, planned at once."""
+    return tuple((r.workload_key, r.demand.streams) for r in requests if r.demand.query is None)
 
 
 def _clip(text: str) -> str:

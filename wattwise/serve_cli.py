@@ -1,9 +1,14 @@
 """`wattwise serve`: the KEDA external scaler (--scaler), the scheduler extender (--extender), or
 both on the bundled scenario with recorded telemetry (--demo).
 
-Live mode takes the cluster (node classes, nodes, zones, workload catalogue, objective) from
---scenario, each ScaledObject's demand from its PromQL `query` against --prometheus, and carbon
-intensity from a provider (--carbon-config, --carbon-static; else the scenario's fixed values).
+In a cluster (--in-cluster or --kubeconfig, no --scenario) it plans what the Kubernetes API
+serves: the nodes (classes from their labels, free room net of every pod, grid zones), the
+ScaledObjects whose trigger names this scaler (--scaler-service) and their pod templates, each
+ScaledObject's demand from its PromQL `query` against --prometheus, the energy models in
+--models, and carbon from a provider (--carbon-config, --carbon-static; else every zone counts at
+the conservative default). With --scenario the nodes and workload catalogue come from that file
+instead (a cluster described by hand). The extender alone makes the same plan from the same
+inputs through the same code.
 It plans in a worker process, so re-planning never slows the answers (--plan-inline: on a thread).
 SIGTERM or Ctrl-C stops gracefully: health NOT_SERVING, streams end with OK, in-flight calls
 finish within --grace-s, exit 0.
@@ -30,6 +35,7 @@ from wattwise.models.errors import InvalidInputError
 log = logging.getLogger(__name__)
 
 DEFAULT_SCENARIO = Path(wattwise.__file__).resolve().parents[1] / "scenarios" / "metro-retail.yaml"
+DEFAULT_SCALER_SERVICE = "wattwise-scaler"
 EXTENDER_MODULE = "wattwise.scheduler.server"
 
 
@@ -60,8 +66,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tls.add_argument("--tls-key", help="PEM private key of --tls-cert")
     tls.add_argument("--tls-client-ca", help="PEM CA; client certificates signed by it are required (mTLS)")
     scaler = parser.add_argument_group("scaler")
-    scaler.add_argument("--scenario", default=str(DEFAULT_SCENARIO),
-                        help="scenario file: the cluster, zones and workload catalogue (default: the bundled one)")
+    scaler.add_argument("--scenario", default=None,
+                        help="scenario file: the cluster, zones and workload catalogue, instead of the Kubernetes "
+                             "API (default: the API when configured; --demo: the bundled scenario)")
+    scaler.add_argument("--models", metavar="DIR",
+                        help="energy models (what `wattwise fit --out` writes, or a mounted ConfigMap), reloaded "
+                             "when they change (default: the scenario's, else priors)")
+    scaler.add_argument("--objective", choices=("energy", "carbon", "balanced"), default=None,
+                        help="what plans minimise where a ScaledObject does not say (default: the scenario's, "
+                             "else energy)")
+    scaler.add_argument("--scaler-service", default=DEFAULT_SCALER_SERVICE, metavar="NAME",
+                        help="the scaler's Service name: ScaledObjects whose trigger's scalerAddress is NAME[.ns...]"
+                             f":PORT are planned (default {DEFAULT_SCALER_SERVICE})")
+    scaler.add_argument("--grid-zone-map", metavar="FILE",
+                        help="YAML mapping node zones or regions to grid zones (Electricity Maps keys), before the "
+                             "bundled cloud-region map; a node's wattwise.io/grid-zone label wins over both")
     scaler.add_argument("--prometheus", help="Prometheus URL for ScaledObjects' `query` metadata (live mode)")
     scaler.add_argument("--refresh-s", type=float, default=15.0,
                         help="plan refresh interval; also the plan clock's resolution (default 15)")
@@ -207,39 +226,104 @@ def _start_cluster(args):
     return cluster.start()
 
 
-def _build(args, pods=None):
-    from wattwise.models.scenario import load_scenario
+def _build(args, cluster=None, pods=None):
+    """The scaler (servers not started) and its refresher: the demo, a scenario, or the cluster."""
+    from wattwise.models.model_set import StaticModels
+    from wattwise.models.snapshot import Objective
     from wattwise.scaler.app import build_demo, build_scaler, settings_from_snapshot
     from wattwise.scaler.carbon import carbon_source
-    from wattwise.scaler.demand import DemandReading, PromQLDemand
-    from wattwise.scaler.server import ServerConfig
     from wattwise.scaler.planning import InlinePlanner, ProcessPlanner
-    from wattwise.scaler.sources import ScenarioInventory, catalogue
+    from wattwise.scaler.server import ServerConfig
     from wattwise.scaler.tls import server_credentials
 
-    scenario = load_scenario(args.scenario)
-    snapshot = scenario.snapshot
     tls = server_credentials(args.tls_cert, args.tls_key, args.tls_client_ca)
     config = ServerConfig(args.host, args.grpc_port, args.health_port, args.reflection, args.grace_s)
+    models = None
+    if args.models:
+        from wattwise.telemetry.model_dir import ModelDirectory
+        models = ModelDirectory(args.models)
     if args.demo:
+        from wattwise.models.scenario import load_scenario
+
         if args.carbon_config or args.carbon_static is not None:
             raise ValueError("--carbon-config/--carbon-static apply to live mode (--scaler), not --demo")
+        snapshot = load_scenario(args.scenario or DEFAULT_SCENARIO).snapshot
         return build_demo(snapshot, interval_s=args.refresh_s, config=config, tls=tls), snapshot
-    carbon = carbon_source(snapshot, args.carbon_config, args.carbon_static)
-    if args.prometheus:
-        demand = PromQLDemand(args.prometheus, timeout_s=min(10.0, max(1.0, args.refresh_s / 2)))
-    else:
-        class _NoPrometheus:
-            def read(self, query, at_s):
-                return DemandReading(None, False, "no --prometheus given; use `streams` metadata or pass --prometheus")
-        demand = _NoPrometheus()
     planner = InlinePlanner() if args.plan_inline else ProcessPlanner(timeout_s=max(120.0, 4 * args.refresh_s))
-    scaler = build_scaler(inventory=ScenarioInventory(snapshot), demand=demand, carbon=carbon,
-                          catalogue_by_key=catalogue(snapshot), settings=settings_from_snapshot(snapshot, args.refresh_s),
-                          config=config, tls=tls, registry_ttl_s=args.registration_ttl_s, planner=planner,
-                          pods=pods)
+    common = dict(demand=_demand_port(args), config=config, tls=tls, registry_ttl_s=args.registration_ttl_s,
+                  planner=planner, pods=pods)
+    if args.scenario is None:
+        if cluster is None:
+            raise InvalidInputError("--scenario", "nothing to plan: no Kubernetes API and no scenario file",
+                                    "give --in-cluster or --kubeconfig FILE to plan the cluster, --scenario FILE "
+                                    "for one described by hand, or --demo")
+        from wattwise.models.snapshot import PlannerSettings
+        from wattwise.scaler.refresher import RefresherSettings
+
+        inventory, registry = _cluster_inputs(args, cluster, models)
+        settings = RefresherSettings(interval_s=args.refresh_s, objective=Objective(args.objective or "energy"),
+                                     planner=PlannerSettings())
+        scaler = build_scaler(inventory=inventory, carbon=carbon_source(None, args.carbon_config, args.carbon_static),
+                              catalogue_by_key=registry.bases, settings=settings, registry=registry,
+                              models=models, **common)
+        _first_plan(scaler, cluster)
+        return scaler, None
+    from wattwise.models.scenario import load_scenario
+    from wattwise.scaler.sources import ScenarioInventory, catalogue
+
+    snapshot = load_scenario(args.scenario).snapshot
+    settings = settings_from_snapshot(snapshot, args.refresh_s)
+    if args.objective:
+        from dataclasses import replace
+        settings = replace(settings, objective=Objective(args.objective))
+    scaler = build_scaler(inventory=ScenarioInventory(snapshot), carbon=carbon_source(snapshot, args.carbon_config,
+                                                                                         args.carbon_static),
+                          catalogue_by_key=catalogue(snapshot), settings=settings,
+                          models=models or StaticModels(snapshot.models, origin="the scenario's energy_models"),
+                          **common)
     scaler.refresher.refresh_once()       # the first plan (starts the worker), before any port opens
     return scaler, snapshot
+
+
+def _demand_port(args):
+    from wattwise.scaler.demand import DemandReading, PromQLDemand
+
+    if args.prometheus:
+        return PromQLDemand(args.prometheus, timeout_s=min(10.0, max(1.0, args.refresh_s / 2)))
+
+    class _NoPrometheus:
+        def read(self, query, at_s):
+            return DemandReading(None, False, "no --prometheus given; use `streams` metadata or pass --prometheus")
+    return _NoPrometheus()
+
+
+def _cluster_inputs(args, cluster, models):
+    """The refresher's node inventory and workloads, read from the cluster's stores."""
+    from wattwise.kube.inputs import ClusterInventory, ClusterWorkloadSource, scaler_address_matcher
+    from wattwise.scaler.cluster_registry import ClusterRegistry
+    from wattwise.telemetry.grid_zones import bundled_cloud_regions, bundled_measured_curves, load_user_map
+
+    source = ClusterWorkloadSource(cluster, scaler_address_matcher(args.scaler_service))
+    registry = ClusterRegistry(source)
+    inventory = ClusterInventory(
+        cluster, user_zone_map=load_user_map(args.grid_zone_map) if args.grid_zone_map else None,
+        cloud_regions=bundled_cloud_regions(), measured_curves=bundled_measured_curves(),
+        fitted_curves=(lambda: models.current().node_power) if models is not None else None,
+        managed_workloads=lambda: frozenset(r.workload_key for r in source.current().requests))
+    return inventory, registry
+
+
+FIRST_SYNC_S = 20.0
+
+
+def _first_plan(scaler, cluster) -> None:
+    """Wait (a little) for the API server's first lists, then plan once before any port opens; if
+    the lists take longer, the refresher plans as soon as they arrive and /readyz says why not yet."""
+    if not cluster.wait_synced(FIRST_SYNC_S, ["nodes", "pods", "runtimeclasses"]):
+        log.warning("the Kubernetes API has not answered every list within %.0f s:\n%s", FIRST_SYNC_S,
+                    cluster.status())
+    cluster.wait_synced(2.0, ["scaledobjects", "deployments", "statefulsets"])
+    scaler.refresher.refresh_once()
 
 
 async def _serve(args) -> int:
@@ -262,7 +346,7 @@ async def _serve(args) -> int:
             started.callback(cluster.stop, min(args.grace_s, 5.0))
             from wattwise.scaler.pod_counts import kube_pod_counts
             pods = kube_pod_counts(cluster)
-        scaler, snapshot = _build(args, pods)
+        scaler, snapshot = _build(args, cluster, pods)
         started.callback(close_carbon, scaler.refresher.carbon)
         started.callback(scaler.refresher.stop)
         if run_scaler:
@@ -273,7 +357,6 @@ async def _serve(args) -> int:
                 _raise_bind_failed("--grpc-port/--health-port", e)
                 raise
             started.push_async_callback(scaler.server.stop, args.grace_s)
-            scaler.refresher.start()
             if args.metrics_port is not None:
                 try:
                     metrics_server, _ = scaler.metrics.serve(args.host, args.metrics_port)
@@ -284,6 +367,7 @@ async def _serve(args) -> int:
                 state = scaler.refresher.state()
                 if state is not None:
                     scaler.metrics.observe_state(state, len(scaler.registry))
+        scaler.refresher.start()          # the plan both doors read: the extender alone plans too
         extender = None
         if args.extender or args.demo:
             try:
@@ -326,7 +410,7 @@ def _print_demo(snapshot, args, grpc_port: int, health_port: int, extender) -> N
 
     host = "127.0.0.1" if args.host in ("0.0.0.0", "", "::") else args.host
     address = f"{host}:{grpc_port}"
-    out = [f"WattWise demo: scenario {args.scenario}", "",
+    out = [f"WattWise demo: scenario {args.scenario or DEFAULT_SCENARIO}", "",
            "Each bundled workload is selected by this ScaledObject trigger metadata:"]
     for w in sorted(snapshot.workloads, key=lambda w: w.key):
         md = demo_metadata(w)
