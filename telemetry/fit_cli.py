@@ -2,6 +2,9 @@
 
 Writes into --out: `energy-models.json` (models/persistence format), `fit-report.json` and
 `fit-table.txt` (the table also printed on stdout).
+
+`fit_from_prometheus` is the fit itself (fetch, clean, fit, report), shared with the live
+refitter (`telemetry/refit.py`), so the service learns exactly as `wattwise fit` does.
 """
 
 from __future__ import annotations
@@ -10,14 +13,16 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from wattwise.models import persistence
 from wattwise.models.cluster import NodeClass
 from wattwise.models.errors import InvalidInputError
 from wattwise.models.priors import prior_model
 from wattwise.models.workload import Workload
-from wattwise.telemetry.fitting import FitSettings, fit_energy_models
+from wattwise.telemetry.fitting import FitResult, FitSettings, fit_energy_models
 from wattwise.telemetry.progress import ProgressBar
 from wattwise.telemetry.prometheus.client import PrometheusClient
 from wattwise.telemetry.prometheus.schema import KeplerSchema
@@ -62,10 +67,50 @@ def _range(args, now_s: float) -> tuple[float, float]:
     return start_s, end_s
 
 
-def _prior_for(workload_key: str, node_class: str):
+def prior_for_pair(workload_key: str, node_class: str):
+    """The hardware prior of a pair known only by its names (the workload key and the class)."""
     namespace, _, name = workload_key.partition("/")
     return prior_model(Workload(name=name or namespace, namespace=namespace if name else "default"),
                        NodeClass(name=node_class))
+
+
+@dataclass(frozen=True)
+class FitJob:
+    """What to fetch from which Prometheus, and how to fit it: one `wattwise fit` run, less its range."""
+
+    prometheus_url: str
+    source: SourceSettings = SourceSettings()
+    fit: FitSettings = FitSettings()
+    step_s: float = 15.0
+    timeout_s: float = 30.0
+    retries: int = 2
+
+
+@dataclass
+class FitRun:
+    result: FitResult
+    report: dict  # what `wattwise fit` writes as fit-report.json
+
+
+def fit_from_prometheus(job: FitJob, start_s: float, end_s: float,
+                        progress: Callable[[int, int], None] | None = None) -> FitRun:
+    """Fetch [start_s, end_s] and fit every pair. Raises the adapter's `TelemetryError`s."""
+    with PrometheusClient(job.prometheus_url, timeout_s=job.timeout_s, retries=job.retries) as client:
+        source = PrometheusPowerFpsSource(client, job.source, progress=progress)
+        samples = source.samples(start_s, end_s, job.step_s)
+        stats = client.stats
+    info = source.last
+    result = fit_energy_models(samples, prior_for=prior_for_pair, nodes_by_class=info.nodes_by_class,
+                               exclusions=info.exclusions, settings=job.fit, source=f"kepler-{info.schema.value}")
+    for entry in result.pairs:
+        entry.update(info.pair_info.get((entry["workload"], entry["node_class"]), {"counter_resets": 0}))
+    report = result.report()
+    report.update({"prometheus": job.prometheus_url, "kepler_schema": info.schema.value, "gpu_power": info.gpu,
+                   "range": {"start_s": start_s, "end_s": end_s, "step_s": job.step_s},
+                   "workload_from": info.workload_source, "kube_state_metrics": list(info.kube_metrics),
+                   "counter_resets": info.counter_resets, "kepler_node_aliases": info.kepler_node_aliases,
+                   "prometheus_requests": stats.requests, "prometheus_bytes": stats.bytes_received})
+    return FitRun(result, report)
 
 
 def run(args) -> int:
@@ -80,28 +125,15 @@ def run(args) -> int:
                               node_class_label=args.node_class_label, zone=args.zone,
                               scrape_interval_s=parse_duration_s(args.scrape_interval, "--scrape-interval"),
                               schema=None if args.schema == "auto" else KeplerSchema(args.schema))
+    job = FitJob(args.prometheus, settings, FitSettings(min_train_samples=args.min_samples), step_s,
+                 parse_duration_s(args.timeout, "--timeout"), args.retries)
     out = Path(args.out)
     bar = ProgressBar("fetching")
-    with PrometheusClient(args.prometheus, timeout_s=parse_duration_s(args.timeout, "--timeout"),
-                          retries=args.retries) as client:
-        source = PrometheusPowerFpsSource(client, settings, progress=bar)
-        try:
-            samples = source.samples(start_s, end_s, step_s)
-        finally:
-            bar.close()
-        stats = client.stats
-    info = source.last
-    result = fit_energy_models(samples, prior_for=_prior_for, nodes_by_class=info.nodes_by_class,
-                               exclusions=info.exclusions, settings=FitSettings(min_train_samples=args.min_samples),
-                               source=f"kepler-{info.schema.value}")
-    for entry in result.pairs:
-        entry.update(info.pair_info.get((entry["workload"], entry["node_class"]), {"counter_resets": 0}))
-    report = result.report()
-    report.update({"prometheus": args.prometheus, "kepler_schema": info.schema.value, "gpu_power": info.gpu,
-                   "range": {"start_s": start_s, "end_s": end_s, "step_s": step_s},
-                   "workload_from": info.workload_source, "kube_state_metrics": list(info.kube_metrics),
-                   "counter_resets": info.counter_resets, "kepler_node_aliases": info.kepler_node_aliases,
-                   "prometheus_requests": stats.requests, "prometheus_bytes": stats.bytes_received})
+    try:
+        fitted = fit_from_prometheus(job, start_s, end_s, progress=bar)
+    finally:
+        bar.close()
+    result, report = fitted.result, fitted.report
     try:
         out.mkdir(parents=True, exist_ok=True)
         persistence.save(out / "energy-models.json", result.models)

@@ -4,7 +4,8 @@ Pure: no Prometheus, no clock, no files, so the benchmark and the tests run it o
 Per pair: clean the samples (`hygiene.clean_samples`), fit a `ReplicaPowerModel` (power W of one
 replica against its FPS) on the first 80% of the pair's own time range, measure its error on the
 last 20%, then refit on everything for the model that ships. Pairs with too little data keep their
-prior. The hold-out is per pair because pairs need not span the whole range: a pod rescheduled
+prior. Each fitted pair also comes out as a `model_gate.Candidate` (`FitResult.candidates`: both
+models and the samples with the hold-out marked), which the refitter judges against the model in use. The hold-out is per pair because pairs need not span the whole range: a pod rescheduled
 onto another node class halfway gives one pair in the first half and another in the second.
 """
 
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from wattwise.models.energy import WorkloadClassModel, estimate_capacity_fps
+from wattwise.models.model_gate import Candidate, Evidence, mape as power_mape
 from wattwise.models.replica_model import ReplicaPowerModel
 from wattwise.telemetry.hygiene import HygieneRules, PairCounts, clean_samples, merge_counts
 
@@ -43,6 +45,7 @@ class FitResult:
     holdout_from_s: float | None   # the hold-out boundary of the whole range; each pair has its own
     holdout_fraction: float
     extra: dict = field(default_factory=dict)
+    candidates: dict[tuple[str, str], Candidate] = field(default_factory=dict)  # fitted pairs only
 
     def report(self) -> dict:
         return {"pairs": self.pairs,
@@ -66,9 +69,7 @@ def _errors(model: ReplicaPowerModel, fps: np.ndarray, power_w: np.ndarray) -> t
     if fps.size == 0:
         return None, None
     pred = model.predict(fps[:, None])
-    pos = power_w > 0
-    mape = float(np.mean(np.abs(pred[pos] - power_w[pos]) / power_w[pos])) if pos.any() else None
-    return mape, float(np.mean(np.abs(pred - power_w)))
+    return power_mape(pred, power_w), float(np.mean(np.abs(pred - power_w)))
 
 
 def _power_at(model: WorkloadClassModel | ReplicaPowerModel | None, fps: float | None) -> float | None:
@@ -96,8 +97,9 @@ class PairRows:
 
 
 def fit_pair(workload: str, node_class: str, rows: PairRows, holdout_from_s: float,
-             settings: FitSettings, prior: WorkloadClassModel | None, source: str) -> tuple[WorkloadClassModel | None, dict]:
-    """One pair's model and report entry. `rows` are already clean."""
+             settings: FitSettings, prior: WorkloadClassModel | None,
+             source: str) -> tuple[WorkloadClassModel | None, dict, Candidate | None]:
+    """One pair's model, report entry, and the candidate when it was fitted. `rows` are already clean."""
     fps, power_w, drop = rows.fps, rows.power_w, rows.drop_fps
     train = rows.t_s < holdout_from_s
     entry = {"workload": workload, "node_class": node_class, "samples_used": int(len(rows)),
@@ -122,7 +124,7 @@ def fit_pair(workload: str, node_class: str, rows: PairRows, holdout_from_s: flo
             entry["capacity_fps"] = round(prior.capacity_fps, 4)
             for key, value in (("min", entry["fps_min"]), ("median", entry["fps_median"]), ("max", entry["fps_max"])):
                 entry[f"power_w_at_fps_{key}"] = _power_at(prior, value)
-        return prior, entry
+        return prior, entry, None
 
     trial = _fit_degree(fps[train], power_w[train], settings.degree)
     mape, mae = _errors(trial, fps[~train], power_w[~train])
@@ -135,7 +137,7 @@ def fit_pair(workload: str, node_class: str, rows: PairRows, holdout_from_s: flo
                  note="" if saturated else "capacity is a lower bound: the replica was never seen saturated")
     for key in ("min", "median", "max"):
         entry[f"power_w_at_fps_{key}"] = _power_at(final, entry[f"fps_{key}"])
-    return model, entry
+    return model, entry, Candidate(model, trial, Evidence(fps, power_w, ~train))
 
 
 def _split_by_pair(clean: pd.DataFrame) -> dict[tuple[str, str], PairRows]:
@@ -183,7 +185,7 @@ def fit_energy_models(samples: pd.DataFrame, *, prior_for: PriorFor | None = Non
 
     groups = _split_by_pair(clean)
     keys = sorted(set(groups) | set(counts) | set(expected_pairs))
-    models, pairs = [], []
+    models, pairs, candidates = [], [], {}
     for workload, node_class in keys:
         if workload in ("", "?") or node_class in ("", "?"):
             continue
@@ -194,7 +196,9 @@ def fit_energy_models(samples: pd.DataFrame, *, prior_for: PriorFor | None = Non
             pair_holdout_from_s = t0 + (1.0 - settings.holdout_fraction) * (t1 - t0)
         else:
             pair_holdout_from_s = float("inf")
-        model, entry = fit_pair(workload, node_class, rows, pair_holdout_from_s, settings, prior, source)
+        model, entry, candidate = fit_pair(workload, node_class, rows, pair_holdout_from_s, settings, prior, source)
+        if candidate is not None:
+            candidates[(workload, node_class)] = candidate
         entry["holdout_from_s"] = pair_holdout_from_s if len(rows) else None
         entry["nodes"] = sorted(seen_nodes.get(node_class, ()))
         entry["samples_excluded"] = dict(sorted(counts.get((workload, node_class), {}).items()))
@@ -206,6 +210,6 @@ def fit_energy_models(samples: pd.DataFrame, *, prior_for: PriorFor | None = Non
     unattributed = {f"{w}|{c}": v for (w, c), v in counts.items() if w in ("", "?") or c in ("", "?")}
     log.info("fitted %d pairs (%d kept their prior)", len(pairs), sum(p["prior"] for p in pairs))
     return FitResult(models=models, pairs=pairs, holdout_from_s=holdout_from_s,
-                     holdout_fraction=settings.holdout_fraction,
+                     holdout_fraction=settings.holdout_fraction, candidates=candidates,
                      extra={"samples_total": int(len(samples)),
                             "unattributed_excluded": unattributed})

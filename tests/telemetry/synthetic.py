@@ -80,16 +80,18 @@ def _restarted(counter: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def true_power_w(workload: str, node_class: str, fps):
-    c0, c1, c2, _ = TRUTH[(workload, node_class)]
+def true_power_w(workload: str, node_class: str, fps, truth: dict | None = None):
+    c0, c1, c2, _ = {**TRUTH, **(truth or {})}[(workload, node_class)]
     fps = np.asarray(fps, dtype=float)
     return c0 + c1 * fps + c2 * fps**2
 
 
 def generate(schema: str, start_s: float, duration_s: float, faults: Faults | None = None, seed: int = 7,
-             block_s: float = 300.0) -> tuple[str, Cluster]:
-    """OpenMetrics text (ending in `# EOF`) and the cluster it describes."""
+             block_s: float = 300.0, truth: dict | None = None) -> tuple[str, Cluster]:
+    """OpenMetrics text (ending in `# EOF`) and the cluster it describes. `truth` overrides
+    entries of TRUTH (a workload whose cost changed)."""
     faults = faults or Faults()
+    truth = {**TRUTH, **(truth or {})}
     rng = np.random.default_rng(seed)
     t = start_s + np.arange(0, duration_s + 1, SCRAPE_S, dtype=float)
     pods = _pods(faults.vm_zero_power)
@@ -104,13 +106,13 @@ def generate(schema: str, start_s: float, duration_s: float, faults: Faults | No
     for i, p in enumerate(pods):
         cls = CLASS_OF[p["node"]]
         truth_cls = cls if cls in ("intel-amx-tdx", "amd-sev-snp") else "intel-amx-tdx"
-        c0, c1, c2, cap = TRUTH[(p["workload"], truth_cls)]
+        c0, c1, c2, cap = truth[(p["workload"], truth_cls)]
         n_blocks = int(duration_s // block_s) + 1
         offered_blocks = rng.uniform(0.15 * cap, 1.15 * cap, n_blocks)
         offered = offered_blocks[((t - start_s) // block_s).astype(int)]
         delivered = np.minimum(offered, cap)
         dropped = offered - delivered
-        power = true_power_w(p["workload"], truth_cls, delivered) * (1 + rng.normal(0, 0.01, len(t)))
+        power = true_power_w(p["workload"], truth_cls, delivered, truth) * (1 + rng.normal(0, 0.01, len(t)))
         if p["node"] == "vm-1":
             power = np.zeros(len(t))
         node_power_w[p["node"]] += power

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from wattwise.models.energy import WorkloadClassModel
 from wattwise.models.replica_model import ReplicaPowerModel
@@ -75,3 +76,17 @@ def test_upstream_exclusions_are_merged_and_expected_pairs_reported():
     assert result.pairs[0]["samples_excluded"] == {"gap": 3}
     assert [p["workload"] for p in result.pairs] == ["ns/a", "ns/z"]
     assert result.pairs[1]["note"].startswith("no model")
+
+
+def test_each_fitted_pair_is_a_candidate_for_the_gate():
+    df = pd.concat([pair_samples("ns/a", "x", 12, 1.6, 0.0, 32), pair_samples("ns/few", "x", 12, 1.6, 0.0, 32, n=10)])
+    result = fit_energy_models(df, prior_for=prior)
+    assert set(result.candidates) == {("ns/a", "x")}
+    c = result.candidates[("ns/a", "x")]
+    entry = next(p for p in result.pairs if p["workload"] == "ns/a")
+    assert c.model is next(m for m in result.models if m.workload == "ns/a")
+    assert len(c.evidence) == entry["samples_used"] and c.evidence.n_holdout == 2 * 80  # t >= 0.8 * 5985
+    held = c.evidence.holdout
+    pred = c.holdout_power.predict(c.evidence.fps[held, None])
+    assert np.mean(np.abs(pred - c.evidence.power_w[held]) / c.evidence.power_w[held]) == \
+        pytest.approx(entry["holdout_mape"], abs=1e-6)

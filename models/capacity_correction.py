@@ -1,0 +1,98 @@
+"""Capacity learned from drops: a replica that drops frames shows what its pair can really do.
+
+A replica is saturated when it drops frames (`drop_fps` above `drop_fraction` of what it delivers,
+the rule `energy.estimate_capacity_fps` uses) or delivers less than it was asked for (below
+`1 - shortfall_fraction` of `requested_fps`). What it delivers then bounds the capacity of its
+(workload, node class) pair from above: when the median over the pair's saturated replicas,
+times `margin` (0.95), is below the capacity the plan used, that is the pair's new capacity.
+Pure: the live loop applies the result (`apply_corrections`) within one refresh, and the next
+refit, whose capacity estimate reads the same drops, makes it part of the model.
+
+Never raised, only lowered; a replica delivering nothing (starting, stalled, its stream gone)
+says nothing about capacity and is left out, so a stall never sets a capacity of zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from wattwise.models.energy import WorkloadClassModel
+from wattwise.models.reason import Reason
+
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class ReplicaRate:
+    """What one replica delivered over the last window (the reference pipeline's 60 s gauges)."""
+
+    workload: str
+    node_class: str
+    delivered_fps: float
+    drop_fps: float = 0.0
+    requested_fps: float | None = None  # the rate it was asked for, when known
+
+
+@dataclass(frozen=True)
+class CorrectionSettings:
+    margin: float = 0.95
+    drop_fraction: float = 0.05
+    shortfall_fraction: float = 0.05
+    min_replicas: int = 1  # saturated replicas needed; one is enough to err on the safe side
+
+
+@dataclass(frozen=True)
+class CapacityCorrection:
+    workload: str
+    node_class: str
+    capacity_fps: float          # the lowered capacity of one replica
+    planned_capacity_fps: float  # what the plan used
+    saturated_replicas: int
+    median_fps: float            # delivered by the saturated replicas (median)
+    reason: Reason
+
+
+def is_saturated(r: ReplicaRate, settings: CorrectionSettings = CorrectionSettings()) -> bool:
+    if not r.delivered_fps > 0:
+        return False
+    if r.drop_fps > settings.drop_fraction * r.delivered_fps:
+        return True
+    return r.requested_fps is not None and r.delivered_fps < (1.0 - settings.shortfall_fraction) * r.requested_fps
+
+
+def lowered_capacities(planned_capacity_fps: Mapping[Pair, float], replicas: Iterable[ReplicaRate],
+                       settings: CorrectionSettings = CorrectionSettings()) -> dict[Pair, CapacityCorrection]:
+    """Per pair of the plan whose saturated replicas delivered less than its capacity: the lowered one."""
+    saturated: dict[Pair, list[float]] = {}
+    for r in replicas:
+        pair = (r.workload, r.node_class)
+        if pair in planned_capacity_fps and is_saturated(r, settings):
+            saturated.setdefault(pair, []).append(float(r.delivered_fps))
+    out = {}
+    for pair, delivered in sorted(saturated.items()):
+        if len(delivered) < settings.min_replicas:
+            continue
+        planned = float(planned_capacity_fps[pair])
+        median = float(np.median(delivered))
+        bound = settings.margin * median
+        if not bound < planned:
+            continue
+        reason = Reason(f"capacity of {pair[0]} on {pair[1]} lowered from {planned:.1f} to {bound:.1f} fps: "
+                        f"{len(delivered)} replica(s) dropped frames at a median {median:.1f} fps "
+                        f"(x{settings.margin:g})", "capacity_from_drops")
+        out[pair] = CapacityCorrection(pair[0], pair[1], bound, planned, len(delivered), median, reason)
+    return out
+
+
+def apply_corrections(models: Mapping[Pair, WorkloadClassModel],
+                      corrections: Mapping[Pair, CapacityCorrection]) -> dict[Pair, WorkloadClassModel]:
+    """`models` with each corrected pair's capacity lowered (never raised); others unchanged."""
+    out = dict(models)
+    for pair, c in corrections.items():
+        m = out.get(pair)
+        if m is not None and c.capacity_fps < m.capacity_fps:
+            out[pair] = replace(m, capacity_fps=c.capacity_fps, source=f"{m.source}+drops")
+    return out

@@ -1,0 +1,268 @@
+"""The live refitter: `wattwise fit` on a schedule, behind the quality gate, into the models directory.
+
+Every `every_s` (4 h) of the injected clock, a background thread fits the last `window_s` (24 h) of
+Prometheus history with the code `wattwise fit` runs (`fit_cli.fit_from_prometheus`), judges each
+(workload, node class) candidate against the model in use (`models.model_gate.judge`), and writes
+the set with the accepted pairs into `file_name` (energy-models.json) of the models directory, the
+`--models DIR` that `model_dir.ModelDirectory` watches: `persistence.save` into a temporary dot-file
+(which ModelDirectory skips) and one `os.replace`, so a reader never sees half a file. When nothing
+is accepted nothing is written, so the models' version, and with it the re-plan gate, stays put.
+
+The model in use per pair is what the directory holds. Pairs held by another file of the directory
+are judged but never rewritten (ModelDirectory refuses a pair found in two files): they are kept,
+and the decision says so. A directory that cannot be written to (a mounted ConfigMap) still gets
+its decisions in the report, with why nothing was written.
+
+Answers never wait on a refit: it runs in its own thread, and `last_report()` returns the last
+finished report (per pair: accepted or kept, and why). The worker never raises: a failure
+(Prometheus down, a model file that does not parse) is the report's `error`, with whether
+retrying may help, logged, and tried again a period later. The first refit runs `first_after_s`
+after construction (0: at once, so a service restarted more often than every `every_s` still learns).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from wattwise.models import persistence
+from wattwise.models.energy import WorkloadClassModel
+from wattwise.models.errors import InvalidInputError
+from wattwise.models.model_gate import GateDecision, GateSettings, Verdict, judge
+from wattwise.models.power_curve import PowerCurve
+from wattwise.models.reason import Reason
+from wattwise.telemetry.fit_cli import FitJob, FitRun, fit_from_prometheus, prior_for_pair
+
+log = logging.getLogger(__name__)
+
+Pair = tuple[str, str]
+Runner = Callable[[float, float], FitRun]  # (start_s, end_s) -> the fit of that range
+DEFAULT_GATE = GateSettings()
+
+
+@dataclass(frozen=True)
+class RefitReport:
+    """One refit. `error` is empty when it ran through; `written` the file written ("" if none) and
+    `not_written` why models accepted were not written."""
+
+    started_s: float
+    finished_s: float
+    start_s: float               # the window fitted
+    end_s: float
+    next_due_s: float
+    decisions: tuple[GateDecision, ...] = ()
+    written: str = ""
+    not_written: str = ""
+    error: str = ""
+    retryable: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    def accepted(self) -> list[GateDecision]:
+        return [d for d in self.decisions if d.accepted]
+
+    def decision(self, workload: str, node_class: str) -> GateDecision | None:
+        return next((d for d in self.decisions if (d.workload, d.node_class) == (workload, node_class)), None)
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "error": self.error, "retryable": self.retryable,
+                "started_s": self.started_s, "finished_s": self.finished_s,
+                "window": {"start_s": self.start_s, "end_s": self.end_s}, "next_due_s": self.next_due_s,
+                "written": self.written, "not_written": self.not_written,
+                "pairs": [d.as_dict() for d in self.decisions]}
+
+
+@dataclass
+class _InUse:
+    own: dict[Pair, WorkloadClassModel] = field(default_factory=dict)
+    node_power: dict[str, PowerCurve] = field(default_factory=dict)        # own file's, rewritten as is
+    elsewhere: dict[Pair, tuple[str, WorkloadClassModel]] = field(default_factory=dict)
+    all_curves: dict[str, PowerCurve] = field(default_factory=dict)
+
+
+def _not_fitted(note: str | None) -> str:
+    if note is None:
+        return "no samples in the window"
+    for prefix in ("kept prior: ", "no model: "):
+        if note.startswith(prefix):
+            note = note[len(prefix):]
+    return f"not fitted: {note}" if note else "not fitted"
+
+
+class Refitter:
+    """`start()` the worker, `last_report()` from any thread, `stop()` at shutdown. `run_once()`
+    refits now (the worker calls it when due); `runner` and `clock` are injectable for tests."""
+
+    def __init__(self, job: FitJob, models_dir: str | Path, *, every_s: float = 4 * 3600.0,
+                 window_s: float = 24 * 3600.0, first_after_s: float = 0.0, gate: GateSettings = DEFAULT_GATE,
+                 max_power_w: Callable[[str], float | None] | None = None,
+                 prior_for: Callable[[str, str], WorkloadClassModel | None] = prior_for_pair,
+                 file_name: str = "energy-models.json", clock: Callable[[], float] = time.time,
+                 runner: Runner | None = None, poll_s: float = 30.0):
+        for name, value in (("every_s", every_s), ("window_s", window_s), ("poll_s", poll_s)):
+            if not (math.isfinite(value) and value > 0):
+                raise InvalidInputError(f"refit.{name}", f"must be a positive number of seconds, got {value!r}")
+        if not file_name.endswith(".json") or file_name.startswith(".") or "/" in file_name:
+            raise InvalidInputError("refit.file_name", f"{file_name!r} must be a plain *.json name not starting "
+                                                       "with a dot (ModelDirectory reads only those)")
+        self.dir = Path(models_dir)
+        if not self.dir.is_dir():
+            raise InvalidInputError("--models", f"{self.dir} is not a directory",
+                                    "give the folder the refitter writes its models into")
+        self.job, self.every_s, self.window_s, self.gate = job, float(every_s), float(window_s), gate
+        self._max_power_w = max_power_w
+        self._prior_for = prior_for
+        self._file_name = file_name
+        self._clock = clock
+        self._runner: Runner = runner or functools.partial(fit_from_prometheus, job)
+        self._poll_s = float(poll_s)
+        self._lock = threading.Lock()       # guards _report and _next_due_s
+        self._run_lock = threading.Lock()   # one refit at a time
+        self._report: RefitReport | None = None
+        self._next_due_s = clock() + first_after_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.dir / self._file_name
+
+    # -- the worker --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="wattwise-refit", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Ask the worker to stop and wait up to `timeout_s` (a refit under way finishes first)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # run_once reports its own failures; this is a bug, and the worker lives on
+                log.exception("refit worker: unexpected failure; trying again in %.0f s", self._poll_s)
+            self._stop.wait(self._poll_s)
+
+    def due(self) -> bool:
+        with self._lock:
+            return self._clock() >= self._next_due_s
+
+    def tick(self) -> RefitReport | None:
+        """Refit if due (on the injected clock); the new report, or None when not due."""
+        return self.run_once() if self.due() else None
+
+    def last_report(self) -> RefitReport | None:
+        with self._lock:
+            return self._report
+
+    # -- one refit ---------------------------------------------------------------------------
+
+    def run_once(self) -> RefitReport:
+        """Refit the window ending now. Never raises: a failure is the report's `error`."""
+        with self._run_lock:
+            started_s = self._clock()
+            step_s = self.job.step_s if self.job.step_s > 0 else 1.0
+            end_s = math.floor(started_s / step_s) * step_s   # replicas asking at once fit the same range
+            start_s = end_s - self.window_s
+            next_due_s = started_s + self.every_s
+            with self._lock:
+                self._next_due_s = next_due_s
+            try:
+                report = self._refit(started_s, start_s, end_s, next_due_s)
+            except Exception as e:  # reported, never raised: the worker must outlive any failure
+                retryable = bool(getattr(e, "retryable", False))
+                error = str(e) or type(e).__name__
+                log.warning("refit of %.0f-%.0f failed (%s); %s; next try in %.0f s", start_s, end_s, error,
+                            "retrying may help" if retryable else "retrying will not help until this is fixed",
+                            self.every_s)
+                report = RefitReport(started_s, self._clock(), start_s, end_s, next_due_s, error=error,
+                                     retryable=retryable)
+            with self._lock:
+                self._report = report
+            return report
+
+    def _refit(self, started_s: float, start_s: float, end_s: float, next_due_s: float) -> RefitReport:
+        in_use = self._read_in_use()
+        fitted = self._runner(start_s, end_s)
+        result = fitted.result
+        notes = {(str(p["workload"]), str(p["node_class"])): str(p.get("note") or "") for p in result.pairs}
+        decisions = []
+        for pair in sorted(set(notes) | set(in_use.own) | set(in_use.elsewhere)):
+            held = in_use.elsewhere.get(pair)
+            current = in_use.own.get(pair) or (held[1] if held else None)
+            decision = judge(pair[0], pair[1], result.candidates.get(pair), current, self._prior_for(*pair),
+                             self._class_max_w(pair[1], in_use), self.gate, _not_fitted(notes.get(pair)))
+            if decision.accepted and held:
+                kept = Verdict.KEPT_CURRENT if current is not None and not current.prior else Verdict.KEPT_PRIOR
+                decision = replace(decision, verdict=kept, model=current, reasons=decision.reasons + (
+                    Reason(f"passed the gate but {held[0]} holds this pair and the refitter rewrites only "
+                           f"{self._file_name}", "held_elsewhere"),))
+            decisions.append(decision)
+        accepted = [d for d in decisions if d.accepted]
+        written = not_written = ""
+        if accepted:
+            models = dict(in_use.own)
+            models.update({(d.workload, d.node_class): d.model for d in accepted if d.model is not None})
+            try:
+                self._write(list(models.values()), in_use.node_power)
+                written = str(self.path)
+            except OSError as e:
+                not_written = f"cannot write {self.path} ({e.strerror or e}): the accepted models are only in this report"
+        for d in decisions:
+            (log.info if d.accepted else log.debug)("refit: %s", d.summary())
+        log.info("refit of %.0f-%.0f: %d of %d pairs accepted%s", start_s, end_s, len(accepted), len(decisions),
+                 f"; {not_written}" if not_written else (f", written to {written}" if written else ""))
+        return RefitReport(started_s, self._clock(), start_s, end_s, next_due_s, tuple(decisions), written,
+                           not_written)
+
+    def _read_in_use(self) -> _InUse:
+        """The models in use, from the directory (ModelDirectory's files: *.json, no dot-files)."""
+        out = _InUse()
+        for p in sorted(self.dir.iterdir()):
+            if p.suffix != ".json" or p.name.startswith("."):
+                continue
+            models, curves = persistence.load(p)
+            out.all_curves.update(curves)
+            if p.name == self._file_name:
+                out.own = {(m.workload, m.node_class): m for m in models}
+                out.node_power = dict(curves)
+            else:
+                out.elsewhere.update({(m.workload, m.node_class): (p.name, m) for m in models})
+        return out
+
+    def _class_max_w(self, node_class: str, in_use: _InUse) -> float | None:
+        if self._max_power_w is not None:
+            value = self._max_power_w(node_class)
+            if value is not None:
+                return value
+        curve = in_use.all_curves.get(node_class)
+        return curve.max_w if curve is not None else None
+
+    def _write(self, models: list[WorkloadClassModel], node_power: dict[str, PowerCurve]) -> None:
+        """A unique dot-file (replicas sharing the directory never write into one another's), then one rename."""
+        fd, name = tempfile.mkstemp(dir=self.dir, prefix=f".{self._file_name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            persistence.save(tmp, models, node_power)
+            tmp.chmod(0o644)  # mkstemp's 0600 would hide it from readers running as another user
+            os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
