@@ -65,12 +65,13 @@ def _inputs(obj: dict) -> tuple:
     """Everything node_from_k8s reads from a Node, to compare with what a memo entry came from."""
     meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
     ready = [c.get("status") for c in status.get("conditions") or () if isinstance(c, dict) and c.get("type") == "Ready"]
-    return (meta.get("labels"), status.get("allocatable"), status.get("capacity"), ready, spec.get("unschedulable"))
+    return (meta.get("labels"), status.get("allocatable"), status.get("capacity"), ready, spec.get("unschedulable"),
+            spec.get("taints"))
 
 
 class ConversionMemo:
     """The last converted entry per node name, reused while everything `node_from_k8s` reads is
-    unchanged (labels, allocatable, capacity, readiness, cordon). A new resourceVersion alone
+    unchanged (labels, allocatable, capacity, readiness, cordon, taints). A new resourceVersion alone
     (a status heartbeat) keeps the same entry object, so nothing downstream is recomputed; any
     change of those inputs converts again: a node is never judged on stale TEE labels."""
 
