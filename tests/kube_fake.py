@@ -17,6 +17,11 @@ Deployments, StatefulSets):
 PATCH /api/v1/namespaces/{ns}/pods/{name} is recorded in `patches`; a JSON merge patch is applied
 to the pod (a MODIFIED event follows) and the pod returned, or, with `patch_status` set, a Status of
 that code is returned (e.g. 403 Forbidden, as for a ServiceAccount without `patch` on pods).
+POST /api/v1/namespaces/{ns}/events is recorded in `posted_events` (the body as sent) and answered
+201 with the Event as created (uid, resourceVersion, creationTimestamp added), after the checks
+the API server makes of a core/v1 Event without eventTime (its namespace is the path's and its
+involvedObject's: else 422; a name taken: 409); with `event_status` set, a Status of that code
+instead (e.g. 403, as for a ServiceAccount without `create` on events).
 """
 
 from __future__ import annotations
@@ -163,6 +168,8 @@ class FakeKubeApi:
         self.resources["nodes"].scripts = list(watch_scripts or [])
         self.patches: list[PatchSeen] = []
         self.patch_status: int | None = None
+        self.posted_events: list[dict] = []
+        self.event_status: int | None = None
         self.url = ""
         self._rv = max([int(r.resource_version) for r in self.resources.values()] + [1])
 
@@ -233,6 +240,7 @@ class FakeKubeApi:
             for r in self.resources.values():
                 app.router.add_get(r.path, self._handler(r))
             app.router.add_patch("/api/v1/namespaces/{namespace}/pods/{name}", self._patch_pod)
+            app.router.add_post("/api/v1/namespaces/{namespace}/events", self._post_event)
             self._runner = web.AppRunner(app, shutdown_timeout=0.5)
             await self._runner.setup()
             site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -390,6 +398,27 @@ class FakeKubeApi:
             if _key(pod) == (ns, name):
                 return web.json_response(self._emit("pods", "MODIFIED", merge_patch(pod, body)))
         return _status(404, f'pods "{name}" not found')
+
+    async def _post_event(self, request: web.Request) -> web.Response:
+        ns = request.match_info["namespace"]
+        body = await request.json()
+        self.posted_events.append(body)
+        if self.event_status is not None:
+            return _status(self.event_status, 'events is forbidden: User '
+                           '"system:serviceaccount:wattwise-system:wattwise-scaler" cannot create resource "events" '
+                           f'in API group "" in the namespace "{ns}"' if self.event_status == 403 else "error")
+        meta = body.get("metadata") or {}
+        if meta.get("namespace", ns) != ns or (body.get("involvedObject") or {}).get("namespace") != ns:
+            return _status(422, f'Event "{meta.get("name")}" is invalid: involvedObject.namespace: '
+                                'does not match event.namespace')
+        name = meta.get("name") or ""
+        if not name or sum(1 for e in self.posted_events if (e.get("metadata") or {}).get("name") == name) > 1:
+            return _status(409 if name else 422, f'events "{name}" already exists' if name else "name is required")
+        self._rv += 1
+        created = {**copy.deepcopy(body), "metadata": {**meta, "namespace": ns, "uid": f"uid-event-{self._rv}",
+                                                       "resourceVersion": str(self._rv),
+                                                       "creationTimestamp": "2025-06-11T14:10:00Z"}}
+        return web.json_response(created, status=201)
 
 
 def _as_selected(kind: str, obj: dict, old: dict | None, fields: str, labels: str) -> str | None:

@@ -226,8 +226,9 @@ def _start_cluster(args):
     return cluster.start()
 
 
-def _build(args, cluster=None, pods=None):
-    """The scaler (servers not started) and its refresher: the demo, a scenario, or the cluster."""
+def _build(args, cluster=None, pods=None, events=None):
+    """The scaler (servers not started) and its refresher: the demo, a scenario, or the cluster
+    (`events`: an EventPoster for Events on the ScaledObjects whose planned replicas change)."""
     from wattwise.models.model_set import StaticModels
     from wattwise.models.snapshot import Objective
     from wattwise.scaler.app import build_demo, build_scaler, settings_from_snapshot
@@ -260,12 +261,16 @@ def _build(args, cluster=None, pods=None):
         from wattwise.models.snapshot import PlannerSettings
         from wattwise.scaler.refresher import RefresherSettings
 
-        inventory, registry = _cluster_inputs(args, cluster, models)
+        inventory, registry, source = _cluster_inputs(args, cluster, models)
         settings = RefresherSettings(interval_s=args.refresh_s, objective=Objective(args.objective or "energy"),
                                      planner=PlannerSettings())
         scaler = build_scaler(inventory=inventory, carbon=carbon_source(None, args.carbon_config, args.carbon_static),
                               catalogue_by_key=registry.bases, settings=settings, registry=registry,
                               models=models, **common)
+        if events is not None:
+            from wattwise.kube.events import ReplicaEvents
+            scaler.refresher.add_listener(ReplicaEvents(cluster.scaled_objects, lambda: source.current().requests,
+                                                        events))
         _first_plan(scaler, cluster)
         return scaler, None
     from wattwise.models.scenario import load_scenario
@@ -310,7 +315,7 @@ def _cluster_inputs(args, cluster, models):
         cloud_regions=bundled_cloud_regions(), measured_curves=bundled_measured_curves(),
         fitted_curves=(lambda: models.current().node_power) if models is not None else None,
         managed_workloads=lambda: frozenset(r.workload_key for r in source.current().requests))
-    return inventory, registry
+    return inventory, registry, source
 
 
 FIRST_SYNC_S = 20.0
@@ -341,12 +346,16 @@ async def _serve(args) -> int:
     # failure) half-way through start-up leaves nothing running.
     async with contextlib.AsyncExitStack() as started:
         cluster = _start_cluster(args)
-        pods = None
+        pods = events = None
         if cluster is not None:
             started.callback(cluster.stop, min(args.grace_s, 5.0))
             from wattwise.scaler.pod_counts import kube_pod_counts
             pods = kube_pod_counts(cluster)
-        scaler, snapshot = _build(args, cluster, pods)
+            if args.scenario is None:     # planning the cluster's ScaledObjects: Events on them
+                from wattwise.kube.events import EventPoster, kube_event_post
+                events = EventPoster(kube_event_post(cluster.api_client)).start()
+                started.callback(events.stop)
+        scaler, snapshot = _build(args, cluster, pods, events)
         started.callback(close_carbon, scaler.refresher.carbon)
         started.callback(scaler.refresher.stop)
         if run_scaler:
