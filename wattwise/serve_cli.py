@@ -72,6 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scaler.add_argument("--models", metavar="DIR",
                         help="energy models (what `wattwise fit --out` writes, or a mounted ConfigMap), reloaded "
                              "when they change (default: the scenario's, else priors)")
+    scaler.add_argument("--refit-every", default="4h", metavar="DURATION",
+                        help="with --prometheus and --models: refit the energy models this often in the "
+                             "background, keeping a new model only when it passes the quality gate, and write "
+                             "them to --models when it is writable (default 4h; 0 turns refitting off)")
+    scaler.add_argument("--refit-window", default="24h", metavar="DURATION",
+                        help="the Kepler and FPS history each refit reads (default 24h)")
     scaler.add_argument("--objective", choices=("energy", "carbon", "balanced"), default=None,
                         help="what plans minimise where a ScaledObject does not say (default: the scenario's, "
                              "else energy)")
@@ -290,6 +296,25 @@ def _build(args, cluster=None, pods=None, events=None):
     return scaler, snapshot
 
 
+def _refitter(args):
+    """The background refit of --models from --prometheus, or None (off, or nothing to refit)."""
+    from wattwise.telemetry.timeparse import parse_duration_s
+
+    every_s = parse_duration_s(args.refit_every, "--refit-every")
+    window_s = parse_duration_s(args.refit_window, "--refit-window")
+    if args.demo or every_s <= 0 or not (args.prometheus and args.models):
+        return None
+    from wattwise.telemetry.fit_cli import FitJob
+    from wattwise.telemetry.prometheus.source import SourceSettings
+    from wattwise.telemetry.refit import Refitter
+
+    if not os.access(args.models, os.W_OK):
+        log.warning("--models %s is not writable (a ConfigMap?): refits are gated and reported, not saved; "
+                    "mount a writable volume there to keep what is learned", args.models)
+    job = FitJob(args.prometheus, SourceSettings(workload_label="wattwise.io/workload"))
+    return Refitter(job, args.models, every_s=every_s, window_s=window_s)
+
+
 def _demand_port(args):
     from wattwise.scaler.demand import DemandReading, PromQLDemand
 
@@ -338,6 +363,7 @@ async def _serve(args) -> int:
     if getattr(args, "set_deletion_cost", False) and not args.extender:
         raise ValueError("--set-deletion-cost runs with the extender against the Kubernetes API "
                          "(--extender, not --demo)")
+    refitter = _refitter(args)           # its flags checked before anything starts
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -377,6 +403,11 @@ async def _serve(args) -> int:
                 if state is not None:
                     scaler.metrics.observe_state(state, len(scaler.registry))
         scaler.refresher.start()          # the plan both doors read: the extender alone plans too
+        if refitter is not None:
+            refitter.start()
+            started.callback(refitter.stop, min(args.grace_s, 5.0))
+            log.info("refitting the energy models every %s over the last %s (quality-gated)", args.refit_every,
+                     args.refit_window)
         extender = None
         if args.extender or args.demo:
             try:
