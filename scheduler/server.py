@@ -18,6 +18,7 @@ from wattwise.scheduler.app import DEFAULT_MAX_REQUEST_BYTES, build_app, build_h
 from wattwise.scheduler.deletion_cost import DeletionCostReconciler, kube_patcher
 from wattwise.scheduler.metrics import ExtenderMetrics
 from wattwise.scheduler.node_cache import KubeNodeCache, NodeCache, PlanSnapshotNodeCache
+from wattwise.scheduler.replica_counts import StaticReplicaCounts
 from wattwise.scheduler.service import ExtenderService
 from wattwise.scheduler.tls import server_ssl_context
 
@@ -162,6 +163,7 @@ def start_extender_from_args(args: argparse.Namespace, source: PlanSource,
         if set_cost:
             raise InvalidInputError("--set-deletion-cost", "needs the Kubernetes API; the demo has no pods")
         cache: NodeCache = PlanSnapshotNodeCache(source)
+        counts = StaticReplicaCounts({})   # the demo runs no pods: every class the plan wants is short
     else:
         if cluster is None:
             cluster = KubeCluster.connect(args.kubeconfig, args.in_cluster, resync_s=args.node_resync_s).start()

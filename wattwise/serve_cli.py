@@ -255,7 +255,9 @@ def _build(args, cluster=None, pods=None, events=None):
         if args.carbon_config or args.carbon_static is not None:
             raise ValueError("--carbon-config/--carbon-static apply to live mode (--scaler), not --demo")
         snapshot = load_scenario(args.scenario or DEFAULT_SCENARIO).snapshot
-        return build_demo(snapshot, interval_s=args.refresh_s, config=config, tls=tls), snapshot
+        from wattwise.scaler.pod_counts import StaticPodCounts   # the demo runs no pods, as the simulator starts
+
+        return build_demo(snapshot, interval_s=args.refresh_s, config=config, tls=tls, pods=StaticPodCounts()), snapshot
     planner = InlinePlanner() if args.plan_inline else ProcessPlanner(timeout_s=max(120.0, 4 * args.refresh_s))
     common = dict(demand=_demand_port(args), config=config, tls=tls, registry_ttl_s=args.registration_ttl_s,
                   planner=planner, pods=pods)
