@@ -83,3 +83,27 @@ class PowerFpsSource(Protocol):
     """Per-pod power (W, from Kepler) and delivered FPS (from the application), aligned in time."""
 
     def samples(self, start_s: float, end_s: float, step_s: float) -> pd.DataFrame: ...
+
+
+@dataclass(frozen=True)
+class ReplicaSample:
+    """One WattWise replica now: what it delivered and dropped (frames/s over the application's
+    window, the reference pipeline's `infer_fps` and `drop_fps`) and, when known, what it was asked for.
+    `node_class` when the source knows it; else the reader finds it from `node`."""
+
+    workload: str                       # namespace/name
+    node: str
+    delivered_fps: float
+    drop_fps: float = 0.0
+    requested_fps: float | None = None
+    node_class: str | None = None
+    pod: str = ""                       # namespace/name of the pod, for reports
+
+
+@runtime_checkable
+class ReplicaFpsSource(Protocol):
+    """Per running WattWise replica at `at_s`, its delivered and dropped FPS. Raises when the
+    samples cannot be read or are absent (the error says why); the reader reports it and corrects
+    nothing."""
+
+    def read(self, at_s: float) -> list[ReplicaSample]: ...

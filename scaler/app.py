@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
 from wattwise.models.model_set import EnergyModelSource, StaticModels
-from wattwise.models.ports import CarbonIntensitySource, NodeInventory
+from wattwise.models.ports import CarbonIntensitySource, NodeInventory, ReplicaFpsSource
 from wattwise.models.snapshot import Snapshot
 from wattwise.models.workload import Workload
 from wattwise.scaler.cluster_registry import ClusterRegistry
@@ -50,12 +50,15 @@ def build_scaler(*, inventory: NodeInventory, demand: DemandPort, carbon: Carbon
                  registry_ttl_s: float = 600.0, clock: Callable[[], float] = time.time,
                  metrics: ScalerMetrics | None = None, planner: PlanRunner | None = None,
                  pods: PodCounts | None = None, models: EnergyModelSource | None = None,
-                 registry: Registry | ClusterRegistry | None = None) -> Scaler:
+                 registry: Registry | ClusterRegistry | None = None,
+                 replica_fps: ReplicaFpsSource | None = None) -> Scaler:
     """`planner`: where plans are made (default: inline, on the refresher's thread). `pods`: running
     and ready pods per node, for the make-before-break surge and the re-plan gate's "pods waiting"
-    (default: none, the plan's replicas). A carbon source configured with its own
-    `default_g_per_kwh` sets the planner's `carbon_default_g_per_kwh`, so one value is counted
-    wherever a reading is missing or untrusted."""
+    (default: none, the plan's replicas). `replica_fps`: each replica's delivered and dropped FPS,
+    to lower the capacity of (workload, class) pairs that drop frames (default: none, capacities
+    as modelled; live: `telemetry.prometheus.replica_fps.PrometheusReplicaFps`). A carbon source
+    configured with its own `default_g_per_kwh` sets the planner's `carbon_default_g_per_kwh`, so
+    one value is counted wherever a reading is missing or untrusted."""
     default_g_per_kwh = getattr(carbon, "default_g_per_kwh", None)
     if isinstance(default_g_per_kwh, (int, float)) and math.isfinite(default_g_per_kwh) and default_g_per_kwh >= 0:
         settings = replace(settings, planner=replace(settings.planner, carbon_default_g_per_kwh=float(default_g_per_kwh)))
@@ -63,7 +66,7 @@ def build_scaler(*, inventory: NodeInventory, demand: DemandPort, carbon: Carbon
         registry = Registry(clock, ttl_s=registry_ttl_s)
     refresher = PlanRefresher(inventory=inventory, demand=demand, carbon=carbon, registry=registry,
                               catalogue=catalogue_by_key, settings=settings, clock=clock, planner=planner, pods=pods,
-                              models=models)
+                              models=models, replica_fps=replica_fps)
     core = ScalerCore(registry, refresher.state, pods=pods)
     metrics = metrics or ScalerMetrics()
     server = ScalerServer(core, refresher, metrics, config, tls)

@@ -28,6 +28,15 @@ planned on good data (the refresher keeps no copy of that rule). A carbon readin
 is "stale" or "default", or a zone without one, is planned with the core's conservative default
 (`models.costs.zone_intensity`) and reported. Either way the state is marked degraded with the
 reasons, logged on every change of reasons, and clears by itself when data returns.
+
+Capacity learned from drops: with a `ReplicaFpsSource`, each refresh reads every replica's
+delivered and dropped FPS at the plan time; a (workload, node class) pair whose replicas drop
+frames below the capacity it is planned with gets that capacity lowered (the core's
+`models.capacity_correction`, kept as `scaler.replica_fps.CapacityCorrections` says: until the
+models change or the correction expires) in the models of every snapshot, and a new or changed
+correction re-plans at once ("capacity-corrected"; one that expires, "capacity-correction-expired").
+A failing source is a degraded reason and lowers nothing; the corrections held stay. `GET /plan`
+shows them (`inputs["capacity_corrections"]`).
 """
 
 from __future__ import annotations
@@ -43,10 +52,11 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from wattwise.models.capacity_correction import apply_corrections
 from wattwise.models.costs import zone_weights
 from wattwise.models.grid_zone import UNMAPPED_ZONE
 from wattwise.models.model_set import EnergyModelSource, StaticModels
-from wattwise.models.ports import CarbonIntensitySource, CarbonReading, NodeInventory
+from wattwise.models.ports import CarbonIntensitySource, CarbonReading, NodeInventory, ReplicaFpsSource
 from wattwise.models.replan import DemandWindow, PlanInputs, PlanMark, ReplanSettings, needs_replan
 from wattwise.models.snapshot import Objective, PlannerSettings, PolicyState, Snapshot, build_snapshot
 from wattwise.models.workload import Demand, Workload
@@ -56,6 +66,7 @@ from wattwise.scaler.metadata import ScalerRequest
 from wattwise.scaler.planning import InlinePlanner, PlannerFailed, PlanRunner
 from wattwise.scaler.pod_counts import PodCounts
 from wattwise.scaler.registry import Registry
+from wattwise.scaler.replica_fps import CapacityCorrections, HeldCorrection, KeepSettings, replica_rates
 from wattwise.scaler.state import ScalerState
 from wattwise.scaler.workloads import build_workload, demand_fps, objective_of
 
@@ -78,6 +89,7 @@ class RefresherSettings:
     wake_debounce_s: float = 0.05
     replan: ReplanSettings = ReplanSettings()      # when to re-plan: the core's gate, as in the simulator
     pending_after_s: float = 60.0                  # planned pods missing this long count as pods waiting
+    capacity: KeepSettings = KeepSettings()        # capacity learned from drops: the rule, expiry and settling
 
 
 class PlanRefresher:
@@ -85,10 +97,11 @@ class PlanRefresher:
                  registry: Registry, catalogue: Mapping[str, Workload] | None = None,
                  settings: RefresherSettings = RefresherSettings(), clock: Callable[[], float] = time.time,
                  planner: PlanRunner | None = None, pods: PodCounts | None = None,
-                 models: EnergyModelSource | None = None):
+                 models: EnergyModelSource | None = None, replica_fps: ReplicaFpsSource | None = None):
         """`pods`: pods bound per workload, for the gate's "pods waiting" (None: never waiting).
         `models`: the energy models every plan uses (None: none, every pair from its prior); a
-        new version of them re-plans at once."""
+        new version of them re-plans at once. `replica_fps`: each replica's delivered and dropped
+        FPS, to lower the capacity of pairs that drop frames (None: capacities as modelled)."""
         self._inventory = inventory
         self._demand = demand
         self._carbon = carbon
@@ -96,6 +109,9 @@ class PlanRefresher:
         self._catalogue = dict(catalogue or {})
         self._models: EnergyModelSource = models or StaticModels({})
         self._models_version: int | None = None
+        self._replica_fps = replica_fps
+        self._corrections = CapacityCorrections(settings.capacity)
+        self._corrected: tuple = ()                   # (pair, capacity) of the corrections the last plan used
         self._configured: tuple | None = None        # the `streams` metadata the last plan was made for
         self.settings = settings
         self._clock = clock
@@ -227,6 +243,10 @@ class PlanRefresher:
                                     settings=self.settings.planner,
                                     state=replace(self._policy.get(objective, PolicyState()), demand_history=history))
                      for objective in objectives]
+        corrections = self._capacity_corrections(snapshots[0], model_set.version, now_s, reasons)
+        if corrections:
+            corrected_models = _corrected_models(snapshots[0], model_set.by_pair, corrections)
+            snapshots = [s.with_models(corrected_models) for s in snapshots]
         weights = [_weights(s) for s in snapshots]
         go, why = (True, "forced") if force else self._gate(now_s, objectives, snapshots, weights,
                                                              window.peak(now_s, now_fps), requests)
@@ -235,6 +255,11 @@ class PlanRefresher:
         configured = _configured_streams(requests)
         if not go and self._configured is not None and configured != self._configured:
             go, why = True, "streams-changed"     # a person changed a ScaledObject's `streams`: not noise
+        corrected = tuple(sorted((pair, c.capacity_fps) for pair, c in corrections.items()))
+        if not go and corrected != self._corrected:
+            before = dict(self._corrected)
+            lowered = any(pair not in before or cap < before[pair] for pair, cap in corrected)
+            go, why = True, "capacity-corrected" if lowered else "capacity-correction-expired"
         window.add(now_s, now_fps)
         self.last_decision = (go, why)
         if not go:
@@ -251,7 +276,8 @@ class PlanRefresher:
         views = {}
         previous = self._state
         version = (previous.version + 1) if previous else 1
-        inputs = {"nodes_source": self._describe_inventory(len(nodes)), "left_out": self._left_out()}
+        inputs = {"nodes_source": self._describe_inventory(len(nodes)), "left_out": self._left_out(),
+                  "capacity_corrections": _describe_corrections(corrections)}
         for objective, snapshot, (plan, state) in zip(objectives, snapshots, results):
             self._policy[objective] = state
             views[objective] = PlanView(snapshot, plan, state, now_s, bool(reasons), tuple(reasons), version, inputs)
@@ -262,6 +288,7 @@ class PlanRefresher:
         self._must_plan = False
         self._models_version = model_set.version
         self._configured = configured
+        self._corrected = corrected
         self._short_since.clear()
         self.replans += 1
         self.replan_reasons[why] += 1
@@ -272,6 +299,29 @@ class PlanRefresher:
         self._log_reasons(tuple(reasons))
         log.debug("plan at %s (%s): %d workloads, %d objective(s)", now_s, why, len(workloads), len(views))
         return new
+
+    def _capacity_corrections(self, snapshot: Snapshot, models_version: int, now_s: float,
+                              reasons: list[str]) -> dict[tuple[str, str], HeldCorrection]:
+        """The capacity corrections to plan with: those held, updated with this refresh's replica
+        samples (none when the source failed: reported, nothing lowered)."""
+        if self._replica_fps is None:
+            return {}
+        try:
+            samples = self._replica_fps.read(now_s)
+        except Exception as e:  # noqa: BLE001 - a failing source corrects nothing, never stops the plan
+            reasons.append(f"replica fps unavailable ({_clip(str(e))}); capacities not corrected from drops "
+                           "this refresh")
+            samples = []
+        replicas = replica_rates(samples, {n.name: n.node_class for n in snapshot.nodes})
+        workloads = {w.key: w for w in snapshot.workloads}
+        capacity = {}
+        for pair in {(r.workload, r.node_class) for r in replicas} | set(self._corrections.held()):
+            w, cls = workloads.get(pair[0]), snapshot.node_classes.get(pair[1])
+            m = snapshot.model(w, cls) if w is not None and cls is not None else None
+            if m is not None:
+                capacity[pair] = m.capacity_fps
+        held = self._corrections.update(now_s, models_version, capacity, replicas)
+        return {pair: c for pair, c in held.items() if pair in capacity}
 
     def _describe_inventory(self, count: int) -> str:
         describe = getattr(self._inventory, "describe", None)
@@ -416,6 +466,25 @@ class PlanRefresher:
         for key in set(self._last_ok_s) - live:
             del self._last_ok_s[key]
         return workloads
+
+
+def _corrected_models(snapshot: Snapshot, models, corrections: Mapping[tuple[str, str], HeldCorrection]):
+    """`models` with each corrected pair's model (measured, by model type, or its prior: what the
+    snapshot plans with) under the pair's own key, its capacity lowered."""
+    out = dict(models)
+    workloads = {w.key: w for w in snapshot.workloads}
+    for key, cls in corrections:
+        m = snapshot.model(workloads[key], snapshot.node_classes[cls])
+        if m is not None:
+            out[(key, cls)] = m
+    return apply_corrections(out, {pair: c.correction for pair, c in corrections.items()})
+
+
+def _describe_corrections(corrections: Mapping[tuple[str, str], HeldCorrection]) -> list[dict]:
+    """For people (GET /plan): per corrected pair, the capacity planned with and the model's."""
+    return [{"workload": key, "node_class": cls, "capacity_fps": c.capacity_fps,
+             "corrected_from_fps": c.model_capacity_fps, "since_s": c.since_s, "reason": str(c.correction.reason)}
+            for (key, cls), c in sorted(corrections.items())]
 
 
 def _configured_streams(requests) -> tuple:

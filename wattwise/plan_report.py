@@ -19,6 +19,7 @@ def plan_report(view: PlanView) -> dict[str, Any]:
     for p in sorted(plan.placements, key=lambda p: (p.workload, p.node)):
         placements.setdefault(p.workload, []).append({"node": p.node, "node_class": p.node_class,
                                                       "replicas": p.replicas})
+    corrections = {(c["workload"], c["node_class"]): c for c in view.inputs.get("capacity_corrections", ())}
     models = []
     for w in snap.workloads:
         for cls in snap.node_classes.values():
@@ -26,8 +27,13 @@ def plan_report(view: PlanView) -> dict[str, Any]:
             if m is None:
                 continue
             fitted = not m.prior and ((w.key, cls.name) in snap.models or (w.model_type, cls.name) in snap.models)
-            models.append({"workload": w.key, "node_class": cls.name, "kind": "fitted" if fitted else "prior",
-                           "source": m.source, "capacity_fps": round(m.capacity_fps, 3)})
+            entry = {"workload": w.key, "node_class": cls.name, "kind": "fitted" if fitted else "prior",
+                     "source": m.source, "capacity_fps": round(m.capacity_fps, 3)}
+            c = corrections.get((w.key, cls.name))
+            if c is not None:     # capacity learned from drops: the model's, and why it was lowered
+                entry |= {"corrected_from_fps": round(c["corrected_from_fps"], 3), "corrected_at": _iso(c["since_s"]),
+                          "correction_reason": c["reason"]}
+            models.append(entry)
     active = set(plan.active_nodes)
     carbon = {}
     for zone in sorted({n.zone for n in snap.nodes}):

@@ -1,0 +1,119 @@
+"""The live ReplicaFpsSource against a real Prometheus holding the reference pipeline's `infer_fps`
+and `drop_fps` gauges, joined to WattWise's pods as the pod watch gives them; and through the
+refresher, the capacity of the pair whose replicas drop frames is lowered."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from wattwise.kube.workload_pods import PodRecord
+from wattwise.models.ports import ReplicaFpsSource, ReplicaSample
+from wattwise.scaler.app import build_scaler, settings_from_snapshot
+from wattwise.scaler.metadata import parse_metadata
+from wattwise.scaler.sources import ScenarioCarbon, ScenarioInventory, catalogue, demo_metadata, recorded_demand
+from wattwise.telemetry.prometheus import NoFpsData, PrometheusUnavailable, TelemetryError
+from wattwise.telemetry.prometheus.replica_fps import PrometheusReplicaFps, ReplicaFpsSettings
+
+from tests.scaler.helpers import snapshot
+
+KEY = "retail/checkout-cams"
+END_S = (time.time() - 3600) // 15 * 15          # promtool writes only blocks in the past
+STEP_S, POINTS = 15, 40
+
+
+def gauges() -> str:
+    """(namespace, pod) -> (infer_fps, drop_fps or None), constant over ten minutes."""
+    pods = {("retail", "cams-a"): (14.0, 3.0), ("retail", "cams-b"): (16.0, 2.0),
+            ("retail", "cams-c"): (5.0, 10.0),      # not ready: left out
+            ("retail", "cams-d"): (30.0, None),     # no drop_fps series: left out
+            ("other", "tenant-x"): (99.0, 50.0)}    # not a WattWise pod: ignored
+    lines = []
+    for metric, i in (("infer_fps", 0), ("drop_fps", 1)):
+        lines += [f"# TYPE {metric} gauge", f"# HELP {metric} frames per second over the last 60 s"]
+        for (ns, pod), values in pods.items():
+            if values[i] is None:
+                continue
+            for k in range(POINTS):
+                t = END_S - (POINTS - 1 - k) * STEP_S
+                lines.append(f'{metric}{{namespace="{ns}",pod="{pod}",instance="{pod}:8080",'
+                             f'job="inference"}} {values[i]} {t:.0f}')
+    return "\n".join(lines + ["# EOF", ""])
+
+
+class Pods:
+    """WattWise's pods as the pod watch (`kube.workload_pods.WorkloadPods`) serves them."""
+
+    def __init__(self, records, known=True):
+        self.records, self.known = tuple(records), known
+
+    def pods(self):
+        return self.records
+
+
+def record(name, node, ready=True) -> PodRecord:
+    return PodRecord("retail", name, KEY, node, ready, None, "1")
+
+
+PODS = Pods([record("cams-a", "de-spr-1"), record("cams-b", "de-spr-2"), record("cams-c", "de-spr-2", ready=False),
+             record("cams-d", "de-spr-3")])
+
+
+@pytest.fixture(scope="module")
+def prom(tmp_path_factory):
+    from tests.prometheus_fixture import PrometheusFixtureError, start_prometheus
+
+    try:        # one Prometheus for the module (conftest's `prometheus_factory` starts one per test)
+        running = start_prometheus(gauges(), tmp_path_factory.mktemp("prometheus"))
+    except PrometheusFixtureError as e:
+        pytest.fail(str(e), pytrace=False)
+    yield running
+    running.stop()
+
+
+def test_each_ready_replica_gets_its_delivered_and_dropped_fps(prom):
+    source = PrometheusReplicaFps(prom.url, PODS)
+    assert isinstance(source, ReplicaFpsSource)
+    assert source.query("infer_fps") == "sum by (namespace, pod) (avg_over_time(infer_fps[60s]))"
+    samples = source.read(END_S)
+    assert samples == [ReplicaSample(KEY, "de-spr-1", 14.0, 3.0, pod="retail/cams-a"),
+                       ReplicaSample(KEY, "de-spr-2", 16.0, 2.0, pod="retail/cams-b")]
+
+
+def test_label_names_are_settings(prom):
+    source = PrometheusReplicaFps(prom.url, PODS, ReplicaFpsSettings(pod_label="pod_name"))
+    with pytest.raises(NoFpsData, match="'infer_fps' series with labels 'namespace' and 'pod_name'"):
+        source.read(END_S)
+
+
+def test_absent_series_unknown_pods_and_a_dead_prometheus_are_errors_not_samples(prom, tmp_path):
+    with pytest.raises(NoFpsData, match="no 'infer_fps' series .* any of 3 ready WattWise pod"):
+        PrometheusReplicaFps(prom.url, PODS).read(END_S - 3 * 3600)            # before the data
+    with pytest.raises(NoFpsData, match="no 'dropped_frames_fps' series"):
+        PrometheusReplicaFps(prom.url, PODS, ReplicaFpsSettings(drop_metric="dropped_frames_fps")).read(END_S)
+    with pytest.raises(TelemetryError, match="pods are not known") as e:
+        PrometheusReplicaFps(prom.url, Pods(PODS.records, known=False)).read(END_S)
+    assert e.value.retryable
+    assert PrometheusReplicaFps(prom.url, Pods([])).read(END_S) == []         # no replicas: nothing to say
+    from tests.prometheus_fixture import free_port
+    with pytest.raises(PrometheusUnavailable):
+        PrometheusReplicaFps(f"http://127.0.0.1:{free_port()}", PODS).read(END_S)
+
+
+def test_the_refresher_lowers_the_dropping_pairs_capacity_from_prometheus(prom):
+    snap = snapshot()
+    scaler = build_scaler(inventory=ScenarioInventory(snap), demand=recorded_demand(snap), carbon=ScenarioCarbon(snap),
+                          catalogue_by_key=catalogue(snap), settings=settings_from_snapshot(snap, 15.0),
+                          clock=lambda: END_S, registry_ttl_s=math.inf,
+                          replica_fps=PrometheusReplicaFps(prom.url, PODS))
+    for w in snap.workloads:
+        scaler.registry.touch(parse_metadata(w.name, w.namespace, demo_metadata(w)))
+    view = scaler.refresher.refresh_once().default_view
+    assert not view.degraded
+    [c] = view.inputs["capacity_corrections"]
+    assert (c["workload"], c["node_class"]) == (KEY, "spr-amx-tdx")
+    assert c["capacity_fps"] == pytest.approx(0.95 * 15.0) and c["corrected_from_fps"] > 15.0   # median of 14, 16
+    w = next(w for w in view.snapshot.workloads if w.key == KEY)
+    assert view.snapshot.model(w, view.snapshot.node_classes["spr-amx-tdx"]).capacity_fps == pytest.approx(14.25)
