@@ -76,6 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --prometheus and --models: refit the energy models this often in the "
                              "background, keeping a new model only when it passes the quality gate, and write "
                              "them to --models when it is writable (default 4h; 0 turns refitting off)")
+    scaler.add_argument("--fps-metric", default="infer_fps", metavar="NAME",
+                        help="in a cluster with --prometheus: the per-pod delivered-FPS gauge; replicas that drop "
+                             "frames (--drop-metric) lower their class's capacity at once (default infer_fps; '' "
+                             "turns this off)")
+    scaler.add_argument("--drop-metric", default="drop_fps", metavar="NAME",
+                        help="the per-pod dropped-FPS gauge (default drop_fps)")
     scaler.add_argument("--refit-window", default="24h", metavar="DURATION",
                         help="the Kepler and FPS history each refit reads (default 24h)")
     scaler.add_argument("--objective", choices=("energy", "carbon", "balanced"), default=None,
@@ -274,7 +280,7 @@ def _build(args, cluster=None, pods=None, events=None):
                                      planner=PlannerSettings())
         scaler = build_scaler(inventory=inventory, carbon=carbon_source(None, args.carbon_config, args.carbon_static),
                               catalogue_by_key=registry.bases, settings=settings, registry=registry,
-                              models=models, **common)
+                              models=models, replica_fps=_replica_fps(args, cluster), **common)
         if events is not None:
             from wattwise.kube.events import ReplicaEvents
             scaler.refresher.add_listener(ReplicaEvents(cluster.scaled_objects, lambda: source.current().requests,
@@ -315,6 +321,16 @@ def _refitter(args):
                     "mount a writable volume there to keep what is learned", args.models)
     job = FitJob(args.prometheus, SourceSettings(workload_label="wattwise.io/workload"))
     return Refitter(job, args.models, every_s=every_s, window_s=window_s)
+
+
+def _replica_fps(args, cluster):
+    """Delivered and dropped FPS per replica now, for capacity learned from drops (None: off)."""
+    if not (args.prometheus and args.fps_metric and args.drop_metric):
+        return None
+    from wattwise.telemetry.prometheus.replica_fps import PrometheusReplicaFps, ReplicaFpsSettings
+
+    return PrometheusReplicaFps(args.prometheus, cluster.workload_pods(),
+                                ReplicaFpsSettings(fps_metric=args.fps_metric, drop_metric=args.drop_metric))
 
 
 def _demand_port(args):
