@@ -1,7 +1,9 @@
 """`wattwise fit`: fit energy models from Kepler and FPS history in Prometheus.
 
-Writes into --out: `energy-models.json` (models/persistence format), `fit-report.json` and
-`fit-table.txt` (the table also printed on stdout).
+Writes into --out: `energy-models.json` (models/persistence format: the pairs' models, and in
+`node_power` the power curve of every node class fitted from Kepler's node power against CPU
+utilisation, `telemetry/node_curves.py`), `fit-report.json` and `fit-table.txt` (the tables also
+printed on stdout: the pairs, then the node classes).
 
 `fit_from_prometheus` is the fit itself (fetch, clean, fit, report), shared with the live
 refitter (`telemetry/refit.py`), so the service learns exactly as `wattwise fit` does.
@@ -23,8 +25,10 @@ from wattwise.models.errors import InvalidInputError
 from wattwise.models.priors import prior_model
 from wattwise.models.workload import Workload
 from wattwise.telemetry.fitting import FitResult, FitSettings, fit_energy_models
+from wattwise.telemetry.node_curves import NodeCurveFit, NodeCurveSettings, fit_node_curves, format_node_table
 from wattwise.telemetry.progress import ProgressBar
 from wattwise.telemetry.prometheus.client import PrometheusClient
+from wattwise.telemetry.prometheus.node_power import PrometheusNodePowerSource
 from wattwise.telemetry.prometheus.schema import KeplerSchema
 from wattwise.telemetry.prometheus.source import PrometheusPowerFpsSource, SourceSettings
 from wattwise.telemetry.report_table import format_table
@@ -52,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", default="30s", help="timeout of each Prometheus query")
     parser.add_argument("--retries", type=int, default=2, help="retries on connection errors and 429/5xx")
     parser.add_argument("--min-samples", type=int, default=30, help="training samples a pair needs to be fitted")
+    parser.add_argument("--node-min-samples", type=int, default=NodeCurveSettings.min_samples,
+                        help="samples a node class needs for its power curve (default %(default)s)")
+    parser.add_argument("--node-min-util-span", type=float, default=NodeCurveSettings.min_util_span,
+                        help="CPU utilisation range (0..1) a node class's samples must span (default %(default)s)")
 
 
 def _range(args, now_s: float) -> tuple[float, float]:
@@ -84,22 +92,31 @@ class FitJob:
     step_s: float = 15.0
     timeout_s: float = 30.0
     retries: int = 2
+    node_curves: NodeCurveSettings = NodeCurveSettings()
 
 
 @dataclass
 class FitRun:
     result: FitResult
     report: dict  # what `wattwise fit` writes as fit-report.json
+    node_power: NodeCurveFit | None = None   # the node classes' power curves; None: not fetched
 
 
 def fit_from_prometheus(job: FitJob, start_s: float, end_s: float,
                         progress: Callable[[int, int], None] | None = None) -> FitRun:
-    """Fetch [start_s, end_s] and fit every pair. Raises the adapter's `TelemetryError`s."""
+    """Fetch [start_s, end_s], fit every pair and every node class's power curve. Raises the
+    adapter's `TelemetryError`s."""
     with PrometheusClient(job.prometheus_url, timeout_s=job.timeout_s, retries=job.retries) as client:
         source = PrometheusPowerFpsSource(client, job.source, progress=progress)
         samples = source.samples(start_s, end_s, job.step_s)
+        info = source.last
+        nodes = PrometheusNodePowerSource(client, job.source.zone, job.source.scrape_interval_s)
+        node_samples = nodes.samples(start_s, end_s, job.step_s, info.schema, info.kepler_node_aliases)
         stats = client.stats
-    info = source.last
+    class_of = {n: c for c, members in info.nodes_by_class.items() for n in members}
+    node_fit = fit_node_curves(node_samples, class_of, job.node_curves, expected_classes=info.nodes_by_class)
+    if nodes.last.problem:
+        log.info("node power curves: none fitted, %s", nodes.last.problem)
     result = fit_energy_models(samples, prior_for=prior_for_pair, nodes_by_class=info.nodes_by_class,
                                exclusions=info.exclusions, settings=job.fit, source=f"kepler-{info.schema.value}")
     for entry in result.pairs:
@@ -109,8 +126,12 @@ def fit_from_prometheus(job: FitJob, start_s: float, end_s: float,
                    "range": {"start_s": start_s, "end_s": end_s, "step_s": job.step_s},
                    "workload_from": info.workload_source, "kube_state_metrics": list(info.kube_metrics),
                    "counter_resets": info.counter_resets, "kepler_node_aliases": info.kepler_node_aliases,
-                   "prometheus_requests": stats.requests, "prometheus_bytes": stats.bytes_received})
-    return FitRun(result, report)
+                   "prometheus_requests": stats.requests, "prometheus_bytes": stats.bytes_received,
+                   "node_power": {**node_fit.report(), **nodes.last.as_dict(),
+                                  "thresholds": {"min_samples": job.node_curves.min_samples,
+                                                 "min_util_span": job.node_curves.min_util_span,
+                                                 "max_power_w": job.node_curves.max_power_w}}})
+    return FitRun(result, report, node_fit)
 
 
 def run(args) -> int:
@@ -125,8 +146,13 @@ def run(args) -> int:
                               node_class_label=args.node_class_label, zone=args.zone,
                               scrape_interval_s=parse_duration_s(args.scrape_interval, "--scrape-interval"),
                               schema=None if args.schema == "auto" else KeplerSchema(args.schema))
+    if args.node_min_samples < 1:
+        raise InvalidInputError("--node-min-samples", "must be at least 1")
+    if not 0 < args.node_min_util_span <= 1:
+        raise InvalidInputError("--node-min-util-span", "must be a fraction of the utilisation range, in (0, 1]")
     job = FitJob(args.prometheus, settings, FitSettings(min_train_samples=args.min_samples), step_s,
-                 parse_duration_s(args.timeout, "--timeout"), args.retries)
+                 parse_duration_s(args.timeout, "--timeout"), args.retries,
+                 NodeCurveSettings(min_samples=args.node_min_samples, min_util_span=args.node_min_util_span))
     out = Path(args.out)
     bar = ProgressBar("fetching")
     try:
@@ -134,14 +160,19 @@ def run(args) -> int:
     finally:
         bar.close()
     result, report = fitted.result, fitted.report
+    curves = fitted.node_power.curves if fitted.node_power is not None else {}
     try:
         out.mkdir(parents=True, exist_ok=True)
-        persistence.save(out / "energy-models.json", result.models)
+        persistence.save(out / "energy-models.json", result.models, curves)
         (out / "fit-report.json").write_text(json.dumps(report, indent=2) + "\n")
         table = format_table(result.pairs)
+        if fitted.node_power is not None:
+            problem = report["node_power"].get("problem")
+            table += "\n\n" + format_node_table(fitted.node_power.classes) + (f"\n({problem})" if problem else "")
         (out / "fit-table.txt").write_text(table + "\n")
     except OSError as e:
         raise InvalidInputError("--out", f"cannot write to {out} ({e.strerror})") from None
     print(table)
-    print(f"\n{len(result.models)} models -> {out / 'energy-models.json'}; report -> {out / 'fit-report.json'}")
+    print(f"\n{len(result.models)} models and {len(curves)} node power curves -> {out / 'energy-models.json'}; "
+          f"report -> {out / 'fit-report.json'}")
     return 0

@@ -8,6 +8,16 @@ the set with the accepted pairs into `file_name` (energy-models.json) of the mod
 (which ModelDirectory skips) and one `os.replace`, so a reader never sees half a file. When nothing
 is accepted nothing is written, so the models' version, and with it the re-plan gate, stays put.
 
+Node power curves (`FitRun.node_power`, fitted from Kepler's node power against utilisation by
+`telemetry/node_curves.py`): a class's curve in the file is replaced only by one that passes the
+plausibility check (`node_curves.curve_problems`: non-decreasing, idle > 0, max <= 5 kW) and
+differs from it somewhere by more than `CURVE_CHANGE` (2%), so an unchanged cluster does not bump
+the models' version every refit. The standby power (`sleep_w`), which Kepler cannot measure, is
+carried over from the curve replaced. A class not fitted this time keeps its curve (or, with none
+in the file, keeps whatever the live loop chose: a SPECpower curve or the prior). A class whose curve
+another file of the directory holds is never written (ModelDirectory would take either). A file is
+written when a pair is accepted or a curve changes.
+
 The model in use per pair is what the directory holds. Pairs held by another file of the directory
 are judged but never rewritten (ModelDirectory refuses a pair found in two files): they are kept,
 and the decision says so. A directory that cannot be written to (a mounted ConfigMap) still gets
@@ -33,19 +43,42 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from wattwise.models import persistence
 from wattwise.models.energy import WorkloadClassModel
 from wattwise.models.errors import InvalidInputError
 from wattwise.models.model_gate import GateDecision, GateSettings, Verdict, judge
-from wattwise.models.power_curve import PowerCurve
+from wattwise.models.power_curve import SPECPOWER_UTIL, PowerCurve
 from wattwise.models.reason import Reason
 from wattwise.telemetry.fit_cli import FitJob, FitRun, fit_from_prometheus, prior_for_pair
+from wattwise.telemetry.node_curves import NodeCurveFit, curve_problems
 
 log = logging.getLogger(__name__)
 
 Pair = tuple[str, str]
 Runner = Callable[[float, float], FitRun]  # (start_s, end_s) -> the fit of that range
 DEFAULT_GATE = GateSettings()
+CURVE_CHANGE = 0.02   # a node curve is rewritten only when some point moves by more than this (relative)
+
+
+@dataclass(frozen=True)
+class CurveDecision:
+    """What a refit did with one node class's power curve. `curve` is the file's curve after the
+    refit (None: the file has none, the live loop keeps its SPECpower curve or prior)."""
+
+    node_class: str
+    replaced: bool
+    curve: PowerCurve | None
+    reason: str
+    fitted: PowerCurve | None = None
+
+    def as_dict(self) -> dict:
+        return {"node_class": self.node_class, "verdict": "replaced" if self.replaced else "kept",
+                "reason": self.reason,
+                "idle_w": None if self.curve is None else self.curve.idle_w,
+                "max_w": None if self.curve is None else self.curve.max_w,
+                "fitted_power_w": None if self.fitted is None else list(self.fitted.power_w)}
 
 
 @dataclass(frozen=True)
@@ -63,6 +96,7 @@ class RefitReport:
     not_written: str = ""
     error: str = ""
     retryable: bool = False
+    node_power: tuple[CurveDecision, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -74,20 +108,25 @@ class RefitReport:
     def decision(self, workload: str, node_class: str) -> GateDecision | None:
         return next((d for d in self.decisions if (d.workload, d.node_class) == (workload, node_class)), None)
 
+    def curve_decision(self, node_class: str) -> CurveDecision | None:
+        return next((d for d in self.node_power if d.node_class == node_class), None)
+
     def as_dict(self) -> dict:
         return {"ok": self.ok, "error": self.error, "retryable": self.retryable,
                 "started_s": self.started_s, "finished_s": self.finished_s,
                 "window": {"start_s": self.start_s, "end_s": self.end_s}, "next_due_s": self.next_due_s,
                 "written": self.written, "not_written": self.not_written,
-                "pairs": [d.as_dict() for d in self.decisions]}
+                "pairs": [d.as_dict() for d in self.decisions],
+                "node_power": [d.as_dict() for d in self.node_power]}
 
 
 @dataclass
 class _InUse:
     own: dict[Pair, WorkloadClassModel] = field(default_factory=dict)
-    node_power: dict[str, PowerCurve] = field(default_factory=dict)        # own file's, rewritten as is
+    node_power: dict[str, PowerCurve] = field(default_factory=dict)        # own file's
     elsewhere: dict[Pair, tuple[str, WorkloadClassModel]] = field(default_factory=dict)
     all_curves: dict[str, PowerCurve] = field(default_factory=dict)
+    curves_elsewhere: dict[str, str] = field(default_factory=dict)         # class -> the other file holding it
 
 
 def _not_fitted(note: str | None) -> str:
@@ -216,21 +255,29 @@ class Refitter:
                            f"{self._file_name}", "held_elsewhere"),))
             decisions.append(decision)
         accepted = [d for d in decisions if d.accepted]
+        curves = judge_curves(fitted.node_power, in_use.node_power, in_use.curves_elsewhere, self._file_name)
+        replaced = [d for d in curves if d.replaced]
         written = not_written = ""
-        if accepted:
+        if accepted or replaced:
             models = dict(in_use.own)
             models.update({(d.workload, d.node_class): d.model for d in accepted if d.model is not None})
+            node_power = dict(in_use.node_power)
+            node_power.update({d.node_class: d.curve for d in replaced if d.curve is not None})
             try:
-                self._write(list(models.values()), in_use.node_power)
+                self._write(list(models.values()), node_power)
                 written = str(self.path)
             except OSError as e:
-                not_written = f"cannot write {self.path} ({e.strerror or e}): the accepted models are only in this report"
+                not_written = (f"cannot write {self.path} ({e.strerror or e}): the accepted models and curves are "
+                               "only in this report")
         for d in decisions:
             (log.info if d.accepted else log.debug)("refit: %s", d.summary())
-        log.info("refit of %.0f-%.0f: %d of %d pairs accepted%s", start_s, end_s, len(accepted), len(decisions),
+        for c in curves:
+            (log.info if c.replaced else log.debug)("refit: node power of %s: %s", c.node_class, c.reason)
+        log.info("refit of %.0f-%.0f: %d of %d pairs accepted, %d node power curve(s) replaced%s", start_s, end_s,
+                 len(accepted), len(decisions), len(replaced),
                  f"; {not_written}" if not_written else (f", written to {written}" if written else ""))
         return RefitReport(started_s, self._clock(), start_s, end_s, next_due_s, tuple(decisions), written,
-                           not_written)
+                           not_written, node_power=tuple(curves))
 
     def _read_in_use(self) -> _InUse:
         """The models in use, from the directory (ModelDirectory's files: *.json, no dot-files)."""
@@ -245,6 +292,7 @@ class Refitter:
                 out.node_power = dict(curves)
             else:
                 out.elsewhere.update({(m.workload, m.node_class): (p.name, m) for m in models})
+                out.curves_elsewhere.update({c: p.name for c in curves})
         return out
 
     def _class_max_w(self, node_class: str, in_use: _InUse) -> float | None:
@@ -266,3 +314,39 @@ class Refitter:
             os.replace(tmp, self.path)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def _changed(new: PowerCurve, old: PowerCurve) -> bool:
+    a = np.asarray(new.at(np.asarray(SPECPOWER_UTIL)), dtype=float)
+    b = np.asarray(old.at(np.asarray(SPECPOWER_UTIL)), dtype=float)
+    return bool(np.any(np.abs(a - b) > CURVE_CHANGE * np.maximum(np.abs(b), 1e-9)))
+
+
+def judge_curves(fit: NodeCurveFit | None, own: dict[str, PowerCurve], elsewhere: dict[str, str],
+                 file_name: str) -> list[CurveDecision]:
+    """One decision per node class the fit reported on (see the module notes); the file's other
+    curves stay as they are."""
+    if fit is None:
+        return []
+    notes = {str(e["node_class"]): str(e.get("note") or "") for e in fit.classes}
+    out = []
+    for c in sorted(set(notes) | set(fit.curves)):
+        current, new = own.get(c), fit.curves.get(c)
+        kept_what = "keeps the curve in the file" if current is not None else "no curve in the file"
+        if new is None:
+            out.append(CurveDecision(c, False, current, f"{notes.get(c) or 'not fitted'}; {kept_what}"))
+            continue
+        problems = curve_problems(new)
+        if problems:
+            reason = f"implausible fit: {'; '.join(problems)}; {kept_what}"
+        elif c in elsewhere:
+            reason = f"{elsewhere[c]} holds this class's curve and the refitter rewrites only {file_name}"
+        elif current is not None and not _changed(new, current):
+            reason = f"within {CURVE_CHANGE:.0%} of the curve in the file; kept"
+        else:
+            curve = replace(new, sleep_w=current.sleep_w) if current is not None else new
+            verb = "replaced" if current is not None else "added"
+            out.append(CurveDecision(c, True, curve, f"{verb}: {notes.get(c, '')}".rstrip(": "), new))
+            continue
+        out.append(CurveDecision(c, False, current, reason, new))
+    return out

@@ -150,3 +150,43 @@ def ksm_label_name(label_key: str) -> str:
     """kube-state-metrics' name for a Kubernetes label: `label_` plus the key with every character
     outside [A-Za-z0-9_] replaced by `_`."""
     return "label_" + re.sub(r"[^A-Za-z0-9_]", "_", label_key)
+
+
+# -- node power against utilisation (telemetry/node_curves.py) -----------------------------------
+
+KEPLER_NODE_WATTS = "kepler_node_cpu_watts"              # Kepler 0.10+: gauge, labels zone, path, node_name
+KEPLER_NODE_USAGE = "kepler_node_cpu_usage_ratio"       # Kepler 0.10+: gauge 0..1, label node_name
+NODE_EXPORTER_CPU = "node_cpu_seconds_total"            # node_exporter: counter, labels cpu, mode, instance
+NODE_EXPORTER_UNAME = "node_uname_info"                 # node_exporter: labels nodename (the host name), instance
+
+
+def node_cpu_power_w(schema: KeplerSchema, window_s: float, zone: str = "package", gauge: bool = False) -> str:
+    """The node's CPU power (W) in one zone, summed over its sockets (paths) but never over zones.
+
+    Kepler 0.10+ with `gauge`: its `kepler_node_cpu_watts` averaged over the window; otherwise the
+    energy counter rated (`node_power_w`: in 0.9 the package counter's modes, dynamic and idle, summed)."""
+    if not gauge:
+        return node_power_w(schema, window_s, zone)
+    if schema is not KeplerSchema.V0_10:
+        raise ValueError("kepler_node_cpu_watts is a Kepler 0.10+ metric")
+    return (f'sum by (node_name) (avg_over_time({KEPLER_NODE_WATTS}{{zone="{check_label_value(zone)}"}}'
+            f"[{_duration(window_s)}]))")
+
+
+def kepler_node_utilisation(window_s: float) -> str:
+    """Kepler 0.10+'s own CPU usage ratio per node (0..1), averaged over the window like the power."""
+    return f"avg by (node_name) (avg_over_time({KEPLER_NODE_USAGE}[{_duration(window_s)}]))"
+
+
+def node_exporter_utilisation(window_s: float) -> str:
+    """node_exporter's CPU utilisation per scrape target (0..1): the share of CPU time in neither
+    `idle` nor `iowait` (a CPU waiting for I/O executes nothing), over all CPUs and modes, so the
+    CPU count need not be known."""
+    w = _duration(window_s)
+    return (f'1 - sum by (instance) (rate({NODE_EXPORTER_CPU}{{mode=~"idle|iowait"}}[{w}])) '
+            f"/ sum by (instance) (rate({NODE_EXPORTER_CPU}[{w}]))")
+
+
+def node_exporter_hosts(range_s: float) -> str:
+    """node_exporter's scrape target -> the host's name, for targets not relabelled to the node name."""
+    return f"max by (instance, nodename) (max_over_time({NODE_EXPORTER_UNAME}[{_duration(range_s)}]))"
