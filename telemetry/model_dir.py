@@ -23,6 +23,8 @@ from wattwise.models.model_set import ModelSet
 
 log = logging.getLogger(__name__)
 
+NOT_MODELS = frozenset({"fit-report.json"})   # what `wattwise fit --out` writes beside the models
+
 
 class ModelDirectory:
     def __init__(self, path: str | Path, check_every_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
@@ -48,7 +50,10 @@ class ModelDirectory:
             return self._set
 
     def _files(self) -> list[Path]:
-        return sorted(p for p in self.path.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
+        """The model files: every `*.json` but `wattwise fit`'s report, so `--models` may also point
+        at the folder `wattwise fit --out` wrote."""
+        return sorted(p for p in self.path.iterdir()
+                      if p.suffix == ".json" and not p.name.startswith(".") and p.name not in NOT_MODELS)
 
     def _reload_if_changed(self) -> None:
         try:
@@ -86,3 +91,4 @@ class ModelDirectory:
         if error != self._reported:
             log.warning("energy models: %s; keeping the %d pairs loaded before", error, len(self._set.by_pair))
             self._reported = error
+

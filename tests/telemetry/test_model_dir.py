@@ -65,6 +65,14 @@ def test_configmap_symlink_swap_is_seen(tmp_path):
     assert d.current().by_pair[("retail/checkout-cams", "spr-amx-tdx")].capacity_fps == 25.0
 
 
+def test_a_wattwise_fit_out_folder_can_be_used_as_is(tmp_path):
+    persistence.save(tmp_path / "energy-models.json", [model()])
+    (tmp_path / "fit-report.json").write_text('{"pairs": []}')
+    (tmp_path / "fit-table.txt").write_text("workload  class ...")
+    got = ModelDirectory(tmp_path).current()
+    assert got.error == "" and set(got.by_pair) == {("retail/checkout-cams", "spr-amx-tdx")}
+
+
 def test_not_a_directory_is_one_clear_error(tmp_path):
     with pytest.raises(InvalidInputError, match="is not a directory"):
         ModelDirectory(tmp_path / "missing")
