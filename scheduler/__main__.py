@@ -8,14 +8,12 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from pathlib import Path
 
 from wattwise.logs import configure_logging
+from wattwise.models import BUNDLED_SCENARIO
 from wattwise.models.scenario import load_scenario
 from wattwise.runtime import StaticPlanSource
 from wattwise.scheduler.server import add_extender_arguments, start_extender_from_args
-
-BUNDLED_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "metro-retail.yaml"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -171,7 +171,7 @@ class DeletionCostReconciler:
         if failed:
             if first_error != self._error_logged:
                 log.warning("pod-deletion-cost: %d PATCH(es) failed, first %s; retrying in %.0f s. A 403 means "
-                            "the extender's ServiceAccount lacks `patch` on pods (deploy/scheduler/extender.yaml); "
+                            "the ServiceAccount lacks `patch` on pods (deploy/base/rbac.yaml leaves it out); "
                             "grant it or drop --set-deletion-cost", failed, first_error, self._retry_s)
                 self._error_logged = first_error
         elif self._error_logged:

@@ -10,15 +10,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+from wattwise.models import BUNDLED_SCENARIO
 from wattwise.models.errors import InvalidInputError
 from wattwise.simulations.policies import POLICY_NAMES
 
 log = logging.getLogger(__name__)
-BUNDLED = Path(__file__).resolve().parent.parent / "scenarios" / "metro-retail.yaml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scenario", default=str(BUNDLED), help="scenario YAML (default: the bundled metro-retail)")
+    parser.add_argument("--scenario", default=str(BUNDLED_SCENARIO), help="scenario YAML (default: the bundled metro-retail)")
     parser.add_argument("--demand", help="demand CSV: timestamp plus a load value per interval, or one row per event")
     parser.add_argument("--demand-start", help="where in the demand trace to start (ISO date; default its first time)")
     parser.add_argument("--carbon", action="append", default=[], metavar="ZONE=CSV",
@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="wattwise-sim", help="output folder (default ./wattwise-sim)")
     parser.add_argument("--scheduler-config", metavar="FILE",
                         help="KubeSchedulerConfiguration the extender runs in, for its weight and score plugins "
-                             "(default: the shipped deploy/scheduler/kube-scheduler-config.second-scheduler.yaml)")
+                             "(default: the shipped second scheduler's, deploy/examples/second-scheduler/"
+                             "kube-scheduler-config.second-scheduler.yaml)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="policies run in this many processes at once (default: the CPU count); same results")
 

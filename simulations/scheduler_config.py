@@ -1,7 +1,7 @@
 """The kube-scheduler the simulator models: the extender's weight and the score plugins it
 models, as a KubeSchedulerConfiguration sets them.
 
-`SECOND_SCHEDULER` and `DEFAULT_PROFILE` are what deploy/scheduler/kube-scheduler-config.*.yaml
+`SECOND_SCHEDULER` and `DEFAULT_PROFILE` are what deploy/examples/**/kube-scheduler-config.*.yaml
 ship (tests/simulations/test_scheduler_config.py reads those files with `load_scheduler_config`
 and checks they are equal), so the simulator runs what ships even from a wheel, where deploy/ is
 not installed. `STOCK_PLUGINS` is kube-scheduler's default profile: where the baselines' pods go.
@@ -47,9 +47,9 @@ class SchedulerConfig:
 
 
 STOCK_PLUGINS = ScorePlugins()
-SECOND_SCHEDULER = SchedulerConfig("deploy/scheduler/kube-scheduler-config.second-scheduler.yaml", 10,
+SECOND_SCHEDULER = SchedulerConfig("deploy/examples/second-scheduler/kube-scheduler-config.second-scheduler.yaml", 10,
                                    ScorePlugins(fit_strategy="MostAllocated", balanced_weight=0))
-DEFAULT_PROFILE = SchedulerConfig("deploy/scheduler/kube-scheduler-config.default-profile.yaml", 20, STOCK_PLUGINS)
+DEFAULT_PROFILE = SchedulerConfig("deploy/examples/kube-scheduler-config.default-profile.yaml", 20, STOCK_PLUGINS)
 
 
 def load_scheduler_config(path: str | Path, source: str | None = None) -> SchedulerConfig:

@@ -6,7 +6,7 @@ the larger of +100% or +4 pods per 15 s. The reference pipeline (intel/cloud-nat
 scales its inference pods with a KEDA `prometheus` trigger on `sum(drop_fps)` with threshold 10
 (AverageValue), and `drop_fps` is a gauge averaged over 60 s. Replica start-up and node wake
 times are per node class (scenario `startup_s`, `startup_tee_s`, `wake_s`). The scheduler the
-extender runs in (its weight, the score plugins) is what deploy/scheduler ships
+extender runs in (its weight, the score plugins) is what deploy/examples ships
 (simulations/scheduler_config.py).
 """
 

@@ -1,6 +1,7 @@
 """Every label value in deploy/ is one the API server accepts (at most 63 characters of
 `(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?`: no `/`, so `wattwise.io/workload` names the
-ScaledObject, not `namespace/name`)."""
+ScaledObject, not `namespace/name`), in every file as written; tests/test_kustomize.py checks
+the objects the overlays build."""
 
 import re
 from pathlib import Path
@@ -12,10 +13,11 @@ LEGAL = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
 def label_maps(node, path=""):
-    """(path, labels) of every `labels`, `matchLabels` and `nodeSelector`-free label map in a document."""
+    """(path, labels) of every `labels` and `matchLabels` map in a document, and of every
+    kustomization's `labels[].pairs` (labels kustomize adds to every object it builds)."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in ("labels", "matchLabels") and isinstance(value, dict):
+            if key in ("labels", "matchLabels", "pairs") and isinstance(value, dict):
                 yield f"{path}.{key}", value
             else:
                 yield from label_maps(value, f"{path}.{key}")

@@ -27,14 +27,12 @@ import re
 import signal
 import socket
 import sys
-from pathlib import Path
 
-import wattwise
+from wattwise.models import BUNDLED_SCENARIO as DEFAULT_SCENARIO
 from wattwise.models.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SCENARIO = Path(wattwise.__file__).resolve().parents[1] / "scenarios" / "metro-retail.yaml"
 DEFAULT_SCALER_SERVICE = "wattwise-scaler"
 EXTENDER_MODULE = "wattwise.scheduler.server"
 

@@ -1,54 +1,66 @@
-"""deploy/scaler: plain manifests validate against the Kubernetes schema; KEDA's CRDs use only
-field names KEDA's ScaledObject / TriggerAuthentication define; every trigger's metadata is
-accepted by the scaler itself."""
+"""The scaler's side of deploy/: the example ScaledObjects point at the Service the installs
+create, with trigger metadata the scaler itself accepts and mTLS material KEDA can use; the
+Deployment may watch pods for its surge. (Every object's schema: tests/test_kustomize.py.)"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import yaml
-
+from tests.deploy_render import DEPLOY, NAMESPACE, load_files, pod_spec, render, the
+from tests.test_deploy_args import shipped_args
+from wattwise.models.trigger_metadata import KEDA_OWN_KEYS
 from wattwise.scaler.metadata import parse_metadata
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "scaler"
-
-# Field names of keda.sh/v1alpha1 (KEDA 2.x CRDs: keda.sh_scaledobjects, keda.sh_triggerauthentications).
-SCALEDOBJECT_SPEC = {"scaleTargetRef", "pollingInterval", "cooldownPeriod", "initialCooldownPeriod",
-                     "idleReplicaCount", "minReplicaCount", "maxReplicaCount", "fallback", "advanced", "triggers"}
-SCALE_TARGET = {"apiVersion", "kind", "name", "envSourceContainerName"}
-FALLBACK = {"failureThreshold", "replicas", "behavior"}
-TRIGGER = {"type", "name", "metadata", "authenticationRef", "metricType", "useCachedMetrics"}
-AUTH_REF = {"name", "kind"}
-TRIGGERAUTH_SPEC = {"secretTargetRef", "env", "configMapTargetRef", "hashiCorpVault", "podIdentity",
-                    "azureKeyVault", "awsSecretManager", "gcpSecretManager", "boundServiceAccountToken"}
-SECRET_REF = {"parameter", "name", "key"}
+EXAMPLES = [d for _, d in load_files(DEPLOY / "examples")]
 
 
-def docs():
-    for path in sorted(DEPLOY.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc:
-                yield path.name, doc
+def keda(kind: str) -> list[dict]:
+    return [d for d in EXAMPLES if d["kind"] == kind and d["apiVersion"] == "keda.sh/v1alpha1"]
 
 
-def test_there_is_one_of_each():
-    kinds = sorted((d["kind"], d["spec"]["triggers"][0]["type"] if d["kind"] == "ScaledObject" else "")
-                   for _, d in docs())
-    assert kinds == [("ClusterRole", ""), ("ClusterRoleBinding", ""), ("Deployment", ""),
-                     ("ScaledObject", "external"), ("ScaledObject", "external-push"), ("Service", ""),
-                     ("ServiceAccount", ""), ("TriggerAuthentication", "")]
+def test_there_are_both_trigger_types_and_a_trigger_authentication():
+    assert sorted(t["type"] for d in keda("ScaledObject") for t in d["spec"]["triggers"]) == ["external",
+                                                                                              "external-push"]
+    assert len(keda("TriggerAuthentication")) == 1
+
+
+def test_scaled_objects_call_the_installed_scaler_with_metadata_it_accepts():
+    objects = render("overlays/production")
+    args = shipped_args("overlays/production")
+    service = the(objects, "Service", "wattwise-scaler")
+    port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc")
+    for so in keda("ScaledObject"):
+        for trig in so["spec"]["triggers"]:
+            meta = trig["metadata"]
+            assert all(isinstance(v, str) for v in meta.values()), "metadata values must be strings"
+            host, _, at = meta["scalerAddress"].rpartition(":")
+            assert host == f"{service['metadata']['name']}.{NAMESPACE}.svc.cluster.local" and int(at) == port
+            assert f"--scaler-service={host.split('.')[0]}" in args   # so the live loop plans it
+            req = parse_metadata(so["metadata"]["name"], so["metadata"]["namespace"], meta)
+            assert req.workload_name == so["spec"]["scaleTargetRef"]["name"]
+            assert trig.get("metricType", "AverageValue") == "AverageValue"   # target 1, value = replicas
+
+
+def test_keda_gets_the_client_certificate_the_production_overlay_issues():
+    (auth,) = keda("TriggerAuthentication")
+    params = {ref["parameter"]: ref for ref in auth["spec"]["secretTargetRef"]}
+    assert set(params) == {"caCert", "tlsClientCert", "tlsClientKey"} <= KEDA_OWN_KEYS
+    assert {(p, r["key"]) for p, r in params.items()} == {("caCert", "ca.crt"), ("tlsClientCert", "tls.crt"),
+                                                          ("tlsClientKey", "tls.key")}
+    (secret,) = {r["name"] for r in params.values()}
+    issued = {c["spec"]["secretName"]: c for c in render("overlays/production") if c["kind"] == "Certificate"}
+    assert "client auth" in issued[secret]["spec"]["usages"]
+    for so in keda("ScaledObject"):
+        assert so["metadata"]["namespace"] == auth["metadata"]["namespace"]
+        assert all(t["authenticationRef"]["name"] == auth["metadata"]["name"] for t in so["spec"]["triggers"])
 
 
 def test_the_scaler_may_watch_pods_for_its_surge():
     """`--in-cluster` turns on the pod watch (running and ready replicas per node); the
     Deployment's ServiceAccount is bound to a role that may list and watch pods."""
-    by_kind = {d["kind"]: d for _, d in docs()}
-    dep, account = by_kind["Deployment"], by_kind["ServiceAccount"]
-    pod_spec = dep["spec"]["template"]["spec"]
-    assert "--in-cluster" in pod_spec["containers"][0]["args"]
-    assert pod_spec["serviceAccountName"] == account["metadata"]["name"]
-    assert account["metadata"]["namespace"] == dep["metadata"]["namespace"]
-    binding, role = by_kind["ClusterRoleBinding"], by_kind["ClusterRole"]
+    objects = render("base")
+    spec = pod_spec(the(objects, "Deployment", "wattwise"))
+    assert "--in-cluster" in spec["containers"][0]["args"]
+    account = the(objects, "ServiceAccount", spec["serviceAccountName"])
+    binding, role = the(objects, "ClusterRoleBinding"), the(objects, "ClusterRole")
     assert {"kind": "ServiceAccount", "name": account["metadata"]["name"],
             "namespace": account["metadata"]["namespace"]} in binding["subjects"]
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
@@ -57,49 +69,8 @@ def test_the_scaler_may_watch_pods_for_its_surge():
                for r in role["rules"])
 
 
-def test_plain_manifests_validate_against_kubernetes_schema():
-    import kubernetes_validate as kv   # a test extra: pip install -e '.[test]'
-
-    for _name, doc in docs():
-        if doc["apiVersion"].startswith("keda.sh/"):
-            continue
-        kv.validate(doc, "1.30.0", strict=True)
-
-
-def test_headless_service_selects_the_deployment_and_probes_use_plaintext_health():
-    by_kind = {d["kind"]: d for _, d in docs() if d["kind"] in ("Service", "Deployment")}
-    svc, dep = by_kind["Service"], by_kind["Deployment"]
-    assert svc["spec"]["clusterIP"] == "None"
+def test_headless_service_selects_the_pods():
+    objects = render("base")
+    svc, dep = the(objects, "Service", "wattwise-scaler"), the(objects, "Deployment", "wattwise")
+    assert svc["spec"]["clusterIP"] == "None"   # KEDA resolves every pod and round-robins
     assert svc["spec"]["selector"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
-    container = dep["spec"]["template"]["spec"]["containers"][0]
-    assert container["readinessProbe"]["grpc"]["port"] == 6001 and "--health-port=6001" in container["args"]
-    assert any(a.startswith("--tls-client-ca=") for a in container["args"])
-
-
-def test_keda_objects_use_only_keda_field_names_and_valid_metadata():
-    auth_names = set()
-    for _, d in docs():
-        if d["kind"] == "TriggerAuthentication":
-            assert d["apiVersion"] == "keda.sh/v1alpha1"
-            assert set(d["spec"]) <= TRIGGERAUTH_SPEC
-            params = set()
-            for ref in d["spec"]["secretTargetRef"]:
-                assert set(ref) == SECRET_REF
-                params.add(ref["parameter"])
-            assert params == {"caCert", "tlsClientCert", "tlsClientKey"}
-            auth_names.add(d["metadata"]["name"])
-    for _, d in docs():
-        if d["kind"] != "ScaledObject":
-            continue
-        assert d["apiVersion"] == "keda.sh/v1alpha1"
-        spec = d["spec"]
-        assert set(spec) <= SCALEDOBJECT_SPEC
-        assert set(spec["scaleTargetRef"]) <= SCALE_TARGET
-        assert set(spec.get("fallback", {})) <= FALLBACK
-        for trig in spec["triggers"]:
-            assert set(trig) <= TRIGGER and set(trig["authenticationRef"]) <= AUTH_REF
-            assert trig["type"] in ("external", "external-push") and trig.get("metricType", "AverageValue") == "AverageValue"
-            assert trig["authenticationRef"]["name"] in auth_names
-            assert all(isinstance(v, str) for v in trig["metadata"].values()), "metadata values must be strings"
-            req = parse_metadata(d["metadata"]["name"], d["metadata"]["namespace"], trig["metadata"])
-            assert req.workload_name == spec["scaleTargetRef"]["name"]

@@ -1,4 +1,4 @@
-"""The simulator runs the kube-scheduler that ships: its definitions equal deploy/scheduler's
+"""The simulator runs the kube-scheduler that ships: its definitions equal deploy/examples'
 KubeSchedulerConfigurations, and the score plugins are scored as those configure them."""
 
 import json
@@ -16,12 +16,17 @@ from wattwise.simulations.timing import ControlTiming
 
 from .conftest import REPO, SCENARIO
 
-DEPLOY = REPO / "deploy" / "scheduler"
+DEPLOY = REPO / "deploy" / "examples"
 
 
 @pytest.mark.parametrize("shipped", [SECOND_SCHEDULER, DEFAULT_PROFILE], ids=lambda c: c.source)
 def test_definitions_equal_the_deploy_files(shipped):
     assert load_scheduler_config(REPO / shipped.source, source=shipped.source) == shipped
+
+
+def test_every_shipped_configuration_is_modelled():
+    shipped = sorted(p.relative_to(REPO).as_posix() for p in DEPLOY.rglob("kube-scheduler-config.*.yaml"))
+    assert shipped == sorted([SECOND_SCHEDULER.source, DEFAULT_PROFILE.source])
 
 
 def test_the_simulator_runs_the_recommended_second_scheduler():
