@@ -1,12 +1,13 @@
 """Node power from Kepler's counters on real measurements (tests/data/SOURCES.md), chronological split.
 
-Kepler's own models on this machine report package-power MAE of 4-5 W (gradient boosting, random
-split). Target for WattWise: package MAPE at most 5% on the later 30% of the run, with the model
-fitted only on the first 70%. Measured: package MAPE 4.80%, median error 2.8%, MAE 4.03 W;
-platform (ACPI) MAPE 3.22%, MAE 8.2 W. The feature map (cycles, cycles squared, instructions,
-sqrt of cache misses; see `wattwise.telemetry.node_power_fit`) was chosen from a few physically
-motivated variants after also looking at this later 30%. The margin to 5% is small, and the
-bounds below pin today's figures so a regression fails.
+The model is chosen by blocked cross-validation inside the first 70% of the run, then scored once
+on the later 30% (`wattwise.telemetry.node_power_fit`). Measured that way (issue 14), the chosen
+model (gradient boosting, depth 3, on the counters, the previous sample's cycles and the 60 s
+peak of cycles, for both targets) scores package MAPE 8.72% (MAE 6.6 W) and platform (ACPI) MAPE
+4.83% (MAE 12.2 W) on the later part. The 3% goal is not met. The earlier figures, 4.80% and 3.22%,
+came from a feature map picked while the later part was in view. The bounds below pin today's
+honest figures with some margin, so a regression fails. `benchmarks/node_power_accuracy.py`
+prints every candidate's cross-validated MAPE.
 """
 
 from pathlib import Path
@@ -15,56 +16,109 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wattwise.telemetry.node_power_fit import COUNTER_COLUMNS, fit_chronological, steady_intervals
+from wattwise.telemetry import node_power_fit
+from wattwise.telemetry.node_power_fit import (BASELINE, CANDIDATES, COUNTER_COLUMNS, blocked_folds,
+                                               fit_chronological, steady_intervals)
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "kepler_nx12_counters_power.csv"
+pytestmark = pytest.mark.slow   # each chronological fit cross-validates every candidate (~10-20 s)
 
 
 @pytest.fixture(scope="module")
 def nx12():
-    return pd.read_csv(DATA)
+    return pd.read_csv(DATA).sort_values("timestamp").reset_index(drop=True)
 
 
-def test_package_power_on_the_later_part(nx12):
-    fit = fit_chronological(nx12, "package_power", train_fraction=0.7)
-    print(f"package: MAE {fit.mae_w:.2f} W, MAPE {100 * fit.mape:.2f}%, median APE {100 * fit.median_ape:.2f}% "
-          f"on {fit.n_test} later samples (Kepler published MAE 4-5 W)")
-    assert fit.n_test == 661
-    assert fit.mape <= 0.05
-    assert fit.mae_w < 4.5 and fit.median_ape < 0.035
+@pytest.fixture(scope="module")
+def fits(nx12):
+    """Both targets fitted, with what `select_model` was handed recorded."""
+    seen = []
+    real = node_power_fit.select_model
+
+    def spy(train, target, *args, **kwargs):
+        seen.append((target, train.copy()))
+        return real(train, target, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(node_power_fit, "select_model", spy)
+        out = {t: fit_chronological(nx12, t, train_fraction=0.7) for t in ("package_power", "platform_power")}
+    return out, seen
 
 
-def test_platform_power_on_the_later_part(nx12):
-    fit = fit_chronological(nx12, "platform_power", train_fraction=0.7)
-    print(f"platform: MAE {fit.mae_w:.2f} W, MAPE {100 * fit.mape:.2f}%")
-    assert fit.mape < 0.04 and fit.mae_w < 9.5
+def test_package_power_on_the_later_part(fits):
+    fit = fits[0]["package_power"]
+    print(f"package: {fit.chosen.name}: MAPE {100 * fit.mape:.2f}%, median APE {100 * fit.median_ape:.2f}%, "
+          f"MAE {fit.mae_w:.2f} W on {fit.n_test} later samples")
+    assert fit.n_train == 1541 and fit.n_test == 661
+    assert fit.mape < 0.095 and fit.mae_w < 7.5
 
 
-def test_counters_beat_a_constant(nx12):
-    fit = fit_chronological(nx12, "package_power", train_fraction=0.7)
-    later = nx12.sort_values("timestamp")["package_power"].iloc[fit.n_train:]
-    constant_mae_w = (later - nx12["package_power"].iloc[:fit.n_train].mean()).abs().mean()
-    assert fit.mae_w < constant_mae_w / 4
+def test_platform_power_on_the_later_part(fits):
+    fit = fits[0]["platform_power"]
+    print(f"platform: {fit.chosen.name}: MAPE {100 * fit.mape:.2f}%, MAE {fit.mae_w:.2f} W")
+    assert fit.mape < 0.055 and fit.mae_w < 14
 
 
-def test_the_fit_is_physical_and_sees_only_the_training_window(nx12):
-    fit = fit_chronological(nx12, "package_power", train_fraction=0.7)
-    power = fit.model.named_steps["power"]
-    assert np.all(power.coef_ >= 0) and 25 < power.intercept_ < 35   # idle package power of nx12 is ~31 W
-    assert 0 < fit.n_fit <= fit.n_train
-    # Changing the later labels must not change the model.
-    tampered = nx12.sort_values("timestamp").reset_index(drop=True)
-    tampered.loc[fit.n_train:, "package_power"] *= 3
+def test_the_choice_is_the_lowest_cross_validated_error(fits):
+    for fit in fits[0].values():
+        scores = fit.selection.scores
+        assert [s.candidate for s in scores] == list(CANDIDATES)
+        assert all(len(s.fold_mapes) == 5 and 0 < s.cv_mape < 0.5 for s in scores)
+        assert fit.selection.chosen == min(scores, key=lambda s: s.cv_mape).candidate
+
+
+def test_selection_is_handed_only_the_training_part(fits, nx12):
+    fit_by_target, seen = fits
+    assert [t for t, _ in seen] == ["package_power", "platform_power"]
+    for target, train in seen:
+        fit = fit_by_target[target]
+        assert len(train) == fit.n_train == fit.selection.n_rows
+        assert train["timestamp"].max() < fit.split_at_s
+        pd.testing.assert_frame_equal(train, nx12.iloc[:fit.n_train])
+
+
+def test_choice_and_model_ignore_the_later_part(fits, nx12):
+    fit = fits[0]["package_power"]
+    n = fit.n_train
+    tampered = nx12.copy()
+    tampered.loc[n:, "package_power"] *= 3
+    rng = np.random.default_rng(0)
+    later = tampered.loc[n:, list(COUNTER_COLUMNS)].to_numpy()
+    tampered.loc[n:, list(COUNTER_COLUMNS)] = later[rng.permutation(len(later))]
     again = fit_chronological(tampered, "package_power", train_fraction=0.7)
-    later = tampered[list(COUNTER_COLUMNS)].to_numpy(float)[fit.n_train:]
-    np.testing.assert_allclose(again.model.predict(later), fit.model.predict(later))
+    assert again.selection == fit.selection          # same candidates, same fold scores, same choice
+    X = nx12[list(COUNTER_COLUMNS)].to_numpy(float)
+    np.testing.assert_allclose(again.model.predict(X), fit.model.predict(X))
+    assert again.mape > 0.5                          # the tampered labels were scored, not fitted
 
 
-def test_power_rises_with_load(nx12):
-    fit = fit_chronological(nx12, "package_power", train_fraction=0.7)
-    cycles = np.linspace(0, 6e10, 7)
-    X = np.column_stack([cycles, 0.5 * cycles, np.full_like(cycles, 1e6)])
-    assert np.all(np.diff(fit.model.predict(X)) > 0)
+def test_counters_beat_a_constant(fits, nx12):
+    for target, fit in fits[0].items():
+        constant_mae_w = (nx12[target].iloc[fit.n_train:] - nx12[target].iloc[:fit.n_train].mean()).abs().mean()
+        assert fit.mae_w < constant_mae_w / 3
+
+
+def test_power_rises_with_sustained_load(fits):
+    for target, fit in fits[0].items():
+        idle_w, *loaded_w = [fit.model.predict(np.tile([c, 0.5 * c, 1e6], (40, 1)))[-1]
+                             for c in (3e8, 1.5e10, 3e10, 4.5e10)]
+        assert np.all(np.diff([idle_w, *loaded_w]) > 0), target
+        if target == "package_power":
+            assert 25 < idle_w < 40   # idle package power of nx12 is ~31 W
+
+
+def test_the_earlier_model_reproduces_its_figure(nx12):
+    old = fit_chronological(nx12, "package_power", train_fraction=0.7, candidates=(BASELINE,))
+    assert old.chosen == BASELINE and old.mape == pytest.approx(0.048, abs=0.0005)
+    assert np.all(old.model.named_steps["power"].coef_ >= 0)
+
+
+def test_blocked_folds_are_contiguous_with_gaps():
+    splits = blocked_folds(100, folds=5, gap=3)
+    assert np.array_equal(np.concatenate([va for _, va in splits]), np.arange(100))
+    for tr, va in splits:
+        assert np.all(np.diff(va) == 1)
+        assert not np.any((tr >= va[0] - 3) & (tr <= va[-1] + 3))
 
 
 def test_steady_intervals():
