@@ -3,20 +3,31 @@
 Per (workload, node): may it run there at all (`models.eligibility.hard_reason`, as kube-scheduler
 with the extender filters), the replica's capacity from `snapshot.model()` (measured, or the
 hardware prior with its TEE overhead), its start-up time (confidential pods pay `startup_tee_s`),
-and how much of the node's CPU and GPUs a replica keeps busy. A replica draws a standing share
+and how much of the node's CPU and GPUs a replica keeps busy.
+
+GPU nodes carry the taint GPU clouds put on them, `nvidia.com/gpu=present:NoSchedule` (GKE taints
+every GPU node pool so), and pods that request `nvidia.com/gpu` tolerate it (the toleration
+Kubernetes' ExtendedResourceToleration admission plugin adds: key `nvidia.com/gpu`, Exists,
+NoSchedule); CPU pods do not. `with_gpu_taint` puts both on the scenario's snapshot (`run.simulate`
+asks for it), so the core's `hard_reason` (models/admission.py's rule) keeps CPU pods off GPU nodes
+for every policy, the planner included. A replica draws a standing share
 (the model's intercept over its power at capacity) even when idle, plus the rest in proportion to
 the frames it serves; the node's power then comes from its class curve at that utilisation.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 
 import numpy as np
 
-from wattwise.models.eligibility import hard_reason
+from wattwise.models.admission import Taint, TaintEffect, Toleration
+from wattwise.models.eligibility import hard_reason, placement_reason
 from wattwise.models.snapshot import Snapshot
+
+GPU_TAINT = Taint("nvidia.com/gpu", TaintEffect.NO_SCHEDULE, "present")
+GPU_TOLERATION = Toleration(key="nvidia.com/gpu", operator="Exists", effect=TaintEffect.NO_SCHEDULE)
 
 
 class NodePower(IntEnum):
@@ -50,6 +61,7 @@ class ClusterModel:
     w_gpu: np.ndarray
     eligible: np.ndarray       # [W, N] bool
     tee_ok: np.ndarray         # [W, N] bool (TEE requirement met; violations are counted against it)
+    admitted: np.ndarray       # [W, N] bool (taints tolerated, selectors met; violations are counted against it)
     confidential: np.ndarray   # [W] bool
     cap_fps: np.ndarray        # [W, N] per replica (0 where no model)
     startup_s: np.ndarray      # [W, N]
@@ -101,7 +113,24 @@ class ClusterModel:
         return self.node_power_w(np.zeros(self.n_nodes), np.zeros(self.n_nodes))
 
 
-def build_cluster_model(snapshot: Snapshot) -> ClusterModel:
+def with_gpu_taint(snapshot: Snapshot) -> Snapshot:
+    """The snapshot with GPU nodes tainted `nvidia.com/gpu=present:NoSchedule` and the pods that
+    request a GPU tolerating it (what a GPU cloud and the ExtendedResourceToleration plugin do)."""
+    classes = snapshot.node_classes
+    nodes = tuple(replace(n, taints=n.taints + (GPU_TAINT,))
+                  if classes[n.node_class].gpu_count and GPU_TAINT not in n.taints else n for n in snapshot.nodes)
+    workloads = tuple(
+        replace(w, placement=replace(w.placement, tolerations=w.placement.tolerations + (GPU_TOLERATION,)))
+        if w.needs_gpu and GPU_TOLERATION not in w.placement.tolerations else w for w in snapshot.workloads)
+    return replace(snapshot, nodes=nodes, workloads=workloads)
+
+
+def build_cluster_model(snapshot: Snapshot, gpu_taint: bool = False) -> ClusterModel:
+    """The model of `snapshot` as given; `gpu_taint`: first taint its GPU nodes as GPU clouds do
+    (`with_gpu_taint`), so the model's `snapshot`, which the planner-driven policies plan with,
+    is the tainted one (`run.simulate` does, for every policy)."""
+    if gpu_taint:
+        snapshot = with_gpu_taint(snapshot)
     nodes = snapshot.nodes
     classes = dict(snapshot.node_classes)
     class_names = sorted(classes)
@@ -110,6 +139,7 @@ def build_cluster_model(snapshot: Snapshot) -> ClusterModel:
     ci = np.array([class_names.index(n.node_class) for n in nodes])
     eligible = np.zeros((W, N), bool)
     tee_ok = np.zeros((W, N), bool)
+    admitted = np.zeros((W, N), bool)
     cap = np.zeros((W, N))
     startup = np.zeros((W, N))
     cpu_share = np.zeros((W, N))
@@ -119,12 +149,13 @@ def build_cluster_model(snapshot: Snapshot) -> ClusterModel:
     for wi, w in enumerate(snapshot.workloads):
         for ni, n in enumerate(nodes):
             cls = classes[n.node_class]
-            key = (wi, cls.name, n.tee_ready, n.allocatable)
+            key = (wi, cls.name, n.tee_ready, n.allocatable, n.taints, n.labels)
             if key not in reason_cache:
                 model = snapshot.model(w, cls)
                 reason_cache[key] = (hard_reason(w, n, cls, model), model)
             reason, model = reason_cache[key]
             tee_ok[wi, ni] = w.confidentiality.allows(n.tee_ready)
+            admitted[wi, ni] = placement_reason(w.placement, n) is None
             startup[wi, ni] = cls.startup_tee_s if w.confidentiality.required else cls.startup_s
             if model is not None and model.capacity_fps > 0:
                 cap[wi, ni] = model.capacity_fps
@@ -147,7 +178,7 @@ def build_cluster_model(snapshot: Snapshot) -> ClusterModel:
         w_cpu_m=np.array([w.footprint.cpu_m for w in snapshot.workloads], float),
         w_mem_mib=np.array([w.footprint.memory_mib for w in snapshot.workloads], float),
         w_gpu=np.array([w.footprint.gpu for w in snapshot.workloads], float),
-        eligible=eligible, tee_ok=tee_ok,
+        eligible=eligible, tee_ok=tee_ok, admitted=admitted,
         confidential=np.array([w.confidentiality.required for w in snapshot.workloads]),
         cap_fps=cap, startup_s=startup, cpu_share=cpu_share, gpu_share=gpu_share, standing=standing,
         min_replicas=np.array([w.min_replicas for w in snapshot.workloads]),

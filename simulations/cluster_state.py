@@ -1,6 +1,7 @@
-"""The simulated cluster as it is now: node power states, and replicas per workload and node
-(starting or ready). Kept as arrays, updated only on events (a pod created, ready, deleted; a node
-woken or put to sleep), so a step of physics is a few vector operations."""
+"""The simulated cluster as it is now: node power states (and a node autoscaler's cordons), and
+replicas per workload and node (starting, ready, or evicted and serving out their grace period).
+Kept as arrays, updated only on events (a pod created, ready, evicted, deleted; a node woken,
+cordoned or put to sleep), so a step of physics is a few vector operations."""
 
 from __future__ import annotations
 
@@ -19,14 +20,19 @@ class ClusterState:
         self.node_state = np.where(powered_on if powered_on is not None else np.ones(N, bool), ON, OFF).astype(np.int8)
         self.state_until_s = np.zeros(N)
         self.empty_since_s = np.zeros(N)          # when the node last became empty of our pods
+        self.pods_changed_s = np.zeros(N)         # when a pod was last bound to or removed from it (or it woke)
+        self.cordoned = np.zeros(N, bool)         # tainted NoSchedule by a node autoscaler about to remove it
+        self.retiring = np.zeros(N, bool)         # drained: to be powered down once empty
         self.ready = np.zeros((W, N), np.int32)
         self.booting = np.zeros((W, N), np.int32)
+        self.terminating = np.zeros((W, N), np.int32)   # evicted, serving until their grace ends
         self.pending = np.zeros(W, np.int64)
         self.free_cpu_m = cm.alloc_cpu_m.copy()
         self.free_mem_mib = cm.alloc_mem_mib.copy()
         self.free_gpu = cm.alloc_gpu.copy()
         self.capacity_fps = np.zeros(W)
         self._events: list[tuple[float, int, int, int]] = []   # (ready_at_s, seq, w, n)
+        self._ends: list[tuple[float, int, int, int]] = []     # (gone_at_s, seq, w, n) of terminating pods
         self._seq = 0
         self.scaling_events = 0        # pods created or deleted
         self.wakes = 0
@@ -37,7 +43,11 @@ class ClusterState:
         return int(self.ready[w].sum() + self.booting[w].sum() + self.pending[w])
 
     def pods_on(self) -> np.ndarray:
-        return (self.ready + self.booting).sum(axis=0)
+        """Pods per node: starting, ready and terminating."""
+        return (self.ready + self.booting + self.terminating).sum(axis=0)
+
+    def pods_on_node(self, n: int) -> int:
+        return int(self.ready[:, n].sum() + self.booting[:, n].sum() + self.terminating[:, n].sum())
 
     def scale_down_pods(self, w: int) -> tuple[list[ScaleDownPod], list[int]]:
         """The pods of `w` bound to nodes, as the ReplicaSet controller compares them on
@@ -67,6 +77,7 @@ class ClusterState:
         self.free_gpu[n] -= cm.w_gpu[w]
         self.scaling_events += 1
         self.version += 1
+        self.pods_changed_s[n] = now_s
         if instant:
             self.ready[w, n] += 1
             self.capacity_fps[w] += cm.cap_fps[w, n]
@@ -91,8 +102,36 @@ class ClusterState:
         self.free_gpu[n] += cm.w_gpu[w]
         self.scaling_events += 1
         self.version += 1
-        if self.ready[:, n].sum() + self.booting[:, n].sum() == 0:
+        self.pods_changed_s[n] = now_s
+        if self.pods_on_node(n) == 0:
             self.empty_since_s[n] = now_s
+
+    def drain(self, n: int, now_s: float, grace_s: np.ndarray) -> int:
+        """Cordon `n` and evict every pod on it, as a node autoscaler's drain does (the node is
+        then `retiring`: powered down by its autoscaler once empty). The ReplicaSet creates each
+        evicted pod's replacement at once (pending until kube-scheduler binds it elsewhere); a
+        starting pod goes at once, a ready one keeps serving for its workload's `grace_s` (a
+        preStop hook holding it until a replacement can be ready) and then goes. Returns how many
+        pods were evicted."""
+        self.cordoned[n] = True
+        self.retiring[n] = True
+        evicted = 0
+        for w in np.flatnonzero(self.ready[:, n] + self.booting[:, n]).tolist():
+            starting, k = int(self.booting[w, n]), int(self.ready[w, n])
+            for _ in range(starting):
+                self.remove_pod(w, n, now_s)
+            if k:
+                self.ready[w, n] -= k
+                self.terminating[w, n] += k
+                for _ in range(k):
+                    self._seq += 1
+                    heapq.heappush(self._ends, (now_s + float(grace_s[w]), self._seq, w, n))
+                self.scaling_events += k
+                self.version += 1
+                self.pods_changed_s[n] = now_s
+            self.pending[w] += starting + k
+            evicted += starting + k
+        return evicted
 
     def _drop_event(self, w: int, n: int) -> None:
         # the latest-started pod of (w, n) goes: remove its event
@@ -104,7 +143,7 @@ class ClusterState:
                 return
 
     def promote(self, now_s: float) -> None:
-        """Pods whose start-up has finished become ready."""
+        """Pods whose start-up has finished become ready; evicted pods whose grace is over go."""
         ev = self._events
         while ev and ev[0][0] <= now_s + 1e-9:
             _, _, w, n = heapq.heappop(ev)
@@ -112,6 +151,17 @@ class ClusterState:
             self.ready[w, n] += 1
             self.capacity_fps[w] += self.cm.cap_fps[w, n]
             self.version += 1
+        ends, cm = self._ends, self.cm
+        while ends and ends[0][0] <= now_s + 1e-9:
+            _, _, w, n = heapq.heappop(ends)
+            self.terminating[w, n] -= 1
+            self.capacity_fps[w] -= cm.cap_fps[w, n]
+            self.free_cpu_m[n] += cm.w_cpu_m[w]
+            self.free_mem_mib[n] += cm.w_mem_mib[w]
+            self.free_gpu[n] += cm.w_gpu[w]
+            self.version += 1
+            if self.pods_on_node(n) == 0:
+                self.empty_since_s[n] = now_s
 
     # --- nodes ------------------------------------------------------------------------------
     def advance_nodes(self, now_s: float) -> None:
@@ -127,14 +177,24 @@ class ClusterState:
         if self.node_state[n] in (OFF, SLEEPING):
             self.node_state[n] = WAKING
             self.state_until_s[n] = now_s + self.cm.wake_s[n]
+            self.pods_changed_s[n] = self.state_until_s[n]
+            self.cordoned[n] = False
             self.wakes += 1
             self.version += 1
 
     def sleep(self, n: int, now_s: float, sleep_s: float) -> None:
-        if self.node_state[n] == ON and self.ready[:, n].sum() + self.booting[:, n].sum() == 0:
+        if self.node_state[n] == ON and self.pods_on_node(n) == 0:
             self.node_state[n] = SLEEPING
             self.state_until_s[n] = now_s + sleep_s
+            self.cordoned[n] = self.retiring[n] = False
             self.version += 1
+
+    def power_down_drained(self, now_s: float, sleep_s: float) -> list[int]:
+        """Put drained nodes whose last pod has gone to sleep; returns them."""
+        done = [int(n) for n in np.flatnonzero(self.retiring & (self.node_state == ON)) if self.pods_on_node(int(n)) == 0]
+        for n in done:
+            self.sleep(n, now_s, sleep_s)
+        return done
 
     def set_power_instant(self, on: np.ndarray) -> None:
         new = np.where(on, ON, OFF).astype(np.int8)
@@ -144,4 +204,4 @@ class ClusterState:
 
     @property
     def schedulable(self) -> np.ndarray:
-        return self.node_state == ON
+        return (self.node_state == ON) & ~self.cordoned

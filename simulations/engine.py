@@ -4,7 +4,8 @@ Each step: starting pods whose start-up is over become ready, nodes finish wakin
 the policy looks at the world (the oracle sets the cluster directly); on HPA sync times the HPA
 turns the policy's metric into a replica count; pods are created (pending until a node with room
 is found, placed by the policy's scoring among nodes that pass the filters) or deleted (the
-policy chooses which); the policy wakes or suspends nodes; then physics integrates the step.
+policy chooses which); the policy wakes or suspends nodes (a node autoscaler may drain one: its
+pods' replacements are placed at once); then physics integrates the step.
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ def run_policy(policy: Policy, cm: ClusterModel, inputs: SimInputs, timing: Cont
                     next_sync_s += timing.hpa_sync_s
             if st.pending.any():
                 _schedule(ctx, policy)
+            pending = st.pending.sum()
             policy.manage_nodes(ctx)
+            if st.pending.sum() > pending:   # a node autoscaler evicted pods: their replacements are bound now
+                _schedule(ctx, policy)
         demand = ctx.demand_fps
         result = physics.step(st, demand)
         ctx.drop_history[k % slots] = result.dropped_fps
@@ -65,7 +69,7 @@ def run_policy(policy: Policy, cm: ClusterModel, inputs: SimInputs, timing: Cont
                         where=result.capacity_fps > 0)
         ctx.cpu_util = physics.cpu_base + rho @ physics.cpu_var
         ctx.gpu_util = physics.gpu_base + rho @ physics.gpu_var
-        rec.record(k, demand, result, ctx.carbon_g_per_kwh, (st.ready + st.booting).sum(axis=0),
+        rec.record(k, demand, result, ctx.carbon_g_per_kwh, st.pods_on(),
                    int((st.node_state == ON).sum()))
         if progress is not None and (k % report_every == 0 or k == inputs.n_steps - 1):
             progress(k + 1, inputs.n_steps)
@@ -75,14 +79,12 @@ def run_policy(policy: Policy, cm: ClusterModel, inputs: SimInputs, timing: Cont
 
 
 def _initial_replicas(ctx: SimContext, policy: Policy) -> None:
-    """Start with enough ready replicas for the first step's demand (plus the planner's headroom),
-    placed by the policy, so no policy pays for an artificial cold start."""
-    cm, st = ctx.cm, ctx.st
+    """Start with the ready replicas the policy's scaling would settle at for the first step's
+    demand (`Policy.initial_replicas`), placed by the policy, so no policy pays for an artificial
+    cold start."""
+    st = ctx.st
     lo, hi = policy.replica_bounds(ctx)
-    mean_cap = np.array([cm.cap_fps[w][cm.eligible[w]].max() if cm.eligible[w].any() else 1.0
-                         for w in range(cm.n_workloads)])
-    need = np.ceil(ctx.demand_fps * 1.1 / mean_cap)
-    st.pending[:] = np.clip(need, lo, hi).astype(np.int64)
+    st.pending[:] = np.clip(policy.initial_replicas(ctx), lo, hi).astype(np.int64)
     _schedule(ctx, policy, instant=True)
 
 

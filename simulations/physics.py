@@ -1,6 +1,7 @@
 """One step of physics: frames arrive, ready replicas serve what they can, nodes draw power.
 
-- Capacity of a workload = sum of its ready replicas' capacity (`snapshot.model()` per class).
+- Capacity of a workload = sum of its ready replicas' capacity (`snapshot.model()` per class),
+  including evicted ones serving out their grace period.
 - Frames beyond capacity are dropped. All frames served come from replicas whose frame time is
   within the SLA latency (the others are never eligible), so processed = within SLA.
 - Frames are pulled from a shared queue, so every replica of a workload runs at the same load
@@ -12,6 +13,7 @@
 - A sleeping node draws `sleep_w`; a waking one `sleep_w + wake_energy_j / wake_s`; one going to
   sleep its idle power.
 - Carbon = energy x the node's zone intensity at that time.
+- Pods on a node whose taints (or selectors) they do not admit are counted, as TEE violations are.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class StepResult:
     dropped_fps: np.ndarray    # [W]
     node_power_w: np.ndarray   # [N]
     violating_pods: int        # confidential pods on nodes without an allowed TEE
+    untolerated_pods: int = 0  # pods on nodes whose taints (or selectors) they do not admit
 
 
 class Physics:
@@ -41,17 +44,19 @@ class Physics:
         self.g0 = cm.gpu_share * cm.standing
         self.g1 = cm.gpu_share * (1.0 - cm.standing)
         self.violation_mask = (~cm.tee_ok) & cm.confidential[:, None]
+        self.untolerated_mask = ~cm.admitted
         self._cache_version = -1
         self._state_id = None
 
     def _refresh(self, st: ClusterState) -> None:
-        r = st.ready
+        r = st.ready + st.terminating    # evicted pods serve until their grace ends
         b = st.booting
         self.cpu_base = (r * self.k0).sum(axis=0) + (b * self.cm.cpu_share).sum(axis=0)
         self.cpu_var = r * self.k1
         self.gpu_base = (r * self.g0).sum(axis=0) + (b * self.cm.gpu_share).sum(axis=0)
         self.gpu_var = r * self.g1
         self.violating = int(((r + b) * self.violation_mask).sum())
+        self.untolerated = int(((r + b) * self.untolerated_mask).sum())
         state = st.node_state
         self.on = (state == ON)
         cm = self.cm
@@ -71,4 +76,4 @@ class Physics:
         gpu = self.gpu_base + rho @ self.gpu_var
         on_power = self.cm.node_power_w(cpu, gpu)
         power = np.where(self.on | self.sleeping, on_power, 0.0) + self.off_power
-        return StepResult(cap.copy(), served, demand_fps - served, power, self.violating)
+        return StepResult(cap.copy(), served, demand_fps - served, power, self.violating, self.untolerated)

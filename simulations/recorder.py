@@ -22,6 +22,7 @@ class Recorder:
         self.frames_processed = 0.0
         self.replica_s = 0.0
         self.violation_s = 0.0
+        self.untolerated_s = 0.0
         self.demand_fps = np.zeros(B)
         self.capacity_fps = np.zeros(B)
         self.served_fps = np.zeros(B)
@@ -45,6 +46,7 @@ class Recorder:
         self.frames_processed += float(result.served_fps.sum()) * dt
         self.replica_s += float(pods_per_node.sum()) * dt
         self.violation_s += result.violating_pods * dt
+        self.untolerated_s += result.untolerated_pods * dt
         b = step // self.per_bucket
         self.count[b] += 1
         self.demand_fps[b] += demand_fps.sum()
@@ -78,6 +80,7 @@ class Recorder:
             "replica_hours": self.replica_s / 3600.0,
             "scaling_events": int(scaling_events),
             "confidentiality_violations": self.violation_s,
+            "taint_violations": self.untolerated_s,
         }
         out.update(extra or {})
         return out

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wattwise.simulations.headline import format_headline
 from wattwise.simulations.recorder import SERIES_BUCKET_S
 from wattwise.simulations.svg import line_chart
 from wattwise.simulations.table import rows
@@ -54,9 +55,10 @@ def write_report(result, out_dir: Path) -> Path:
             f"<p>{sc['nodes']} nodes, {sc['workloads']} workloads, objective {escape(sc['objective'])}; "
             f"{result.summary['inputs']['days']} days at {result.summary['inputs']['step_s']} s steps; carbon from "
             f"{escape(inputs.carbon_start)}, demand from {escape(inputs.demand_start)}.</p>",
-            "<h2>Summary</h2>", f"<table>{html_rows}</table>",
-            "<p>Ratios: energy and carbon per processed frame relative to <b>default</b>; total energy relative "
-            "to <b>oracle</b>.</p>", "<h2>Charts</h2>", *[f"<div>{c}</div>" for c in charts],
+            "<h2>Summary</h2>", *[f"<p>{escape(line)}</p>" for line in format_headline(result.summary["headline"])],
+            f"<table>{html_rows}</table>",
+            "<p>Ratios: total energy and carbon relative to the best peer that meets the SLA (named in the "
+            "header); total energy relative to <b>oracle</b>.</p>", "<h2>Charts</h2>", *[f"<div>{c}</div>" for c in charts],
             "<h2>Inputs</h2>", f"<pre>{escape(json.dumps(result.summary['inputs'], indent=2, default=str))}</pre>"]
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>WattWise simulation</title>"
             f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")

@@ -17,6 +17,7 @@ from wattwise.models.scenario import load_scenario
 from wattwise.quiet import stdout_silenced
 from wattwise.simulations.cluster_model import build_cluster_model
 from wattwise.simulations.engine import run_policy
+from wattwise.simulations.headline import headline
 from wattwise.simulations.inputs import SimInputs, build_inputs
 from wattwise.simulations.policies import PLANNING_POLICIES, make_policy
 from wattwise.simulations.recorder import Recorder
@@ -44,7 +45,7 @@ def simulate(scenario_path, policies, *, demand_csv=None, demand_start=None, car
     scenario = scenario or load_scenario(scenario_path)
     inputs = build_inputs(scenario, demand_csv=demand_csv, demand_start=demand_start, carbon_csv=carbon_csv,
                           start=start, days=days, step_s=step_s)
-    cm = build_cluster_model(scenario.snapshot)
+    cm = build_cluster_model(scenario.snapshot, gpu_taint=True)   # GPU nodes tainted as GPU clouds do
     job = _Job(scenario, cm, inputs, timing, seed, policy_factory or make_policy)
     if workers > 1 and len(policies) > 1:
         runs = _run_parallel(job, policies, workers, progress_factory)
@@ -54,6 +55,7 @@ def simulate(scenario_path, policies, *, demand_csv=None, demand_start=None, car
     summaries = {name: runs[name][1] for name in policies}
     times = {name: runs[name][2] for name in policies}
     summary = {
+        "headline": headline(summaries),
         "policies": summaries,
         "scenario": {"name": scenario.spec.name, "path": str(scenario.path), "objective": scenario.spec.objective,
                      "nodes": cm.n_nodes, "workloads": cm.n_workloads, "node_classes": cm.class_names,
@@ -82,11 +84,14 @@ class _Job:
         with stdout_silenced():  # HiGHS debug prints would land in the printed table
             rec = run_policy(policy, self.cm, self.inputs, self.timing, self.seed, progress)
         seconds = time.perf_counter() - t0
-        extra = {"node_wakes": rec.wakes}
+        extra = {"node_wakes": rec.wakes, **policy.stats()}
         if hasattr(policy, "replans"):
             extra["planner_calls"] = policy.replans
         if hasattr(policy, "replan_reasons"):
             extra["replan_reasons"] = dict(sorted(policy.replan_reasons.items()))
+        tuning = policy.tuning(self.cm)
+        if tuning:
+            extra["tuning"] = tuning
         log.info("%s: %.1f s", name, seconds)
         return rec, rec.summary(rec.scaling_events, extra), seconds
 

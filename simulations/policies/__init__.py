@@ -4,17 +4,22 @@ which pod goes on scale-down, and (for energy-aware ones) which nodes to wake or
 
 from __future__ import annotations
 
-POLICY_NAMES = ("default", "carbon-aware-keda", "peaks", "wattwise", "oracle")
+POLICY_NAMES = ("default", "carbon-aware-keda", "peaks", "keda-tuned", "keda-tuned-ca", "keda-tuned-karpenter",
+                "wattwise", "oracle")
 PLANNING_POLICIES = ("wattwise", "oracle")   # call the planner: most of a run's time
+PEERS = tuple(n for n in POLICY_NAMES if n not in ("wattwise", "oracle"))   # what WattWise is compared with
 
 
 def make_policy(name: str, scenario, timing):
     from wattwise.simulations.policies.carbon_aware_keda import CarbonAwareKedaPolicy
     from wattwise.simulations.policies.default import DefaultPolicy
+    from wattwise.simulations.policies.keda_tuned import (KedaTunedCaPolicy, KedaTunedKarpenterPolicy,
+                                                          KedaTunedPolicy)
     from wattwise.simulations.policies.oracle import OraclePolicy
     from wattwise.simulations.policies.peaks import PeaksPolicy
     from wattwise.simulations.policies.wattwise_policy import WattwisePolicy
 
     table = {"default": DefaultPolicy, "carbon-aware-keda": CarbonAwareKedaPolicy, "peaks": PeaksPolicy,
-             "wattwise": WattwisePolicy, "oracle": OraclePolicy}
+             "keda-tuned": KedaTunedPolicy, "keda-tuned-ca": KedaTunedCaPolicy,
+             "keda-tuned-karpenter": KedaTunedKarpenterPolicy, "wattwise": WattwisePolicy, "oracle": OraclePolicy}
     return table[name](scenario, timing)

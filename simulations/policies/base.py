@@ -27,6 +27,15 @@ class Policy:
         """(metric total [W], AverageValue target [W], IsActive [W] or None) for the HPA."""
         raise NotImplementedError
 
+    def initial_replicas(self, ctx: SimContext) -> np.ndarray:
+        """Replicas per workload at the start, where this policy's scaling would settle for the
+        first step's demand: by default the fastest allowed class's capacity plus the planner's
+        10% headroom."""
+        cm = ctx.cm
+        best_cap = np.array([cm.cap_fps[w][cm.eligible[w]].max() if cm.eligible[w].any() else 1.0
+                             for w in range(cm.n_workloads)])
+        return np.ceil(ctx.demand_fps * 1.1 / best_cap)
+
     def replica_bounds(self, ctx: SimContext):
         cm = ctx.cm
         return cm.min_replicas, cm.max_replicas
@@ -44,6 +53,15 @@ class Policy:
 
     def manage_nodes(self, ctx: SimContext) -> None:
         """Wake or suspend nodes (the baselines leave every node on)."""
+
+    def tuning(self, cm) -> dict:
+        """What an operator set by hand for this policy (trigger targets, taints, scheduler, node
+        autoscaler), for the summary."""
+        return {}
+
+    def stats(self) -> dict:
+        """Counters for the summary (node autoscaler actions and the like)."""
+        return {}
 
 
 def default_plugin_scores(ctx: SimContext, w: int, candidates: np.ndarray) -> np.ndarray:

@@ -26,3 +26,8 @@ class DefaultPolicy(Policy):
     def replica_bounds(self, ctx: SimContext):
         cm = ctx.cm
         return np.maximum(cm.min_replicas, 1), cm.max_replicas
+
+    def tuning(self, cm) -> dict:
+        return {"trigger": f"KEDA prometheus trigger on sum(drop_fps), AverageValue {self.timing.drop_threshold_fps:g} "
+                           "(the reference pipeline's)",
+                "scheduler": "kube-scheduler default scoring", "node_autoscaler": "none: every node stays on"}

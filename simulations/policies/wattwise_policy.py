@@ -170,6 +170,11 @@ class WattwisePolicy(Policy):
         pods = [replace(p, deletion_cost=c) for p, c in zip(pods, costs)]
         return [nodes[i] for i in pods_to_delete(pods, k)]
 
+    def tuning(self, cm) -> dict:
+        return {"trigger": "KEDA external trigger (the WattWise scaler): no target to set, replicas from the plan",
+                "scheduler": f"the shipped second scheduler, extender weight {self.timing.extender_weight}",
+                "node_autoscaler": "none: the plan wakes and suspends nodes"}
+
     # --- node power -----------------------------------------------------------------------------
     def manage_nodes(self, ctx: SimContext) -> None:
         cm, st = ctx.cm, ctx.st

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from wattwise.simulations.policies import make_policy
+from wattwise.simulations.policies import POLICY_NAMES, make_policy
 from wattwise.simulations.policies.default import DefaultPolicy
 from wattwise.simulations.run import simulate
 
@@ -27,13 +27,18 @@ def _factory(name, scenario, timing):
 
 @pytest.fixture(scope="module")
 def short_run():
-    return simulate(SCENARIO, ["default", "carbon-aware-keda", "peaks", "wattwise", "oracle"],
-                    days=HOURS / 24, step_s=15, seed=3)
+    return simulate(SCENARIO, list(POLICY_NAMES), days=HOURS / 24, step_s=15, seed=3)
 
 
 def test_no_real_policy_violates_confidentiality(short_run):
     for name, s in short_run.summary["policies"].items():
         assert s["confidentiality_violations"] == 0, name
+
+
+def test_no_policy_puts_a_pod_on_a_node_whose_taint_it_does_not_tolerate(short_run):
+    assert set(short_run.summary["policies"]) == set(POLICY_NAMES)
+    for name, s in short_run.summary["policies"].items():
+        assert s["taint_violations"] == 0, name
 
 
 def test_a_broken_policy_shows_violations():

@@ -1,0 +1,95 @@
+"""The headline: `wattwise` against the best peer that meets the SLA, and how much of the room
+down to the oracle it takes.
+
+Peers are the policies other than `wattwise` and `oracle`. A policy meets the SLA when it
+processes at least 99.9% of the frames demanded. For energy (kWh) and for carbon (kg CO2) apart,
+the best peer is the one meeting the SLA with the least; the headline gives wattwise's ratio to it
+and the share of the headroom captured, (peer - wattwise) / (peer - oracle): 1 when wattwise is
+as good as the oracle, 0 when no better than the peer, below 0 when worse. What each peer was
+given by hand to meet the SLA (trigger targets, taints, scheduler profile, node autoscaler) is
+its `tuning` in the summary.
+"""
+
+from __future__ import annotations
+
+from wattwise.simulations.policies import PEERS
+
+SLA_TARGET = 0.999
+METRICS = (("energy", "energy_kwh", "kWh"), ("carbon", "carbon_kg", "kg CO2"))
+
+
+def headroom_captured(peer: float, wattwise: float, oracle: float) -> float | None:
+    """(peer - wattwise) / (peer - oracle); None when the peer is already at or below the oracle."""
+    gap = peer - oracle
+    if gap <= 0:
+        return None
+    return (peer - wattwise) / gap
+
+
+def headline(policies: dict) -> dict:
+    peers = [n for n in PEERS if n in policies]
+    meeting = [n for n in peers if policies[n]["sla_attainment"] >= SLA_TARGET]
+    out: dict = {"sla_target": SLA_TARGET, "peers_meeting_sla": meeting,
+                 "peers_missing_sla": {n: policies[n]["sla_attainment"] for n in peers if n not in meeting}}
+    ww = policies.get("wattwise")
+    if ww is not None:
+        out["wattwise_sla"] = ww["sla_attainment"]
+        out["wattwise_meets_sla"] = ww["sla_attainment"] >= SLA_TARGET
+    for label, key, unit in METRICS:
+        if ww is None or not meeting:
+            out[label] = None
+            continue
+        peer = min(meeting, key=lambda n: policies[n][key])
+        value = policies[peer][key]
+        oracle = policies["oracle"][key] if "oracle" in policies else None
+        out[label] = {"peer": peer, "unit": unit, "peer_value": value, "wattwise_value": ww[key],
+                      "oracle_value": oracle, "wattwise_vs_peer": ww[key] / value if value else float("nan"),
+                      "headroom_captured": None if oracle is None else headroom_captured(value, ww[key], oracle)}
+    out["peers_were_given"] = {n: policies[n].get("tuning", {}) for n in meeting}
+    if ww is not None:
+        out["wattwise_was_given"] = ww.get("tuning", {})
+    return out
+
+
+def _share(x: float | None) -> str:
+    return "n/a (the peer is at the oracle)" if x is None else f"{x:.0%}"
+
+
+def format_headline(h: dict) -> list[str]:
+    """The lines printed above the table."""
+    target = f"{h['sla_target']:.1%}"
+    if not h["peers_meeting_sla"]:
+        return [f"No peer met the SLA (>= {target} of frames): nothing to compare wattwise with."]
+    if h.get("energy") is None:
+        return [f"Peers meeting the SLA (>= {target} of frames): {', '.join(h['peers_meeting_sla'])}."]
+    lines = []
+    parts = []
+    for label in ("energy", "carbon"):
+        m = h[label]
+        oracle = "" if m["oracle_value"] is None else f", oracle {m['oracle_value']:.2f}"
+        parts.append(f"{label} {m['wattwise_vs_peer']:.3f}x {m['peer']} ({m['wattwise_value']:.2f} vs "
+                     f"{m['peer_value']:.2f} {m['unit']}{oracle}), headroom captured {_share(m['headroom_captured'])}")
+    lines.append(f"wattwise vs the best peer meeting the SLA (>= {target} of frames): " + "; ".join(parts) + ".")
+    if not h.get("wattwise_meets_sla", True):
+        lines.append(f"wattwise itself missed the SLA ({h['wattwise_sla']:.3%}).")
+    lines.append("What each peer meeting the SLA was given by hand that wattwise was not (the GPU taint is on every "
+                 "policy's nodes; wattwise meets the SLA without it, docs/simulate.md):")
+    for name, tuning in h["peers_were_given"].items():
+        parts = [text for k, v in tuning.items() if (text := _tuning_text(k, v))]
+        lines.append(f"  {name}: " + "; ".join(parts))
+    missing = h["peers_missing_sla"]
+    if missing:
+        lines.append("Missing the SLA: " + ", ".join(f"{n} {v:.2%}" for n, v in missing.items()) + ".")
+    return lines
+
+
+def _tuning_text(key: str, value) -> str | None:
+    if key == "targets_fps":
+        return "trigger targets " + ", ".join(f"{w} {t:g}" for w, t in value.items()) + " fps/replica"
+    if key == "eviction_grace_s":
+        return f"preStop grace on evicted pods until replacements are ready (up to {max(value.values()):g} s)"
+    if key == "taint":
+        return "the GPU taint"
+    if key in ("scheduler", "node_autoscaler"):
+        return str(value)
+    return None
