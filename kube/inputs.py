@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from types import MappingProxyType
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from wattwise.models.room import runtime_class_overheads
 log = logging.getLogger(__name__)
 
 DEFAULT_SCALER_SERVICE = "wattwise-scaler"
+NO_CURVES: Mapping[str, PowerCurve] = MappingProxyType({})   # one object: the cache key stays the same
 
 
 class NotSynced(RuntimeError):
@@ -56,7 +58,7 @@ class ClusterInventory:
         self._cluster = cluster
         self._kwargs: dict[str, Any] = dict(mapping=mapping, user_zone_map=user_zone_map, cloud_regions=cloud_regions,
                                             power_catalogue=power_catalogue, measured_curves=measured_curves)
-        self._fitted = fitted_curves or (lambda: {})
+        self._fitted = fitted_curves or (lambda: NO_CURVES)
         self._managed = managed_workloads
         self._lock = threading.Lock()
         self._key: tuple | None = None

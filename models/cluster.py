@@ -59,7 +59,10 @@ class Node:
     """One node as the planner sees it.
 
     `tee_ready` lists the TEE kinds usable now (the class may have a TEE whose driver or
-    attestation is not ready). `reserved` is what pods outside WattWise's control already use.
+    attestation is not ready). `reserved` is what pods outside WattWise's control already use;
+    such a node stays on. `per_node_reserved` is what pods that run on every node (DaemonSet and
+    static pods: Kepler, CNI, log agents) use: it takes room but never keeps a node on, since
+    those pods come and go with their node.
     `powered_on` False means the node sleeps (or is cordoned for power saving) and must be woken.
     `taints` are the node's `spec.taints`: a workload whose placement rules do not tolerate one
     (NoSchedule or NoExecute) can never run there (`eligibility.placement_reason`).
@@ -71,6 +74,7 @@ class Node:
     tee_ready: frozenset[TeeKind] = frozenset()
     allocatable: Resources = Resources()
     reserved: Resources = Resources()
+    per_node_reserved: Resources = Resources()
     powered_on: bool = True
     schedulable: bool = True
     labels: tuple[tuple[str, str], ...] = ()
@@ -78,4 +82,4 @@ class Node:
 
     @property
     def free(self) -> Resources:
-        return self.allocatable - self.reserved
+        return self.allocatable - self.reserved - self.per_node_reserved

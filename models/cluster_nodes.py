@@ -64,7 +64,7 @@ def cluster_nodes(nodes_json: Iterable[Mapping[str, Any]], pods_json: Iterable[M
             problems.append(f"node {_name(obj) or '?'}: left out, cannot be read: {_clip(e)}")
             continue
         read.append((node, cls, dict(node.labels)))
-    reserved = _reserved(pods_json, {n.name for n, _, _ in read}, overheads, managed_workloads, problems)
+    reserved, per_node = _reserved(pods_json, {n.name for n, _, _ in read}, overheads, managed_workloads, problems)
 
     catalogue = {**{name: c.power for name, c in mapping.classes.items()}, **(power_catalogue or {})}
     classes: dict[str, NodeClass] = {}
@@ -88,7 +88,8 @@ def cluster_nodes(nodes_json: Iterable[Mapping[str, Any]], pods_json: Iterable[M
             by_hardware[cls] = name
         zone = resolve_grid_zone(labels, user_zone_map, cloud_regions)
         zones[node.name] = zone
-        nodes.append(replace(node, node_class=name, zone=zone.zone, reserved=reserved.get(node.name, Resources())))
+        nodes.append(replace(node, node_class=name, zone=zone.zone, reserved=reserved.get(node.name, Resources()),
+                             per_node_reserved=per_node.get(node.name, Resources())))
     return ClusterNodes(classes, tuple(nodes), sources, zones, overheads, tuple(problems))
 
 
@@ -103,19 +104,30 @@ def _overheads(runtime_classes: Iterable[Mapping[str, Any]], problems: list[str]
 
 
 def _reserved(pods: Iterable[Mapping[str, Any]], node_names: set[str], overheads: Mapping[str, Resources],
-              managed: Set[str] | None, problems: list[str]) -> dict[str, Resources]:
+              managed: Set[str] | None, problems: list[str]) -> tuple[dict[str, Resources], dict[str, Resources]]:
+    """Per node: what other tenants' pods reserve, and what pods that run on every node reserve
+    (owned by a DaemonSet, or static pods owned by their Node): room taken, never a reason to
+    keep the node on."""
     out: dict[str, Resources] = {}
+    per_node: dict[str, Resources] = {}
     for pod in pods:
         try:
             node_name = (pod.get("spec") or {}).get("nodeName")
             if node_name not in node_names or _ours(pod, managed):
                 continue
-            out[node_name] = out.get(node_name, Resources()) + reserved_on_node([pod], overheads)
+            into = per_node if _runs_on_every_node(pod) else out
+            into[node_name] = into.get(node_name, Resources()) + reserved_on_node([pod], overheads)
         except UNREADABLE as e:
             meta = (pod.get("metadata") or {}) if isinstance(pod, Mapping) else {}
             problems.append(f"pod {meta.get('namespace', '')}/{meta.get('name', '?')}: its requests are left out "
                             f"of its node's free room, cannot be read: {_clip(e)}")
-    return out
+    return out, per_node
+
+
+def _runs_on_every_node(pod: Mapping[str, Any]) -> bool:
+    owners = (pod.get("metadata") or {}).get("ownerReferences") or ()
+    return any(isinstance(o, Mapping) and o.get("controller") and o.get("kind") in ("DaemonSet", "Node")
+               for o in owners)
 
 
 def _ours(pod: Mapping[str, Any], managed: Set[str] | None) -> bool:

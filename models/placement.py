@@ -186,7 +186,8 @@ class Placement:
             raise ValueError(f"node {entry.name!r} could not be read: it has no decision node")
         known = self._snapshot_nodes.get(entry.name)
         if known is not None:
-            node = replace(node, node_class=known.node_class, zone=known.zone, reserved=known.reserved)
+            node = replace(node, node_class=known.node_class, zone=known.zone, reserved=known.reserved,
+                           per_node_reserved=known.per_node_reserved)
         cls = self.snapshot.node_classes.get(node.node_class) or cls
         if len(self._decision_nodes) >= self.max_entries:
             self._decision_nodes.clear()

@@ -125,3 +125,27 @@ def test_nodes_sharing_a_class_label_but_not_hardware_get_classes_of_their_own()
     assert got["spr-tdx-cordoned"].node_class == "spr-amx-tdx-2"
     assert cluster.node_classes["spr-amx-tdx"].tee_kinds != cluster.node_classes["spr-amx-tdx-2"].tee_kinds
     assert any("spr-tdx-cordoned" in p and "its class is spr-amx-tdx-2" in p for p in cluster.problems)
+
+
+def test_pods_that_run_on_every_node_take_room_but_never_keep_a_node_on():
+    """A DaemonSet pod (Kepler, a CNI, a log agent) or a static pod goes with its node: counting it
+    as a tenant would keep every node of a real cluster on and leave the planner nothing to idle."""
+    from wattwise.models.grouping import group_nodes
+
+    daemon = {"metadata": {"name": "kepler-exporter-abcde", "namespace": "monitoring",
+                           "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "kepler-exporter",
+                                                "uid": "u1", "controller": True}]},
+              "spec": {"nodeName": "icx-sgx-1", "containers": [{"name": "kepler", "resources": {
+                  "requests": {"cpu": "500m", "memory": "512Mi"}}}]},
+              "status": {"phase": "Running"}}
+    static = copy.deepcopy(daemon)
+    static["metadata"].update(name="kube-proxy-icx-sgx-1", ownerReferences=[
+        {"apiVersion": "v1", "kind": "Node", "name": "icx-sgx-1", "uid": "u2", "controller": True}])
+    cluster = read_nodes(pod_objs=[*pods(), daemon, static])
+    before = by_name(read_nodes())["icx-sgx-1"]
+    got = by_name(cluster)["icx-sgx-1"]
+    assert got.reserved == before.reserved == Resources()
+    assert got.per_node_reserved == Resources(1_000, 1_024, 0)
+    assert got.free == before.free - Resources(1_000, 1_024, 0)
+    (group,) = group_nodes([got], dict(cluster.node_classes), 1)
+    assert not group.pinned      # the planner may idle it
