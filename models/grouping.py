@@ -49,8 +49,11 @@ def group_nodes(nodes, classes: dict[str, NodeClass], exact_below: int = 48,
             continue
         pinned = n.reserved.cpu_m > 0 or n.reserved.memory_mib > 0 or n.reserved.gpu > 0
         free = n.free
-        # Nodes with much the same room share a group; very different free room splits them.
-        room_bucket = (free.cpu_m // 4000, free.memory_mib // 16384, free.gpu)
+        # Nodes with much the same room share a group; very different free room splits them. Buckets
+        # of 16 cores and 64 GiB: other tenants' pods leave every node a little different room, and
+        # 4-core buckets gave 178 groups (17,100 pairs) at 1,000 real nodes, a 1.7 s plan; a group is
+        # sized by its tightest node, so coarser buckets may leave some room unused.
+        room_bucket = (free.cpu_m // 16000, free.memory_mib // 65536, free.gpu)
         admits = tuple(placement_reason(rules, n) is None for rules in placements)
         key = (n.node_class, n.zone, n.tee_ready, pinned, room_bucket, admits, n.name if exact else "")
         buckets.setdefault(key, []).append(n)
