@@ -93,6 +93,12 @@ def test_the_plan_follows_nodes(live):
     assert eventually(lambda: "spr-tdx-3" in {n["name"] for n in served.get("/plan")["nodes"]}), served.log()
     assert served.get("/plan")["plan_version"] > version
 
+    victim = sorted(placed_nodes(served.get("/plan"), "retail/checkout-cams"))[0]
+    cordoned = copy.deepcopy(NODES.get(victim, added))   # kubectl cordon: the plan moves off it
+    cordoned["spec"]["unschedulable"] = True
+    api.emit("nodes", "MODIFIED", cordoned)
+    assert eventually(lambda: victim not in placed_nodes(served.get("/plan"), "retail/checkout-cams")), served.log()
+
     lost = copy.deepcopy(NODES["spr-tdx-1"])   # its TDX is no longer ready: rule label and device plugin gone
     del lost["metadata"]["labels"][TDX_READY]
     del lost["status"]["allocatable"]["tdx.intel.com/keys"]
