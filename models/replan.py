@@ -52,15 +52,24 @@ class ReplanSettings:
 class PlanInputs:
     """What a plan was made of besides demand values and carbon: the workloads (demand left out),
     which of them had untrustworthy demand, and the nodes (what each can run, not its power state
-    or the room other pods leave: those move all the time and are the gate's other reasons)."""
+    or the room other pods leave: those move all the time and are the gate's other reasons); the
+    energy models' version and each pair's capacity (a refit, or a capacity lowered from drops);
+    and the stream counts a person configured (not measured: a change is a decision, not noise)."""
 
     workloads: tuple
     untrusted: tuple[str, ...]
     nodes: tuple
+    models_version: int = 0
+    capacities: tuple = ()
+    configured: tuple = ()
 
     @classmethod
-    def of(cls, snapshot: Snapshot) -> "PlanInputs":
-        return cls(workloads=tuple(replace(w, demand=Demand()) for w in snapshot.workloads),
+    def of(cls, snapshot: Snapshot, models_version: int = 0, configured: tuple = ()) -> "PlanInputs":
+        """`models_version`: of the energy models the snapshot's come from; `configured`: the
+        (workload, streams) pairs given in configuration rather than measured."""
+        return cls(models_version=models_version, configured=configured,
+                   capacities=tuple(sorted((pair, m.capacity_fps) for pair, m in snapshot.models.items())),
+                   workloads=tuple(replace(w, demand=Demand()) for w in snapshot.workloads),
                    untrusted=tuple(w.key for w in snapshot.workloads if not w.demand.trustworthy),
                    nodes=(tuple(sorted(snapshot.node_classes.items())),
                           tuple((n.name, n.node_class, n.zone, n.tee_ready, n.allocatable, n.schedulable, n.labels,
@@ -75,6 +84,14 @@ class PlanInputs:
             return "trust-changed"
         if now.nodes != self.nodes:
             return "nodes-changed"
+        if now.models_version != self.models_version:
+            return "models-changed"
+        if now.configured != self.configured:
+            return "streams-changed"
+        if now.capacities != self.capacities:
+            before = dict(self.capacities)
+            lowered = any(pair not in before or cap < before[pair] for pair, cap in now.capacities)
+            return "capacity-corrected" if lowered else "capacity-correction-expired"
         return ""
 
 
@@ -94,13 +111,15 @@ class PlanMark:
     inputs: PlanInputs | None = None
 
     @classmethod
-    def of(cls, plan: Plan, snapshot: Snapshot, weights: np.ndarray) -> "PlanMark":
+    def of(cls, plan: Plan, snapshot: Snapshot, weights: np.ndarray,
+           inputs: PlanInputs | None = None) -> "PlanMark":
+        """`inputs`: what the plan was made of (default `PlanInputs.of(snapshot)`)."""
         wps = [plan.workloads[w.key] for w in snapshot.workloads]
         return cls(plan.now_s, np.array([wp.demand_fps for wp in wps]), np.array([wp.capacity_fps for wp in wps]),
                    np.array([wp.replicas for wp in wps], dtype=float),
                    np.array([w.headroom_or(snapshot.settings.headroom) for w in snapshot.workloads]),
                    np.array([w.min_replicas for w in snapshot.workloads], dtype=float), np.asarray(weights, dtype=float),
-                   PlanInputs.of(snapshot))
+                   inputs if inputs is not None else PlanInputs.of(snapshot))
 
 
 def needs_replan(last: PlanMark | None, now_s: float, planning_fps: np.ndarray, weights: np.ndarray,

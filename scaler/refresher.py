@@ -108,11 +108,8 @@ class PlanRefresher:
         self._registry = registry
         self._catalogue = dict(catalogue or {})
         self._models: EnergyModelSource = models or StaticModels({})
-        self._models_version: int | None = None
         self._replica_fps = replica_fps
         self._corrections = CapacityCorrections(settings.capacity)
-        self._corrected: tuple = ()                   # (pair, capacity) of the corrections the last plan used
-        self._configured: tuple | None = None        # the `streams` metadata the last plan was made for
         self.settings = settings
         self._clock = clock
         self.planner: PlanRunner = planner or InlinePlanner()
@@ -248,18 +245,9 @@ class PlanRefresher:
             corrected_models = _corrected_models(snapshots[0], model_set.by_pair, corrections)
             snapshots = [s.with_models(corrected_models) for s in snapshots]
         weights = [_weights(s) for s in snapshots]
-        go, why = (True, "forced") if force else self._gate(now_s, objectives, snapshots, weights,
+        made_of = PlanInputs.of(snapshots[0], model_set.version, _configured_streams(requests))  # same for all
+        go, why = (True, "forced") if force else self._gate(now_s, objectives, made_of, weights,
                                                              window.peak(now_s, now_fps), requests)
-        if not go and self._models_version is not None and model_set.version != self._models_version:
-            go, why = True, "models-changed"
-        configured = _configured_streams(requests)
-        if not go and self._configured is not None and configured != self._configured:
-            go, why = True, "streams-changed"     # a person changed a ScaledObject's `streams`: not noise
-        corrected = tuple(sorted((pair, c.capacity_fps) for pair, c in corrections.items()))
-        if not go and corrected != self._corrected:
-            before = dict(self._corrected)
-            lowered = any(pair not in before or cap < before[pair] for pair, cap in corrected)
-            go, why = True, "capacity-corrected" if lowered else "capacity-correction-expired"
         window.add(now_s, now_fps)
         self.last_decision = (go, why)
         if not go:
@@ -284,11 +272,8 @@ class PlanRefresher:
         for objective in list(self._policy):
             if objective not in views:
                 del self._policy[objective]
-        self._marks = {o: PlanMark.of(v.plan, v.snapshot, w) for (o, v), w in zip(views.items(), weights)}
+        self._marks = {o: PlanMark.of(v.plan, v.snapshot, w, made_of) for (o, v), w in zip(views.items(), weights)}
         self._must_plan = False
-        self._models_version = model_set.version
-        self._configured = configured
-        self._corrected = corrected
         self._short_since.clear()
         self.replans += 1
         self.replan_reasons[why] += 1
@@ -339,7 +324,7 @@ class PlanRefresher:
             self._window = self._window.rekeyed(keys)
         return self._window
 
-    def _gate(self, now_s, objectives, snapshots, weights, planning_fps, requests) -> tuple[bool, str]:
+    def _gate(self, now_s, objectives, inputs, weights, planning_fps, requests) -> tuple[bool, str]:
         """The core's gate (`models.replan.needs_replan`) for each objective's plan; any yes re-plans all."""
         if not self._marks:
             return True, "first plan"
@@ -348,7 +333,6 @@ class PlanRefresher:
         if set(objectives) != set(self._marks):
             return True, "objectives-changed"
         waiting = self._pods_waiting(now_s, requests)
-        inputs = PlanInputs.of(snapshots[0])      # the same for every objective
         why = "unchanged"
         for objective, w in zip(objectives, weights):
             go, why = needs_replan(self._marks[objective], now_s, planning_fps, w, waiting, self.settings.replan,
