@@ -10,7 +10,7 @@ handlers only read the swapped-in `ScalerState`; nothing they do waits on teleme
 The gate's inputs, all in seconds of the injected clock: each workload's demand peak over the
 planner's scale-down window (a `DemandWindow` of every refresh's trustworthy samples, handed to
 the planner as its demand history, so a skipped plan never changes the peak a plan is sized for);
-each zone's cost weight; what the plans were made of (`PlanInputs`: registrations, trust, nodes);
+each zone's cost weight; what the plans were made of (`PlanInputs`: registrations, trust, nodes, models version, capacities, configured streams);
 and whether pods wait: with a `PodCounts` port, a workload with fewer pods bound to nodes than
 its plan wants for `pending_after_s`.
 
