@@ -73,4 +73,12 @@ def test_tls_only_in_production():
     quickstart, production = shipped_args("overlays/quickstart"), shipped_args("overlays/production")
     assert not any(flag(quickstart, f) for f in tls_flags)
     assert all(flag(production, f) for f in tls_flags)
-    assert shipped_args("overlays/kepler-0.9") == production
+    assert [a for a in shipped_args("overlays/kepler-0.9") if not a.startswith("--kepler-schema")] == \
+        [a for a in production if not a.startswith("--kepler-schema")]
+
+
+@pytest.mark.parametrize("overlay, schema", [("overlays/quickstart", "auto"), ("overlays/production", "0.10"),
+                                             ("overlays/kepler-0.9", "0.9")])
+def test_each_overlay_refits_from_its_kepler_schema(overlay, schema):
+    args = parse(overlay, shipped_args(overlay))
+    assert args.kepler_schema == schema and args.scrape_interval == "15s"

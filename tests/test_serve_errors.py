@@ -114,3 +114,13 @@ def test_a_port_taken_after_the_check_stops_what_started(taken_port, capsys, mon
     assert rc == 2 and err[-1].startswith(f"wattwise serve: error: {flag}")
     assert "Traceback" not in "\n".join(err)
     assert ours() == []
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--scrape-interval", "0s"], "--scrape-interval: '0s' is not a positive duration"),
+    (["--scrape-interval", "1m", "--refit-window", "5m"], "--refit-window: 5m holds fewer than 10 scrapes of 1m"),
+])
+def test_refit_flags_are_checked_before_anything_starts(tmp_path, capsys, args, expected):
+    line = serve_error(capsys, "--scaler", "--scenario", "scenarios/metro-retail.yaml", "--grpc-port", "0",
+                       "--health-port", "0", "--prometheus", "http://127.0.0.1:9", "--models", str(tmp_path), *args)
+    assert line.startswith(f"wattwise serve: error: {expected}"), line

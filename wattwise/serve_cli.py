@@ -82,6 +82,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the per-pod dropped-FPS gauge (default drop_fps)")
     scaler.add_argument("--refit-window", default="24h", metavar="DURATION",
                         help="the Kepler and FPS history each refit reads (default 24h)")
+    scaler.add_argument("--kepler-schema", choices=("auto", "0.10", "0.9"), default="auto",
+                        help="Kepler's metric names and labels for refits (default auto: detected from what "
+                             "Prometheus holds)")
+    scaler.add_argument("--kepler-zone", default="package", metavar="ZONE",
+                        help="Kepler's RAPL zone for CPU power in refits (default package)")
+    scaler.add_argument("--scrape-interval", default="15s", metavar="DURATION",
+                        help="how often Prometheus scrapes Kepler and the FPS gauges: the refit's sample step "
+                             "and rate window follow it (default 15s)")
     scaler.add_argument("--objective", choices=("energy", "carbon", "balanced"), default=None,
                         help="what plans minimise where a ScaledObject does not say (default: the scenario's, "
                              "else energy)")
@@ -308,16 +316,30 @@ def _refitter(args):
 
     every_s = parse_duration_s(args.refit_every, "--refit-every")
     window_s = parse_duration_s(args.refit_window, "--refit-window")
+    scrape_s = parse_duration_s(args.scrape_interval, "--scrape-interval")
+    if scrape_s <= 0:
+        raise InvalidInputError("--scrape-interval", f"{args.scrape_interval!r} is not a positive duration",
+                                "give Prometheus's scrape interval for Kepler, e.g. 15s or 30s")
+    if every_s > 0 and window_s < 10 * scrape_s:
+        raise InvalidInputError("--refit-window", f"{args.refit_window} holds fewer than 10 scrapes of "
+                                f"{args.scrape_interval}", "give a window of hours, e.g. 24h")
     if args.demo or every_s <= 0 or not (args.prometheus and args.models):
         return None
     from wattwise.telemetry.fit_cli import FitJob
+    from wattwise.telemetry.prometheus.schema import KeplerSchema
     from wattwise.telemetry.prometheus.source import SourceSettings
     from wattwise.telemetry.refit import Refitter
+
+    schema = None if args.kepler_schema == "auto" else KeplerSchema(args.kepler_schema)
 
     if not os.access(args.models, os.W_OK):
         log.warning("--models %s is not writable (a ConfigMap?): refits are gated and reported, not saved; "
                     "mount a writable volume there to keep what is learned", args.models)
-    job = FitJob(args.prometheus, SourceSettings(workload_label="wattwise.io/workload"))
+    job = FitJob(args.prometheus, SourceSettings(workload_label="wattwise.io/workload", zone=args.kepler_zone,
+                                                 scrape_interval_s=scrape_s, schema=schema,
+                                                 fps_metric=args.fps_metric or "infer_fps",
+                                                 drop_metric=args.drop_metric or None),
+                 step_s=scrape_s)
     return Refitter(job, args.models, every_s=every_s, window_s=window_s)
 
 
