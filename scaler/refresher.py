@@ -19,8 +19,9 @@ process, so seconds of planning never compete with the answers for the GIL. When
 fails (dies, hangs) the previous plan stays and is marked degraded until the next good plan.
 
 Determinism across scaler replicas: the plan time is the wall clock rounded down to the
-interval, queries are evaluated at that time, inputs are sorted, so replicas that see the same
-telemetry compute the same plan.
+interval, queries are evaluated at that time, inputs are sorted, and where replicas run (what the
+planner prefers to keep) is read from the pods port, not remembered, so replicas that see the
+same telemetry and the same cluster compute the same plan, and a restarted one plans as the others.
 
 When a port fails or a value is missing, stale or absurd, the workload's Demand is passed with
 `trustworthy=False` and no value: the planner's `hold_untrusted` keeps the replicas it last
@@ -238,7 +239,7 @@ class PlanRefresher:
         snapshots = [build_snapshot(now_s, classes, nodes, workloads, models=model_set.by_pair, carbon=carbon,
                                     objective=objective,
                                     settings=self.settings.planner,
-                                    state=replace(self._policy.get(objective, PolicyState()), demand_history=history))
+                                    state=self._policy_state(objective, workloads, history))
                      for objective in objectives]
         corrections = self._capacity_corrections(snapshots[0], model_set.version, now_s, reasons)
         if corrections:
@@ -284,6 +285,20 @@ class PlanRefresher:
         self._log_reasons(tuple(reasons))
         log.debug("plan at %s (%s): %d workloads, %d objective(s)", now_s, why, len(workloads), len(views))
         return new
+
+    def _policy_state(self, objective: Objective, workloads, history) -> PolicyState:
+        """What the planner remembers, with where replicas run taken from the cluster when the pods
+        are known: replicas behind one Service then plan alike whatever each planned before, and a
+        restarted one starts from what runs, not from nothing. Unknown pods: the last plan's."""
+        state = replace(self._policy.get(objective, PolicyState()), demand_history=history)
+        if self._pods is None:
+            return state
+        placements = dict(state.placements)
+        for w in workloads:
+            counts = self._pods.running_and_ready(w.key)
+            if counts is not None:
+                placements[w.key] = {node: n for node, n in sorted(counts[0].items()) if n > 0}
+        return replace(state, placements=placements)
 
     def _capacity_corrections(self, snapshot: Snapshot, models_version: int, now_s: float,
                               reasons: list[str]) -> dict[tuple[str, str], HeldCorrection]:
