@@ -61,9 +61,18 @@ def hard_reason(workload: Workload, node: Node, node_class: NodeClass,
     if model is None or model.capacity_fps <= 0:
         return Reason(f"node(s) of class {node_class.name} cannot run model {workload.model_type} (no energy model)",
                       "sla")
-    if model.frame_time_ms() > workload.sla.latency_ms:
-        return Reason(f"node(s) of class {node_class.name} take {model.frame_time_ms():.0f} ms per frame (the pod's "
-                      f"latency bound is {workload.sla.latency_ms:.0f} ms)", "sla")
+    rtt_ms, trip = 0.0, ""
+    if workload.reach is not None:
+        reached = workload.reach.rtt_to(node.zone)
+        if reached is None:
+            return Reason(f"node(s) in zone {node.zone} are not reachable from zone {workload.reach.origin_zone} "
+                          "where the pod's streams come from", "network")
+        rtt_ms = reached
+        trip = f" plus {rtt_ms:.0f} ms round trip from zone {workload.reach.origin_zone}" if rtt_ms else ""
+    if model.frame_time_ms() + rtt_ms > workload.sla.latency_ms:
+        return Reason(f"node(s) of class {node_class.name}{' in zone ' + node.zone if rtt_ms else ''} take "
+                      f"{model.frame_time_ms():.0f} ms per frame{trip} (the pod's latency bound is "
+                      f"{workload.sla.latency_ms:.0f} ms)", "sla")
     if not workload.footprint.fits_in(node.allocatable):
         return Reason(f"node(s) too small for one replica ({workload.footprint.describe()})", "node_too_small")
     return None

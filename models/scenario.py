@@ -6,7 +6,7 @@ import csv
 import difflib
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from wattwise.models import persistence
 from wattwise.models.cluster import Node, NodeClass
 from wattwise.models.errors import InvalidInputError
+from wattwise.models.network import Network
 from wattwise.models.ports import CarbonReading, CarbonSignal
 from wattwise.models.power_curve import PowerCurve
 from wattwise.models.resources import Resources, parse_cpu_m, parse_memory_mib
@@ -141,6 +142,20 @@ def workload_from_spec(i: int, w) -> Workload:
                     min_replicas=w.min_replicas, max_replicas=w.max_replicas, runtime_class=w.runtime_class or "")
 
 
+def with_reach(workload: Workload, origin_zone: str | None, network: Network | None, zones: frozenset[str],
+               where: str) -> Workload:
+    """The workload with its cameras' zone and the network's round trips from there."""
+    if origin_zone is None:
+        return workload
+    if origin_zone not in zones:
+        raise InvalidInputError(f"{where}.origin_zone", f"unknown zone {origin_zone!r}",
+                                f"use one of: {', '.join(sorted(zones))}")
+    if network is None:
+        raise InvalidInputError(f"{where}.origin_zone", "needs the round trips between zones",
+                                "add network: {rtt_ms: {ZONE: {ZONE: ms}}}, or drop origin_zone")
+    return replace(workload, reach=network.reach(origin_zone))
+
+
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     try:
@@ -188,7 +203,9 @@ def snapshot_from_spec(spec: ScenarioSpec, path: Path, now_s: float = 0.0) -> Sn
                               tee_ready=cls.tee_kinds if g.tee_ready else frozenset(),
                               allocatable=Resources(cls.cores * 1000 - 500, int(cls.memory_gib * 1024) - 2048, cls.gpu_count),
                               reserved=reserved, powered_on=k < on))
-    workloads = [workload_from_spec(i, w) for i, w in enumerate(spec.workloads)]
+    network = Network.parse(spec.network.rtt_ms, "network.rtt_ms", frozenset(spec.zones)) if spec.network else None
+    workloads = [with_reach(workload_from_spec(i, w), w.origin_zone, network, frozenset(spec.zones), f"workloads.{i}")
+                 for i, w in enumerate(spec.workloads)]
     keys = [w.key for w in workloads]
     if len(set(keys)) != len(keys):
         raise InvalidInputError("workloads", "two workloads share a namespace/name")

@@ -97,6 +97,7 @@ class WorkloadSpec(Strict):
     min_replicas: int = Field(default=0, ge=0)
     max_replicas: int = Field(default=1000, ge=0)
     demand_profile: DemandProfileSpec | None = None
+    origin_zone: str | None = None       # where its cameras are (needs `network`)
 
     @model_validator(mode="after")
     def demand_given(self):
@@ -105,6 +106,12 @@ class WorkloadSpec(Strict):
         if self.max_replicas < self.min_replicas:
             raise ValueError("max_replicas must be at least min_replicas")
         return self
+
+
+class NetworkSpec(Strict):
+    """Round trips between zones, {ZONE: {ZONE: ms}} (models/network.py checks the values)."""
+
+    rtt_ms: dict[str, dict[str, float]] = Field(min_length=1)
 
 
 class SettingsSpec(Strict):
@@ -131,6 +138,7 @@ class ScenarioSpec(Strict):
     energy_models: str | None = None
     settings: SettingsSpec = SettingsSpec()
     zones: dict[str, ZoneSpec] = Field(min_length=1)
+    network: NetworkSpec | None = None
     node_classes: dict[str, NodeClassSpec] = Field(min_length=1)
     nodes: list[NodeGroupSpec] = Field(min_length=1)
     workloads: list[WorkloadSpec] = Field(min_length=1)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from wattwise.models.admission import NO_RULES, PlacementRules
 from wattwise.models.errors import InvalidInputError
+from wattwise.models.network import Reach
 from wattwise.models.resources import Resources
 from wattwise.models.tee import NONE, Confidentiality
 
@@ -54,6 +55,8 @@ class Workload:
     labels: tuple[tuple[str, str], ...] = field(default=())
     # the pod template's nodeSelector, required node affinity and tolerations (admission.py)
     placement: PlacementRules = NO_RULES
+    # where its cameras are and how far each zone is (network.py); None: any zone, no round trip
+    reach: Reach | None = None
 
     def __post_init__(self):
         if self.min_replicas < 0 or self.max_replicas < self.min_replicas:

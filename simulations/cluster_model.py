@@ -149,7 +149,7 @@ def build_cluster_model(snapshot: Snapshot, gpu_taint: bool = False) -> ClusterM
     for wi, w in enumerate(snapshot.workloads):
         for ni, n in enumerate(nodes):
             cls = classes[n.node_class]
-            key = (wi, cls.name, n.tee_ready, n.allocatable, n.taints, n.labels)
+            key = (wi, cls.name, n.zone, n.tee_ready, n.allocatable, n.taints, n.labels)
             if key not in reason_cache:
                 model = snapshot.model(w, cls)
                 reason_cache[key] = (hard_reason(w, n, cls, model), model)

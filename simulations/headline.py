@@ -90,6 +90,6 @@ def _tuning_text(key: str, value) -> str | None:
         return f"preStop grace on evicted pods until replacements are ready (up to {max(value.values()):g} s)"
     if key == "taint":
         return "the GPU taint"
-    if key in ("scheduler", "node_autoscaler"):
+    if key in ("scheduler", "node_autoscaler", "zones"):
         return str(value)
     return None

@@ -33,6 +33,10 @@ class Recorder:
         self.count = np.zeros(B)
         self._class_onehot = np.eye(C)[cm.class_idx]     # [N, C]
         self._zone_idx = cm.zone_idx
+        self._zones = list(cm.zones)
+        self._zone_onehot = np.eye(len(cm.zones))[cm.zone_idx]  # [N, Z]
+        self.energy_j_by_zone = np.zeros(len(cm.zones))
+        self.carbon_g_by_zone = np.zeros(len(cm.zones))
 
     def record(self, step: int, demand_fps: np.ndarray, result: StepResult, carbon_g_per_kwh: np.ndarray,
                pods_per_node: np.ndarray, nodes_on: int) -> None:
@@ -41,6 +45,9 @@ class Recorder:
         total_w = float(power.sum())
         carbon_rate_g_per_s = float(power @ carbon_g_per_kwh[self._zone_idx]) / 3.6e6
         self.energy_j += total_w * dt
+        by_zone_w = power @ self._zone_onehot
+        self.energy_j_by_zone += by_zone_w * dt
+        self.carbon_g_by_zone += by_zone_w * carbon_g_per_kwh * dt / 3.6e6
         self.carbon_g += carbon_rate_g_per_s * dt
         self.frames_demanded += float(demand_fps.sum()) * dt
         self.frames_processed += float(result.served_fps.sum()) * dt
@@ -81,6 +88,8 @@ class Recorder:
             "scaling_events": int(scaling_events),
             "confidentiality_violations": self.violation_s,
             "taint_violations": self.untolerated_s,
+            "energy_kwh_by_zone": {z: float(e) / 3.6e6 for z, e in zip(self._zones, self.energy_j_by_zone)},
+            "carbon_kg_by_zone": {z: float(c) / 1000.0 for z, c in zip(self._zones, self.carbon_g_by_zone)},
         }
         out.update(extra or {})
         return out

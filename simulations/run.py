@@ -16,6 +16,7 @@ import numpy as np
 from wattwise.models.scenario import load_scenario
 from wattwise.quiet import stdout_silenced
 from wattwise.simulations.cluster_model import build_cluster_model
+from wattwise.simulations.regional import RULE, has_origins, served_at_home
 from wattwise.simulations.engine import run_policy
 from wattwise.simulations.headline import headline
 from wattwise.simulations.inputs import SimInputs, build_inputs
@@ -46,7 +47,9 @@ def simulate(scenario_path, policies, *, demand_csv=None, demand_start=None, car
     inputs = build_inputs(scenario, demand_csv=demand_csv, demand_start=demand_start, carbon_csv=carbon_csv,
                           start=start, days=days, step_s=step_s)
     cm = build_cluster_model(scenario.snapshot, gpu_taint=True)   # GPU nodes tainted as GPU clouds do
-    job = _Job(scenario, cm, inputs, timing, seed, policy_factory or make_policy)
+    peers_cm = build_cluster_model(served_at_home(scenario.snapshot), gpu_taint=True) \
+        if has_origins(scenario.snapshot) else cm
+    job = _Job(scenario, cm, inputs, timing, seed, policy_factory or make_policy, peers_cm)
     if workers > 1 and len(policies) > 1:
         runs = _run_parallel(job, policies, workers, progress_factory)
     else:
@@ -77,19 +80,23 @@ class _Job:
     timing: ControlTiming
     seed: int
     factory: object
+    peers_cm: object = None      # the peers' model: each workload served in its cameras' zone (regional.py)
 
     def __call__(self, name: str, progress=None) -> tuple[Recorder, dict, float]:
         policy = self.factory(name, self.scenario, self.timing)
+        cm = self.cm if name in PLANNING_POLICIES or self.peers_cm is None else self.peers_cm
         t0 = time.perf_counter()
         with stdout_silenced():  # HiGHS debug prints would land in the printed table
-            rec = run_policy(policy, self.cm, self.inputs, self.timing, self.seed, progress)
+            rec = run_policy(policy, cm, self.inputs, self.timing, self.seed, progress)
         seconds = time.perf_counter() - t0
         extra = {"node_wakes": rec.wakes, **policy.stats()}
         if hasattr(policy, "replans"):
             extra["planner_calls"] = policy.replans
         if hasattr(policy, "replan_reasons"):
             extra["replan_reasons"] = dict(sorted(policy.replan_reasons.items()))
-        tuning = policy.tuning(self.cm)
+        tuning = policy.tuning(cm)
+        if cm is not self.cm:
+            tuning = {**tuning, "zones": RULE}
         if tuning:
             extra["tuning"] = tuning
         log.info("%s: %.1f s", name, seconds)
