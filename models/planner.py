@@ -40,7 +40,7 @@ class PlanningDemand:
     floor: fewest replicas (`min_replicas`, raised by a hold), capped at `max_replicas`.
     held: telemetry was not trustworthy, so the plan holds (`WorkloadPlan.held`).
     history: ((t_s, fps), ...) within the window, carried in the next `PolicyState`.
-    note: why the demand is held, for the plan's reasons ("" when not held).
+    note: why the demand is held, or what pre-warming added, for the plan's reasons.
     trusted_before: False when held with no trustworthy demand ever planned for the workload:
         the replicas are then no basis to scale on (`WorkloadPlan.no_trusted_demand`).
     """
@@ -51,6 +51,7 @@ class PlanningDemand:
     history: tuple[tuple[float, float], ...] = ()
     note: str = ""
     trusted_before: bool = True
+    forecast_added_fps: float = 0.0     # what pre-warming added above the window's peak
 
 
 def hold_untrusted(workload: Workload, state: PolicyState, history: tuple[tuple[float, float], ...]) -> PlanningDemand:
@@ -84,8 +85,13 @@ def _planning_demand(snapshot: Snapshot) -> dict[str, PlanningDemand]:
         history = tuple((t, d) for t, d in st.demand_history.get(w.key, ()) if t >= snapshot.now_s - s.scale_down_window_s)
         if w.demand.trustworthy:
             history = history + ((snapshot.now_s, w.demand_fps),)
-            out[w.key] = PlanningDemand(max(d for _, d in history), min(w.min_replicas, w.max_replicas),
-                                        history=history)
+            peak = max(d for _, d in history)
+            expected = w.demand.expected_fps
+            added = max(0.0, expected - peak) if expected is not None and math.isfinite(expected) else 0.0
+            note = (f"pre-warming: {peak + added:.1f} fps expected within {w.demand.lead_s:.0f} s, the start-up "
+                    f"time, {added:.1f} fps above the window's peak" if added > 0 else "")
+            out[w.key] = PlanningDemand(peak + added, min(w.min_replicas, w.max_replicas), history=history,
+                                        note=note, forecast_added_fps=added)
         else:
             out[w.key] = hold_untrusted(w, st, history)
     return out
@@ -316,7 +322,8 @@ def _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, act
             workload=w.key, replicas=sum(nodes_count.values()), by_class=FrozenMap(by_class),
             by_node=FrozenMap(nodes_count), demand_fps=fps, observed_demand_fps=w.demand_fps,
             capacity_fps=capacity, unmet_fps=unmet, power_w=w_power, carbon_g_per_h=w_carbon, held=d.held,
-            ranking=ranking, reasons=tuple(reasons), no_trusted_demand=not d.trusted_before)
+            ranking=ranking, reasons=tuple(reasons), no_trusted_demand=not d.trusted_before,
+            forecast_added_fps=d.forecast_added_fps)
     total_w = sum(node_power.values())
     carbon = sum(p * ci[by_name[n].zone] / 1000.0 for n, p in node_power.items())
     idle_nodes = tuple(sorted(n.name for n in snapshot.nodes if n.name not in active_nodes))

@@ -30,6 +30,10 @@ class Demand:
     total_fps: float | None = None
     trustworthy: bool = True
     note: str = ""
+    # pre-warming (models/forecast.py): the demand expected when a replica started now is ready,
+    # `lead_s` from now; None: no forecast
+    expected_fps: float | None = None
+    lead_s: float = 0.0
 
     def fps(self, sla: Sla) -> float:
         if self.total_fps is not None:

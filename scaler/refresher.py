@@ -55,6 +55,7 @@ import numpy as np
 
 from wattwise.models.capacity_correction import apply_corrections
 from wattwise.models.costs import zone_weights
+from wattwise.models.forecast import DemandForecaster, ForecastSettings, startup_lead_s
 from wattwise.models.grid_zone import UNMAPPED_ZONE
 from wattwise.models.model_set import EnergyModelSource, StaticModels
 from wattwise.models.ports import CarbonIntensitySource, CarbonReading, NodeInventory, ReplicaFpsSource
@@ -91,6 +92,7 @@ class RefresherSettings:
     replan: ReplanSettings = ReplanSettings()      # when to re-plan: the core's gate, as in the simulator
     pending_after_s: float = 60.0                  # planned pods missing this long count as pods waiting
     capacity: KeepSettings = KeepSettings()        # capacity learned from drops: the rule, expiry and settling
+    forecast: ForecastSettings = ForecastSettings()  # pre-warming: plan a start-up time ahead
 
 
 class PlanRefresher:
@@ -120,6 +122,7 @@ class PlanRefresher:
         self._policy: dict[Objective, PolicyState] = {}
         self._last_ok_s: dict[str, float] = {}       # workload -> plan time of its last trustworthy demand (reported)
         self._window: DemandWindow | None = None     # trustworthy demand samples over the scale-down window
+        self._forecaster: DemandForecaster | None = None   # pre-warming (models/forecast.py)
         self._marks: dict[Objective, PlanMark] = {}  # what each objective's plan was made for
         self._must_plan = True                       # no plan yet, or the last attempt failed
         self._short_since: dict[str, float] = {}     # workload -> since when it has fewer pods than planned
@@ -233,6 +236,9 @@ class PlanRefresher:
         window = self._window_for([w.key for w in workloads])
         now_fps = np.array([w.demand_fps if w.demand.trustworthy else np.nan for w in workloads], dtype=float)
         history = window.history(now_s)
+        expected = self._forecast(now_s, workloads, classes, now_fps)
+        workloads = [replace(w, demand=replace(w.demand, expected_fps=float(e), lead_s=float(lead)))
+                     if np.isfinite(e) else w for w, e, lead in zip(workloads, expected, self._forecaster.lead_s)]
         model_set = self._models.current()
         if model_set.error:
             reasons.append(f"energy models: {_clip(model_set.error)}; planning with the ones loaded before")
@@ -248,7 +254,8 @@ class PlanRefresher:
         weights = [_weights(s) for s in snapshots]
         made_of = PlanInputs.of(snapshots[0], model_set.version, _configured_streams(requests))  # same for all
         go, why = (True, "forced") if force else self._gate(now_s, objectives, made_of, weights,
-                                                             window.peak(now_s, now_fps), requests)
+                                                             np.fmax(window.peak(now_s, now_fps), expected),
+                                                             requests)
         window.add(now_s, now_fps)
         self.last_decision = (go, why)
         if not go:
@@ -331,6 +338,17 @@ class PlanRefresher:
         """ScaledObjects the workload source refused, for people (`left_out()` of the registry)."""
         left_out = getattr(self._registry, "left_out", None)
         return [{"scaled_object": k, "reason": r} for k, r in left_out()] if callable(left_out) else []
+
+    def _forecast(self, now_s: float, workloads, classes, now_fps: np.ndarray) -> np.ndarray:
+        """Pre-warming: learn this refresh's demand and say what is expected a start-up ahead."""
+        keys = [w.key for w in workloads]
+        lead = [startup_lead_s(w, list(classes.values())) for w in workloads]
+        if self._forecaster is None:
+            self._forecaster = DemandForecaster(keys, lead, self.settings.forecast)
+        else:
+            self._forecaster = self._forecaster.rekeyed(keys, lead)
+        self._forecaster.add(now_s, now_fps)
+        return self._forecaster.expected(now_s, now_fps)
 
     def _window_for(self, keys: list[str]) -> DemandWindow:
         if self._window is None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from wattwise.models import BUNDLED_SCENARIO
 from wattwise.models.errors import InvalidInputError
-from wattwise.simulations.policies import POLICY_NAMES
+from wattwise.simulations.policies import KNOWN_POLICIES, POLICY_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", help="where in the carbon traces to start (ISO date; default their first time)")
     parser.add_argument("--days", type=float, help="days to simulate (default: the scenario's simulation.days)")
     parser.add_argument("--step-s", type=float, help="simulation step in seconds (default: the scenario's)")
-    parser.add_argument("--policies", default=",".join(POLICY_NAMES), help="comma-separated, from: " + ", ".join(POLICY_NAMES))
+    parser.add_argument("--policies", default=",".join(POLICY_NAMES), help="comma-separated, from: " + ", ".join(KNOWN_POLICIES) + " (default: all but "
+                        + ", ".join(p for p in KNOWN_POLICIES if p not in POLICY_NAMES) + ")")
     parser.add_argument("--seed", type=int, default=0, help="random seed (kube-scheduler tie-breaks)")
     parser.add_argument("--out", default="wattwise-sim", help="output folder (default ./wattwise-sim)")
     parser.add_argument("--scheduler-config", metavar="FILE",
@@ -49,10 +50,10 @@ def _carbon_overrides(items: list[str]) -> dict[str, str]:
 
 def _policies(text: str) -> list[str]:
     names = [p.strip() for p in text.split(",") if p.strip()]
-    unknown = [p for p in names if p not in POLICY_NAMES]
+    unknown = [p for p in names if p not in KNOWN_POLICIES]
     if unknown or not names:
         raise InvalidInputError("--policies", f"unknown policy {', '.join(unknown) or '(none given)'}",
-                                f"choose from {', '.join(POLICY_NAMES)}")
+                                f"choose from {', '.join(KNOWN_POLICIES)}")
     return list(dict.fromkeys(names))
 
 

@@ -43,9 +43,11 @@ def zone_weight_vector(ctx: SimContext, g_per_kwh: np.ndarray) -> np.ndarray:
 
 
 def build_sim_snapshot(ctx: SimContext, demand_fps: np.ndarray, previous: PolicyState | None,
-                       settings=None, carbon_g_per_kwh: np.ndarray | None = None, demand_history=None) -> Snapshot:
+                       settings=None, carbon_g_per_kwh: np.ndarray | None = None, demand_history=None,
+                       expected_fps: np.ndarray | None = None, lead_s: np.ndarray | None = None) -> Snapshot:
     """`demand_history`: the refresher's demand samples in the scale-down window (default: the
-    previous state's, i.e. the samples of the previous plans).
+    previous state's, i.e. the samples of the previous plans). `expected_fps` and `lead_s`: the
+    door's forecast (`models.forecast`), in the cluster model's workload order.
 
     Nodes are in name order and workloads in key order, as the refresher reads them (its
     inventory sorted by name, the registry's workloads by key): the planner breaks ties between
@@ -55,8 +57,14 @@ def build_sim_snapshot(ctx: SimContext, demand_fps: np.ndarray, previous: Policy
     powered = (st.node_state == ON) | (st.node_state == WAKING)
     nodes = tuple(sorted((n if n.powered_on == bool(powered[i]) else replace(n, powered_on=bool(powered[i]))
                           for i, n in enumerate(base.nodes)), key=lambda n: n.name))
-    workloads = tuple(sorted((replace(w, demand=Demand(total_fps=float(demand_fps[i]), trustworthy=True))
-                              for i, w in enumerate(base.workloads)), key=lambda w: w.key))
+    def demand(i: int) -> Demand:
+        if expected_fps is None or not np.isfinite(expected_fps[i]):
+            return Demand(total_fps=float(demand_fps[i]), trustworthy=True)
+        return Demand(total_fps=float(demand_fps[i]), trustworthy=True, expected_fps=float(expected_fps[i]),
+                      lead_s=float(lead_s[i]) if lead_s is not None else 0.0)
+
+    workloads = tuple(sorted((replace(w, demand=demand(i)) for i, w in enumerate(base.workloads)),
+                             key=lambda w: w.key))
     carbon = carbon_readings(ctx, ctx.carbon_g_per_kwh if carbon_g_per_kwh is None else carbon_g_per_kwh)
     prev = previous or PolicyState()
     state = PolicyState(placements=MappingProxyType({k: MappingProxyType(v) for k, v in current_placements(ctx).items()}),

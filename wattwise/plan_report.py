@@ -42,6 +42,15 @@ def plan_report(view: PlanView) -> dict[str, Any]:
                          "counted_g_per_kwh": snap.settings.carbon_default_g_per_kwh} if r is None else
                         {"g_per_kwh": r.g_per_kwh, "provider": r.source, "status": str(r.status),
                          "signal": str(r.signal), "age_s": r.age_s})
+    demand_of = {w.key: w.demand for w in snap.workloads}
+
+    def forecast(key: str, added_fps: float) -> dict[str, Any] | None:
+        """Pre-warming: the demand expected a start-up ahead, and what it added to the plan."""
+        d = demand_of.get(key)
+        if d is None or d.expected_fps is None:
+            return None
+        return {"expected_fps": round(d.expected_fps, 3), "lead_s": d.lead_s, "added_fps": round(added_fps, 3)}
+
     return {
         "plan_version": view.version,
         "generated_at": _iso(plan.now_s),
@@ -58,6 +67,7 @@ def plan_report(view: PlanView) -> dict[str, Any]:
             {"key": key, "replicas": wp.replicas, "demand_fps": round(wp.demand_fps, 3),
              "unmet_fps": round(wp.unmet_fps, 3), "held": wp.held, "power_w": round(wp.power_w, 1),
              "carbon_g_per_h": round(wp.carbon_g_per_h, 2), "placements": placements.get(key, []),
+             "forecast": forecast(key, wp.forecast_added_fps),
              "reasons": list(wp.reasons)}
             for key, wp in sorted(plan.workloads.items())],
         "nodes": [{"name": n.name, "node_class": n.node_class, "grid_zone": n.zone,

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 POLICY_NAMES = ("default", "carbon-aware-keda", "peaks", "keda-tuned", "keda-tuned-ca", "keda-tuned-karpenter",
                 "wattwise", "oracle")
-PLANNING_POLICIES = ("wattwise", "oracle")   # call the planner: most of a run's time
+# wattwise without pre-warming (models/forecast.py), to measure what the forecast gives: on request
+OPTIONAL_POLICIES = ("wattwise-reactive",)
+KNOWN_POLICIES = POLICY_NAMES + OPTIONAL_POLICIES
+PLANNING_POLICIES = ("wattwise", "oracle", "wattwise-reactive")   # call the planner: most of a run's time
 PEERS = tuple(n for n in POLICY_NAMES if n not in ("wattwise", "oracle"))   # what WattWise is compared with
 
 
@@ -17,9 +20,10 @@ def make_policy(name: str, scenario, timing):
                                                           KedaTunedPolicy)
     from wattwise.simulations.policies.oracle import OraclePolicy
     from wattwise.simulations.policies.peaks import PeaksPolicy
-    from wattwise.simulations.policies.wattwise_policy import WattwisePolicy
+    from wattwise.simulations.policies.wattwise_policy import ReactiveWattwisePolicy, WattwisePolicy
 
     table = {"default": DefaultPolicy, "carbon-aware-keda": CarbonAwareKedaPolicy, "peaks": PeaksPolicy,
              "keda-tuned": KedaTunedPolicy, "keda-tuned-ca": KedaTunedCaPolicy,
-             "keda-tuned-karpenter": KedaTunedKarpenterPolicy, "wattwise": WattwisePolicy, "oracle": OraclePolicy}
+             "keda-tuned-karpenter": KedaTunedKarpenterPolicy, "wattwise": WattwisePolicy, "oracle": OraclePolicy,
+             "wattwise-reactive": ReactiveWattwisePolicy}
     return table[name](scenario, timing)

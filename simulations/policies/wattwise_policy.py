@@ -29,6 +29,7 @@ import numpy as np
 
 from wattwise.models.planner import plan as make_plan
 from wattwise.models.delete_order import planned_deletion_costs, pods_to_delete
+from wattwise.models.forecast import DemandForecaster, ForecastSettings, startup_lead_s
 from wattwise.models.scoring import candidate_scores, node_costs, short_classes
 from wattwise.simulations.cluster_model import OFF, ON, SLEEPING, WAKING
 from wattwise.simulations.context import SimContext
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 class WattwisePolicy(Policy):
     name = "wattwise"
+    forecast = True      # pre-warming: plan for the demand expected within the start-up time
 
     def start(self, ctx: SimContext) -> None:
         cm = ctx.cm
@@ -56,6 +58,12 @@ class WattwisePolicy(Policy):
         self.gate = t.replan
         self.window = DemandWindow([w.key for w in cm.snapshot.workloads],
                                    cm.snapshot.settings.scale_down_window_s, ctx.inputs.step_s)
+        classes = list(cm.snapshot.node_classes.values())
+        self.lead_s = np.array([startup_lead_s(w, classes) for w in cm.snapshot.workloads])
+        self.forecaster = DemandForecaster([w.key for w in cm.snapshot.workloads], self.lead_s,
+                                           ForecastSettings(enabled=self.forecast))
+        self.forecaster.add(ctx.now_s, ctx.demand_fps)
+        self.expected = self.forecaster.expected(ctx.now_s, ctx.demand_fps)
         self._weights_key = None
         self._name_index = {n: i for i, n in enumerate(cm.node_names)}
         self._cost_cache: dict = {}
@@ -79,7 +87,8 @@ class WattwisePolicy(Policy):
     def _replan(self, ctx: SimContext, reason: str) -> None:
         cm = ctx.cm
         self.snapshot = build_sim_snapshot(ctx, ctx.demand_fps, self.state,
-                                           demand_history=self.window.history(ctx.now_s))
+                                           demand_history=self.window.history(ctx.now_s),
+                                           expected_fps=self.expected, lead_s=self.lead_s)
         self.plan, self.state = make_plan(self.snapshot)
         # the mark's per-workload arrays in the model's workload order, the order of the demand
         # they are compared with (the snapshot's is the refresher's: by key)
@@ -99,10 +108,13 @@ class WattwisePolicy(Policy):
         self.plan_replicas = self.planned.sum(axis=1).astype(float)
 
     def on_tick(self, ctx: SimContext) -> None:
+        demand = ctx.demand_fps
+        self.forecaster.add(ctx.now_s, demand)
+        self.expected = self.forecaster.expected(ctx.now_s, demand)
         if ctx.now_s - self.mark.now_s >= self.gate.min_interval_s:
-            demand = ctx.demand_fps
-            go, reason = needs_replan(self.mark, ctx.now_s, self.window.peak(ctx.now_s, demand),
-                                      self._zone_weights(ctx), self._pods_waiting(ctx), self.gate)
+            peak = np.fmax(self.window.peak(ctx.now_s, demand), self.expected)
+            go, reason = needs_replan(self.mark, ctx.now_s, peak, self._zone_weights(ctx), self._pods_waiting(ctx),
+                                      self.gate)
             if go:
                 self._replan(ctx, reason)
         self.window.add(ctx.now_s, ctx.demand_fps)
@@ -195,6 +207,13 @@ class WattwisePolicy(Policy):
             (ctx.now_s - st.empty_since_s >= self.timing.idle_grace_s)
         for n in np.flatnonzero(idle):
             st.sleep(int(n), ctx.now_s, self.timing.sleep_s)
+
+
+class ReactiveWattwisePolicy(WattwisePolicy):
+    """wattwise without pre-warming: plans for the demand seen, to measure what the forecast gives."""
+
+    name = "wattwise-reactive"
+    forecast = False
 
 
 def _by_node(counts: np.ndarray) -> dict[int, int]:

@@ -1,0 +1,165 @@
+"""Predictive pre-warming: the demand expected when a replica started now would be ready.
+
+Confidential replicas take seconds (CPU TEEs) to minutes (GPU TEEs: VM boot, attestation, model
+decryption) to start, so a plan sized for the demand of now is late on every ramp. Each door (the
+scaler's refresher, the simulator) keeps one `DemandForecaster`, feeds it every refresh's demand,
+and hands the planner the demand expected at now + the workload's start-up lead
+(`Demand.expected_fps`); the planner plans for the higher of that and the window's peak, and says
+how much the forecast added. The re-plan gate is given the same expectation, so a ramp the
+forecast sees re-plans before it arrives.
+
+The forecast, per workload, is today's demand plus the largest of:
+- the seasonal step: how much demand rose, on the days seen, between this time of day and the
+  time the lead reaches (a daily profile of `bin_s` bins, each an exponential average over days);
+- the recent trend: the least-squares slope over the last `trend_window_s`, times the lead;
+- zero: the forecast never plans below the demand of now (scale-down stays the window's job);
+plus the `quantile` of its own recent misses (demand that came in above what it expected when
+the lead had passed), so a forecaster that keeps under-shooting learns a margin.
+Missing (NaN) demand is neither learned from nor forecast for.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from wattwise.models.cluster import NodeClass
+from wattwise.models.workload import Workload
+
+DAY_S = 86400.0
+
+
+@dataclass(frozen=True)
+class ForecastSettings:
+    enabled: bool = True
+    bin_s: float = 900.0           # daily profile resolution
+    ema_alpha: float = 0.5         # weight of the newest day in each bin
+    trend_window_s: float = 600.0  # the recent trend's least-squares window
+    quantile: float = 0.9          # of the recent misses, added as a margin
+    misses_kept: int = 200
+
+
+def startup_lead_s(workload: Workload, node_classes) -> float:
+    """How long a new replica of the workload takes to start on the slowest class it may use
+    (TEE start-up when confidential), the forecast's lead. 0 with no class that can host it."""
+    leads = [c.startup_tee_s if workload.confidentiality.required else c.startup_s
+             for c in node_classes if _may_host(workload, c)]
+    return max(leads, default=0.0)
+
+
+def _may_host(workload: Workload, cls: NodeClass) -> bool:
+    if workload.needs_gpu and cls.gpu_count < workload.footprint.gpu:
+        return False
+    return workload.confidentiality.allows(cls.tee_kinds)
+
+
+class DemandForecaster:
+    """Per workload (in `keys` order): `add` every refresh's demand, then `expected` the demand
+    at now + each workload's lead (NaN where now's is unknown). Mutable, owned by one door."""
+
+    def __init__(self, keys: list[str], lead_s, settings: ForecastSettings = ForecastSettings()):
+        self.keys = list(keys)
+        self.lead_s = np.asarray(lead_s, dtype=float).reshape(len(self.keys))
+        self.settings = settings
+        bins = max(1, int(round(DAY_S / settings.bin_s)))
+        self._bins = bins
+        self._daily = np.full((len(self.keys), bins), np.nan)     # learned profile
+        self._acc = np.zeros((len(self.keys), 2))                  # the bin under way: sum, count
+        self._acc_bin: int | None = None
+        self._recent: deque[tuple[float, np.ndarray]] = deque()
+        self._due: list[deque[tuple[float, float]]] = [deque() for _ in self.keys]   # (due_s, expected)
+        self._misses: list[deque[float]] = [deque(maxlen=settings.misses_kept) for _ in self.keys]
+
+    def _bin(self, t_s: float) -> int:
+        return int((t_s % DAY_S) // self.settings.bin_s) % self._bins
+
+    def add(self, now_s: float, fps) -> None:
+        """Learn from this refresh's demand (NaN: unknown), and remember what is expected from
+        here, to score it when its lead has passed."""
+        fps = np.asarray(fps, dtype=float)
+        b = self._bin(now_s)
+        if self._acc_bin is not None and b != self._acc_bin:
+            self._close_bin()
+        self._acc_bin = b
+        ok = np.isfinite(fps)
+        self._acc[ok, 0] += fps[ok]
+        self._acc[ok, 1] += 1
+        self._recent.append((now_s, fps))
+        while self._recent and self._recent[0][0] < now_s - self.settings.trend_window_s:
+            self._recent.popleft()
+        for i, due in enumerate(self._due):
+            while due and due[0][0] <= now_s:
+                _, was = due.popleft()
+                if ok[i]:
+                    self._misses[i].append(float(fps[i]) - was)
+        for i, value in enumerate(self.expected(now_s, fps)):
+            if math.isfinite(value):
+                self._due[i].append((now_s + float(self.lead_s[i]), float(value)))
+
+    def _close_bin(self) -> None:
+        assert self._acc_bin is not None
+        seen = self._acc[:, 1] > 0
+        mean = np.where(seen, self._acc[:, 0] / np.maximum(self._acc[:, 1], 1), np.nan)
+        old = self._daily[:, self._acc_bin]
+        a = self.settings.ema_alpha
+        self._daily[:, self._acc_bin] = np.where(seen, np.where(np.isfinite(old), a * mean + (1 - a) * old, mean),
+                                                 old)
+        self._acc[:] = 0.0
+
+    def _trend_fps_per_s(self) -> np.ndarray:
+        if len(self._recent) < 3:
+            return np.zeros(len(self.keys))
+        t = np.array([s for s, _ in self._recent])
+        y = np.vstack([v for _, v in self._recent])               # [T, W]
+        out = np.zeros(len(self.keys))
+        for i in range(len(self.keys)):
+            ok = np.isfinite(y[:, i])
+            if ok.sum() >= 3 and np.ptp(t[ok]) > 0:
+                out[i] = np.polyfit(t[ok] - t[ok][0], y[ok, i], 1)[0]
+        return out
+
+    def expected(self, now_s: float, fps_now) -> np.ndarray:
+        """Demand expected at now + lead per workload (>= now's); NaN where now's is unknown."""
+        fps_now = np.asarray(fps_now, dtype=float)
+        if not self.settings.enabled:
+            return np.full(len(self.keys), np.nan)
+        b_now = self._bin(now_s)
+        seasonal = np.zeros(len(self.keys))
+        for i, lead in enumerate(self.lead_s):
+            later = self._daily[i, self._bin(now_s + lead)]
+            here = self._daily[i, b_now]
+            if math.isfinite(later) and math.isfinite(here):
+                seasonal[i] = later - here
+        trend = self._trend_fps_per_s() * self.lead_s
+        rise = np.maximum(0.0, np.maximum(seasonal, trend))
+        margin = np.array([max(0.0, float(np.quantile(m, self.settings.quantile))) if len(m) >= 10 else 0.0
+                           for m in self._misses])
+        return np.where(np.isfinite(fps_now), fps_now + rise + margin, np.nan)
+
+    def rekeyed(self, keys: list[str], lead_s) -> "DemandForecaster":
+        """The forecaster for another set of workloads (the live loop's come and go): each kept
+        workload keeps what was learned, a new one starts empty; leads as given now."""
+        keys = list(keys)
+        lead = np.asarray(lead_s, dtype=float).reshape(len(keys))
+        if keys == self.keys:
+            self.lead_s = lead
+            return self
+        out = DemandForecaster(keys, lead, self.settings)
+        old = {k: i for i, k in enumerate(self.keys)}
+        for j, k in enumerate(keys):
+            i = old.get(k)
+            if i is None:
+                continue
+            out._daily[j] = self._daily[i]
+            out._acc[j] = self._acc[i]
+            out._due[j] = self._due[i]
+            out._misses[j] = self._misses[i]
+        out._acc_bin = self._acc_bin
+        nan = np.full(len(keys), np.nan)
+        out._recent = deque((t, np.array([v[old[k]] if k in old else np.nan for k in keys]) if len(v) else nan)
+                            for t, v in self._recent)
+        return out
+

@@ -1,0 +1,80 @@
+"""Predictive pre-warming: the forecaster learns a daily ramp, follows a trend, learns a margin
+from its misses, never forecasts below now, and the planner plans for it and says so."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from wattwise.models.forecast import DAY_S, DemandForecaster, ForecastSettings, startup_lead_s
+from wattwise.models.planner import plan
+from wattwise.models.scenario import load_scenario
+from wattwise.models.workload import Demand
+
+from tests.models.test_scenario import BUNDLED
+
+
+def daily_ramp(t_s: float) -> float:
+    """10 fps at night, 100 fps from 08:00 (a shift starts)."""
+    return 100.0 if 8 * 3600 <= t_s % DAY_S < 20 * 3600 else 10.0
+
+
+def test_a_daily_ramp_is_expected_a_lead_ahead_from_the_second_day():
+    f = DemandForecaster(["w"], [300.0])
+    step = 60.0
+    before_ramp = 8 * 3600 - 120.0          # two minutes before 08:00, lead five minutes
+    seen = {}
+    for t in np.arange(0, 2 * DAY_S, step):
+        f.add(t, [daily_ramp(t)])
+        if t % DAY_S == before_ramp:
+            seen[int(t // DAY_S)] = float(f.expected(t, [daily_ramp(t)])[0])
+    assert abs(seen[0] - 10.0) < 1e-6         # day one: nothing learned, now's demand
+    assert seen[1] >= 95.0                    # day two: the ramp, before it comes
+
+
+def test_a_rising_trend_is_extrapolated_over_the_lead_and_a_falling_one_is_not():
+    up = DemandForecaster(["w"], [120.0])
+    down = DemandForecaster(["w"], [120.0])
+    for t in np.arange(0, 600, 15.0):
+        up.add(t, [10.0 + t / 10])             # +1 fps every 10 s
+        down.add(t, [100.0 - t / 10])
+    assert abs(up.expected(585, [68.5])[0] - (68.5 + 12.0)) < 0.5
+    assert down.expected(585, [41.5])[0] == 41.5
+
+
+def test_misses_teach_a_margin_and_unknown_demand_gives_no_forecast():
+    f = DemandForecaster(["w", "v"], [60.0, 60.0], ForecastSettings(quantile=0.9))
+    rng = np.random.default_rng(0)
+    for t in np.arange(0, 3600, 60.0):
+        f.add(t, [50.0 + rng.uniform(0, 20), np.nan])   # noise the trend cannot see
+    out = f.expected(3600, [50.0, np.nan])
+    assert 55.0 < out[0] < 75.0 and np.isnan(out[1])
+
+
+def test_off_means_no_forecast():
+    f = DemandForecaster(["w"], [60.0], ForecastSettings(enabled=False))
+    f.add(0, [5.0])
+    assert np.isnan(f.expected(0, [5.0])[0])
+
+
+def test_the_lead_is_the_slowest_start_the_workload_may_use():
+    snap = load_scenario(BUNDLED).snapshot
+    classes = list(snap.node_classes.values())
+    by_key = {w.key: w for w in snap.workloads}
+    assert startup_lead_s(by_key["city/city-traffic"], classes) == 150.0        # confidential GPU
+    assert startup_lead_s(by_key["retail/checkout-cams"], classes) == 9.0       # TDX only: spr-amx-tdx
+
+
+def test_the_planner_plans_for_what_is_expected_and_says_so():
+    snap = load_scenario(BUNDLED).snapshot
+    w = next(w for w in snap.workloads if w.key == "retail/checkout-cams")
+    now = w.demand_fps
+    ahead = replace(snap, workloads=tuple(replace(x, demand=Demand(streams=48, expected_fps=now * 1.5, lead_s=9.0))
+                                          if x.key == w.key else x for x in snap.workloads))
+    base, _ = plan(snap)
+    warmed, _ = plan(ahead)
+    wp = warmed.workloads[w.key]
+    assert wp.replicas > base.workloads[w.key].replicas
+    assert abs(wp.forecast_added_fps - now * 0.5) < 1e-6 and base.workloads[w.key].forecast_added_fps == 0
+    assert any(r.startswith(f"pre-warming: {now * 1.5:.1f} fps expected within 9 s") for r in wp.reasons), wp.reasons
