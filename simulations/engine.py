@@ -70,7 +70,7 @@ def run_policy(policy: Policy, cm: ClusterModel, inputs: SimInputs, timing: Cont
         ctx.cpu_util = physics.cpu_base + rho @ physics.cpu_var
         ctx.gpu_util = physics.gpu_base + rho @ physics.gpu_var
         rec.record(k, demand, result, ctx.carbon_g_per_kwh, st.pods_on(),
-                   int((st.node_state == ON).sum()))
+                   int((st.node_state == ON).sum()), state=st)
         if progress is not None and (k % report_every == 0 or k == inputs.n_steps - 1):
             progress(k + 1, inputs.n_steps)
     rec.scaling_events = st.scaling_events

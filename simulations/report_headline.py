@@ -1,0 +1,54 @@
+"""The report's first sentence, from `summary["headline"]` (`headline.py`): WattWise's energy and
+carbon per frame against the best peer meeting the SLA, its SLA, and the share of the possible
+saving (down to the oracle) it captured. Says "more" when WattWise used more, and says so when no
+peer met the SLA or WattWise missed it."""
+
+from __future__ import annotations
+
+
+def _change(ratio: float, what: str) -> str:
+    """'3.1% less energy', '2.0% more carbon', 'the same energy'."""
+    pct = (ratio - 1.0) * 100.0
+    if round(abs(pct), 1) == 0:
+        return f"the same {what}"
+    return f"{abs(pct):.1f}% {'less' if pct < 0 else 'more'} {what}"
+
+
+def _per_frame_ratio(policies: dict, peer: str, key: str) -> float:
+    mine, theirs = policies["wattwise"][key], policies[peer][key]
+    return mine / theirs if theirs else float("nan")
+
+
+def _captured(share: float | None, what: str) -> str:
+    if share is None:
+        return f"with no {what} saving left to capture (the peer is already at the oracle)"
+    if share < 0:
+        return f"capturing none of the possible {what} saving (it used {-share:.0%} of that gap more than the peer)"
+    if share > 1:   # below the oracle, which is a near-lower bound (it sizes for each 15 minutes' peak)
+        return f"capturing {share:.0%} of the possible {what} saving (below the oracle's, a near-lower bound)"
+    return f"capturing {share:.0%} of the possible {what} saving"
+
+
+def headline_sentence(summary: dict) -> str:
+    """One sentence. The ratios are per frame processed (J/frame, mgCO2/frame); the share of the
+    possible saving is the headline's, on totals: (peer - wattwise) / (peer - oracle)."""
+    h = summary.get("headline") or {}
+    policies = summary["policies"]
+    target = f"{h.get('sla_target', 0.999):.1%}"
+    if "wattwise" not in policies:
+        return "WattWise was not simulated in this run: there is nothing to compare it with."
+    sla = f"{h['wattwise_sla']:.3%}"
+    missed = "" if h.get("wattwise_meets_sla", True) else f" (below the {target} target)"
+    if not h.get("peers_meeting_sla"):
+        return (f"No peer met the SLA (at least {target} of frames processed), so there is no fair comparison: "
+                f"WattWise processed {sla} of frames{missed}.")
+    energy, carbon = h["energy"], h["carbon"]
+    e_text = _change(_per_frame_ratio(policies, energy["peer"], "energy_j_per_frame"), "energy")
+    c_text = _change(_per_frame_ratio(policies, carbon["peer"], "carbon_mg_per_frame"), "carbon")
+    if energy["peer"] == carbon["peer"]:
+        compared = f"{e_text} and {c_text} per frame than {energy['peer']}, the best peer meeting the SLA,"
+    else:
+        compared = (f"{e_text} per frame than {energy['peer']} and {c_text} per frame than {carbon['peer']}, "
+                    f"the best peers meeting the SLA on each,")
+    return (f"WattWise used {compared} at {sla} SLA{missed}, {_captured(energy['headroom_captured'], 'energy')} "
+            f"and {_captured(carbon['headroom_captured'], 'carbon').removeprefix('capturing ')}.")
