@@ -14,6 +14,7 @@ No Kubernetes client here: the adapters hand over `obj.to_dict()` or raw API JSO
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +76,15 @@ def _truthy(value) -> bool:
     return str(value).strip().lower() in ("true", "1", "yes", "on", "enabled")
 
 
+def _count(value, path) -> int:
+    """A device count ("8", "1.0"). Raises ValueError for text or a non-finite number, as for
+    NaN: `int(float("1e400"))` would raise OverflowError, which no caller expects."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{path}: a count must be a finite number, got {str(value)[:40]!r}")
+    return int(number)
+
+
 def _quantity(value, parse, path) -> int:
     try:
         return parse(value, path)
@@ -98,12 +108,12 @@ def node_from_k8s(obj: Mapping[str, Any], mapping: LabelMapping = DEFAULT_MAPPIN
         if any(_truthy(labels.get(k, "")) for k in keys):
             tee_kinds.add(kind)
             ready_by_label = any(_truthy(labels.get(k, "")) for k in mapping.tee_ready_labels.get(kind, ()))
-            ready_by_resource = any(_quantity(alloc.get(r, "0"), lambda v, p: int(float(v)), r) > 0
+            ready_by_resource = any(_quantity(alloc.get(r, "0"), _count, r) > 0
                                     for r in mapping.tee_ready_resources.get(kind, ()))
             if ready_by_label or ready_by_resource:
                 tee_ready.add(kind)
-    gpu_count = max([_quantity(capacity.get(r, "0"), lambda v, p: int(float(v)), r) for r in mapping.gpu_resources]
-                    + [_quantity(labels.get(mapping.gpu_count_label, "0"), lambda v, p: int(float(v)), "gpu")])
+    gpu_count = max([_quantity(capacity.get(r, "0"), _count, r) for r in mapping.gpu_resources]
+                    + [_quantity(labels.get(mapping.gpu_count_label, "0"), _count, "gpu")])
     cc_mode = labels.get(mapping.cc_mode_label, "").lower()
     if gpu_count and cc_mode == "on":
         tee_kinds.add(TeeKind.NVIDIA_CC)

@@ -45,13 +45,21 @@ _MEM_FACTOR_BYTES = {"": 1, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024
                      "k": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4}
 
 
+# Kubernetes keeps a quantity in an int64 of its smallest unit (millicores, bytes): a larger one
+# cannot come from a real cluster, and hundreds of digits would overflow a float (OverflowError).
+MAX_QUANTITY_UNITS = 2 ** 63 - 1
+
+
 def parse_cpu_m(value, path: str = "cpu") -> int:
     """Kubernetes CPU quantity ("4", "500m", 2.5) to millicores."""
     m = _CPU.match(str(value).strip())
     if not m:
         raise InvalidInputError(path, f"not a CPU quantity: {value!r}", "write cores like 4 or 500m")
-    number = float(m.group(1))
-    return int(round(number if m.group(2) else number * 1000))
+    cpu_m = float(m.group(1)) * (1 if m.group(2) else 1000)
+    if not cpu_m <= MAX_QUANTITY_UNITS:
+        raise InvalidInputError(path, f"CPU quantity too large: {_prefix(value)}",
+                                f"at most {MAX_QUANTITY_UNITS}m, as in Kubernetes")
+    return int(round(cpu_m))
 
 
 def parse_memory_mib(value, path: str = "memory") -> int:
@@ -59,4 +67,13 @@ def parse_memory_mib(value, path: str = "memory") -> int:
     m = _MEM.match(str(value).strip())
     if not m:
         raise InvalidInputError(path, f"not a memory quantity: {value!r}", "write sizes like 8Gi or 512Mi")
-    return int(float(m.group(1)) * _MEM_FACTOR_BYTES[m.group(2)] // 1024**2)
+    size_bytes = float(m.group(1)) * _MEM_FACTOR_BYTES[m.group(2)]
+    if not size_bytes <= MAX_QUANTITY_UNITS:
+        raise InvalidInputError(path, f"memory quantity too large: {_prefix(value)}",
+                                f"at most {MAX_QUANTITY_UNITS} bytes, as in Kubernetes")
+    return int(size_bytes // 1024**2)
+
+
+def _prefix(value) -> str:
+    text = str(value)
+    return repr(text) if len(text) <= 40 else f"{text[:40]!r}... ({len(text)} characters)"

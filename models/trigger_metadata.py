@@ -42,6 +42,9 @@ MAX_VALUE_CHARS = 4096        # a metadata value WattWise reads (a PromQL query 
 QUOTE_CHARS = 80              # the most of a value any refusal or log line quotes
 _PROBLEM_CHARS = 240
 _HINT_CHARS = 400
+# A key a message names as `scalerMetadata.<key>`; any other (empty, blank, spaced, long, control
+# characters) is quoted, `scalerMetadata[' workload']`, so the reader sees the key KEDA sent.
+_PLAIN_KEY = re.compile(rf"[A-Za-z0-9_.-]{{1,{QUOTE_CHARS}}}")
 
 
 def quote(value: object, limit: int = QUOTE_CHARS) -> str:
@@ -63,7 +66,7 @@ class MetadataError(InvalidInputError):
 
     def __init__(self, key: str, problem: str, hint: str = "", path: str | None = None):
         if path is None:
-            path = f"scalerMetadata.{key}" if len(key) <= QUOTE_CHARS else f"scalerMetadata[{quote(key)}]"
+            path = f"scalerMetadata.{key}" if _PLAIN_KEY.fullmatch(key) else f"scalerMetadata[{quote(key)}]"
         super().__init__(path, _clip(problem, _PROBLEM_CHARS), _clip(hint, _HINT_CHARS))
         self.key = key
 

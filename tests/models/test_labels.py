@@ -82,3 +82,18 @@ def test_pod_annotation_allows_either_tee_and_resources_include_overhead():
     assert not conf.allows(frozenset({TeeKind.SGX}))
     r = pod_resources(pod)
     assert (r.cpu_m, r.memory_mib) == (4500, 8192)
+
+
+@pytest.mark.parametrize("count", ["1e400", "inf", "-Infinity", "nan"])
+@pytest.mark.parametrize("where", ["gpu resource", "tee resource", "gpu label"])
+def test_a_non_finite_device_count_is_a_value_error_the_callers_catch(where, count):
+    """Found by tests/fuzz (a NodeList sent to the extender): int(float("1e400")) raised
+    OverflowError, which no caller of node_from_k8s catches (the extender answered HTTP 500)."""
+    labels = {NFD + "cpu-security.tdx.enabled": "true"}
+    alloc = {}
+    if where == "gpu label":
+        labels["nvidia.com/gpu.count"] = count
+    else:
+        alloc["nvidia.com/gpu" if where == "gpu resource" else "tdx.intel.com/keys"] = count
+    with pytest.raises(ValueError, match="finite|NaN"):
+        node_from_k8s(k8s_node("n1", labels, alloc))

@@ -57,6 +57,9 @@ def test_from_env_suffix_counts_as_the_key():
     ({"workload": "cams", "streams": "1", "headroom": "10%"}, "headroom", "fraction"),
     ({"workload": "cams", "streams": "1", "cpu": "four"}, "cpu", "CPU quantity"),
     ({"workload": "cams", "streams": "1", "memory": "8 gigs"}, "memory", "memory quantity"),
+    # found by tests/fuzz: float overflow escaped as OverflowError / ValueError (gRPC UNKNOWN)
+    ({"workload": "cams", "streams": "1", "cpu": "1" + "0" * 400}, "cpu", "CPU quantity"),
+    ({"workload": "cams", "streams": "1", "memory": "1" + "0" * 400 + "Ki"}, "memory", "memory quantity"),
     ({"workload": "cams", "streams": "1", "minReplica": "1"}, "minReplica", "accepted keys"),
 ])
 def test_invalid_metadata_names_the_key_and_what_is_accepted(md, key, accepted):
@@ -65,6 +68,21 @@ def test_invalid_metadata_names_the_key_and_what_is_accepted(md, key, accepted):
     assert e.value.key == key
     assert str(e.value).startswith(f"scalerMetadata.{key}")
     assert accepted in str(e.value)
+
+
+@pytest.mark.parametrize("key, named", [
+    (" workload", "scalerMetadata[' workload']: unknown key"),       # found by tests/fuzz: read as `workload`
+    ("streams ", "scalerMetadata['streams ']: unknown key"),
+    ("", "scalerMetadata['']: unknown key"),                         # was `scalerMetadata.: unknown key`
+    ("a\nb", "scalerMetadata['a\\nb']: unknown key"),              # one line, the newline shown
+    ("x" * 81, "scalerMetadata['" + "x" * 80 + "'... (81 characters)]: unknown key"),
+    ("x" * 80, "scalerMetadata." + "x" * 80 + ": unknown key"),
+    ("gpu.count_2-b", "scalerMetadata.gpu.count_2-b: unknown key"),
+])
+def test_a_key_that_is_not_plain_is_quoted_so_the_message_shows_it(key, named):
+    with pytest.raises(MetadataError) as e:
+        parse_metadata("so", "shop", {"workload": "cams", "streams": "1", key: "1"})
+    assert str(e.value).startswith(named), str(e.value)
 
 
 def test_accepted_keys_are_documented():

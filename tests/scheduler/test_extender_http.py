@@ -190,6 +190,19 @@ def test_a_node_list_of_the_wrong_shape_is_refused_naming_the_field(extender, ve
     assert needle in reply["Error"]
 
 
+@pytest.mark.parametrize("where", [("capacity", "nvidia.com/gpu"), ("allocatable", "tdx.intel.com/keys")])
+@pytest.mark.parametrize("count", ["1e400", "Infinity", "-inf"])
+@pytest.mark.parametrize("verb", ["filter", "prioritize"])
+def test_a_node_with_an_infinite_device_count_is_unreadable_not_an_internal_error(extender, verb, where, count):
+    """Found by tests/fuzz: `int(float("1e400"))` raised OverflowError in the node conversion: HTTP 500."""
+    nodes = node_list_where(lambda n: n["status"][where[0]].update({where[1]: count}))
+    status, reply = post(f"{extender.url}/{verb}", args_nodes(PODS["managed_tdx"], nodes))
+    assert status == 200, reply
+    if verb == "filter":
+        assert "cannot read" in reply["FailedAndUnresolvableNodes"]["spr-tdx-1"], reply
+        assert passed_names(reply) == ["spr-tdx-2"]
+
+
 def test_anything_nested_deeper_than_a_reply_can_carry_is_refused(extender):
     pod = copy.deepcopy(PODS["managed_tdx"])
     pod["spec"]["affinity"] = {"x": nested(300)}
