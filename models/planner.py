@@ -315,7 +315,9 @@ def _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, act
         allowed_groups = [g for g in groups if eligible[(w.key, g.index)]]
         ranking = _ranking(snapshot, w, allowed_groups, by_name, weights, active_nodes, nodes_count, states)
         allowed_count = sum(g.count for g in allowed_groups)
-        reasons = _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced[w.key], allowed_count, d.note)
+        why_none = _why_no_node(w, groups, models) if not allowed_count and unmet > 1e-6 else ""
+        reasons = _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced[w.key], allowed_count,
+                           d.note, why_none)
         w_power = sum(power.values())
         w_carbon = sum(p * ci[by_name[n].zone] / 1000.0 for n, p in power.items())
         plans[w.key] = WorkloadPlan(
@@ -405,7 +407,17 @@ def _ranking(snapshot, w, allowed_groups, by_name, weights, active_nodes, nodes_
     return tuple(out)
 
 
-def _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced, allowed_count, note):
+def _why_no_node(w, groups, models) -> str:
+    """Why no node may run the workload: its hard reasons, most nodes first, with their counts."""
+    counts: dict[str, int] = {}
+    for g in groups:
+        reason = hard_reason(w, g.nodes[0], g.node_class, models.get((w.key, g.node_class.name)))
+        if reason:
+            counts[reason] = counts.get(reason, 0) + g.count
+    return "; ".join(f"{n} x {r}" for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced, allowed_count, note, why_none=""):
     out = []
     if note:
         out.append(note)
@@ -422,7 +434,8 @@ def _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced,
         out.append(f"confidential: only nodes with TEE {w.confidentiality.describe()} ({allowed_count} of "
                    f"{len(snapshot.nodes)} nodes qualify)")
     if unmet > 1e-6:
-        why = "no node qualifies" if not allowed_count else "qualifying nodes are full or max_replicas reached"
+        why = (f"no node qualifies ({why_none})" if why_none else "no node qualifies") if not allowed_count \
+            else "qualifying nodes are full or max_replicas reached"
         out.append(f"cannot meet {unmet:.1f} of {fps:.1f} fps: {why}; confidentiality is never relaxed to make up the difference")
     if unplaced:
         out.append(f"{unplaced} replica(s) did not fit on the chosen nodes")

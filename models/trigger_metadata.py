@@ -118,8 +118,10 @@ class _Keys(BaseModel):
     cpu: str | None = None
     memory: str | None = None
     gpu: int | None = Field(default=None, ge=0, le=16)
+    originZone: str | None = Field(default=None, min_length=1, max_length=63)
+    latencyMs: float | None = Field(default=None, gt=0, le=60_000)
 
-    @field_validator("streams", "fpsPerStream", "carbonWeight", "headroom")
+    @field_validator("streams", "fpsPerStream", "carbonWeight", "headroom", "latencyMs")
     @classmethod
     def finite(cls, v):
         if v is not None and not math.isfinite(v):
@@ -156,6 +158,8 @@ _HINTS = {
     "cpu": "a Kubernetes CPU quantity, e.g. 4 or 500m",
     "memory": "a Kubernetes memory quantity, e.g. 8Gi",
     "gpu": "an integer between 0 and 16",
+    "originZone": "the grid zone the workload's streams come from (a node's grid_zone in GET /plan, e.g. DE)",
+    "latencyMs": "the latency bound per frame in milliseconds, round trip from originZone included (default 200)",
 }
 
 
@@ -189,6 +193,8 @@ class ScalerRequest:
     cpu_m: int | None = None
     memory_mib: int | None = None
     gpu: int | None = None
+    origin_zone: str | None = None
+    latency_ms: float | None = None
 
     @property
     def workload_key(self) -> str:
@@ -279,4 +285,4 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
         demand=DemandSpec(query=keys.query, unit=keys.queryUnit, streams=keys.streams),
         fps_per_stream=keys.fpsPerStream, objective=keys.objective, carbon_weight=keys.carbonWeight, tee=tee,
         min_replicas=keys.minReplicas, max_replicas=keys.maxReplicas, headroom=keys.headroom, model=keys.model,
-        cpu_m=cpu_m, memory_mib=memory_mib, gpu=keys.gpu)
+        cpu_m=cpu_m, memory_mib=memory_mib, gpu=keys.gpu, origin_zone=keys.originZone, latency_ms=keys.latencyMs)

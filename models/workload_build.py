@@ -16,6 +16,7 @@ from dataclasses import replace
 from wattwise.models.resources import Resources
 from wattwise.models.snapshot import Objective
 from wattwise.models.trigger_metadata import ScalerRequest
+from wattwise.models.network import Network, Reach
 from wattwise.models.workload import Demand, Sla, Workload
 
 
@@ -38,7 +39,11 @@ def objective_of(request: ScalerRequest, default: Objective) -> Objective:
     return Objective(request.objective, request.carbon_weight)
 
 
-def build_workload(request: ScalerRequest, base: Workload | None, demand: Demand) -> Workload:
+def build_workload(request: ScalerRequest, base: Workload | None, demand: Demand,
+                   network: Network | None = None) -> Workload:
+    """The workload a ScaledObject's trigger asks for, over the catalogue's `base` where there is
+    one. With `originZone`, only zones the `network` reaches from there (with their round trip
+    counted against the latency bound) may serve it; without a network, only that zone."""
     w = base if base is not None else Workload(name=request.workload_name, namespace=request.workload_namespace)
     footprint = Resources(request.cpu_m if request.cpu_m is not None else w.footprint.cpu_m,
                           request.memory_mib if request.memory_mib is not None else w.footprint.memory_mib,
@@ -48,7 +53,9 @@ def build_workload(request: ScalerRequest, base: Workload | None, demand: Demand
     return replace(
         w, name=request.workload_name, namespace=request.workload_namespace,
         model_type=request.model or w.model_type,
-        sla=Sla(fps_per_stream(request, base), w.sla.latency_ms), demand=demand,
+        sla=Sla(fps_per_stream(request, base), request.latency_ms or w.sla.latency_ms), demand=demand,
         confidentiality=request.tee if request.tee is not None else w.confidentiality,
         footprint=footprint, min_replicas=min(min_r, max_r), max_replicas=max_r,
-        headroom=request.headroom if request.headroom is not None else w.headroom)
+        headroom=request.headroom if request.headroom is not None else w.headroom,
+        reach=(network.reach(request.origin_zone) if network is not None else Reach(request.origin_zone))
+        if request.origin_zone else w.reach)

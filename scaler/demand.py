@@ -12,7 +12,10 @@ import bisect
 import logging
 import math
 from dataclasses import dataclass
-from typing import Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Mapping, Protocol, Sequence, runtime_checkable
+
+if TYPE_CHECKING:
+    from wattwise.telemetry.prometheus.connection import PrometheusAuth
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +34,15 @@ class DemandPort(Protocol):
 
 class PromQLDemand:
     """Instant queries through `wattwise.telemetry.prometheus.PrometheusClient` (timeouts, bounded
-    retries, typed errors). The query's series are summed; no series means no data."""
+    retries, typed errors; `auth`: credentials, TLS and headers, as the `--prometheus-*` flags give
+    them). The query's series are summed; no series means no data."""
 
-    def __init__(self, url: str, timeout_s: float = 5.0, retries: int = 1):
+    def __init__(self, url: str, timeout_s: float = 5.0, retries: int = 1, auth: PrometheusAuth | None = None):
         from wattwise.telemetry.prometheus import PrometheusClient
+        from wattwise.telemetry.prometheus.connection import NO_AUTH
 
-        self._client = PrometheusClient(url, timeout_s=timeout_s, retries=retries, backoff_s=0.1)
+        self._client = PrometheusClient(url, timeout_s=timeout_s, retries=retries, backoff_s=0.1,
+                                        auth=auth or NO_AUTH)
         self.url = self._client.url
 
     def read(self, query: str, at_s: float) -> DemandReading:

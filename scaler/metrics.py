@@ -1,4 +1,5 @@
-"""The scaler's own Prometheus metrics (served on --metrics-port).
+"""The scaler's own Prometheus metrics (served on --metrics-port: plain HTTP, or HTTPS with
+--metrics-tls).
 
 Names follow Prometheus conventions: base units in the name (seconds, watts), `_total` only on
 counters. Gauges about the plan are set from the refresher after each swap, so a scrape never
@@ -8,10 +9,15 @@ triggers work.
 from __future__ import annotations
 
 import logging
+import socket
+import threading
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app, start_http_server
 
 from wattwise.scaler.state import ScalerState
+from wattwise.tls_files import ReloadingServerContext
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +79,48 @@ class ScalerMetrics:
         self.plan_time.set(state.now_s)
         self.registered.set(registered)
 
-    def serve(self, host: str, port: int):
-        """Start the /metrics HTTP endpoint; returns (server, thread)."""
-        server, thread = start_http_server(port, addr=host, registry=self.registry)
-        log.info("metrics on http://%s:%s/metrics", host, server.server_port)
+    def serve(self, host: str, port: int, tls: ReloadingServerContext | None = None):
+        """Start the /metrics endpoint, HTTP or (with `tls`) HTTPS; returns (server, thread)."""
+        if tls is None:
+            server, thread = start_http_server(port, addr=host, registry=self.registry)
+            log.info("metrics on http://%s:%s/metrics", host, server.server_port)
+            return server, thread
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        server_class = type("HttpsMetricsServer", (_HttpsServer,), {"address_family": family, "tls": tls})
+        server = make_server(address[0], port, make_wsgi_app(self.registry), server_class, handler_class=_QuietHandler)
+        thread = threading.Thread(target=server.serve_forever, name="wattwise-metrics", daemon=True)
+        thread.start()
+        log.info("metrics on https://%s:%s/metrics (%s, TLS 1.2+)", host, server.server_port,
+                 "client certificates required" if tls.files.mutual else "no client certificate asked for")
         return server, thread
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):
+        """No line per scrape."""
+
+
+class _HttpsServer(ThreadingMixIn, WSGIServer):
+    """HTTPS with the TLS handshake on each connection's own thread (a client that stalls its
+    handshake holds only its thread, for at most HANDSHAKE_TIMEOUT_S), not on the accept loop as
+    wrapping the listening socket would."""
+
+    daemon_threads = True
+    tls: ReloadingServerContext
+    HANDSHAKE_TIMEOUT_S = 10.0
+
+    def finish_request(self, request, client_address):
+        request.settimeout(self.HANDSHAKE_TIMEOUT_S)
+        try:
+            conn = self.tls.context.wrap_socket(request, server_side=True)
+        except OSError as e:     # refused (no client certificate, TLS 1.1, ...) or gone
+            log.debug("metrics: TLS handshake with %s failed: %s", client_address[0],
+                      getattr(e, "reason", None) or type(e).__name__)
+            return
+        try:
+            self.RequestHandlerClass(conn, client_address, self)
+        finally:
+            conn.close()
+
+    def handle_error(self, request, client_address):
+        log.debug("metrics: connection from %s failed", client_address[0], exc_info=True)

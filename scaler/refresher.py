@@ -58,6 +58,7 @@ from wattwise.models.costs import zone_weights
 from wattwise.models.forecast import DemandForecaster, ForecastSettings, startup_lead_s
 from wattwise.models.grid_zone import UNMAPPED_ZONE
 from wattwise.models.model_set import EnergyModelSource, StaticModels
+from wattwise.models.network import Network
 from wattwise.models.ports import CarbonIntensitySource, CarbonReading, NodeInventory, ReplicaFpsSource
 from wattwise.models.replan import DemandWindow, PlanInputs, PlanMark, ReplanSettings, needs_replan
 from wattwise.models.snapshot import Objective, PlannerSettings, PolicyState, Snapshot, build_snapshot
@@ -93,6 +94,7 @@ class RefresherSettings:
     pending_after_s: float = 60.0                  # planned pods missing this long count as pods waiting
     capacity: KeepSettings = KeepSettings()        # capacity learned from drops: the rule, expiry and settling
     forecast: ForecastSettings = ForecastSettings()  # pre-warming: plan a start-up time ahead
+    network: Network | None = None                 # round trips between zones, for ScaledObjects' originZone
 
 
 class PlanRefresher:
@@ -478,7 +480,7 @@ class PlanRefresher:
                 note = _clip(reading.note)
                 reasons.append(f"{key}: demand untrustworthy ({note}); holding the last trustworthy plan")
                 demand = Demand(trustworthy=False, note=note)   # the planner's hold_untrusted decides
-            workloads.append(build_workload(r, base, demand))
+            workloads.append(build_workload(r, base, demand, self.settings.network))
         live = {r.workload_key for r in requests}
         for key in set(self._last_ok_s) - live:
             del self._last_ok_s[key]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import ssl
 import threading
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ from wattwise.scheduler.node_cache import KubeNodeCache, NodeCache, PlanSnapshot
 from wattwise.scheduler.replica_counts import StaticReplicaCounts
 from wattwise.scheduler.service import ExtenderService
 from wattwise.scheduler.tls import server_ssl_context
+from wattwise.tls_files import ReloadingServerContext
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +34,12 @@ def add_extender_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("scheduler extender")
     g.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT,
                    help=f"port of the extender's HTTP(S) server (default {DEFAULT_HTTP_PORT}; 0 picks a free one)")
-    g.add_argument("--extender-tls-cert", help="PEM server certificate; with --extender-tls-key turns on HTTPS")
+    g.add_argument("--extender-tls-cert", help="PEM server certificate; with --extender-tls-key turns on HTTPS "
+                                               "(TLS 1.2+; the files are reloaded when they change, e.g. renewed by "
+                                               "cert-manager)")
     g.add_argument("--extender-tls-key", help="PEM private key of --extender-tls-cert")
-    g.add_argument("--extender-client-ca", help="PEM CA: require client certificates signed by it")
+    g.add_argument("--extender-client-ca", help="PEM CA: require client certificates signed by it (mTLS; reloaded "
+                                                "when it changes)")
     g.add_argument("--extender-health-port", type=int, default=None,
                    help="also serve /healthz, /readyz, /metrics over plain HTTP on this port "
                         "(for kubelet probes when client certificates are required)")
@@ -87,10 +92,13 @@ class ExtenderHandle:
 
 
 def start_extender(source: PlanSource, host: str = "0.0.0.0", port: int = DEFAULT_HTTP_PORT,
-                   node_cache: NodeCache | None = None, tls=None, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-                   health_port: int | None = None, echo: bool = False, replica_counts=None,
-                   grace_s: float = 5.0) -> ExtenderHandle:
-    """Serve the extender on host:port from a new thread; returns once it listens."""
+                   node_cache: NodeCache | None = None, tls: ReloadingServerContext | ssl.SSLContext | None = None,
+                   max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, health_port: int | None = None,
+                   echo: bool = False, replica_counts=None, grace_s: float = 5.0) -> ExtenderHandle:
+    """Serve the extender on host:port from a new thread; returns once it listens. `tls`: HTTPS
+    (a `ReloadingServerContext` follows its files; a plain `ssl.SSLContext` is served as it is)."""
+    if isinstance(tls, ReloadingServerContext):
+        tls = tls.context
     if node_cache is None:
         node_cache = PlanSnapshotNodeCache(source)
     service = ExtenderService(source, node_cache, ExtenderMetrics(), replica_counts)
@@ -131,7 +139,7 @@ def start_extender(source: PlanSource, host: str = "0.0.0.0", port: int = DEFAUL
     handle = ExtenderHandle(state["ports"][0], host, scheme, service,
                             state["ports"][1] if health_port is not None else None, loop, thread, state["runners"])
     log.info("scheduler extender listening on %s (%s); node cache: %s", handle.url,
-             "mTLS" if tls is not None and tls.verify_mode.name == "CERT_REQUIRED" else scheme, node_cache.status())
+             "mTLS" if tls is not None and tls.verify_mode == ssl.CERT_REQUIRED else scheme, node_cache.status())
     return handle
 
 

@@ -27,7 +27,9 @@ from wattwise.models.workload import Workload
 from wattwise.telemetry.fitting import FitResult, FitSettings, fit_energy_models
 from wattwise.telemetry.node_curves import NodeCurveFit, NodeCurveSettings, fit_node_curves, format_node_table
 from wattwise.telemetry.progress import ProgressBar
+from wattwise.telemetry.prometheus import connection
 from wattwise.telemetry.prometheus.client import PrometheusClient
+from wattwise.telemetry.prometheus.connection import NO_AUTH, PrometheusAuth
 from wattwise.telemetry.prometheus.node_power import PrometheusNodePowerSource
 from wattwise.telemetry.prometheus.schema import KeplerSchema
 from wattwise.telemetry.prometheus.source import PrometheusPowerFpsSource, SourceSettings
@@ -38,7 +40,9 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--prometheus", required=True, metavar="URL", help="Prometheus base URL")
+    prometheus = parser.add_argument_group("Prometheus", "where the history comes from, and how to reach it")
+    prometheus.add_argument("--prometheus", required=True, metavar="URL", help="Prometheus base URL")
+    connection.add_arguments(prometheus)
     when = parser.add_mutually_exclusive_group()
     when.add_argument("--since", default=None, help="range ending now, e.g. 7d (default 7d)")
     when.add_argument("--start", default=None, help="range start: Unix seconds or ISO 8601 (with --end)")
@@ -93,6 +97,7 @@ class FitJob:
     timeout_s: float = 30.0
     retries: int = 2
     node_curves: NodeCurveSettings = NodeCurveSettings()
+    prometheus_auth: PrometheusAuth = NO_AUTH     # credentials, TLS and headers (the --prometheus-* flags)
 
 
 @dataclass
@@ -106,7 +111,8 @@ def fit_from_prometheus(job: FitJob, start_s: float, end_s: float,
                         progress: Callable[[int, int], None] | None = None) -> FitRun:
     """Fetch [start_s, end_s], fit every pair and every node class's power curve. Raises the
     adapter's `TelemetryError`s."""
-    with PrometheusClient(job.prometheus_url, timeout_s=job.timeout_s, retries=job.retries) as client:
+    with PrometheusClient(job.prometheus_url, timeout_s=job.timeout_s, retries=job.retries,
+                          auth=job.prometheus_auth) as client:
         source = PrometheusPowerFpsSource(client, job.source, progress=progress)
         samples = source.samples(start_s, end_s, job.step_s)
         info = source.last
@@ -137,6 +143,7 @@ def fit_from_prometheus(job: FitJob, start_s: float, end_s: float,
 def run(args) -> int:
     # urllib3 logs every retry as a warning; our error says it all in one line.
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    auth = connection.from_args(args)
     start_s, end_s = _range(args, time.time())
     step_s = parse_duration_s(args.step, "--step")
     if step_s <= 0:
@@ -152,7 +159,8 @@ def run(args) -> int:
         raise InvalidInputError("--node-min-util-span", "must be a fraction of the utilisation range, in (0, 1]")
     job = FitJob(args.prometheus, settings, FitSettings(min_train_samples=args.min_samples), step_s,
                  parse_duration_s(args.timeout, "--timeout"), args.retries,
-                 NodeCurveSettings(min_samples=args.node_min_samples, min_util_span=args.node_min_util_span))
+                 NodeCurveSettings(min_samples=args.node_min_samples, min_util_span=args.node_min_util_span),
+                 prometheus_auth=auth)
     out = Path(args.out)
     bar = ProgressBar("fetching")
     try:

@@ -8,6 +8,14 @@ family's samples together, and use timestamps in the past (e.g. ending an hour a
 only writes complete blocks and Prometheus must not treat them as out of retention (we pass a
 retention of 100 years).
 
+A Prometheus with a web configuration (`extra_args=("--web.config.file=...",)`: TLS, client
+certificates, basic auth) is probed the way its clients must call it: `probe_tls` (an
+`ssl.SSLContext` trusting its CA, holding a client certificate where one is required; the URL is
+then https://) and `probe_headers` (e.g. an Authorization header).
+
+`config_text` replaces the default configuration (no scrape configs): `tests/e2e/` gives scrape
+configs for a live exporter, which Prometheus then scrapes instead of (or besides) backfilled data.
+
 `tests/telemetry/conftest.py` wires it as the `prometheus_factory` pytest fixture. If the
 binaries are missing the fixture fails (not skips): run `apt-get install prometheus`.
 """
@@ -18,11 +26,13 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 PROMETHEUS_BIN = os.environ.get("WATTWISE_PROMETHEUS_BIN", "/usr/bin/prometheus")
 PROMTOOL_BIN = os.environ.get("WATTWISE_PROMTOOL_BIN", "/usr/bin/promtool")
@@ -83,8 +93,12 @@ def backfill(openmetrics_text: str, storage_dir: Path) -> None:
 
 
 def start_prometheus(openmetrics_text: str | None, workdir: Path, ready_timeout_s: float = 30.0,
-                     extra_args: tuple[str, ...] = ()) -> RunningPrometheus:
-    """Backfill `openmetrics_text` (if given) and start Prometheus on a free 127.0.0.1 port."""
+                     extra_args: tuple[str, ...] = (), probe_tls: ssl.SSLContext | None = None,
+                     probe_headers: Mapping[str, str] | None = None,
+                     config_text: str | None = None) -> RunningPrometheus:
+    """Backfill `openmetrics_text` (if given) and start Prometheus on a free 127.0.0.1 port
+    (https:// with `probe_tls`, which the readiness probe uses with `probe_headers`).
+    `config_text`: the prometheus.yml to run (default: no scrape configs, 15 s global interval)."""
     missing = missing_binaries()
     if missing:
         raise PrometheusFixtureError(f"{', '.join(missing)} not found: {INSTALL_HINT}")
@@ -94,7 +108,7 @@ def start_prometheus(openmetrics_text: str | None, workdir: Path, ready_timeout_
         backfill(openmetrics_text, storage)
     storage.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n")
+    config.write_text(config_text if config_text is not None else "global:\n  scrape_interval: 15s\nscrape_configs: []\n")
     port = free_port()
     log = open(workdir / "prometheus.log", "wb")
     process = subprocess.Popen(
@@ -102,13 +116,15 @@ def start_prometheus(openmetrics_text: str | None, workdir: Path, ready_timeout_
          "--storage.tsdb.retention.time=100y", f"--web.listen-address=127.0.0.1:{port}", *extra_args],
         stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
     log.close()
-    running = RunningPrometheus(url=f"http://127.0.0.1:{port}", process=process, workdir=workdir)
+    scheme = "https" if probe_tls is not None else "http"
+    running = RunningPrometheus(url=f"{scheme}://127.0.0.1:{port}", process=process, workdir=workdir)
+    probe = urllib.request.Request(f"{running.url}/-/ready", headers=dict(probe_headers or {}))
     deadline = time.monotonic() + ready_timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise PrometheusFixtureError(f"prometheus exited with {process.returncode}: {running.log_text[-800:]}")
         try:
-            with urllib.request.urlopen(f"{running.url}/-/ready", timeout=1) as r:
+            with urllib.request.urlopen(probe, timeout=1, context=probe_tls) as r:
                 if r.status == 200:
                     return running
         except OSError:

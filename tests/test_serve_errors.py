@@ -124,3 +124,11 @@ def test_refit_flags_are_checked_before_anything_starts(tmp_path, capsys, args, 
     line = serve_error(capsys, "--scaler", "--scenario", "scenarios/metro-retail.yaml", "--grpc-port", "0",
                        "--health-port", "0", "--prometheus", "http://127.0.0.1:9", "--models", str(tmp_path), *args)
     assert line.startswith(f"wattwise serve: error: {expected}"), line
+
+
+def test_a_bad_zone_network_is_one_line(tmp_path, capsys):
+    net = tmp_path / "net.yaml"
+    net.write_text("{DE: {FR: 9}, FR: {DE: 12}}\n")
+    line = serve_error(capsys, "--scaler", "--scenario", "scenarios/metro-retail.yaml", "--grpc-port", "0",
+                       "--health-port", "0", "--zone-network", str(net))
+    assert line.startswith("wattwise serve: error: --zone-network.FR.DE: ") and "symmetric" in line, line

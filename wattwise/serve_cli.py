@@ -60,9 +60,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--metrics-port", type=int, default=None,
                        help="serve the scaler's Prometheus metrics on this port (default: off)")
     tls = parser.add_argument_group("scaler TLS")
-    tls.add_argument("--tls-cert", help="PEM server certificate for the gRPC port (turns on TLS)")
+    tls.add_argument("--tls-cert", help="PEM server certificate for the gRPC port (turns on TLS 1.2+; the files are "
+                                        "reloaded when they change, e.g. renewed by cert-manager)")
     tls.add_argument("--tls-key", help="PEM private key of --tls-cert")
     tls.add_argument("--tls-client-ca", help="PEM CA; client certificates signed by it are required (mTLS)")
+    tls.add_argument("--metrics-tls", choices=("off", "tls", "mtls"), default="off",
+                     help="--metrics-port over HTTPS with --tls-cert/--tls-key (TLS 1.2+, reloaded like the gRPC "
+                          "port's): `tls` asks no client certificate, the usual Prometheus set-up (ServiceMonitor "
+                          "`scheme: https`, `tlsConfig.ca` the CA that signed --tls-cert); `mtls` also requires a "
+                          "client certificate signed by --tls-client-ca (`tlsConfig.cert` and `keySecret`). "
+                          "Default off: plain HTTP, as deploy/'s ServiceMonitor scrapes it")
     scaler = parser.add_argument_group("scaler")
     scaler.add_argument("--scenario", default=None,
                         help="scenario file: the cluster, zones and workload catalogue, instead of the Kubernetes "
@@ -96,10 +103,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scaler.add_argument("--scaler-service", default=DEFAULT_SCALER_SERVICE, metavar="NAME",
                         help="the scaler's Service name: ScaledObjects whose trigger's scalerAddress is NAME[.ns...]"
                              f":PORT are planned (default {DEFAULT_SCALER_SERVICE})")
+    scaler.add_argument("--zone-network", metavar="FILE",
+                        help="YAML round trips between grid zones in ms, {ZONE: {ZONE: ms}} (symmetric; a pair not "
+                             "listed is unreachable): a ScaledObject with `originZone` may then be served from any "
+                             "zone within its `latencyMs` (without this file, only from its originZone)")
     scaler.add_argument("--grid-zone-map", metavar="FILE",
                         help="YAML mapping node zones or regions to grid zones (Electricity Maps keys), before the "
                              "bundled cloud-region map; a node's wattwise.io/grid-zone label wins over both")
-    scaler.add_argument("--prometheus", help="Prometheus URL for ScaledObjects' `query` metadata (live mode)")
     scaler.add_argument("--refresh-s", type=float, default=15.0,
                         help="plan refresh interval; also the plan clock's resolution (default 15)")
     scaler.add_argument("--registration-ttl-s", type=float, default=600.0,
@@ -115,6 +125,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scaler.add_argument("--reflection", action="store_true", help="enable gRPC server reflection (for grpcurl)")
     scaler.add_argument("--grace-s", type=float, default=10.0,
                         help="on SIGTERM, how long in-flight calls may take to finish (default 10)")
+    from wattwise.telemetry.prometheus import connection
+
+    prometheus = parser.add_argument_group(
+        "Prometheus", "where ScaledObjects' `query` demand, the replicas' FPS and the refits' history come from, "
+                      "and how to reach it (KEDA does not pass a TriggerAuthentication on to external scalers)")
+    prometheus.add_argument("--prometheus", metavar="URL",
+                            help="Prometheus URL for ScaledObjects' `query` metadata, the replicas' FPS and "
+                                 "refits (live mode)")
+    connection.add_arguments(prometheus)
     module = _extender_module()
     if module is not None:
         parser.conflict_handler = "resolve"
@@ -128,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_kube_config(args, os.environ)
         check_ports(args)
+        check_prometheus(args)
+        args.network = _zone_network(args.zone_network)
         return asyncio.run(_serve(args))
     except ValueError as e:
         print(f"wattwise serve: error: {e}", file=sys.stderr)
@@ -165,6 +186,17 @@ def check_kube_config(args, environ) -> None:
         raise InvalidInputError("--extender", "no Kubernetes configuration: no --kubeconfig, $KUBECONFIG or ~/.kube/config, "
                                       "and not --in-cluster",
                                 "give --kubeconfig FILE, or --in-cluster in a pod; --demo needs no cluster")
+
+
+def check_prometheus(args) -> None:
+    """Before anything starts: the --prometheus-* client options can work (files readable, a key
+    with its certificate, one kind of Authorization, well-formed headers). Sets
+    `args.prometheus_auth`, which every Prometheus client of this run uses."""
+    from wattwise.telemetry.prometheus import connection
+
+    args.prometheus_auth = connection.from_args(args)
+    if args.prometheus_auth.configured:
+        log.info("Prometheus %s: %s", args.prometheus, args.prometheus_auth.describe())
 
 
 PORT_HINT = "stop what listens there, or choose another port; 0 picks a free one"
@@ -283,7 +315,7 @@ def _build(args, cluster=None, pods=None, events=None):
 
         inventory, registry, source = _cluster_inputs(args, cluster, models)
         settings = RefresherSettings(interval_s=args.refresh_s, objective=Objective(args.objective or "energy"),
-                                     planner=PlannerSettings())
+                                     planner=PlannerSettings(), network=args.network)
         scaler = build_scaler(inventory=inventory, carbon=carbon_source(None, args.carbon_config, args.carbon_static),
                               catalogue_by_key=registry.bases, settings=settings, registry=registry,
                               models=models, replica_fps=_replica_fps(args, cluster), **common)
@@ -308,6 +340,26 @@ def _build(args, cluster=None, pods=None, events=None):
                           **common)
     scaler.refresher.refresh_once()       # the first plan (starts the worker), before any port opens
     return scaler, snapshot
+
+
+def _zone_network(path: str | None):
+    """The round trips between grid zones from --zone-network (None without it)."""
+    if path is None:
+        return None
+    import yaml
+
+    from wattwise.models.network import Network
+
+    try:
+        raw = yaml.safe_load(open(path).read())
+    except OSError as e:
+        raise InvalidInputError("--zone-network", f"cannot read {path}: {e.strerror}") from None
+    except yaml.YAMLError:
+        raise InvalidInputError("--zone-network", f"{path} is not valid YAML") from None
+    try:
+        return Network.parse(raw, "--zone-network")
+    except InvalidInputError as e:
+        raise InvalidInputError(e.path, f"{path}: {e.problem}", e.hint) from None
 
 
 def _refitter(args):
@@ -339,7 +391,7 @@ def _refitter(args):
                                                  scrape_interval_s=scrape_s, schema=schema,
                                                  fps_metric=args.fps_metric or "infer_fps",
                                                  drop_metric=args.drop_metric or None),
-                 step_s=scrape_s)
+                 step_s=scrape_s, prometheus_auth=args.prometheus_auth)
     return Refitter(job, args.models, every_s=every_s, window_s=window_s)
 
 
@@ -350,14 +402,16 @@ def _replica_fps(args, cluster):
     from wattwise.telemetry.prometheus.replica_fps import PrometheusReplicaFps, ReplicaFpsSettings
 
     return PrometheusReplicaFps(args.prometheus, cluster.workload_pods(),
-                                ReplicaFpsSettings(fps_metric=args.fps_metric, drop_metric=args.drop_metric))
+                                ReplicaFpsSettings(fps_metric=args.fps_metric, drop_metric=args.drop_metric),
+                                auth=args.prometheus_auth)
 
 
 def _demand_port(args):
     from wattwise.scaler.demand import DemandReading, PromQLDemand
 
     if args.prometheus:
-        return PromQLDemand(args.prometheus, timeout_s=min(10.0, max(1.0, args.refresh_s / 2)))
+        return PromQLDemand(args.prometheus, timeout_s=min(10.0, max(1.0, args.refresh_s / 2)),
+                            auth=args.prometheus_auth)
 
     class _NoPrometheus:
         def read(self, query, at_s):
@@ -431,8 +485,11 @@ async def _serve(args) -> int:
                 raise
             started.push_async_callback(scaler.server.stop, args.grace_s)
             if args.metrics_port is not None:
+                from wattwise.scaler.tls import metrics_tls
+
                 try:
-                    metrics_server, _ = scaler.metrics.serve(args.host, args.metrics_port)
+                    metrics_server, _ = scaler.metrics.serve(args.host, args.metrics_port, metrics_tls(
+                        args.metrics_tls, args.tls_cert, args.tls_key, args.tls_client_ca))
                 except OSError as e:
                     _raise_bind_failed("--metrics-port", e)
                     raise

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from wattwise.models.errors import InvalidInputError
 from wattwise.models.ports import CarbonIntensitySource
 from wattwise.telemetry.carbon.cached import CachedCarbonSource
 from wattwise.telemetry.carbon.csv_provider import CsvTraceProvider
@@ -22,6 +23,7 @@ from wattwise.telemetry.carbon.settings import (
 from wattwise.telemetry.carbon.static import StaticCarbonProvider
 from wattwise.telemetry.carbon.uk import UkCarbonIntensityProvider
 from wattwise.telemetry.carbon.watttime import WattTimeProvider
+from wattwise.telemetry.prometheus.connection import FLAGS, PrometheusAuth
 
 _MODELS: dict[str, type[BaseModel]] = {
     "electricitymaps": ElectricityMapsSettings, "watttime": WattTimeSettings, "uk": UkSettings,
@@ -80,7 +82,8 @@ def build_provider(settings: BaseModel) -> CarbonProvider:
     if isinstance(s, PrometheusSettings):
         return PrometheusCarbonProvider(
             s.base_url, s.query, zone_label=s.zone_label, signal=s.signal, timeout_s=s.timeout_s,
-            bearer_token=s.bearer_token.get_secret_value() if s.bearer_token else None)
+            bearer_token=s.bearer_token.get_secret_value() if s.bearer_token else None,
+            auth=prometheus_auth(s))
     if isinstance(s, StaticSettings):
         # unknown zones raise, so the cache serves default_g_per_kwh marked "default"
         return StaticCarbonProvider(s.g_per_kwh, signal=s.signal)
@@ -91,6 +94,24 @@ def build_provider(settings: BaseModel) -> CarbonProvider:
         except (OSError, ValueError) as exc:
             raise CarbonSettingsError("carbon.paths", str(exc)) from None
     raise CarbonSettingsError("carbon", f"unsupported settings type {type(s).__name__}")
+
+
+def prometheus_auth(s: PrometheusSettings, path: str = "carbon") -> PrometheusAuth:
+    """The connection keys of a `prometheus` provider as the `PrometheusAuth` every WattWise
+    Prometheus client takes, checked as the --prometheus-* flags are (naming the key)."""
+    auth = PrometheusAuth(bearer_token_file=s.bearer_token_file, ca_file=s.ca_file, cert_file=s.cert_file,
+                          key_file=s.key_file, basic_auth_user=s.basic_auth_user,
+                          basic_auth_password_file=s.basic_auth_password_file, headers=tuple(s.headers.items()))
+    keys = {f: f"{path}.{f}" for f in FLAGS}
+    if s.bearer_token is not None and (auth.bearer_token_file or auth.basic_auth_user):
+        other = keys["bearer_token_file"] if auth.bearer_token_file else keys["basic_auth_user"]
+        raise CarbonSettingsError(f"{path}.bearer_token", f"given with {other}",
+                                  "a request carries one Authorization header: give one of them")
+    try:
+        auth.check(s.base_url, flags=keys, url_flag=f"{path}.base_url")
+    except InvalidInputError as e:
+        raise CarbonSettingsError(e.path, e.problem, e.hint) from None
+    return auth
 
 
 def build_carbon_source(raw: Mapping[str, Any] | BaseModel, *,

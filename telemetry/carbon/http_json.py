@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -17,19 +18,21 @@ def get_json(provider: str, url: str, *, timeout_s: float, params: Mapping[str, 
              headers: Mapping[str, str] | None = None, auth: tuple[str, str] | None = None,
              auth_hint: str = "check the provider credentials in the carbon settings",
              not_found_hint: str = "check base_url and the zone name",
-             no_content_means: str | None = None) -> Any:
+             no_content_means: str | None = None, session: requests.Session | None = None) -> Any:
     """GET `url` and decode its JSON body.
 
     `timeout_s` bounds the connection and each wait for data. Raises `CarbonProviderError`:
     retryable for timeouts, connection errors, 429, 5xx and undecodable bodies; not retryable
     for 4xx (bad credentials, unknown zone, bad parameters). HTTP 204 No Content has no body to
     decode: it raises a retryable error saying what the provider means by it (`no_content_means`,
-    e.g. "no emissions data for location 'westus'"), never "malformed JSON".
+    e.g. "no emissions data for location 'westus'"), never "malformed JSON". `session`: one the
+    caller configured (TLS, credentials) and closes; default: a new plain one.
     """
     try:
-        with requests.Session() as session:
-            response = session.get(url, params=params, headers=dict(headers or {}), auth=auth,
-                                   timeout=(timeout_s, timeout_s))
+        with (requests.Session() if session is None else contextlib.nullcontext(session)) as s:
+            # verify and cert passed on explicitly: else $REQUESTS_CA_BUNDLE overrides the session's CA file
+            response = s.get(url, params=params, headers=dict(headers or {}), auth=auth,
+                             timeout=(timeout_s, timeout_s), verify=s.verify, cert=s.cert)
     except requests.Timeout:
         raise CarbonProviderError(provider, f"no answer from {url} within {timeout_s:g} s",
                                   retryable=True, hint="the provider is slow or unreachable") from None

@@ -61,12 +61,22 @@ class GsfSettings(_Http):
 
 
 class PrometheusSettings(_Http):
+    """The connection keys are those of `wattwise serve`'s --prometheus-* flags (and of
+    Prometheus's own HTTP client configuration): this Prometheus may not be --prometheus."""
+
     provider: Literal["prometheus"]
     base_url: str
     query: str
     zone_label: str = "zone"
     signal: CarbonSignal = CarbonSignal.AVERAGE
     bearer_token: SecretStr | None = None
+    bearer_token_file: str | None = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    basic_auth_user: str | None = None
+    basic_auth_password_file: str | None = None
+    headers: dict[str, str] = {}
 
 
 class StaticSettings(_Common):

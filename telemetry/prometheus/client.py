@@ -4,7 +4,8 @@ What it adds: a timeout on every query (both the HTTP read and Prometheus's own 
 timeout), bounded retries (connection failures and 429/502/503/504 only; a timed-out query is not
 retried, which would only double the load that made it slow), range queries split into chunks
 under Prometheus's limit of 11,000 points per series, one typed error per failure mode, and
-counters of requests and bytes for capacity planning.
+counters of requests and bytes for capacity planning. Credentials, TLS trust and extra headers
+come from one `PrometheusAuth` (`connection.py`), the same for every client a command makes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
+from wattwise.telemetry.prometheus.connection import FLAGS, NO_AUTH, PrometheusAuth
 from wattwise.telemetry.prometheus.errors import (PrometheusQueryError, PrometheusTimeout,
                                                   PrometheusUnavailable, TelemetryError)
 
@@ -96,7 +98,7 @@ class PrometheusClient:
 
     def __init__(self, url: str, timeout_s: float = 30.0, retries: int = 2, backoff_s: float = 0.2,
                  max_points: int = MAX_POINTS_PER_QUERY, headers: dict | None = None,
-                 disable_ssl: bool = False):
+                 disable_ssl: bool = False, auth: PrometheusAuth = NO_AUTH):
         if not re.match(r"^https?://", url or ""):
             raise PrometheusQueryError(f"--prometheus {url!r}: expected an http:// or https:// URL")
         self.url = url.rstrip("/")
@@ -107,10 +109,14 @@ class PrometheusClient:
                       backoff_factor=backoff_s, status_forcelist=RETRY_ON_STATUS,
                       allowed_methods=frozenset({"GET", "POST"}), raise_on_status=True,
                       respect_retry_after_header=False)  # a Retry-After of an hour must not stall us
-        session = requests.Session()
+        self.auth = auth
+        session = auth.apply(requests.Session())
+        if disable_ssl:
+            session.verify = False
         session.hooks["response"].append(self._count_response)
-        self._prom = PrometheusConnect(url=self.url, headers=headers, disable_ssl=disable_ssl, retry=retry,
-                                       session=session, timeout=self.timeout_s)
+        # headers=None: PrometheusConnect then sends the session's (the auth's) headers with each call
+        self._prom = PrometheusConnect(url=self.url, headers=headers, retry=retry, session=session,
+                                       timeout=self.timeout_s)
 
     def close(self) -> None:
         self._prom.close()
@@ -126,7 +132,8 @@ class PrometheusClient:
         self.stats.bytes_received += len(response.content or b"")
 
     def _params(self) -> dict:
-        return {"timeout": f"{self.timeout_s:g}s"}
+        # whole milliseconds: Prometheus reads "7500ms" (or "7.5"), but refuses "7.5s"
+        return {"timeout": f"{max(1, round(self.timeout_s * 1000))}ms"}
 
     def _call(self, what: str, fn: Callable):
         try:
@@ -146,6 +153,10 @@ class PrometheusClient:
         if isinstance(exc, requests.exceptions.Timeout) or "Read timed out" in str(exc):
             return PrometheusTimeout(f"{where}: {what} took longer than {self.timeout_s:g}s; "
                                      "raise --timeout or shorten the range")
+        if isinstance(exc, requests.exceptions.SSLError) or _tls_reason(exc):
+            return PrometheusUnavailable(f"{where}: TLS failed ({_tls_reason(exc) or 'handshake'}); check "
+                                         f"{FLAGS['ca_file']} (the CA that signed Prometheus's certificate) and, "
+                                         f"where Prometheus asks for one, {FLAGS['cert_file']}/{FLAGS['key_file']}")
         if isinstance(exc, requests.exceptions.RetryError):
             return PrometheusUnavailable(f"{where}: {what} kept failing after bounded retries ({_short(exc)}); "
                                          "Prometheus is overloaded or restarting, try again later")
@@ -156,6 +167,16 @@ class PrometheusClient:
             status, reason = _status_and_reason(exc)
             if status == 503:
                 return PrometheusUnavailable(f"{where}: {what} refused with HTTP 503 ({reason})")
+            if status == 401:
+                return PrometheusQueryError(
+                    f"{where}: {what} refused with HTTP 401 ({_body(reason)}); credentials sent: "
+                    f"{self.auth.credentials()} (check {FLAGS['bearer_token_file']}, or {FLAGS['basic_auth_user']} "
+                    f"and {FLAGS['basic_auth_password_file']})", status)
+            if status == 403:
+                return PrometheusQueryError(
+                    f"{where}: {what} refused with HTTP 403 ({_body(reason)}); credentials sent: "
+                    f"{self.auth.credentials()} (they are not allowed to query: check their permissions, "
+                    "e.g. the RBAC of a kube-rbac-proxy in front of Prometheus)", status)
             if status == 422 and "timeout" in reason.lower():
                 return PrometheusTimeout(f"{where}: {what} hit Prometheus's query timeout ({reason})")
             return PrometheusQueryError(f"{where}: {what} failed with HTTP {status}: {reason}", status)
@@ -217,6 +238,20 @@ def _short(exc: Exception) -> str:
         if m:
             return m.group(0)
     return text[:160] + ("..." if len(text) > 160 else "")
+
+
+def _body(reason: str) -> str:
+    """An error body as prometheus-api-client quotes it (b'Unauthorized\\n'), as text, short."""
+    m = re.match(r"^b(['\"])(.*)\1$", reason.strip(), re.S)
+    text = (m.group(2) if m else reason).replace("\\n", " ").strip()
+    return _short(Exception(text)) or "no reason given"
+
+
+def _tls_reason(exc: Exception) -> str | None:
+    """The TLS failure in a requests error, in OpenSSL's words (e.g. "certificate verify failed:
+    unable to get local issuer certificate", "tlsv13 alert certificate required"), else None."""
+    m = re.search(r"\[SSL: [A-Z0-9_]+\] ([^(\]]+?)\s*\(_ssl\.c", str(exc))
+    return m.group(1) if m else None
 
 
 def _instant_series(r: dict) -> Series:

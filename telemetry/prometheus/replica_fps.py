@@ -29,6 +29,7 @@ from typing import Iterable, Protocol
 from wattwise.models.ports import ReplicaSample
 from wattwise.telemetry.prometheus import promql
 from wattwise.telemetry.prometheus.client import PrometheusClient, Series
+from wattwise.telemetry.prometheus.connection import NO_AUTH, PrometheusAuth
 from wattwise.telemetry.prometheus.errors import NoFpsData, TelemetryError
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,10 @@ class ReplicaFpsSettings:
 
 class PrometheusReplicaFps:
     def __init__(self, client: PrometheusClient | str, pods: PodPlacements,
-                 settings: ReplicaFpsSettings = ReplicaFpsSettings(), timeout_s: float = 5.0):
+                 settings: ReplicaFpsSettings = ReplicaFpsSettings(), timeout_s: float = 5.0,
+                 auth: PrometheusAuth = NO_AUTH):
         self._client = client if isinstance(client, PrometheusClient) else PrometheusClient(
-            client, timeout_s=timeout_s, retries=1, backoff_s=0.1)
+            client, timeout_s=timeout_s, retries=1, backoff_s=0.1, auth=auth)
         self._pods = pods
         self.settings = settings
 
