@@ -19,8 +19,11 @@ samples), the model in use and the pair's prior in; a `GateDecision` out. A cand
   power (intercept) is within 0 and the class's maximum power, and so is the power at the highest
   FPS seen; the capacity lies within the FPS observed or within the prior's (mean +- 2 std).
 - `worse_than_current`: on the same hold-out samples, its error is no higher than the model in
-  use (the current one, or the prior while the pair has none). Strictly: a refit on a world that
-  did not change keeps the model in use, so models (and plans) do not churn on noise.
+  use (the current one, or the prior while the pair has none), and below a measured model's by more
+  than `min_improvement` (1 percentage point, the sampling error of the hold-out's MAPE above):
+  a refit on a world that did not change keeps the model in use, so models (and plans) do not
+  churn on noise. (Without the margin, half the refits of an unchanged world replaced the model:
+  the candidate and the model in use both predict the new hold-out out of sample, a coin toss.)
 
 Rejected, the pair keeps its current measured model (`kept-current`), or stays on its prior
 (`kept-prior`: `model` is the prior, None when the class has none).
@@ -53,6 +56,7 @@ class GateSettings:
     max_holdout_mape: float = 0.10
     default_max_power_w: float = 2000.0  # a class whose maximum is unknown: hygiene's absurd-power bound
     capacity_tolerance: float = 0.05    # slack on the observed FPS range when judging the capacity
+    min_improvement: float = 0.01       # hold-out MAPE a candidate must gain over a measured model in use
 
 
 @dataclass(frozen=True, eq=False)
@@ -197,10 +201,14 @@ def judge(workload: str, node_class: str, candidate: Candidate | None, current: 
     reasons.extend(_plausibility(candidate, prior, max_w, s))
     incumbent = current if current is not None else prior
     inc_mape = _power_mape(incumbent.power, held_fps, held_w) if incumbent is not None else None
-    if cand_mape is not None and inc_mape is not None and cand_mape > inc_mape:
-        which = "prior's" if incumbent is not None and incumbent.prior else "current model's"
-        reasons.append(Reason(f"hold-out error {_pct(cand_mape)} is worse than the {which} {_pct(inc_mape)}",
-                              "worse_than_current"))
+    measured = incumbent is not None and not incumbent.prior
+    margin = s.min_improvement if measured else 0.0
+    if cand_mape is not None and inc_mape is not None and cand_mape > inc_mape - margin:
+        which = "current model's" if measured else "prior's"
+        text = (f"hold-out error {_pct(cand_mape)} is worse than the {which} {_pct(inc_mape)}" if cand_mape > inc_mape
+                else f"hold-out error {_pct(cand_mape)} is not below the {which} {_pct(inc_mape)} by more than "
+                     f"{margin:.1%} (the hold-out's sampling error)")
+        reasons.append(Reason(text, "worse_than_current"))
     if reasons:
         return GateDecision(workload, node_class, keep_verdict, keep_model, tuple(reasons), cand_mape, inc_mape)
     against = "no model in use" if incumbent is None else \

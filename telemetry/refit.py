@@ -28,6 +28,8 @@ finished report (per pair: accepted or kept, and why). The worker never raises: 
 (Prometheus down, a model file that does not parse) is the report's `error`, with whether
 retrying may help, logged, and tried again a period later. The first refit runs `first_after_s`
 after construction (0: at once, so a service restarted more often than every `every_s` still learns).
+The worker sleeps until the next refit is due, checking at least every `poll_s` (30 s), so a period
+shorter than the poll is kept.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ Pair = tuple[str, str]
 Runner = Callable[[float, float], FitRun]  # (start_s, end_s) -> the fit of that range
 DEFAULT_GATE = GateSettings()
 CURVE_CHANGE = 0.02   # a node curve is rewritten only when some point moves by more than this (relative)
+MIN_WAIT_S = 0.05     # the worker's shortest sleep between checks (a refit overdue is started at once)
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,14 @@ class Refitter:
                 self.tick()
             except Exception:  # run_once reports its own failures; this is a bug, and the worker lives on
                 log.exception("refit worker: unexpected failure; trying again in %.0f s", self._poll_s)
-            self._stop.wait(self._poll_s)
+            self._stop.wait(self._wait_s())
+
+    def _wait_s(self) -> float:
+        """Until the next refit is due, but at most `poll_s`: a period shorter than the poll
+        (`--refit-every 10s`) is kept, not stretched to the poll."""
+        with self._lock:
+            left_s = self._next_due_s - self._clock()
+        return min(self._poll_s, max(left_s, MIN_WAIT_S))
 
     def due(self) -> bool:
         with self._lock:
@@ -270,7 +280,7 @@ class Refitter:
                 not_written = (f"cannot write {self.path} ({e.strerror or e}): the accepted models and curves are "
                                "only in this report")
         for d in decisions:
-            (log.info if d.accepted else log.debug)("refit: %s", d.summary())
+            (log.info if d.accepted or _refused_as_wrong(d) else log.debug)("refit: %s", d.summary())
         for c in curves:
             (log.info if c.replaced else log.debug)("refit: node power of %s: %s", c.node_class, c.reason)
         log.info("refit of %.0f-%.0f: %d of %d pairs accepted, %d node power curve(s) replaced%s", start_s, end_s,
@@ -314,6 +324,17 @@ class Refitter:
             os.replace(tmp, self.path)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+WRONG = frozenset({"implausible", "holdout_error"})   # a candidate refused for what it says, not for lack of data
+
+
+def _refused_as_wrong(d: GateDecision) -> bool:
+    """Worth an operator's eye (logged at INFO): a fit on enough samples refused as implausible or
+    inaccurate. Too few samples, too narrow an FPS range, or no gain over the model in use are
+    routine (DEBUG)."""
+    categories = {r.category for r in d.reasons}
+    return not d.accepted and bool(categories & WRONG) and "samples" not in categories
 
 
 def _changed(new: PowerCurve, old: PowerCurve) -> bool:

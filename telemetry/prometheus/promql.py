@@ -104,6 +104,21 @@ def pod_reset_steps(schema: KeplerSchema, window_s: float, zone: str = "package"
     return query
 
 
+def pod_window_samples(schema: KeplerSchema, window_s: float, zone: str = "package",
+                       only_pods_of: tuple[str, str, str] | None = None, seen_within_s: float = 3600) -> str:
+    """For a range query: per pod and Kepler node, the samples its energy counter (its most complete
+    series) has in each rate window. A window its series covers only in part (the pod started or
+    ended inside it, or its exporter came back from a restart) holds fewer, and rate() reads low
+    there: it extrapolates to the window's edges only half a scrape past the first and last sample."""
+    m = METRICS[schema]
+    matchers = m.pod_selector.format(zone=check_label_value(zone))
+    by = f"{m.pod_namespace_label}, {m.pod_name_label}, {m.kepler_node_label}"
+    query = f"max by ({by}) (count_over_time({_selector(m.pod_cpu_joules, matchers)}[{_duration(window_s)}]))"
+    if only_pods_of:
+        query = _only_pods(query, only_pods_of, m.pod_namespace_label, m.pod_name_label, seen_within_s)
+    return query
+
+
 def pod_counter_resets(schema: KeplerSchema, range_s: float, zone: str = "package") -> str:
     """Counter resets per pod over a range, for the hygiene report (rate() already handles them)."""
     m = METRICS[schema]
@@ -117,10 +132,33 @@ def pod_fps(metric: str, window_s: float, counter: bool = False, namespace_label
     """Delivered FPS per pod: a gauge averaged over the window, or a frames counter rated.
 
     Averaging the gauge over the window (instead of Prometheus's 5-minute lookback) keeps a
-    series that stopped reporting from looking alive.
+    series that stopped reporting from looking alive. The series one scrape target (`instance`)
+    exports at once are summed; of a pod's targets the largest is taken: a pod whose target
+    changed inside the window (a StatefulSet pod rescheduled, with a new IP, keeps its name) has
+    the old target's series and the new one's there one after the other, and their sum would be
+    twice its rate.
     """
     fn = "rate" if counter else "avg_over_time"
-    return f"sum by ({namespace_label}, {pod_label}) ({fn}({metric}[{_duration(window_s)}]))"
+    by = f"{namespace_label}, {pod_label}"
+    return f"max by ({by}) (sum by ({by}, instance) ({fn}({metric}[{_duration(window_s)}])))"
+
+
+def pod_fps_while_dropping(fps_metric: str, drop_metric: str, window_s: float, dropping_fraction: float,
+                           counter: bool = False, namespace_label: str = "namespace", pod_label: str = "pod") -> str:
+    """Per pod, the FPS it delivered at the times it dropped frames (`drop_metric` above
+    `dropping_fraction` of `fps_metric`), averaged over the window; pods that never dropped have
+    no result. A subquery judges "dropping" at 20 steps of the window, so a replica saturated for
+    part of the window shows what it delivers when saturated, not a mix with the rest."""
+    step_s = max(1, int(round(window_s / 20)))
+    by = f"{namespace_label}, {pod_label}"
+
+    def now(metric: str) -> str:
+        inner = f"rate({metric}[{_duration(4 * step_s)}])" if counter else metric
+        return f"sum by ({by}) ({inner})"
+
+    fps = now(fps_metric)
+    return (f"avg_over_time(({fps} and on ({by}) ({now(drop_metric)} > {dropping_fraction:g} * {fps}))"
+            f"[{_duration(window_s)}:{_duration(step_s)}])")
 
 
 def pod_info(range_s: float) -> str:

@@ -5,10 +5,17 @@ Two instant queries at the plan time, one per gauge of the reference pipeline (`
 stopped reporting does not look alive for Prometheus's 5-minute lookback, and summed per pod by
 the target labels (`namespace`, `pod` as the Prometheus Operator sets them; both settings):
 
-    sum by (namespace, pod) (avg_over_time(infer_fps[60s]))
-    sum by (namespace, pod) (avg_over_time(drop_fps[60s]))
+    max by (namespace, pod) (sum by (namespace, pod, instance) (avg_over_time(infer_fps[60s])))
+    max by (namespace, pod) (sum by (namespace, pod, instance) (avg_over_time(drop_fps[60s])))
 
-(`requested_metric`, when the pipeline exports what each replica is asked for, is a third.) Each
+(per target summed, the largest target of a pod taken: `promql.pod_fps`)
+
+(`requested_metric`, when the pipeline exports what each replica is asked for, is a third.) A
+replica that dropped frames reports as delivered what it delivered at the times it dropped (a third
+query, `promql.pod_fps_while_dropping`: a subquery over the same window), not the window's average:
+a replica saturated for ten seconds of the sixty, by a burst of frames, delivered its capacity then
+and less before, and the average would read as a capacity it does not have. Its dropped FPS stay
+the window's average, so a brief burst weighs as little as it lasted. Each
 pod is joined to its workload and node through the pod watch (`pods`: WattWise's bound pods, as
 `kube.workload_pods.WorkloadPods` serves them); only ready pods count, as a starting replica's
 rate says nothing about capacity. Series of other pods are ignored.
@@ -63,6 +70,7 @@ class ReplicaFpsSettings:
     namespace_label: str = "namespace"
     pod_label: str = "pod"
     window_s: float = 60.0
+    dropping_fraction: float = 0.05         # a step counts as dropping when drop_fps is above this share of infer_fps
 
 
 class PrometheusReplicaFps:
@@ -82,6 +90,11 @@ class PrometheusReplicaFps:
         s = self.settings
         return promql.pod_fps(metric, s.window_s, s.counter, s.namespace_label, s.pod_label)
 
+    def while_dropping_query(self) -> str:
+        s = self.settings
+        return promql.pod_fps_while_dropping(s.fps_metric, s.drop_metric, s.window_s, s.dropping_fraction, s.counter,
+                                             s.namespace_label, s.pod_label)
+
     def read(self, at_s: float) -> list[ReplicaSample]:
         s = self.settings
         if not self._pods.known:
@@ -93,6 +106,7 @@ class PrometheusReplicaFps:
         delivered = self._by_pod(s.fps_metric, at_s)
         dropped = self._by_pod(s.drop_metric, at_s)
         requested = self._by_pod(s.requested_metric, at_s) if s.requested_metric else {}
+        saturated = self._by_query(self.while_dropping_query(), at_s)
         for metric, values in ((s.fps_metric, delivered), (s.drop_metric, dropped)):
             if not pods.keys() & values.keys():
                 raise NoFpsData(f"no {metric!r} series with labels {s.namespace_label!r} and {s.pod_label!r} for "
@@ -104,12 +118,16 @@ class PrometheusReplicaFps:
             if fps is None or drop is None:
                 log.debug("pod %s/%s: no %s, left out", *key, s.fps_metric if fps is None else s.drop_metric)
                 continue
-            out.append(ReplicaSample(p.workload, p.node, fps, drop, requested.get(key), pod=f"{key[0]}/{key[1]}"))
+            out.append(ReplicaSample(p.workload, p.node, saturated.get(key, fps), drop, requested.get(key),
+                                     pod=f"{key[0]}/{key[1]}"))
         return out
 
     def _by_pod(self, metric: str, at_s: float) -> dict[tuple[str, str], float]:
+        return self._by_query(self.query(metric), at_s)
+
+    def _by_query(self, query: str, at_s: float) -> dict[tuple[str, str], float]:
         s = self.settings
-        series: list[Series] = self._client.instant(self.query(metric), at_s=at_s)
+        series: list[Series] = self._client.instant(query, at_s=at_s)
         out = {}
         for x in series:
             ns, pod, v = x.labels.get(s.namespace_label), x.labels.get(s.pod_label), float(x.values[-1])

@@ -60,15 +60,33 @@ class FetchInfo:
     kepler_node_aliases: dict[str, str] = field(default_factory=dict)
 
 
+def partial_windows(window_samples: pd.Series) -> np.ndarray:
+    """Rate windows their counter's series covers only in part: holding fewer samples than a window
+    usually does (the median over all, so neither the scrape interval nor its setting matters; half
+    a sample of slack for a sample on the window's edge). rate() reads low in those: the first
+    minute of every pod's life, the last one, and the minute after an exporter restart, by up to
+    half; with replicas scaled up and down all day that is several percent of a pair's samples, all
+    biased the same way."""
+    counts = window_samples.to_numpy(dtype=float)
+    known = counts[np.isfinite(counts)]
+    if known.size == 0:
+        return np.zeros(len(counts), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return counts < float(np.median(known)) - 0.5
+
+
 class PrometheusPowerFpsSource:
     """Implements `PowerFpsSource`. `samples()` issues, per chunk of at most 10,000 steps, one range
-    query per series kind (power, node power, FPS, dropped FPS, counter resets; GPU power of pods
-    and nodes when Kepler exports it), one instant query each for kube_pod_labels and
-    kube_node_labels, and, only where Kepler's node labels cannot place every sample, a range
-    query of kube_pod_info's node; `last` describes the last fetch.
+    query per series kind (power, node power, FPS, dropped FPS, counter resets, the samples in each
+    rate window; GPU power of pods and nodes when Kepler exports it), one instant query each for
+    kube_pod_labels and kube_node_labels, and, only where Kepler's node labels cannot place every
+    sample, a range query of kube_pod_info's node; `last` describes the last fetch.
 
     Every sample is placed on the node it was measured on at that time (`placement`), so a pod
-    that moves between nodes splits into the right (workload, node class) pairs."""
+    that moves between nodes splits into the right (workload, node class) pairs. Samples whose
+    rate window its energy counter covers only in part (`partial_window`: a pod starting or ending,
+    an exporter back from a restart) or that holds a counter reset (`counter_reset`) are left out
+    and counted: rate() reads low in both."""
 
     def __init__(self, client: PrometheusClient, settings: SourceSettings = SourceSettings(),
                  progress: Callable[[int, int], None] | None = None):
@@ -104,7 +122,8 @@ class PrometheusPowerFpsSource:
                          "node_power": promql.node_power_w(info.schema, window_s, s.zone),
                          "fps": promql.pod_fps(s.fps_metric, window_s, s.fps_is_counter, s.fps_namespace_label, s.fps_pod_label),
                          "resets": promql.pod_reset_steps(info.schema, promql.reset_window_s(s.scrape_interval_s, step_s),
-                                                          s.zone, only_pods_of=only)}
+                                                          s.zone, only_pods_of=only),
+                         "coverage": promql.pod_window_samples(info.schema, window_s, s.zone, only_pods_of=only)}
         if info.gpu:
             range_queries["gpu_power"] = promql.pod_power_w(info.schema, window_s, s.zone, gpu=True, only_pods_of=only)
         if info.node_gpu:
@@ -154,6 +173,10 @@ class PrometheusPowerFpsSource:
         pod_cols = {m.pod_namespace_label: "namespace", m.pod_name_label: "pod_name", m.kepler_node_label: "kepler_node"}
         keys = ["namespace", "pod_name", "kepler_node", "t_s"]
         power = series_frame(raw["power"], pod_cols, "power_w").groupby(keys, as_index=False)["power_w"].sum()
+        coverage = series_frame(raw["coverage"], pod_cols, "window_samples")
+        power = power.merge(coverage, on=keys, how="left")
+        power["partial_window"] = partial_windows(power["window_samples"])
+        power = power.drop(columns="window_samples")
         if info.gpu:
             gpu = series_frame(raw["gpu_power"], pod_cols, "gpu_w").groupby(keys, as_index=False)["gpu_w"].sum()
             power = power.merge(gpu, on=keys, how="left")
@@ -215,15 +238,20 @@ class PrometheusPowerFpsSource:
         add_counts(counts, df, ambiguous, "node_ambiguous")
         add_counts(counts, df, missing_power, "missing_power")
         add_counts(counts, df, missing_fps, "missing_fps")
+        partial = df["partial_window"].astype("boolean").fillna(False).to_numpy(dtype=bool) & \
+            ~(ambiguous | missing_power | missing_fps)
+        add_counts(counts, df, partial, "partial_window")
+        reset = self._in_reset_windows(df, resets) & ~(ambiguous | missing_power | missing_fps | partial)
+        add_counts(counts, df, reset, "counter_reset")
         placed_at = df[["namespace", "pod_name", "t_s", "workload", "node_class"]]
-        df = df[~(ambiguous | missing_power | missing_fps)].copy()
+        df = df[~(ambiguous | missing_power | missing_fps | partial | reset)].copy()
         df["drop_fps"] = df["drop_fps"].fillna(0.0)
         self._count_gaps(df, step_s, counts)
 
         pair_info, info.counter_resets = count_reset_events(resets, placed_at, step_s)
         if info.counter_resets:
-            log.info("%d Kepler counter reset event(s) (exporter restarts), rate() already accounts for them",
-                     info.counter_resets)
+            log.info("%d Kepler counter reset event(s) (exporter restarts); the samples whose rate window holds one "
+                     "are left out (rate() bridges a reset but not the energy of the restart's gap)", info.counter_resets)
         nodes_by_class: dict[str, set[str]] = {}
         for n, c in classes.items():
             nodes_by_class.setdefault(c, set()).add(n)
@@ -231,6 +259,19 @@ class PrometheusPowerFpsSource:
         info.nodes_by_class = {c: sorted(v) for c, v in nodes_by_class.items()}
         out = df[list(SAMPLE_COLUMNS) + ["node_power_w"]].sort_values(["pod", "t_s"]).reset_index(drop=True)
         return out, info
+
+    @staticmethod
+    def _in_reset_windows(df: pd.DataFrame, resets: pd.DataFrame) -> np.ndarray:
+        """Samples whose rate window holds a reset of one of their pod's energy counters (an exporter
+        restart: `resets` has those steps, its window at least the rate window). rate() bridges a
+        reset as if the counter had restarted from zero just after the last sample before it, so
+        whatever the restart missed (its downtime's energy) is lost and the window's power reads low:
+        left out, as `counter_reset`, rather than fitted."""
+        if resets.empty or df.empty:
+            return np.zeros(len(df), dtype=bool)
+        steps = resets[KEYS].drop_duplicates().assign(_reset=True)
+        hit = df[KEYS].merge(steps, on=KEYS, how="left")["_reset"]
+        return hit.astype("boolean").fillna(False).to_numpy(dtype=bool)
 
     @staticmethod
     def _fill_nodes(df: pd.DataFrame, pod_nodes: pd.DataFrame) -> pd.DataFrame:

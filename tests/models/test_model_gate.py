@@ -100,6 +100,23 @@ def test_no_better_than_the_current_model_keeps_it():
     assert d.candidate_mape > d.incumbent_mape
 
 
+def test_a_refit_of_an_unchanged_world_keeps_the_measured_model():
+    """A candidate better than the model in use by less than the hold-out's sampling error (1 point)
+    does not replace it; one better by more does; against a prior, no worse is enough."""
+    fps, power = samples(12.0, 1.6, 0.01, noise=0.02, seed=5)
+    candidate = fitted(fps, power, degree=2)
+    close = model(12.0 * 1.01, 1.6 * 1.01, 0.01 * 1.01)           # 1% off: about as good as the candidate
+    d = judge(*PAIR, candidate, close, PRIOR, max_power_w=400.0)
+    assert d.candidate_mape < d.incumbent_mape < d.candidate_mape + 0.01
+    assert d.verdict is Verdict.KEPT_CURRENT and d.model is close
+    assert [r.category for r in d.reasons] == ["worse_than_current"]
+    assert "by more than 1.0%" in d.reasons[0]
+    off = model(12.0 * 1.05, 1.6 * 1.05, 0.01 * 1.05)              # 5% off: the candidate is clearly better
+    assert judge(*PAIR, candidate, off, PRIOR, max_power_w=400.0).accepted
+    as_prior = model(12.0 * 1.01, 1.6 * 1.01, 0.01 * 1.01, prior=True)
+    assert judge(*PAIR, candidate, as_prior, None, max_power_w=400.0).accepted
+
+
 def test_without_a_current_model_the_prior_is_the_one_to_beat():
     fps, power = samples(12.0, 1.6, 0.01)
     d = judge(*PAIR, fitted(fps, power, degree=2), None, PRIOR, max_power_w=400.0)

@@ -143,9 +143,9 @@ def test_chunked_fetch_gives_the_same_samples_and_resets(prometheus_factory):
     chunked = PrometheusPowerFpsSource(PrometheusClient(prom.url, max_points=97))
     a = whole.samples(cluster.start_s, cluster.end_s, 15)
     b = chunked.samples(cluster.start_s, cluster.end_s, 15)
-    # per chunk: 5 range queries and 2 instant ones; kube_pod_info over time is not needed, as Kepler's
+    # per chunk: 6 range queries and 2 instant ones; kube_pod_info over time is not needed, as Kepler's
     # node_name places every sample (no pod moved)
-    assert (whole.client.stats.requests, chunked.client.stats.requests) == (1 + 7, 1 + 5 * 7)  # 481 steps / 97
+    assert (whole.client.stats.requests, chunked.client.stats.requests) == (1 + 8, 1 + 5 * 8)  # 481 steps / 97
     assert a.equals(b)
     assert whole.last.pair_info == chunked.last.pair_info
     assert sum(v["counter_resets"] for v in whole.last.pair_info.values()) == 1

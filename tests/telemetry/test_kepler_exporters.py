@@ -44,6 +44,13 @@ def test_a_pod_rescheduled_onto_another_node_class_fits_both_pairs(schema, keple
     assert len(before) > 400 and len(after) > 400
     if kepler_instance == "address":
         assert source.last.kepler_node_aliases == {"10.0.1.11:9102": "node-a1", "10.0.2.21:9102": "node-b1"}
+    # the windows its counter covers only in part read low and are left out: the data's first minute
+    # (every series starts there: 3 steps of 15 s in a 60 s window) and, for the moved pod, its series
+    # ending on A and starting on B (a few more); none in between
+    partial = {pair: counts.get("partial_window", 0) for pair, counts in source.last.exclusions.items()}
+    assert partial[("video/classifier", "intel-amx-tdx")] == 3
+    assert 5 <= partial[("video/detector", "intel-amx-tdx")] <= 8      # the first minute, and its end on A
+    assert 2 <= partial[("video/detector", "amd-sev-snp")] <= 4        # its start on B
 
     out = tmp_path / "out"  # what `wattwise fit` saves for the planner
     assert cli.main(["fit", "--prometheus", prom.url, "--start", str(truth["start_s"]), "--end", str(truth["end_s"]),
@@ -80,6 +87,25 @@ def test_a_kepler_09_restart_is_one_counter_reset(prometheus_factory, tmp_path):
     for workload, node_class in TRUTH:  # rate() bridged the restart
         entry = next(p for p in report["pairs"] if (p["workload"], p["node_class"]) == (f"video/{workload}", node_class))
         assert entry["holdout_mape"] <= 0.05 and entry["prior"] is False
+
+
+def test_samples_whose_rate_window_holds_a_restart_are_left_out(prometheus_factory):
+    """A restarted exporter misses its downtime's energy, which rate() cannot bridge: the samples
+    whose window holds the reset read low, so they are left out and counted, on that node only."""
+    start_s, _ = window(2)
+    text, cluster = generate("0.10", start_s, 2 * 3600, Faults(restart_node="node-a1"))
+    prom = prometheus_factory(text)
+    source = PrometheusPowerFpsSource(PrometheusClient(prom.url))
+    samples = source.samples(cluster.start_s, cluster.end_s, 15)
+    restart_s = cluster.start_s + (int((cluster.end_s - cluster.start_s) // 15 + 1) // 2) * 15
+    on_a1 = samples[samples["node"] == "node-a1"]
+    assert not ((on_a1["t_s"] >= restart_s) & (on_a1["t_s"] < restart_s + 45)).any()   # the 60 s windows holding it
+    assert ((on_a1["t_s"] >= restart_s + 60) & (on_a1["t_s"] < restart_s + 120)).sum() == 2 * 4   # then back
+    excluded = {pair: counts.get("counter_reset", 0) for pair, counts in source.last.exclusions.items()}
+    assert 3 <= excluded[("video/detector", "intel-amx-tdx")] <= 5          # one pod of the pair is on node-a1
+    assert excluded[("video/detector", "intel-amx-tdx")] == excluded[("video/classifier", "intel-amx-tdx")]
+    assert excluded.get(("video/detector", "amd-sev-snp"), 0) == 0
+    assert source.last.counter_resets == 1
 
 
 def test_a_restart_and_a_lone_series_reset_are_two_events(prometheus_factory):

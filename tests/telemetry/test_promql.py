@@ -34,8 +34,10 @@ def test_rate_window_is_at_least_four_scrapes_and_one_step(scrape_s, step_s, win
 
 
 def test_fps_gauge_is_averaged_and_counter_is_rated():
-    assert promql.pod_fps("infer_fps", 60) == "sum by (namespace, pod) (avg_over_time(infer_fps[60s]))"
-    assert promql.pod_fps("frames_total", 60, counter=True) == "sum by (namespace, pod) (rate(frames_total[60s]))"
+    assert promql.pod_fps("infer_fps", 60) == \
+        "max by (namespace, pod) (sum by (namespace, pod, instance) (avg_over_time(infer_fps[60s])))"
+    assert promql.pod_fps("frames_total", 60, counter=True) == \
+        "max by (namespace, pod) (sum by (namespace, pod, instance) (rate(frames_total[60s])))"
 
 
 def test_ksm_label_name_sanitises_like_kube_state_metrics():
@@ -76,3 +78,23 @@ def test_pod_power_can_be_limited_to_pods_reporting_fps():
     assert " and on (container_namespace, pod_name) label_replace(label_replace(group by (namespace, pod) " \
            "(last_over_time(infer_fps[3600s])), \"container_namespace\", \"$1\", \"namespace\", \"(.*)\"), " \
            "\"pod_name\", \"$1\", \"pod\", \"(.*)\")" in q
+
+
+def test_window_samples_count_the_most_complete_series_of_each_pod():
+    q = promql.pod_window_samples(KeplerSchema.V0_9, 60)
+    assert q == ('max by (container_namespace, pod_name, instance) '
+                 '(count_over_time(kepler_container_package_joules_total{mode="dynamic"}[60s]))')
+
+
+def test_partial_windows_are_those_holding_fewer_samples_than_most():
+    import numpy as np
+    import pandas as pd
+
+    from wattwise.telemetry.prometheus.source import partial_windows
+
+    # a pod starting (2, 3 samples), then full windows of 4 (or 5, a sample on the edge), ending (3, 2)
+    counts = pd.Series([2, 3, 4, 4, 5, 4, 4, 4, 5, 4, 3, 2, np.nan])
+    assert partial_windows(counts).tolist() == [True, True] + [False] * 8 + [True, True, False]
+    # the median, not the scrape interval setting, says what full is: 2 samples per window at a 30 s scrape
+    assert not partial_windows(pd.Series([2.0] * 10)).any()
+    assert not partial_windows(pd.Series([], dtype=float)).any()

@@ -78,6 +78,22 @@ def test_accepts_the_cheaper_pair_keeps_the_implausible_one_and_modeldirectory_l
     assert report.as_dict()["pairs"][0]["verdict"] == "accepted"
 
 
+def test_a_fit_refused_as_implausible_is_logged_where_operators_look(tmp_path, caplog):
+    persistence.save(tmp_path / "energy-models.json", [model(A, 12, 1.6, 0.01), model(B, 8, 0.8, 0.004, 60)])
+    refitter = Refitter(JOB, tmp_path, clock=Clock(), runner=Runner(cheaper_a_and_falling_b()))
+    with caplog.at_level("INFO", logger="wattwise.telemetry.refit"):
+        refitter.run_once()
+    infos = [r.getMessage() for r in caplog.records if r.levelname == "INFO" and r.name == "wattwise.telemetry.refit"]
+    assert any("ns/b on y: kept-current: implausible: power falls as FPS rises" in m for m in infos), infos
+    assert any("ns/a on x: accepted" in m for m in infos)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="wattwise.telemetry.refit"):
+        Refitter(JOB, tmp_path, clock=Clock(), runner=Runner([pair_samples(*A, 12 * 0.7, 1.6 * 0.7, 0.01 * 0.7, 32)
+                                                              .head(20)])).run_once()
+    assert not any("kept" in r.getMessage() for r in caplog.records
+                   if r.levelname == "INFO" and r.name == "wattwise.telemetry.refit")   # not fitted: routine
+
+
 def test_nothing_accepted_writes_nothing(tmp_path):
     persistence.save(tmp_path / "energy-models.json", [model(B, 8, 0.8, 0.004, 60)])
     mtime = (tmp_path / "energy-models.json").stat().st_mtime_ns
@@ -175,3 +191,27 @@ def test_bad_settings_are_clear_errors(tmp_path, kwargs, field):
         Refitter(JOB, tmp_path, **kwargs)
     with pytest.raises(InvalidInputError, match="is not a directory"):
         Refitter(JOB, tmp_path / "missing")
+
+
+def test_a_period_shorter_than_the_poll_is_kept(tmp_path):
+    """`--refit-every 10s` refits every 10 s, not every `poll_s` (30 s): the worker sleeps until due."""
+    runner = Runner(error=PrometheusUnavailable("Prometheus at http://127.0.0.1:9 is unreachable"))
+    refitter = Refitter(JOB, tmp_path, every_s=0.2, window_s=7200.0, runner=runner, poll_s=30.0)
+    refitter.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(runner.calls) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        refitter.stop()
+    assert len(runner.calls) >= 4          # at 0 s, 0.2 s, 0.4 s, 0.6 s; with a 30 s poll only the first
+
+
+def test_the_worker_checks_at_least_every_poll(tmp_path):
+    clock = Clock()
+    refitter = Refitter(JOB, tmp_path, every_s=3600.0, clock=clock, runner=Runner(), poll_s=7.0)
+    assert refitter._wait_s() == 0.05                  # due now: at once (the shortest sleep)
+    refitter._next_due_s = clock.t + 3.0
+    assert refitter._wait_s() == 3.0                   # due in 3 s: wakes then
+    refitter._next_due_s = clock.t + 3600.0
+    assert refitter._wait_s() == 7.0                   # due in an hour: checks every poll

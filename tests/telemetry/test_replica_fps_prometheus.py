@@ -29,17 +29,27 @@ def gauges() -> str:
     pods = {("retail", "cams-a"): (14.0, 3.0), ("retail", "cams-b"): (16.0, 2.0),
             ("retail", "cams-c"): (5.0, 10.0),      # not ready: left out
             ("retail", "cams-d"): (30.0, None),     # no drop_fps series: left out
-            ("other", "tenant-x"): (99.0, 50.0)}    # not a WattWise pod: ignored
+            ("other", "tenant-x"): (99.0, 50.0),    # not a WattWise pod: ignored
+            # a burst: saturated (27 fps, dropping 8) for one 15 s scrape of the last minute, else 20 fps
+            ("retail", "cams-burst"): ([20.0, 20.0, 20.0, 27.0, 20.0], [0.0, 0.0, 0.0, 8.0, 0.0]),
+            ("retail", "cams-slow"): (12.0, 8.0)}   # saturated all along at 12 fps
     lines = []
     for metric, i in (("infer_fps", 0), ("drop_fps", 1)):
         lines += [f"# TYPE {metric} gauge", f"# HELP {metric} frames per second over the last 60 s"]
         for (ns, pod), values in pods.items():
             if values[i] is None:
                 continue
+            last = values[i] if isinstance(values[i], list) else [values[i]]
             for k in range(POINTS):
                 t = END_S - (POINTS - 1 - k) * STEP_S
+                value = last[max(0, len(last) - (POINTS - k))]
                 lines.append(f'{metric}{{namespace="{ns}",pod="{pod}",instance="{pod}:8080",'
-                             f'job="inference"}} {values[i]} {t:.0f}')
+                             f'job="inference"}} {value} {t:.0f}')
+        for k in range(POINTS):   # a StatefulSet pod rescheduled 20 s ago: its target's address changed
+            t = END_S - (POINTS - 1 - k) * STEP_S
+            instance = "10.0.0.7:8080" if k < POINTS - 2 else "10.0.9.9:8080"
+            lines.append(f'{metric}{{namespace="retail",pod="cams-moved",instance="{instance}",'
+                         f'job="inference"}} {10.0 if i == 0 else 0.0} {t:.0f}')
     return "\n".join(lines + ["# EOF", ""])
 
 
@@ -76,10 +86,37 @@ def prom(tmp_path_factory):
 def test_each_ready_replica_gets_its_delivered_and_dropped_fps(prom):
     source = PrometheusReplicaFps(prom.url, PODS)
     assert isinstance(source, ReplicaFpsSource)
-    assert source.query("infer_fps") == "sum by (namespace, pod) (avg_over_time(infer_fps[60s]))"
+    assert source.query("infer_fps") == \
+        "max by (namespace, pod) (sum by (namespace, pod, instance) (avg_over_time(infer_fps[60s])))"
     samples = source.read(END_S)
     assert samples == [ReplicaSample(KEY, "de-spr-1", 14.0, 3.0, pod="retail/cams-a"),
                        ReplicaSample(KEY, "de-spr-2", 16.0, 2.0, pod="retail/cams-b")]
+
+
+def test_a_replica_saturated_by_a_burst_reports_what_it_delivered_while_dropping(prom):
+    """Not the minute's average (21.4 fps): with 1.6 fps dropped on average, that would read as a
+    capacity of 21.4 (lowered to 20.3); what it delivered while dropping, 27 fps, is its capacity."""
+    pods = Pods([record("cams-burst", "de-spr-1"), record("cams-slow", "de-spr-2")])
+    source = PrometheusReplicaFps(prom.url, pods)
+    assert source.while_dropping_query() == (
+        "avg_over_time((sum by (namespace, pod) (infer_fps) and on (namespace, pod) "
+        "(sum by (namespace, pod) (drop_fps) > 0.05 * sum by (namespace, pod) (infer_fps)))[60s:3s])")
+    burst, slow = source.read(END_S)
+    assert burst.pod == "retail/cams-burst" and burst.delivered_fps == pytest.approx(27.0)
+    assert 1.0 < burst.drop_fps < 2.5                            # the window's average: the burst was short
+    assert (slow.delivered_fps, slow.drop_fps) == (pytest.approx(12.0), pytest.approx(8.0))
+    from wattwise.models.capacity_correction import ReplicaRate, lowered_capacities
+    rates = [ReplicaRate(KEY, "spr-amx-tdx", x.delivered_fps, x.drop_fps) for x in (burst, slow)]
+    lowered = lowered_capacities({(KEY, "spr-amx-tdx"): 27.0}, rates[:1])
+    assert lowered[(KEY, "spr-amx-tdx")].capacity_fps == pytest.approx(0.95 * 27.0)   # not 0.95 x 21.4
+    assert lowered_capacities({(KEY, "spr-amx-tdx"): 27.0}, rates[1:])[(KEY, "spr-amx-tdx")].capacity_fps == \
+        pytest.approx(0.95 * 12.0)
+
+
+def test_a_pod_whose_target_changed_is_not_counted_twice(prom):
+    """Its old and new target's series are both in the window, one after the other: 10 fps, not 20."""
+    [moved] = PrometheusReplicaFps(prom.url, Pods([record("cams-moved", "de-spr-1")])).read(END_S)
+    assert (moved.delivered_fps, moved.drop_fps) == (pytest.approx(10.0), 0.0)
 
 
 def test_label_names_are_settings(prom):
