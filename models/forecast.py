@@ -72,6 +72,8 @@ class DemandForecaster:
         self._recent: deque[tuple[float, np.ndarray]] = deque()
         self._due: list[deque[tuple[float, float]]] = [deque() for _ in self.keys]   # (due_s, expected)
         self._misses: list[deque[float]] = [deque(maxlen=settings.misses_kept) for _ in self.keys]
+        self._margin_cache: np.ndarray | None = None
+        self._last: tuple[float, bytes, np.ndarray] | None = None
 
     def _bin(self, t_s: float) -> int:
         return int((t_s % DAY_S) // self.settings.bin_s) % self._bins
@@ -95,12 +97,15 @@ class DemandForecaster:
                 _, was = due.popleft()
                 if ok[i]:
                     self._misses[i].append(float(fps[i]) - was)
-        for i, value in enumerate(self.expected(now_s, fps)):
+        expected = self.expected(now_s, fps)
+        for i, value in enumerate(expected):
             if math.isfinite(value):
                 self._due[i].append((now_s + float(self.lead_s[i]), float(value)))
+        self._last = (now_s, fps.tobytes(), expected)
 
     def _close_bin(self) -> None:
         assert self._acc_bin is not None
+        self._margin_cache = None          # the margins follow the misses once per bin
         seen = self._acc[:, 1] > 0
         mean = np.where(seen, self._acc[:, 0] / np.maximum(self._acc[:, 1], 1), np.nan)
         old = self._daily[:, self._acc_bin]
@@ -110,34 +115,45 @@ class DemandForecaster:
         self._acc[:] = 0.0
 
     def _trend_fps_per_s(self) -> np.ndarray:
+        """Least-squares slope per workload over the recent samples (NaNs left out), vectorised."""
         if len(self._recent) < 3:
             return np.zeros(len(self.keys))
-        t = np.array([s for s, _ in self._recent])
+        t = np.array([s for s, _ in self._recent])[:, None]      # [T, 1]
         y = np.vstack([v for _, v in self._recent])               # [T, W]
-        out = np.zeros(len(self.keys))
-        for i in range(len(self.keys)):
-            ok = np.isfinite(y[:, i])
-            if ok.sum() >= 3 and np.ptp(t[ok]) > 0:
-                out[i] = np.polyfit(t[ok] - t[ok][0], y[ok, i], 1)[0]
-        return out
+        ok = np.isfinite(y)
+        n = ok.sum(axis=0)
+        t_mean = np.where(n > 0, (t * ok).sum(axis=0) / np.maximum(n, 1), 0.0)
+        y0 = np.where(ok, y, 0.0)
+        y_mean = y0.sum(axis=0) / np.maximum(n, 1)
+        dt = np.where(ok, t - t_mean, 0.0)
+        var = (dt * dt).sum(axis=0)
+        slope = np.where((n >= 3) & (var > 0), (dt * (y0 - y_mean)).sum(axis=0) / np.where(var > 0, var, 1.0), 0.0)
+        return slope
+
+    def _margins(self) -> np.ndarray:
+        """The quantile of each workload's recent misses (0 until ten are known), recomputed once
+        per profile bin (the misses of one bin barely move it; a per-refresh quantile cost more
+        than the plan)."""
+        if self._margin_cache is None:
+            self._margin_cache = np.array([max(0.0, float(np.quantile(m, self.settings.quantile))) if len(m) >= 10
+                                           else 0.0 for m in self._misses])
+        return self._margin_cache
 
     def expected(self, now_s: float, fps_now) -> np.ndarray:
         """Demand expected at now + lead per workload (>= now's); NaN where now's is unknown."""
         fps_now = np.asarray(fps_now, dtype=float)
         if not self.settings.enabled:
             return np.full(len(self.keys), np.nan)
-        b_now = self._bin(now_s)
-        seasonal = np.zeros(len(self.keys))
-        for i, lead in enumerate(self.lead_s):
-            later = self._daily[i, self._bin(now_s + lead)]
-            here = self._daily[i, b_now]
-            if math.isfinite(later) and math.isfinite(here):
-                seasonal[i] = later - here
+        if self._last is not None and self._last[0] == now_s and self._last[1] == fps_now.tobytes():
+            return self._last[2].copy()        # asked again for what `add` just worked out
+        rows = np.arange(len(self.keys))
+        later_bins = (((now_s + self.lead_s) % DAY_S) // self.settings.bin_s).astype(int) % self._bins
+        later = self._daily[rows, later_bins]
+        here = self._daily[:, self._bin(now_s)]
+        seasonal = np.where(np.isfinite(later) & np.isfinite(here), later - here, 0.0)
         trend = self._trend_fps_per_s() * self.lead_s
         rise = np.maximum(0.0, np.maximum(seasonal, trend))
-        margin = np.array([max(0.0, float(np.quantile(m, self.settings.quantile))) if len(m) >= 10 else 0.0
-                           for m in self._misses])
-        return np.where(np.isfinite(fps_now), fps_now + rise + margin, np.nan)
+        return np.where(np.isfinite(fps_now), fps_now + rise + self._margins(), np.nan)
 
     def rekeyed(self, keys: list[str], lead_s) -> "DemandForecaster":
         """The forecaster for another set of workloads (the live loop's come and go): each kept
@@ -158,6 +174,8 @@ class DemandForecaster:
             out._due[j] = self._due[i]
             out._misses[j] = self._misses[i]
         out._acc_bin = self._acc_bin
+        out._margin_cache = None
+        out._last = None
         nan = np.full(len(keys), np.nan)
         out._recent = deque((t, np.array([v[old[k]] if k in old else np.nan for k in keys]) if len(v) else nan)
                             for t, v in self._recent)

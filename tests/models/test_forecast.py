@@ -49,7 +49,7 @@ def test_misses_teach_a_margin_and_unknown_demand_gives_no_forecast():
     for t in np.arange(0, 3600, 60.0):
         f.add(t, [50.0 + rng.uniform(0, 20), np.nan])   # noise the trend cannot see
     out = f.expected(3600, [50.0, np.nan])
-    assert 55.0 < out[0] < 75.0 and np.isnan(out[1])
+    assert 52.0 < out[0] < 75.0 and np.isnan(out[1])        # a margin above now, learned from the misses
 
 
 def test_off_means_no_forecast():
