@@ -125,6 +125,9 @@ class PlanRefresher:
         self._last_ok_s: dict[str, float] = {}       # workload -> plan time of its last trustworthy demand (reported)
         self._window: DemandWindow | None = None     # trustworthy demand samples over the scale-down window
         self._forecaster: DemandForecaster | None = None   # pre-warming (models/forecast.py)
+        # the background refit's last report (telemetry/refit.py `Refitter.last_report`), shown in the
+        # plan view: which pairs a refit replaced or kept, and why
+        self.refit_report: Callable[[], object | None] | None = None
         self._marks: dict[Objective, PlanMark] = {}  # what each objective's plan was made for
         self._must_plan = True                       # no plan yet, or the last attempt failed
         self._short_since: dict[str, float] = {}     # workload -> since when it has fewer pods than planned
@@ -275,6 +278,7 @@ class PlanRefresher:
         previous = self._state
         version = (previous.version + 1) if previous else 1
         inputs = {"nodes_source": self._describe_inventory(len(nodes)), "left_out": self._left_out(),
+                  "refit": self._refit_inputs(),
                   "capacity_corrections": _describe_corrections(corrections)}
         for objective, snapshot, (plan, state) in zip(objectives, snapshots, results):
             self._policy[objective] = state
@@ -406,12 +410,22 @@ class PlanRefresher:
         views = s.views
         if s.degraded_reasons != reasons:
             views = MappingProxyType({o: replace(v, degraded=bool(reasons), degraded_reasons=reasons)
-                                      for o, v in s.views.items()})
+                                      for o, v in views.items()})
+        refit = self._refit_inputs()
+        if any(v.inputs.get("refit") != refit for v in views.values()):   # a refit kept every model: say so
+            views = MappingProxyType({o: replace(v, inputs={**v.inputs, "refit": refit}) for o, v in views.items()})
         s = replace(s, version=s.version + 1, views=views, degraded_reasons=reasons,
                     staleness_s=MappingProxyType(staleness))
         self._publish(s)
         self._log_reasons(reasons)
         return s
+
+    def _refit_inputs(self) -> dict | None:
+        """The last background refit, as the plan view shows it (None: no refits in this process)."""
+        if self.refit_report is None:
+            return None
+        report = self.refit_report()
+        return None if report is None else report.as_dict()
 
     def _log_reasons(self, reasons: tuple[str, ...]) -> None:
         if reasons != self._reasons:

@@ -20,6 +20,8 @@ def plan_report(view: PlanView) -> dict[str, Any]:
         placements.setdefault(p.workload, []).append({"node": p.node, "node_class": p.node_class,
                                                       "replicas": p.replicas})
     corrections = {(c["workload"], c["node_class"]): c for c in view.inputs.get("capacity_corrections", ())}
+    refit = view.inputs.get("refit")
+    refit_of = {(p["workload"], p["node_class"]): p for p in (refit or {}).get("pairs", ())}
     models = []
     for w in snap.workloads:
         for cls in snap.node_classes.values():
@@ -33,6 +35,9 @@ def plan_report(view: PlanView) -> dict[str, Any]:
             if c is not None:     # capacity learned from drops: the model's, and why it was lowered
                 entry |= {"corrected_from_fps": round(c["corrected_from_fps"], 3), "corrected_at": _iso(c["since_s"]),
                           "correction_reason": c["reason"]}
+            decided = refit_of.get((w.key, cls.name))
+            if decided is not None:    # what the last refit did with this pair, and why
+                entry |= {"last_refit": decided["verdict"], "last_refit_reasons": decided["reasons"]}
             models.append(entry)
     active = set(plan.active_nodes)
     carbon = {}
@@ -62,6 +67,8 @@ def plan_report(view: PlanView) -> dict[str, Any]:
             "carbon": carbon,
             "models": models,
             "left_out": list(view.inputs.get("left_out", ())),
+            "refit": None if refit is None else {k: refit[k] for k in ("ok", "error", "finished_s", "window", "next_due_s",
+                                                                     "written", "not_written") if k in refit},
         },
         "workloads": [
             {"key": key, "replicas": wp.replicas, "demand_fps": round(wp.demand_fps, 3),

@@ -499,6 +499,7 @@ async def _serve(args) -> int:
                     scaler.metrics.observe_state(state, len(scaler.registry))
         scaler.refresher.start()          # the plan both doors read: the extender alone plans too
         if refitter is not None:
+            scaler.refresher.refit_report = refitter.last_report     # the plan view says what refits decided
             refitter.start()
             started.callback(refitter.stop, min(args.grace_s, 5.0))
             log.info("refitting the energy models every %s over the last %s (quality-gated)", args.refit_every,
