@@ -241,7 +241,9 @@ class PlanRefresher:
         window = self._window_for([w.key for w in workloads])
         now_fps = np.array([w.demand_fps if w.demand.trustworthy else np.nan for w in workloads], dtype=float)
         history = window.history(now_s)
-        expected = self._forecast(now_s, workloads, classes, now_fps)
+        configured = {key for key, _ in _configured_streams(requests)}   # a person's number: nothing to forecast
+        measured_fps = np.array([np.nan if w.key in configured else f for w, f in zip(workloads, now_fps)])
+        expected = self._forecast(now_s, workloads, classes, measured_fps)
         workloads = [replace(w, demand=replace(w.demand, expected_fps=float(e), lead_s=float(lead)))
                      if np.isfinite(e) else w for w, e, lead in zip(workloads, expected, self._forecaster.lead_s)]
         model_set = self._models.current()

@@ -62,3 +62,24 @@ def test_where_replicas_run_comes_from_the_pods_so_a_restarted_replica_plans_as_
         scaler.stop(1.0)
     assert plans[0] == plans[1]
     assert plans[0][1] == {elsewhere: sum(first.values())}     # the planner was given where pods run
+
+
+def test_configured_streams_are_not_forecast_but_measured_demand_is():
+    """A person's `streams` is a decision, not a measurement: forecasting its changes would make
+    replicas that saw the change one refresh apart plan differently for the trend's window."""
+    from wattwise.plan_report import plan_report
+
+    demand = SettableDemand({"sum(cams)": 20.0})
+    scaler = start_live(demand, clock=lambda: T0, start_refresher=False, interval_s=15.0)
+    try:
+        channel, stub = stub_for(scaler.grpc_port)
+        stub.GetMetricSpec(ref("fixed", "shop", workload="fixed", streams="30"), timeout=5)
+        stub.GetMetricSpec(ref("measured", "shop", workload="measured", query="sum(cams)"), timeout=5)
+        channel.close()
+        scaler.scaler.refresher.refresh_once(force=True)
+        doc = plan_report(scaler.scaler.refresher.state().default_view)
+        forecast = {w["key"]: w["forecast"] for w in doc["workloads"]}
+        assert forecast["shop/fixed"] is None
+        assert forecast["shop/measured"]["expected_fps"] >= 20.0 * 15 and forecast["shop/measured"]["lead_s"] > 0
+    finally:
+        scaler.stop(1.0)
