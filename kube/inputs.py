@@ -86,6 +86,16 @@ class ClusterInventory:
     def node_classes(self) -> dict[str, NodeClass]:
         return dict(self.current().node_classes)
 
+    def stale_reason(self) -> str:
+        """Why what the inventory is read from may be out of date (a store whose list or watch is
+        failing now: the API server unreachable, restarting or refusing), else ''. The refresher
+        reports it as a degraded reason; it clears when the store is listed again."""
+        c = self._cluster
+        failing = [f"{s.what}: {s.last_error}" for s in (c.nodes, c.pods, c.runtime_classes) if s.last_error]
+        if not failing:
+            return ""
+        return f"Kubernetes API failing ({'; '.join(failing)}); planning with the nodes and pods last listed"
+
     def nodes(self) -> list[Node]:
         return list(self.current().nodes)
 

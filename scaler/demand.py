@@ -52,6 +52,10 @@ class PromQLDemand:
             series = self._client.instant(query, at_s=at_s)
         except TelemetryError as e:
             return DemandReading(None, False, str(e))
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+            # a 200 answer whose result is not a vector of [time, "number"] samples: no data, said so
+            return DemandReading(None, False, f"Prometheus at {self.url}: instant query returned something that is "
+                                              f"not a Prometheus API answer ({type(e).__name__}: {str(e)[:120]})")
         if not series:
             return DemandReading(None, False, "query returned no series (no data, or none newer than "
                                               "Prometheus's 5-minute lookback)")

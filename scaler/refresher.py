@@ -447,6 +447,11 @@ class PlanRefresher:
                 reasons.append(f"node inventory unavailable and never read: {e}")
                 return None
             reasons.append(f"node inventory unavailable, using the last one read: {e}")
+        else:
+            stale = getattr(self._inventory, "stale_reason", None)     # read, but maybe out of date
+            note = stale() if callable(stale) else ""
+            if note:
+                reasons.append(_clip(note))
         return self._nodes
 
     def _read_carbon(self, zones, now_s, reasons: list[str]) -> dict[str, CarbonReading]:
