@@ -4,7 +4,6 @@ kubeconfig, a port already taken)."""
 
 from __future__ import annotations
 
-import logging
 import socket
 import threading
 
@@ -14,14 +13,6 @@ from wattwise import serve_cli
 from wattwise.cli import main
 
 
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """`main()` in-process points the root logger at this test's captured stderr; put it back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture

@@ -1,4 +1,3 @@
-import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -19,14 +18,6 @@ workloads: [{name: w, streams: 3}]
 """
 
 
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """`main()` in-process points the root logger at this test's captured stderr; put it back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_bundled_scenario_is_realistic():

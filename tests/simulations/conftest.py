@@ -1,4 +1,3 @@
-import logging
 from pathlib import Path
 
 import pytest
@@ -15,12 +14,3 @@ def shared_data() -> Path:
     return SHARED
 
 
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """`main()` in-process points the root logger at this test's captured stderr; put it back so
-    a later test's background threads do not log to a closed stream."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)

@@ -4,7 +4,6 @@ echoing a secret (a token, a password, a header value, a key)."""
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import threading
 
@@ -19,14 +18,6 @@ SECRET = "s3cr3t-value-7c1d"
 URL = "https://prometheus.example:9090"
 
 
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """`main()` in-process points the root logger at this test's captured stderr; put it back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture(scope="module")

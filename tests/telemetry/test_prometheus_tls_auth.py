@@ -23,14 +23,6 @@ from wattwise.telemetry.prometheus.replica_fps import PrometheusReplicaFps
 USER, PASSWORD = "wattwise", "pw-7f3a-not-for-logs"
 
 
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """`cli.main()` in-process points the root logger at this test's captured stderr; put it back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture(scope="module")

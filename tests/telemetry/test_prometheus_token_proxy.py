@@ -28,14 +28,6 @@ TOKEN_A, TOKEN_B = "tok-A.eyJzdWIiOiJ3YXR0d2lzZSJ9.sigA", "tok-B.eyJzdWIiOiJ3YXR
 TENANT = "tenant-9d2e-not-for-logs"
 
 
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """`cli.main()` in-process points the root logger at this test's captured stderr; put it back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 class Gate:
