@@ -59,6 +59,11 @@ def hard_reason(workload: Workload, node: Node, node_class: NodeClass,
         return Reason(f"node(s) of class {node_class.name} have {node_class.gpu_count} GPU(s); the pod needs "
                       f"{workload.footprint.gpu}", "accelerator")
     if model is None or model.capacity_fps <= 0:
+        if not workload.needs_gpu and workload.footprint.cpu_m <= 0:
+            # a prior's capacity is the replica's cores x the model's fps per core: no cores, no prior
+            return Reason(f"no capacity known for model {workload.model_type} on class {node_class.name}: the "
+                          "replica requests no CPU, so no prior applies; set its CPU request (`cpu` in the "
+                          "trigger metadata) or fit a model for the pair", "sla")
         return Reason(f"node(s) of class {node_class.name} cannot run model {workload.model_type} (no energy model)",
                       "sla")
     rtt_ms, trip = 0.0, ""
