@@ -27,6 +27,16 @@ samples), the model in use and the pair's prior in; a `GateDecision` out. A cand
 
 Rejected, the pair keeps its current measured model (`kept-current`), or stays on its prior
 (`kept-prior`: `model` is the prior, None when the class has none).
+
+After a change of the pair's power-vs-FPS relation (`regime`, found by `models/regime.py`), the
+candidate is fitted on the samples since the change and every rule above applies to those: its
+hold-out is their last part, and the model in use is judged on the same post-change hold-out. Too
+few of them keeps the model in use with "regime change at <time> ..., N samples since: waiting for
+more" (category `samples`); the decision carries the change either way (`regime_change_s`), and a
+waiting one how many more samples since the change it needs (`samples_needed`: up to the minimum,
+and up to what puts `min_holdout_samples` in the hold-out at the hold-out's share so far; 0 when
+not fitted with the minimum already in), so the refitter can come back when they are due instead
+of a whole period later.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ import numpy as np
 
 from wattwise.models.energy import WorkloadClassModel
 from wattwise.models.reason import Reason
+from wattwise.models.regime import RegimeChange
 from wattwise.models.replica_model import ReplicaPowerModel
 
 
@@ -94,6 +105,8 @@ class GateDecision:
     reasons: tuple[Reason, ...]
     candidate_mape: float | None = None
     incumbent_mape: float | None = None  # the model in use, on the same hold-out samples
+    regime: RegimeChange | None = None   # the relation changed: judged on the samples since
+    samples_needed: int = 0              # > 0: waits for this many more samples since the change
 
     @property
     def accepted(self) -> bool:
@@ -105,7 +118,10 @@ class GateDecision:
     def as_dict(self) -> dict:
         return {"workload": self.workload, "node_class": self.node_class, "verdict": self.verdict.value,
                 "reasons": list(self.reasons), "categories": [r.category for r in self.reasons],
-                "candidate_holdout_mape": self.candidate_mape, "current_holdout_mape": self.incumbent_mape}
+                "candidate_holdout_mape": self.candidate_mape, "current_holdout_mape": self.incumbent_mape,
+                "regime_change_s": None if self.regime is None else self.regime.at_s,
+                "regime_power_shift": None if self.regime is None else round(self.regime.power_shift, 4),
+                "samples_needed": self.samples_needed}
 
 
 def mape(predicted: np.ndarray, actual: np.ndarray) -> float | None:
@@ -166,27 +182,39 @@ def _plausibility(c: Candidate, prior: WorkloadClassModel | None, max_power_w: f
 
 def judge(workload: str, node_class: str, candidate: Candidate | None, current: WorkloadClassModel | None,
           prior: WorkloadClassModel | None, max_power_w: float | None = None,
-          settings: GateSettings = GateSettings(), missing: str = "no fitted model") -> GateDecision:
+          settings: GateSettings = GateSettings(), missing: str = "no fitted model",
+          regime: RegimeChange | None = None) -> GateDecision:
     """Whether `candidate` replaces `current` for the pair (see the module's rules).
 
     `current` is the model in use (None while the pair plans from its prior), `prior` the pair's
     hardware prior, `max_power_w` the class's maximum power (unknown: the settings' default).
-    `missing` says why there is no candidate, when there is none."""
+    `missing` says why there is no candidate, when there is none. `regime`: the pair's relation
+    changed, and the candidate is fitted on the samples since."""
     s = settings
     keep_verdict = Verdict.KEPT_CURRENT if current is not None and not current.prior else Verdict.KEPT_PRIOR
     keep_model = current if current is not None else prior
-    if candidate is None:
-        return GateDecision(workload, node_class, keep_verdict, keep_model, (Reason(missing, "no_candidate"),))
+    if candidate is None or len(candidate.evidence) == 0:
+        if regime is not None:
+            text = f"{regime.describe()}, {regime.n_since} samples since: waiting for more ({missing})"
+            return GateDecision(workload, node_class, keep_verdict, keep_model, (Reason(text, "samples"),),
+                                regime=regime, samples_needed=max(s.min_samples - regime.n_since, 0))
+        reason = Reason(missing, "no_candidate") if candidate is None else \
+            Reason("no samples behind the fitted model", "samples")
+        return GateDecision(workload, node_class, keep_verdict, keep_model, (reason,))
     ev = candidate.evidence
-    if len(ev) == 0:
-        return GateDecision(workload, node_class, keep_verdict, keep_model,
-                            (Reason("no samples behind the fitted model", "samples"),))
     max_w = s.default_max_power_w if max_power_w is None or not max_power_w > 0 else float(max_power_w)
     reasons: list[Reason] = []
-    if len(ev) < s.min_samples:
-        reasons.append(Reason(f"{len(ev)} samples (needs {s.min_samples})", "samples"))
+    short = [f"{len(ev)} samples (needs {s.min_samples})"] if len(ev) < s.min_samples else []
     if ev.n_holdout < s.min_holdout_samples:
-        reasons.append(Reason(f"{ev.n_holdout} hold-out samples (needs {s.min_holdout_samples})", "samples"))
+        short.append(f"{ev.n_holdout} hold-out samples (needs {s.min_holdout_samples})")
+    needed = 0
+    if short and regime is not None:
+        reasons.append(Reason(f"{regime.describe()}, {len(ev)} samples since: waiting for more "
+                              f"({', '.join(short)})", "samples"))
+        total = max(s.min_samples, math.ceil(s.min_holdout_samples * len(ev) / max(ev.n_holdout, 1)))
+        needed = max(total - len(ev), 1)
+    else:
+        reasons.extend(Reason(text, "samples") for text in short)
     lo, hi = float(ev.fps.min()), float(ev.fps.max())
     capacity = candidate.model.capacity_fps
     if not capacity > 0 or hi - lo < s.min_fps_spread * capacity:
@@ -209,10 +237,14 @@ def judge(workload: str, node_class: str, candidate: Candidate | None, current: 
                 else f"hold-out error {_pct(cand_mape)} is not below the {which} {_pct(inc_mape)} by more than "
                      f"{margin:.1%} (the hold-out's sampling error)")
         reasons.append(Reason(text, "worse_than_current"))
+    since = "" if regime is None else f" since the {regime.describe()}"
     if reasons:
-        return GateDecision(workload, node_class, keep_verdict, keep_model, tuple(reasons), cand_mape, inc_mape)
+        if regime is not None and not short:
+            reasons.insert(0, Reason(f"judged on the {len(ev)} samples{since}", "regime_change"))
+        return GateDecision(workload, node_class, keep_verdict, keep_model, tuple(reasons), cand_mape, inc_mape,
+                            regime, needed)
     against = "no model in use" if incumbent is None else \
         f"{'prior' if incumbent.prior else 'current'} {_pct(inc_mape)}"
-    text = f"{len(ev)} samples over {lo:.1f}-{hi:.1f} fps, hold-out error {_pct(cand_mape)} ({against})"
+    text = f"{len(ev)} samples{since} over {lo:.1f}-{hi:.1f} fps, hold-out error {_pct(cand_mape)} ({against})"
     return GateDecision(workload, node_class, Verdict.ACCEPTED, candidate.model, (Reason(text, "accepted"),),
-                        cand_mape, inc_mape)
+                        cand_mape, inc_mape, regime)

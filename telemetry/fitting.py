@@ -7,6 +7,12 @@ last 20%, then refit on everything for the model that ships. Pairs with too litt
 prior. Each fitted pair also comes out as a `model_gate.Candidate` (`FitResult.candidates`: both
 models and the samples with the hold-out marked), which the refitter judges against the model in use. The hold-out is per pair because pairs need not span the whole range: a pod rescheduled
 onto another node class halfway gives one pair in the first half and another in the second.
+
+Before fitting, each pair's clean samples are tested for a change of the power-vs-FPS relation
+(`models/regime.find_change`: a model upgrade halfway through the range). When one is found the
+pair is fitted on the samples since the change only (its hold-out the last part of those), the
+change is in `FitResult.changes` and the report's `regime_change_s`, and the samples before it are
+counted in `samples_before_change`. `FitSettings.regime` None turns the test off.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import pandas as pd
 
 from wattwise.models.energy import WorkloadClassModel, estimate_capacity_fps
 from wattwise.models.model_gate import Candidate, Evidence, mape as power_mape
+from wattwise.models.regime import RegimeChange, RegimeSettings, find_change
 from wattwise.models.replica_model import ReplicaPowerModel
 from wattwise.telemetry.hygiene import HygieneRules, PairCounts, clean_samples, merge_counts
 
@@ -36,6 +43,7 @@ class FitSettings:
     min_fps_span: float = 0.5      # FPS range the training data must cover to fit a slope
     degree: int = 2
     rules: HygieneRules = HygieneRules()
+    regime: RegimeSettings | None = RegimeSettings()   # None: fit the whole range even if the cost changed
 
 
 @dataclass
@@ -46,6 +54,7 @@ class FitResult:
     holdout_fraction: float
     extra: dict = field(default_factory=dict)
     candidates: dict[tuple[str, str], Candidate] = field(default_factory=dict)  # fitted pairs only
+    changes: dict[tuple[str, str], RegimeChange] = field(default_factory=dict)   # pairs fitted since a change
 
     def report(self) -> dict:
         return {"pairs": self.pairs,
@@ -94,6 +103,10 @@ class PairRows:
 
     def __len__(self) -> int:
         return len(self.t_s)
+
+    def since(self, t_s: float) -> "PairRows":
+        keep = self.t_s >= t_s
+        return PairRows(self.t_s[keep], self.fps[keep], self.power_w[keep], self.drop_fps[keep])
 
 
 def fit_pair(workload: str, node_class: str, rows: PairRows, holdout_from_s: float,
@@ -185,12 +198,16 @@ def fit_energy_models(samples: pd.DataFrame, *, prior_for: PriorFor | None = Non
 
     groups = _split_by_pair(clean)
     keys = sorted(set(groups) | set(counts) | set(expected_pairs))
-    models, pairs, candidates = [], [], {}
+    models, pairs, candidates, changes = [], [], {}, {}
     for workload, node_class in keys:
         if workload in ("", "?") or node_class in ("", "?"):
             continue
         rows = groups.get((workload, node_class), PairRows.empty())
         prior = prior_for(workload, node_class) if prior_for else None
+        change = find_change(rows.t_s, rows.fps, rows.power_w, settings.regime) if settings.regime else None
+        if change is not None:
+            changes[(workload, node_class)] = change
+            rows = rows.since(change.at_s)
         if len(rows):
             t0, t1 = float(rows.t_s.min()), float(rows.t_s.max())
             pair_holdout_from_s = t0 + (1.0 - settings.holdout_fraction) * (t1 - t0)
@@ -200,6 +217,9 @@ def fit_energy_models(samples: pd.DataFrame, *, prior_for: PriorFor | None = Non
         if candidate is not None:
             candidates[(workload, node_class)] = candidate
         entry["holdout_from_s"] = pair_holdout_from_s if len(rows) else None
+        entry["regime_change_s"] = None if change is None else change.at_s
+        entry["regime_power_shift"] = None if change is None else round(change.power_shift, 4)
+        entry["samples_before_change"] = 0 if change is None else change.n_before
         entry["nodes"] = sorted(seen_nodes.get(node_class, ()))
         entry["samples_excluded"] = dict(sorted(counts.get((workload, node_class), {}).items()))
         ordered = {k: entry[k] for k in ("workload", "node_class", "nodes", "samples_used", "samples_excluded")}
@@ -210,6 +230,6 @@ def fit_energy_models(samples: pd.DataFrame, *, prior_for: PriorFor | None = Non
     unattributed = {f"{w}|{c}": v for (w, c), v in counts.items() if w in ("", "?") or c in ("", "?")}
     log.info("fitted %d pairs (%d kept their prior)", len(pairs), sum(p["prior"] for p in pairs))
     return FitResult(models=models, pairs=pairs, holdout_from_s=holdout_from_s,
-                     holdout_fraction=settings.holdout_fraction, candidates=candidates,
+                     holdout_fraction=settings.holdout_fraction, candidates=candidates, changes=changes,
                      extra={"samples_total": int(len(samples)),
                             "unattributed_excluded": unattributed})

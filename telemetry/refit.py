@@ -23,6 +23,25 @@ are judged but never rewritten (ModelDirectory refuses a pair found in two files
 and the decision says so. A directory that cannot be written to (a mounted ConfigMap) still gets
 its decisions in the report, with why nothing was written.
 
+A pair whose power-vs-FPS relation changed within the window (a model upgrade: `models/regime.py`)
+is fitted and judged on the samples since the change only, so the new cost is learned as soon as
+the gate's minimum of samples has come in since, not once the old samples have left the window;
+until then the pair keeps its model, and the decision says "regime change at <time> ..., N samples
+since: waiting for more". The change's time is each decision's `regime_change_s`.
+
+Such a wait does not last a whole period: when a refit's decisions include a pair waiting after a
+change, the next refit is due when its missing samples should be in (`next_refit`): the samples
+it still needs (`GateDecision.samples_needed`) at the rate seen since the change (samples since /
+seconds from the change to the window's end), plus 10% and a scrape step (the newest scrape may
+not be in Prometheus yet), counted from the window's end; never later than the normal `every_s`,
+never sooner than `max(10 scrapes, 60 s)` after this refit's start. A pair whose samples stop
+coming backs off by itself (its rate falls as the window's end moves on without them); the floor
+bounds the refits when the estimate is short (a few samples missing) but they never come: one
+refit, one read of the window, per 10 scrapes at most, by when every live pod has added 10 samples.
+The early refit is a normal one (same fit, same gate, and it may schedule another early one).
+`next_due_reason` in the report says which (`every ... s`, or `early: <pair> waits for N samples
+after a change ...`).
+
 Answers never wait on a refit: it runs in its own thread, and `last_report()` returns the last
 finished report (per pair: accepted or kept, and why). The worker never raises: a failure
 (Prometheus down, a model file that does not parse) is the report's `error`, with whether
@@ -43,7 +62,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -63,6 +82,9 @@ Runner = Callable[[float, float], FitRun]  # (start_s, end_s) -> the fit of that
 DEFAULT_GATE = GateSettings()
 CURVE_CHANGE = 0.02   # a node curve is rewritten only when some point moves by more than this (relative)
 MIN_WAIT_S = 0.05     # the worker's shortest sleep between checks (a refit overdue is started at once)
+EARLY_FLOOR_SCRAPES = 10    # an early refit (a pair waits for samples after a change) comes no sooner than
+EARLY_FLOOR_MIN_S = 60.0    # max(this many scrapes, this) after the one that scheduled it
+EARLY_MARGIN = 0.10         # on the expected wait for the missing samples, plus one scrape step
 
 
 @dataclass(frozen=True)
@@ -100,6 +122,7 @@ class RefitReport:
     error: str = ""
     retryable: bool = False
     node_power: tuple[CurveDecision, ...] = ()
+    next_due_reason: str = ""    # "every ... s", or "early: <pair> waits for N samples after a change ..."
 
     @property
     def ok(self) -> bool:
@@ -118,6 +141,7 @@ class RefitReport:
         return {"ok": self.ok, "error": self.error, "retryable": self.retryable,
                 "started_s": self.started_s, "finished_s": self.finished_s,
                 "window": {"start_s": self.start_s, "end_s": self.end_s}, "next_due_s": self.next_due_s,
+                "next_due_reason": self.next_due_reason,
                 "written": self.written, "not_written": self.not_written,
                 "pairs": [d.as_dict() for d in self.decisions],
                 "node_power": [d.as_dict() for d in self.node_power]}
@@ -234,7 +258,7 @@ class Refitter:
             with self._lock:
                 self._next_due_s = next_due_s
             try:
-                report = self._refit(started_s, start_s, end_s, next_due_s)
+                report = self._refit(started_s, start_s, end_s, step_s)
             except Exception as e:  # reported, never raised: the worker must outlive any failure
                 retryable = bool(getattr(e, "retryable", False))
                 error = str(e) or type(e).__name__
@@ -242,12 +266,13 @@ class Refitter:
                             "retrying may help" if retryable else "retrying will not help until this is fixed",
                             self.every_s)
                 report = RefitReport(started_s, self._clock(), start_s, end_s, next_due_s, error=error,
-                                     retryable=retryable)
+                                     retryable=retryable, next_due_reason=_every(self.every_s))
             with self._lock:
+                self._next_due_s = report.next_due_s
                 self._report = report
             return report
 
-    def _refit(self, started_s: float, start_s: float, end_s: float, next_due_s: float) -> RefitReport:
+    def _refit(self, started_s: float, start_s: float, end_s: float, step_s: float) -> RefitReport:
         in_use = self._read_in_use()
         fitted = self._runner(start_s, end_s)
         result = fitted.result
@@ -257,7 +282,8 @@ class Refitter:
             held = in_use.elsewhere.get(pair)
             current = in_use.own.get(pair) or (held[1] if held else None)
             decision = judge(pair[0], pair[1], result.candidates.get(pair), current, self._prior_for(*pair),
-                             self._class_max_w(pair[1], in_use), self.gate, _not_fitted(notes.get(pair)))
+                             self._class_max_w(pair[1], in_use), self.gate, _not_fitted(notes.get(pair)),
+                             result.changes.get(pair))
             if decision.accepted and held:
                 kept = Verdict.KEPT_CURRENT if current is not None and not current.prior else Verdict.KEPT_PRIOR
                 decision = replace(decision, verdict=kept, model=current, reasons=decision.reasons + (
@@ -280,14 +306,18 @@ class Refitter:
                 not_written = (f"cannot write {self.path} ({e.strerror or e}): the accepted models and curves are "
                                "only in this report")
         for d in decisions:
-            (log.info if d.accepted or _refused_as_wrong(d) else log.debug)("refit: %s", d.summary())
+            worth_seeing = d.accepted or _refused_as_wrong(d) or d.regime is not None
+            (log.info if worth_seeing else log.debug)("refit: %s", d.summary())
         for c in curves:
             (log.info if c.replaced else log.debug)("refit: node power of %s: %s", c.node_class, c.reason)
         log.info("refit of %.0f-%.0f: %d of %d pairs accepted, %d node power curve(s) replaced%s", start_s, end_s,
                  len(accepted), len(decisions), len(replaced),
                  f"; {not_written}" if not_written else (f", written to {written}" if written else ""))
+        next_due_s, why = next_refit(started_s, end_s, self.every_s, step_s, decisions)
+        if why.startswith("early"):
+            log.info("refit: next refit in %.0f s, not %.0f s: %s", next_due_s - started_s, self.every_s, why)
         return RefitReport(started_s, self._clock(), start_s, end_s, next_due_s, tuple(decisions), written,
-                           not_written, node_power=tuple(curves))
+                           not_written, node_power=tuple(curves), next_due_reason=why)
 
     def _read_in_use(self) -> _InUse:
         """The models in use, from the directory (ModelDirectory's files: *.json, no dot-files)."""
@@ -324,6 +354,36 @@ class Refitter:
             os.replace(tmp, self.path)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def _every(every_s: float) -> str:
+    return f"every {every_s:.0f} s"
+
+
+def next_refit(started_s: float, end_s: float, every_s: float, step_s: float,
+               decisions: Iterable[GateDecision]) -> tuple[float, str]:
+    """When the refit that started at `started_s` (its window ending at `end_s`) schedules the next
+    one, and why: `every_s` later, or earlier when a pair waits for samples after a change (see
+    the module notes)."""
+    normal_s = started_s + every_s
+    floor_s = max(EARLY_FLOOR_SCRAPES * step_s, EARLY_FLOOR_MIN_S)
+    best: tuple[float, GateDecision, float] | None = None
+    for d in decisions:
+        if d.samples_needed <= 0 or d.regime is None or d.regime.n_since <= 0:
+            continue
+        rate = d.regime.n_since / (max(end_s - d.regime.at_s, 0.0) + step_s)   # one step per scrape counted
+        due_s = end_s + (1.0 + EARLY_MARGIN) * d.samples_needed / rate + step_s
+        if best is None or due_s < best[0]:
+            best = (due_s, d, rate)
+    if best is None:
+        return normal_s, _every(every_s)
+    expected_s, d, rate = best
+    due_s = min(max(expected_s, started_s + floor_s), normal_s)
+    if due_s >= normal_s:
+        return normal_s, _every(every_s)
+    held = f"; held to the floor of {floor_s:.0f} s after this refit" if expected_s < due_s else ""
+    return due_s, (f"early: {d.workload} on {d.node_class} waits for {d.samples_needed} samples after a change "
+                   f"({d.regime.describe()}; {d.regime.n_since} samples since, {rate:.3g} a second{held})")
 
 
 WRONG = frozenset({"implausible", "holdout_error"})   # a candidate refused for what it says, not for lack of data

@@ -38,6 +38,8 @@ def plan_report(view: PlanView) -> dict[str, Any]:
             decided = refit_of.get((w.key, cls.name))
             if decided is not None:    # what the last refit did with this pair, and why
                 entry |= {"last_refit": decided["verdict"], "last_refit_reasons": decided["reasons"]}
+                if decided.get("regime_change_s") is not None:   # judged on the samples since this change
+                    entry["last_refit_regime_change_at"] = _iso(decided["regime_change_s"])
             models.append(entry)
     active = set(plan.active_nodes)
     carbon = {}
@@ -68,7 +70,7 @@ def plan_report(view: PlanView) -> dict[str, Any]:
             "models": models,
             "left_out": list(view.inputs.get("left_out", ())),
             "refit": None if refit is None else {k: refit[k] for k in ("ok", "error", "finished_s", "window", "next_due_s",
-                                                                     "written", "not_written") if k in refit},
+                                                                     "next_due_reason", "written", "not_written") if k in refit},
         },
         "workloads": [
             {"key": key, "replicas": wp.replicas, "demand_fps": round(wp.demand_fps, 3),

@@ -1,12 +1,15 @@
 """The quality gate: a fitted model replaces the one in use only when it is well supported, accurate
 on its hold-out, physically plausible and no worse than the model in use on the same samples."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from wattwise.models.energy import WorkloadClassModel
 from wattwise.models.model_gate import Candidate, Evidence, GateSettings, Verdict, judge, mape
+from wattwise.models.regime import RegimeChange
 from wattwise.models.replica_model import ReplicaPowerModel
 
 PAIR = ("video/detector", "intel-amx-tdx")
@@ -136,6 +139,51 @@ def test_no_candidate_keeps_what_is_in_use():
     assert d.verdict is Verdict.KEPT_CURRENT and d.model is OLD and d.reasons == ("not fitted: 12 training samples (< 30)",)
     d = judge(*PAIR, None, None, None)
     assert d.verdict is Verdict.KEPT_PRIOR and d.model is None
+
+
+CHANGE = RegimeChange(at_s=1_700_000_000.0, power_shift=-0.3, f_stat=1e4, n_before=2000, n_since=600)
+
+
+def test_after_a_regime_change_the_candidate_of_the_samples_since_replaces_the_model():
+    fps, power = samples(12.0 * 0.7, 1.6 * 0.7, 0.01 * 0.7)
+    d = judge(*PAIR, fitted(fps, power, degree=2), OLD, PRIOR, max_power_w=400.0, regime=CHANGE)
+    assert d.accepted and d.regime is CHANGE and d.incumbent_mape > 0.3
+    assert "600 samples since the regime change at 2023-11-14T22:13:20Z (power -30% at the same FPS)" in d.reasons[0]
+    assert d.as_dict()["regime_change_s"] == CHANGE.at_s and d.as_dict()["regime_power_shift"] == -0.3
+
+
+def test_too_few_samples_since_a_regime_change_keep_the_model_and_say_it_waits():
+    fps, power = samples(12.0 * 0.7, 1.6 * 0.7, 0.01 * 0.7, n=60)
+    d = judge(*PAIR, fitted(fps, power, degree=2), OLD, PRIOR, max_power_w=400.0, regime=CHANGE)
+    assert d.verdict is Verdict.KEPT_CURRENT and d.model is OLD and d.regime is CHANGE
+    assert d.reasons[0] == ("regime change at 2023-11-14T22:13:20Z (power -30% at the same FPS), 60 samples since: "
+                            "waiting for more (60 samples (needs 200), 12 hold-out samples (needs 40))")
+    assert d.reasons[0].category == "samples" and len(d.reasons) == 1      # the rest passed on the 60
+    assert d.samples_needed == 140 and d.as_dict()["samples_needed"] == 140  # 200, 40 of them in the hold-out
+    d = judge(*PAIR, None, OLD, PRIOR, missing="not fitted: 20 training samples (< 30)", regime=CHANGE)
+    assert d.verdict is Verdict.KEPT_CURRENT and d.model is OLD and d.reasons[0].category == "samples"
+    assert d.reasons[0].endswith("600 samples since: waiting for more (not fitted: 20 training samples (< 30))")
+    assert d.samples_needed == 0                        # 600 are in: more samples are not what it lacks
+    d = judge(*PAIR, None, OLD, PRIOR, missing="not fitted", regime=replace(CHANGE, n_since=25))
+    assert d.samples_needed == 175
+
+
+def test_a_short_hold_out_since_a_regime_change_needs_the_samples_that_fill_it():
+    fps, power = samples(12.0 * 0.7, 1.6 * 0.7, 0.01 * 0.7, n=300)
+    c = fitted(fps, power, degree=2)
+    short = Candidate(c.model, c.holdout_power, Evidence(c.evidence.fps, c.evidence.power_w,
+                                                         np.arange(300) >= 270))     # 30 in the hold-out
+    d = judge(*PAIR, short, OLD, PRIOR, max_power_w=400.0, regime=CHANGE)
+    assert not d.accepted and d.samples_needed == 100           # 400 at a tenth in the hold-out
+    assert judge(*PAIR, short, OLD, PRIOR, max_power_w=400.0).samples_needed == 0   # no change: no wait
+
+
+def test_the_other_rules_still_judge_the_samples_since_a_regime_change():
+    fps, power = samples(40.0, -0.3)                               # after the "change" power falls with FPS
+    d = judge(*PAIR, fitted(fps, power), OLD, PRIOR, max_power_w=400.0, regime=CHANGE)
+    assert d.verdict is Verdict.KEPT_CURRENT and d.model is OLD
+    assert [r.category for r in d.reasons][:2] == ["regime_change", "implausible"]
+    assert d.reasons[0].startswith("judged on the 600 samples since the regime change at")
 
 
 def test_unknown_maximum_power_falls_back_to_the_default():

@@ -90,3 +90,36 @@ def test_each_fitted_pair_is_a_candidate_for_the_gate():
     pred = c.holdout_power.predict(c.evidence.fps[held, None])
     assert np.mean(np.abs(pred - c.evidence.power_w[held]) / c.evidence.power_w[held]) == \
         pytest.approx(entry["holdout_mape"], abs=1e-6)
+
+
+def upgraded_at(step, n=400, factor=0.7, seed=0, pods=2):
+    """ns/a on x: 12 + 1.6 fps + 0.01 fps^2 W per replica, times `factor` from sample `step` on."""
+    df = pair_samples("ns/a", "x", 12, 1.6, 0.01, 32, n=n, seed=seed, pods=pods)
+    df.loc[df["t_s"] >= 15.0 * step, "power_w"] *= factor
+    return df
+
+
+def test_a_pair_whose_cost_changed_is_fitted_on_the_samples_since_only():
+    result = fit_energy_models(upgraded_at(250))
+    change = result.changes[("ns/a", "x")]
+    assert change.at_s == 15.0 * 250 and change.power_shift == pytest.approx(-0.3, abs=0.02)
+    entry = result.pairs[0]
+    assert entry["regime_change_s"] == 15.0 * 250 and entry["samples_before_change"] == 2 * 250
+    assert entry["samples_used"] == 2 * 150 and entry["holdout_from_s"] == pytest.approx(15.0 * (250 + 0.8 * 149))
+    model = result.models[0]
+    for fps in (5.0, 20.0, 30.0):
+        assert model.power.power_w(fps) == pytest.approx(0.7 * (12 + 1.6 * fps + 0.01 * fps**2), rel=0.02)
+    c = result.candidates[("ns/a", "x")]
+    assert len(c.evidence) == 2 * 150 and c.evidence.n_holdout == 2 * 30
+
+
+def test_without_change_detection_the_whole_range_is_fitted():
+    result = fit_energy_models(upgraded_at(250), settings=FitSettings(regime=None))
+    assert result.changes == {} and result.pairs[0]["regime_change_s"] is None
+    assert result.pairs[0]["samples_used"] == 800
+
+
+def test_an_unchanged_pair_reports_no_change():
+    result = fit_energy_models(pair_samples("ns/a", "x", 12, 1.6, 0.01, 32))
+    assert result.changes == {} and result.pairs[0]["regime_change_s"] is None
+    assert result.pairs[0]["samples_before_change"] == 0 and result.pairs[0]["samples_used"] == 800

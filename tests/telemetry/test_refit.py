@@ -1,9 +1,11 @@
 """The refitter with an injected clock and runner: schedule, gate per pair, atomic writes that
 ModelDirectory reads, and failures reported (never raised) and retried a period later."""
 
+import math
 import threading
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -215,3 +217,163 @@ def test_the_worker_checks_at_least_every_poll(tmp_path):
     assert refitter._wait_s() == 3.0                   # due in 3 s: wakes then
     refitter._next_due_s = clock.t + 3600.0
     assert refitter._wait_s() == 7.0                   # due in an hour: checks every poll
+
+
+def test_a_cost_change_shortly_before_the_refit_keeps_the_model_and_says_it_waits(tmp_path):
+    """The change is found and dated, but its 60 samples since are fewer than the gate's 200: the
+    model in use stays, and the decision says why. Once 200 have come in, their fit replaces it."""
+    from tests.telemetry.test_fitting import upgraded_at
+    persistence.save(tmp_path / "energy-models.json", [model(A, 12, 1.6, 0.01)])
+    report = Refitter(JOB, tmp_path, clock=Clock(), runner=Runner([upgraded_at(370)])).run_once()
+    a = report.decision(*A)
+    assert a.verdict is Verdict.KEPT_CURRENT and a.model.intercept_w == 12.0 and report.written == ""
+    assert a.regime is not None and a.regime.at_s == 15.0 * 370
+    assert a.reasons[0].startswith("regime change at 1970-01-01T01:32:30Z (power -30% at the same FPS), "
+                                   "60 samples since: waiting for more (60 samples (needs 200)")
+    assert report.as_dict()["pairs"][0]["regime_change_s"] == 15.0 * 370
+
+    report = Refitter(JOB, tmp_path, clock=Clock(), runner=Runner([upgraded_at(290)])).run_once()
+    a = report.decision(*A)
+    assert a.accepted and a.regime.at_s == 15.0 * 290 and "220 samples since the regime change" in a.reasons[0]
+    assert a.model.power.power_w(20) == pytest.approx(0.7 * (12 + 32 + 4), rel=0.02)
+    assert a.incumbent_mape > 0.3            # the model in use, on the same post-change hold-out
+
+
+T0 = 15.0 * 113_333_333              # 2023-11-14T22:13:15Z, on the 15 s step
+HOUR = 3600.0
+
+
+class Trace:
+    """`pods` pods of ns/a on x scraped every 15 s from `begin_s`: 12 + 1.6 fps + 0.01 fps^2 W per
+    replica, times `factor` from `change_s` on, and no samples after `stop_s`. A refit reads the
+    scrapes within its window, as a Prometheus range query returns them."""
+
+    def __init__(self, begin_s, change_s=math.inf, factor=0.7, stop_s=math.inf, pods=5, hours=30):
+        rng = np.random.default_rng(7)
+        t = begin_s + 15.0 * np.arange(int(hours * HOUR / 15.0))
+        t = t[t <= stop_s]
+        frames = []
+        for k in range(pods):
+            offered = rng.uniform(3.2, 38.4, t.size)
+            fps = np.minimum(offered, 32.0)
+            power = (12 + 1.6 * fps + 0.01 * fps**2) * (1 + rng.normal(0, 0.01, t.size))
+            power = np.where(t >= change_s, factor * power, power)
+            frames.append(pd.DataFrame({"t_s": t, "workload": A[0], "pod": f"a-{k}", "node": f"x-n{k}",
+                                        "node_class": A[1], "power_w": power, "fps": fps, "drop_fps": offered - fps}))
+        self.samples, self.calls = pd.concat(frames, ignore_index=True), []
+
+    def __call__(self, start_s, end_s):
+        self.calls.append((start_s, end_s))
+        df = self.samples[(self.samples["t_s"] >= start_s) & (self.samples["t_s"] <= end_s)]
+        return FitRun(fit_energy_models(df.reset_index(drop=True)), {})
+
+
+def run_worker(refitter, clock, until_s, tick_s=15.0):
+    """The worker's loop on the injected clock: a check every `tick_s` until `until_s`; the refits made."""
+    reports = []
+    while clock.t < until_s:
+        clock.t += tick_s
+        report = refitter.tick()
+        if report is not None:
+            reports.append(report)
+    return reports
+
+
+def test_a_cost_change_just_before_a_refit_is_adopted_by_an_early_refit_within_the_period(tmp_path):
+    """Default cadence (every 4 h over 24 h, 15 s step, 5 pods); a's cost falls by 30% a minute
+    before the refit at 4 h. That refit keeps the model (25 samples since, needs 200) and comes back
+    when 200 are due, about 10 minutes later, not 4 h; that early refit adopts the new cost."""
+    persistence.save(tmp_path / "energy-models.json", [model(A, 12, 1.6, 0.01)])
+    t1 = T0 + 4 * HOUR
+    clock, trace = Clock(T0), Trace(T0 - 24 * HOUR, change_s=t1 - 60.0)
+    refitter = Refitter(JOB, tmp_path, clock=clock, runner=trace)
+    first = refitter.tick()
+    assert first.decision(*A).verdict is Verdict.KEPT_CURRENT and first.decision(*A).regime is None
+    assert first.next_due_s == T0 + 4 * HOUR and first.next_due_reason == "every 14400 s"
+
+    waited, early = run_worker(refitter, clock, t1 + 4 * HOUR - 15.0)[:2]
+    assert waited.started_s == t1
+    a = waited.decision(*A)
+    assert a.verdict is Verdict.KEPT_CURRENT and a.model.intercept_w == 12.0 and waited.written == ""
+    assert "samples since: waiting for more" in a.reasons[0] and a.samples_needed > 0
+    assert 8 * 60 <= waited.next_due_s - t1 <= 11 * 60                   # about 10 minutes, not 4 h
+    assert waited.next_due_reason.startswith(f"early: ns/a on x waits for {a.samples_needed} samples after a change "
+                                             "(regime change at ")
+    assert waited.as_dict()["next_due_s"] == waited.next_due_s
+    assert waited.as_dict()["next_due_reason"] == waited.next_due_reason
+
+    assert waited.next_due_s <= early.started_s < waited.next_due_s + 15.0   # the worker's next check
+    a = early.decision(*A)
+    assert a.accepted and a.regime is not None and a.samples_needed == 0
+    assert a.model.power.power_w(20) == pytest.approx(0.7 * (12 + 32 + 4), rel=0.02)
+    models, _ = persistence.load(tmp_path / "energy-models.json")
+    assert models[0].power.power_w(20) == pytest.approx(0.7 * (12 + 32 + 4), rel=0.02)   # what is served now
+    assert early.started_s - (t1 - 60.0) < refitter.every_s              # within one period of the change
+    assert early.next_due_s == early.started_s + 4 * HOUR and early.next_due_reason == "every 14400 s"
+
+
+def test_the_plan_view_shows_an_early_refit_and_why(tmp_path):
+    from dataclasses import replace as replace_view
+    from wattwise.models.scenario import load_scenario
+    from wattwise.plan_report import plan_report
+    from wattwise.runtime import StaticPlanSource
+
+    persistence.save(tmp_path / "energy-models.json", [model(A, 12, 1.6, 0.01)])
+    clock = Clock(T0)
+    report = Refitter(JOB, tmp_path, clock=clock, runner=Trace(T0 - 2 * HOUR, change_s=T0 - 60.0)).run_once()
+    view = StaticPlanSource(load_scenario("scenarios/metro-retail.yaml").snapshot).current()
+    doc = plan_report(replace_view(view, inputs={"refit": report.as_dict()}))["inputs"]["refit"]
+    assert doc["next_due_s"] == report.next_due_s < T0 + 3600
+    assert doc["next_due_reason"].startswith("early: ns/a on x waits for ")
+
+
+def test_a_waiting_pair_whose_samples_stop_never_refits_more_often_than_the_floor(tmp_path):
+    """The pods stop 39 scrapes after the change: 195 samples since, 5 short of the gate's 200,
+    and none to come. The estimate (5 samples at the rate since the change) is seconds, so the
+    floor, 10 scrapes (150 s), is what spaces the refits; as the window's end moves on without
+    samples, the rate falls and the refits spread out by themselves."""
+    persistence.save(tmp_path / "energy-models.json", [model(A, 12, 1.6, 0.01)])
+    change_s = T0 - 60.0
+    clock = Clock(T0)
+    trace = Trace(T0 - 2 * HOUR, change_s=change_s, stop_s=change_s + 38 * 15.0)
+    refitter = Refitter(JOB, tmp_path, clock=clock, runner=trace)
+    reports = [refitter.tick()] + run_worker(refitter, clock, T0 + 2 * HOUR)
+    gaps = np.diff([r.started_s for r in reports])
+    assert gaps.min() >= 150.0 and gaps.max() <= 4 * HOUR
+    assert len(reports) <= 2 * HOUR / 150.0 + 1
+    assert all(r.decision(*A).verdict is Verdict.KEPT_CURRENT and r.decision(*A).samples_needed > 0
+               for r in reports)
+    floored = [r for r in reports if "held to the floor of 150 s" in r.next_due_reason]
+    assert floored and all(r.next_due_s == r.started_s + 150.0 for r in floored)
+    assert reports[-1].next_due_s - reports[-1].started_s > 150.0       # backing off by itself
+    assert reports[-1].decision(*A).samples_needed == 5
+
+
+def test_without_a_change_the_next_refit_is_a_period_later(tmp_path):
+    persistence.save(tmp_path / "energy-models.json", [model(A, 12, 1.6, 0.01)])
+    clock = Clock(T0)
+    refitter = Refitter(JOB, tmp_path, clock=clock, runner=Trace(T0 - 24 * HOUR, hours=34))
+    reports = [refitter.tick()] + run_worker(refitter, clock, T0 + 8 * HOUR, tick_s=60.0)
+    assert [r.started_s for r in reports] == [T0, T0 + 4 * HOUR, T0 + 8 * HOUR]
+    for r in reports:
+        assert r.decision(*A).regime is None and r.decision(*A).samples_needed == 0
+        assert r.next_due_s == r.started_s + 4 * HOUR and r.next_due_reason == "every 14400 s"
+
+
+def test_the_earliest_waiting_pair_sets_the_early_refit_within_the_floor_and_the_period():
+    from wattwise.models.model_gate import GateDecision
+    from wattwise.models.regime import RegimeChange
+    from wattwise.telemetry.refit import next_refit
+
+    def waiting(workload, n_since, needed, since_s):
+        change = RegimeChange(T0 - since_s, -0.3, 1e3, 1000, n_since)
+        return GateDecision(workload, "x", Verdict.KEPT_CURRENT, None, (), regime=change, samples_needed=needed)
+
+    slow, fast = waiting("ns/slow", 30, 170, 285.0), waiting("ns/fast", 100, 100, 285.0)   # 0.1 and 1/3 a second
+    due_s, why = next_refit(T0, T0, 4 * HOUR, 15.0, [slow, fast])
+    assert due_s == pytest.approx(T0 + 1.1 * 300 + 15) and why.startswith("early: ns/fast on x waits for 100 samples")
+    due_s, why = next_refit(T0, T0, 4 * HOUR, 15.0, [waiting("ns/a", 100, 2, 285.0)])
+    assert due_s == T0 + 150.0 and "held to the floor of 150 s" in why
+    assert next_refit(T0, T0, 4 * HOUR, 1.0, [waiting("ns/a", 100, 2, 285.0)])[0] == T0 + 60.0   # a 1 s step
+    assert next_refit(T0, T0, 100.0, 15.0, [fast]) == (T0 + 100.0, "every 100 s")   # never after the period
+    assert next_refit(T0, T0, 4 * HOUR, 15.0, [waiting("ns/a", 30, 170, 4 * HOUR)])[1] == "every 14400 s"
