@@ -34,10 +34,10 @@ change, the next refit is due when its missing samples should be in (`next_refit
 it still needs (`GateDecision.samples_needed`) at the rate seen since the change (samples since /
 seconds from the change to the window's end), plus 10% and a scrape step (the newest scrape may
 not be in Prometheus yet), counted from the window's end; never later than the normal `every_s`,
-never sooner than `max(10 scrapes, 60 s)` after this refit's start. A pair whose samples stop
-coming backs off by itself (its rate falls as the window's end moves on without them); the floor
-bounds the refits when the estimate is short (a few samples missing) but they never come: one
-refit, one read of the window, per 10 scrapes at most, by when every live pod has added 10 samples.
+never sooner than `max(10 scrapes, 60 s)` after this refit's start (one read of the window per
+10 scrapes at most, by when every live pod has added 10 samples). A pair that gained no samples
+since the last refit (its pods stopped) is not waited for early: none are coming, so the next
+refit is a period later unless another pair is still gathering.
 The early refit is a normal one (same fit, same gate, and it may schedule another early one).
 `next_due_reason` in the report says which (`every ... s`, or `early: <pair> waits for N samples
 after a change ...`).
@@ -313,7 +313,8 @@ class Refitter:
         log.info("refit of %.0f-%.0f: %d of %d pairs accepted, %d node power curve(s) replaced%s", start_s, end_s,
                  len(accepted), len(decisions), len(replaced),
                  f"; {not_written}" if not_written else (f", written to {written}" if written else ""))
-        next_due_s, why = next_refit(started_s, end_s, self.every_s, step_s, decisions)
+        previous = self._report.decisions if self._report is not None else ()
+        next_due_s, why = next_refit(started_s, end_s, self.every_s, step_s, decisions, previous)
         if why.startswith("early"):
             log.info("refit: next refit in %.0f s, not %.0f s: %s", next_due_s - started_s, self.every_s, why)
         return RefitReport(started_s, self._clock(), start_s, end_s, next_due_s, tuple(decisions), written,
@@ -361,15 +362,21 @@ def _every(every_s: float) -> str:
 
 
 def next_refit(started_s: float, end_s: float, every_s: float, step_s: float,
-               decisions: Iterable[GateDecision]) -> tuple[float, str]:
+               decisions: Iterable[GateDecision],
+               previous: Iterable[GateDecision] = ()) -> tuple[float, str]:
     """When the refit that started at `started_s` (its window ending at `end_s`) schedules the next
     one, and why: `every_s` later, or earlier when a pair waits for samples after a change (see
-    the module notes)."""
+    the module notes). `previous`: the last refit's decisions; a pair that gained no samples since
+    then (the same change, no more samples) is not waited for early: none are coming."""
     normal_s = started_s + every_s
     floor_s = max(EARLY_FLOOR_SCRAPES * step_s, EARLY_FLOOR_MIN_S)
+    stalled = {(p.workload, p.node_class): p.regime for p in previous if p.regime is not None}
     best: tuple[float, GateDecision, float] | None = None
     for d in decisions:
         if d.samples_needed <= 0 or d.regime is None or d.regime.n_since <= 0:
+            continue
+        before = stalled.get((d.workload, d.node_class))
+        if before is not None and abs(before.at_s - d.regime.at_s) <= step_s and before.n_since >= d.regime.n_since:
             continue
         rate = d.regime.n_since / (max(end_s - d.regime.at_s, 0.0) + step_s)   # one step per scrape counted
         due_s = end_s + (1.0 + EARLY_MARGIN) * d.samples_needed / rate + step_s

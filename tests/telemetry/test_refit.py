@@ -330,23 +330,30 @@ def test_the_plan_view_shows_an_early_refit_and_why(tmp_path):
 def test_a_waiting_pair_whose_samples_stop_never_refits_more_often_than_the_floor(tmp_path):
     """The pods stop 39 scrapes after the change: 195 samples since, 5 short of the gate's 200,
     and none to come. The estimate (5 samples at the rate since the change) is seconds, so the
-    floor, 10 scrapes (150 s), is what spaces the refits; as the window's end moves on without
-    samples, the rate falls and the refits spread out by themselves."""
+    floor, 10 scrapes (150 s), is what spaces the refits while samples come in; once a refit finds
+    no more samples than the last one, the next is a period later."""
     persistence.save(tmp_path / "energy-models.json", [model(A, 12, 1.6, 0.01)])
     change_s = T0 - 60.0
+    stop_s = change_s + 38 * 15.0
     clock = Clock(T0)
-    trace = Trace(T0 - 2 * HOUR, change_s=change_s, stop_s=change_s + 38 * 15.0)
+    trace = Trace(T0 - 2 * HOUR, change_s=change_s, stop_s=stop_s)
     refitter = Refitter(JOB, tmp_path, clock=clock, runner=trace)
-    reports = [refitter.tick()] + run_worker(refitter, clock, T0 + 2 * HOUR)
+    reports = [refitter.tick()] + run_worker(refitter, clock, T0 + 9 * HOUR)
     gaps = np.diff([r.started_s for r in reports])
     assert gaps.min() >= 150.0 and gaps.max() <= 4 * HOUR
-    assert len(reports) <= 2 * HOUR / 150.0 + 1
     assert all(r.decision(*A).verdict is Verdict.KEPT_CURRENT and r.decision(*A).samples_needed > 0
                for r in reports)
     floored = [r for r in reports if "held to the floor of 150 s" in r.next_due_reason]
     assert floored and all(r.next_due_s == r.started_s + 150.0 for r in floored)
-    assert reports[-1].next_due_s - reports[-1].started_s > 150.0       # backing off by itself
     assert reports[-1].decision(*A).samples_needed == 5
+    # at most one refit after the samples stopped finds them unchanged; from then on, every period
+    stalled = [i for i in range(1, len(reports))
+               if reports[i].decision(*A).regime.n_since == reports[i - 1].decision(*A).regime.n_since]
+    assert stalled
+    first = stalled[0]
+    assert all(r.next_due_reason == "every 14400 s" and r.next_due_s == r.started_s + 4 * HOUR
+               for r in reports[first:])
+    assert len(reports) <= first + 3
 
 
 def test_without_a_change_the_next_refit_is_a_period_later(tmp_path):
