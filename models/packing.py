@@ -19,8 +19,9 @@ def pack_group(group: NodeGroup, wanted: dict[int, int], footprints: dict[int, R
         for node, count in previous.get(w, {}).items():
             if node in had:
                 had[node] += count
-    order = sorted(group.nodes, key=lambda n: (-had[n.name], not n.powered_on, -n.free.cpu_m, n.name))
-    room = {n.name: n.free for n in order}
+    free = {n.name: n.free for n in group.nodes}
+    order = sorted(group.nodes, key=lambda n: (-had[n.name], not n.powered_on, -free[n.name].cpu_m, n.name))
+    room = {n.name: free[n.name] for n in order}
     active: list[str] = []
     active_set: set[str] = set()
     cursor = 0

@@ -28,7 +28,7 @@ from wattwise.models.packing import pack_group
 from wattwise.models.plan import Placement, Plan, WorkloadPlan
 from wattwise.models.scoring import node_costs
 from wattwise.models.snapshot import PolicyState, Snapshot
-from wattwise.models.workload import Workload
+from wattwise.models.workload import Demand, Workload
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,13 @@ def _build_problem(snapshot, groups, demand, models, eligible):
     amortise = max(snapshot.settings.amortise_s, 1.0)
     wl = list(snapshot.workloads)
     rows = []  # (w, g, cap, a, b, e, prev, copies)
+    group_of = {n.name: g.index for g in groups for n in g.nodes}
     for wi, w in enumerate(wl):
-        prev_nodes = snapshot.state.placements.get(w.key, {})
+        prev_by_group: dict[int, int] = {}   # replicas the previous plan placed in each group
+        for name, count in snapshot.state.placements.get(w.key, {}).items():
+            gi = group_of.get(name)
+            if gi is not None:
+                prev_by_group[gi] = prev_by_group.get(gi, 0) + count
         for g in groups:
             model = models[(w.key, g.node_class.name)]
             if not eligible[(w.key, g.index)]:
@@ -131,7 +136,7 @@ def _build_problem(snapshot, groups, demand, models, eligible):
             a = model.intercept_w
             b = (model.replica_power_w(cap) - a) / cap
             e = startup_energy_j(model, g.node_class, w.confidentiality.required) / amortise
-            prev = sum(prev_nodes.get(n.name, 0) for n in g.nodes) if prev_nodes else 0
+            prev = prev_by_group.get(g.index, 0)
             rows.append((wi, g.index, cap, k[g.zone] * a, k[g.zone] * max(b, 0.0), k[g.zone] * e, prev, min(copies, 10_000)))
     arr = np.array(rows, dtype=float).reshape(-1, 8)
     awake_w = np.array([k[g.zone] * (g.node_class.idle_w - g.node_class.power.sleep_w) for g in groups])
@@ -222,22 +227,71 @@ def in_canonical_order(snapshot: Snapshot) -> Snapshot:
                    workloads=tuple(sorted(snapshot.workloads, key=lambda w: w.key)))
 
 
-def planning_problem(snapshot: Snapshot):
-    """(groups, demand, models, eligible, problem): the MILP a snapshot poses, and what built it."""
+class PlanCache:
+    """What one caller's successive plans share while the cluster stands still: the node groups
+    (for the very same `nodes` tuple, node classes, grouping threshold and placement rules) and,
+    for those groups and the same workloads apart from their demand and the same energy models,
+    each pair's energy model and hard-constraint verdict. At 1,000 nodes grouping them and judging
+    every pair took a third of a plan, and between two plans usually only demand has moved.
+
+    A door that plans again and again (the simulator; the scaler's refresher may too) passes one
+    to `plan`; the plan is the same with or without it. Nodes are compared by identity, so a
+    caller gets hits only when it hands over the same tuple while no node changed (Nodes are
+    frozen, so the same tuple is the same cluster)."""
+
+    def __init__(self) -> None:
+        self._nodes: tuple | None = None
+        self._groups_key: tuple | None = None
+        self._groups: list | None = None
+        self._pairs_key: tuple | None = None
+        self._pairs: tuple[dict, dict] | None = None
+
+    def groups(self, snapshot: Snapshot, placements: tuple) -> list:
+        key = (dict(snapshot.node_classes), snapshot.settings.exact_below_nodes, placements)
+        if self._groups is None or snapshot.nodes is not self._nodes or key != self._groups_key:
+            self._groups = group_nodes(snapshot.nodes, key[0], key[1], placements)
+            self._nodes, self._groups_key = snapshot.nodes, key
+        return self._groups
+
+    def pairs(self, snapshot: Snapshot, groups: list) -> tuple[dict, dict]:
+        """(models, eligible) as `_pair_models` and `eligibility` give them."""
+        workloads = tuple(replace(w, demand=_NO_DEMAND) for w in snapshot.workloads)
+        last = self._pairs_key
+        hit = (last is not None and last[0] is groups and last[1] == workloads
+               and (last[2] is snapshot.models or last[2] == snapshot.models))
+        if self._pairs is None or not hit:
+            models = _pair_models(snapshot, groups)
+            self._pairs = (models, eligibility(snapshot, groups, models))
+            self._pairs_key = (groups, workloads, snapshot.models)
+        return self._pairs
+
+
+_NO_DEMAND = Demand()
+
+
+def planning_problem(snapshot: Snapshot, cache: PlanCache | None = None):
+    """(groups, demand, models, eligible, problem): the MILP a snapshot poses, and what built it.
+    `cache`: what earlier plans of the same caller worked out (`PlanCache`)."""
     snapshot = in_canonical_order(snapshot)
     placements = tuple(dict.fromkeys(w.placement for w in snapshot.workloads))
-    groups = group_nodes(snapshot.nodes, dict(snapshot.node_classes), snapshot.settings.exact_below_nodes, placements)
+    if cache is not None:
+        groups = cache.groups(snapshot, placements)
+    else:
+        groups = group_nodes(snapshot.nodes, dict(snapshot.node_classes), snapshot.settings.exact_below_nodes, placements)
     demand = _planning_demand(snapshot)
-    models = _pair_models(snapshot, groups)
-    eligible = eligibility(snapshot, groups, models)
+    if cache is not None:
+        models, eligible = cache.pairs(snapshot, groups)
+    else:
+        models = _pair_models(snapshot, groups)
+        eligible = eligibility(snapshot, groups, models)
     return groups, demand, models, eligible, _build_problem(snapshot, groups, demand, models, eligible)
 
 
-def plan(snapshot: Snapshot) -> tuple[Plan, PolicyState]:
+def plan(snapshot: Snapshot, cache: PlanCache | None = None) -> tuple[Plan, PolicyState]:
     """The plan for a snapshot, and the next policy state; the same whatever order the snapshot
-    lists its nodes and workloads in."""
+    lists its nodes and workloads in, and with or without `cache` (`PlanCache`)."""
     snapshot = in_canonical_order(snapshot)
-    groups, demand, models, eligible, problem = planning_problem(snapshot)
+    groups, demand, models, eligible, problem = planning_problem(snapshot, cache)
     wl = list(snapshot.workloads)
     solution = _solve(problem, snapshot.settings, per_node=all(g.count == 1 for g in groups))
     solver = solution.status if solution.status.startswith(("greedy", "lp-")) else f"milp-{solution.status}"
@@ -298,7 +352,9 @@ def _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, act
     placements = []
     weights = zone_weights(snapshot, set(ci))
     states = _StateBuckets(groups, active_nodes)
+    tees: dict[frozenset, tuple[str, ...]] = {}   # TEE kinds as a placement lists them, once per set
     for w in snapshot.workloads:
+        confidential = w.confidentiality.describe()
         d = demand[w.key]
         fps = d.fps
         nodes_count = {k: v for k, v in by_node[w.key].items() if v > 0}
@@ -310,10 +366,13 @@ def _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, act
         for node, count in nodes_count.items():
             nd = by_name[node]
             by_class[nd.node_class] = by_class.get(nd.node_class, 0) + count
-            placements.append(Placement(w.key, node, nd.node_class, nd.zone, count,
-                                        tuple(sorted(k.value for k in nd.tee_ready)), w.confidentiality.describe()))
+            tee = tees.get(nd.tee_ready)
+            if tee is None:
+                tee = tees[nd.tee_ready] = tuple(sorted(k.value for k in nd.tee_ready))
+            placements.append(Placement(w.key, node, nd.node_class, nd.zone, count, tee, confidential))
         allowed_groups = [g for g in groups if eligible[(w.key, g.index)]]
-        ranking = _ranking(snapshot, w, allowed_groups, by_name, weights, active_nodes, nodes_count, states)
+        w_models = {g.node_class.name: models[(w.key, g.node_class.name)] for g in allowed_groups}
+        ranking = _ranking(snapshot, w, allowed_groups, by_name, weights, active_nodes, nodes_count, states, w_models)
         allowed_count = sum(g.count for g in allowed_groups)
         why_none = _why_no_node(w, groups, models) if not allowed_count and unmet > 1e-6 else ""
         reasons = _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced[w.key], allowed_count,
@@ -388,7 +447,8 @@ class _StateBuckets:
         return out
 
 
-def _ranking(snapshot, w, allowed_groups, by_name, weights, active_nodes, nodes_count, states) -> tuple[str, ...]:
+def _ranking(snapshot, w, allowed_groups, by_name, weights, active_nodes, nodes_count, states,
+             models=None) -> tuple[str, ...]:
     """The best RANKING_LENGTH allowed nodes for one more replica, cheapest per frame first.
 
     Within a group, nodes in the same state (planned for this workload, active, awake, asleep)
@@ -396,7 +456,7 @@ def _ranking(snapshot, w, allowed_groups, by_name, weights, active_nodes, nodes_
     """
     buckets = [(members[0], members) for members in states.buckets(allowed_groups, nodes_count)]  # (representative, members)
     costs = node_costs(snapshot, w, [rep for rep, _ in buckets], active_nodes=active_nodes,
-                       planned_nodes=set(nodes_count), by_name=by_name, weights=weights)
+                       planned_nodes=set(nodes_count), by_name=by_name, weights=weights, models=models)
     cost_of = {c.node: c.weighted_cost for c in costs}
     ranked = sorted((b for b in buckets if b[0] in cost_of), key=lambda b: (cost_of[b[0]], b[0]))
     out: list[str] = []

@@ -194,8 +194,8 @@ class DemandWindow:
         """As `PolicyState.demand_history`: key -> ((t_s, fps), ...) oldest first (NaN samples left out)."""
         rows = np.flatnonzero(self._inside(now_s))
         rows = rows[np.argsort(self.t[rows])]
-        return FrozenMap({k: tuple((float(self.t[r]), float(self.fps[r, j])) for r in rows
-                                   if not np.isnan(self.fps[r, j]))
+        t, fps = self.t[rows].tolist(), self.fps[rows].T.tolist()
+        return FrozenMap({k: tuple((ts, d) for ts, d in zip(t, fps[j]) if d == d)    # d != d: NaN
                           for j, k in enumerate(self.keys)})
 
     def rekeyed(self, keys) -> "DemandWindow":

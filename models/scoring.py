@@ -29,14 +29,15 @@ class NodeCost:
 
 
 def node_costs(snapshot: Snapshot, workload: Workload, node_names, active_nodes=frozenset(),
-               planned_nodes=frozenset(), short_classes=frozenset(), by_name=None, weights=None) -> list[NodeCost]:
+               planned_nodes=frozenset(), short_classes=frozenset(), by_name=None, weights=None,
+               models=None) -> list[NodeCost]:
     """Costs for the named nodes that exist and can run the workload. Callers that score often
-    may pass `by_name` (node name to Node) and `weights` (zone to cost weight) to skip
-    rebuilding them."""
+    may pass `by_name` (node name to Node), `weights` (zone to cost weight) and `models` (class
+    name to the workload's `snapshot.model` there) to skip rebuilding them."""
     by_name = by_name if by_name is not None else {n.name: n for n in snapshot.nodes}
     weights = weights if weights is not None else zone_weights(snapshot, {n.zone for n in snapshot.nodes})
     out = []
-    model_cache = {}
+    model_cache = dict(models) if models is not None else {}
     for name in node_names:
         node = by_name.get(name)
         if node is None:

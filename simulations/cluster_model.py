@@ -18,6 +18,7 @@ the frames it serves; the node's power then comes from its class curve at that u
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from enum import IntEnum
 
 import numpy as np
@@ -40,6 +41,34 @@ class NodePower(IntEnum):
 
 
 OFF, WAKING, ON, SLEEPING = NodePower.OFF, NodePower.WAKING, NodePower.ON, NodePower.SLEEPING
+
+
+class PoweredNodes:
+    """The cluster model's nodes in name order, each with its power state now. The node value
+    for each (node, powered on) is made once, and the tuple is reused while no node's power
+    state changes: a snapshot at 1,000 nodes then costs no copies of them."""
+
+    def __init__(self, nodes):
+        self._order = sorted(range(len(nodes)), key=lambda i: nodes[i].name)
+        self._as_given = [nodes[i] for i in self._order]
+        self._flipped: dict[int, object] = {}
+        self._last: tuple[bytes, tuple] | None = None
+
+    def nodes(self, powered: np.ndarray) -> tuple:
+        key = powered.tobytes()
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        out = []
+        for k, i in enumerate(self._order):
+            n = self._as_given[k]
+            if n.powered_on != bool(powered[i]):
+                flipped = self._flipped.get(k)
+                if flipped is None:
+                    flipped = self._flipped[k] = replace(n, powered_on=not n.powered_on)
+                n = flipped
+            out.append(n)
+        self._last = (key, tuple(out))
+        return self._last[1]
 
 
 @dataclass
@@ -79,6 +108,11 @@ class ClusterModel:
     sleep_w: np.ndarray        # [N]
     wake_s: np.ndarray
     wake_energy_j: np.ndarray
+
+    @cached_property
+    def powered_nodes(self):
+        """The model's nodes in name order with their power state (`PoweredNodes`)."""
+        return PoweredNodes(self.snapshot.nodes)
 
     @property
     def n_nodes(self) -> int:

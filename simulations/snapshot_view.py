@@ -55,8 +55,7 @@ def build_sim_snapshot(ctx: SimContext, demand_fps: np.ndarray, previous: Policy
     cm, st = ctx.cm, ctx.st
     base = cm.snapshot
     powered = (st.node_state == ON) | (st.node_state == WAKING)
-    nodes = tuple(sorted((n if n.powered_on == bool(powered[i]) else replace(n, powered_on=bool(powered[i]))
-                          for i, n in enumerate(base.nodes)), key=lambda n: n.name))
+    nodes = cm.powered_nodes.nodes(powered)
     def demand(i: int) -> Demand:
         if expected_fps is None or not np.isfinite(expected_fps[i]):
             return Demand(total_fps=float(demand_fps[i]), trustworthy=True)

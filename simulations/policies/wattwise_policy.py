@@ -27,9 +27,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from wattwise.models.planner import plan as make_plan
+from wattwise.models.planner import PlanCache, plan as make_plan
 from wattwise.models.delete_order import planned_deletion_costs, pods_to_delete
 from wattwise.models.forecast import DemandForecaster, ForecastSettings, startup_lead_s
+from wattwise.models.costs import zone_weights
 from wattwise.models.scoring import candidate_scores, node_costs, short_classes
 from wattwise.simulations.cluster_model import OFF, ON, SLEEPING, WAKING
 from wattwise.simulations.context import SimContext
@@ -67,7 +68,14 @@ class WattwisePolicy(Policy):
         self._weights_key = None
         self._name_index = {n: i for i, n in enumerate(cm.node_names)}
         self._cost_cache: dict = {}
+        self._metric_cache: tuple | None = None
+        self._plan_cache = PlanCache()       # node groups and pair verdicts while the cluster stands still
         self._by_name = {n.name: n for n in cm.snapshot.nodes}
+        # what `node_costs` reads of a node besides the plan and its power state: class, zone and
+        # what other pods reserve on it; nodes alike in these and in the plan cost the same
+        reserved = {r: i for i, r in enumerate(dict.fromkeys(n.reserved for n in cm.snapshot.nodes))}
+        kind = np.array([reserved[n.reserved] for n in cm.snapshot.nodes], np.int64)
+        self._node_kind = (kind * len(cm.class_names) + cm.class_idx) * len(cm.zones) + cm.zone_idx
         self._replan(ctx, "first plan")
 
     # --- the scaler's background refresher -----------------------------------------------------
@@ -89,7 +97,7 @@ class WattwisePolicy(Policy):
         self.snapshot = build_sim_snapshot(ctx, ctx.demand_fps, self.state,
                                            demand_history=self.window.history(ctx.now_s),
                                            expected_fps=self.expected, lead_s=self.lead_s)
-        self.plan, self.state = make_plan(self.snapshot)
+        self.plan, self.state = make_plan(self.snapshot, self._plan_cache)
         # the mark's per-workload arrays in the model's workload order, the order of the demand
         # they are compared with (the snapshot's is the refresher's: by key)
         self.mark = PlanMark.of(self.plan, in_model_order(ctx, self.snapshot), self._zone_weights(ctx))
@@ -97,7 +105,9 @@ class WattwisePolicy(Policy):
         self.replans += 1
         self.replan_reasons[reason] += 1
         self._cost_cache.clear()
+        self._metric_cache = None
         self._by_name = {n.name: n for n in self.snapshot.nodes}
+        self._weights_by_zone = zone_weights(self.snapshot, {n.zone for n in self.snapshot.nodes})
         self.active = np.zeros(cm.n_nodes, bool)
         self.active[[self._name_index[n] for n in self.plan.active_nodes]] = True
         self._active_names = frozenset(self.plan.active_nodes)
@@ -106,6 +116,7 @@ class WattwisePolicy(Policy):
             for node, count in self.plan.workloads[wl.key].by_node.items():
                 self.planned[w, self._name_index[node]] = count
         self.plan_replicas = self.planned.sum(axis=1).astype(float)
+        self._planned_by_node = [_by_node(self.planned[w]) for w in range(cm.n_workloads)]
 
     def on_tick(self, ctx: SimContext) -> None:
         demand = ctx.demand_fps
@@ -124,11 +135,14 @@ class WattwisePolicy(Policy):
         """What the scaler reports: `models.rollout.desired_replicas` from the plan and the pods
         running and ready per node (make before break: Kubernetes never moves a pod)."""
         st = ctx.st
-        pods = st.ready + st.booting
-        total = np.array([
-            desired_replicas(int(self.plan_replicas[w]), _by_node(self.planned[w]), _by_node(pods[w]),
-                             _by_node(st.ready[w]))
-            for w in range(ctx.cm.n_workloads)], dtype=float)
+        key = (st.version, self.plan_version)     # the answer changes only with the pods or the plan
+        if self._metric_cache is None or self._metric_cache[0] != key:
+            W = ctx.cm.n_workloads
+            pods, ready = _rows_by_node(st.ready + st.booting, W), _rows_by_node(st.ready, W)
+            total = np.array([desired_replicas(int(self.plan_replicas[w]), self._planned_by_node[w], pods[w], ready[w])
+                              for w in range(W)], dtype=float)
+            self._metric_cache = (key, total)
+        total = self._metric_cache[1].copy()
         return total, np.ones(ctx.cm.n_workloads), total > 0
 
     # --- the extender ---------------------------------------------------------------------------
@@ -141,32 +155,45 @@ class WattwisePolicy(Policy):
 
     def _costs(self, ctx: SimContext, w: int) -> np.ndarray:
         """Weighted cost per frame of one more replica on every allowed node (inf elsewhere), for
-        the plan, the nodes' power state and the classes short now."""
+        the plan, the nodes' power state and the classes short now: `models.scoring.node_costs`
+        asked once per kind of node (class, zone, pinned, active in the plan, powered, planned
+        for `w`), as the planner's rankings ask it, since nodes alike in all that cost the same
+        (tests/simulations/test_wattwise_costs.py checks that against asking for every node)."""
         cm, st = ctx.cm, ctx.st
         powered = (st.node_state == ON) | (st.node_state == WAKING)
         shorts = self._short_classes(ctx, w)
         key = (w, self.plan_version, powered.tobytes(), shorts)
         costs = self._cost_cache.get(key)
         if costs is None:
-            by_name = self._by_name
-            for i in np.flatnonzero(cm.eligible[w]):
+            allowed = np.flatnonzero(cm.eligible[w])
+            kind = ((self._node_kind[allowed] * 2 + self.active[allowed]) * 2 + powered[allowed]) * 2 \
+                + (self.planned[w, allowed] > 0)
+            _, first, which = np.unique(kind, return_index=True, return_inverse=True)
+            by_name = dict(self._by_name)
+            names = []
+            for i in allowed[first].tolist():
                 node = by_name[cm.node_names[i]]
                 if node.powered_on != bool(powered[i]):
                     by_name[node.name] = replace(node, powered_on=bool(powered[i]))
+                names.append(node.name)
             wl = cm.snapshot.workloads[w]
-            allowed = [cm.node_names[n] for n in np.flatnonzero(cm.eligible[w])]
+            cost_of = {c.node: c.weighted_cost
+                       for c in node_costs(self.snapshot, wl, names, active_nodes=self._active_names,
+                                           planned_nodes=frozenset(self.plan.workloads[wl.key].by_node),
+                                           short_classes=shorts, by_name=by_name, weights=self._weights_by_zone)}
+            rep = np.array([cost_of.get(n, np.inf) for n in names])
             costs = np.full(cm.n_nodes, np.inf)
-            for c in node_costs(self.snapshot, wl, allowed, active_nodes=self._active_names,
-                                planned_nodes=frozenset(self.plan.workloads[wl.key].by_node), short_classes=shorts,
-                                by_name=by_name):
-                costs[self._name_index[c.node]] = c.weighted_cost
+            costs[allowed] = rep[which.reshape(-1)]
             self._cost_cache[key] = costs
         return costs
 
     def extender_scores(self, ctx: SimContext, w: int, candidates: np.ndarray) -> np.ndarray:
         """The extender's 0..10 per candidate: the core's `candidate_scores` of their costs."""
-        costs = self._costs(ctx, w)[candidates].tolist()
-        return np.array(candidate_scores([c if c != np.inf else None for c in costs]), dtype=float)
+        # a score depends only on the candidate's own cost and the cheapest one's
+        # (`candidate_scores`), so each distinct cost among the candidates is scored once
+        distinct, which = np.unique(self._costs(ctx, w)[candidates], return_inverse=True)
+        scores = candidate_scores([c if c != np.inf else None for c in distinct.tolist()])
+        return np.array(scores, dtype=float)[which.reshape(-1)]
 
     def place(self, ctx: SimContext, w: int, candidates: np.ndarray) -> int:
         extender = self.extender_scores(ctx, w, candidates) * self.timing.extender_weight * 10
@@ -179,7 +206,9 @@ class WattwisePolicy(Policy):
         names = ctx.cm.node_names
         planned = {names[n]: c for n, c in _by_node(self.planned[w]).items()}
         costs = planned_deletion_costs([p.node for p in pods], planned)
-        pods = [replace(p, deletion_cost=c) for p, c in zip(pods, costs)]
+        priced: dict = {}    # pods alike (one node, one phase) share one object: price each once
+        pods = [priced.get((id(p), c)) or priced.setdefault((id(p), c), replace(p, deletion_cost=c))
+                for p, c in zip(pods, costs)]
         return [nodes[i] for i in pods_to_delete(pods, k)]
 
     def tuning(self, cm) -> dict:
@@ -219,3 +248,12 @@ class ReactiveWattwisePolicy(WattwisePolicy):
 def _by_node(counts: np.ndarray) -> dict[int, int]:
     """A per-node count vector as the mapping the core takes (node index to count, non-zero only)."""
     return {int(n): int(counts[n]) for n in np.flatnonzero(counts)}
+
+
+def _rows_by_node(counts: np.ndarray, n_rows: int) -> list[dict[int, int]]:
+    """`_by_node` of every row of a [W, N] count matrix, from one pass over its non-zero cells."""
+    out: list[dict[int, int]] = [{} for _ in range(n_rows)]
+    rows, cols = np.nonzero(counts)
+    for r, c, v in zip(rows.tolist(), cols.tolist(), counts[rows, cols].tolist()):
+        out[r][c] = v
+    return out
