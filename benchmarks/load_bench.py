@@ -55,6 +55,7 @@ import heapq
 import math
 import os
 import random
+import re
 import socket
 import sys
 import tempfile
@@ -184,6 +185,18 @@ def scrape(url: str) -> dict:
             if s.name.endswith("_bucket"):
                 out[("bucket", name, s.labels["code"], float(s.labels["le"]))] = s.value
     return out
+
+
+PLAN_TIME = re.compile(rb"^wattwise_plan_timestamp_seconds ([0-9.e+-]+)$", re.M)
+
+
+def scrape_plan_time(url: str) -> float | None:
+    """The plan timestamp alone, found with a regular expression: parsing the whole page (a few
+    series per workload) takes this client's GIL for a tenth of a second or more, a stall of
+    every call it is timing."""
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        m = PLAN_TIME.search(resp.read())
+    return float(m.group(1)) if m else None
 
 
 def server_view(before: dict, after: dict) -> dict[str, tuple[dict[str, int], float]]:
@@ -406,6 +419,17 @@ class Load:
             if tasks:
                 await asyncio.wait(tasks)
 
+    async def loop_lag(self, t0: float, end: float) -> None:
+        """How late this client's own event loop runs a 10 ms timer: a late client delays every
+        call it times, so its lag is part of every latency recorded."""
+        loop = asyncio.get_running_loop()
+        self.lag = array("d")
+        await asyncio.sleep(max(0.0, t0 - loop.time()))
+        while loop.time() < end:
+            due = loop.time() + 0.01
+            await asyncio.sleep(0.01)
+            self.lag.append(max(0.0, loop.time() - due))
+
     # every --report-s: memory and the window's calls
     async def reporter(self, t0: float, end: float, start_rss: tuple[float, float]) -> None:
         loop = asyncio.get_running_loop()
@@ -422,7 +446,7 @@ class Load:
             elapsed = loop.time() - t0
             self.rss_series.append((elapsed, own, kids))
             try:
-                plan_time = (await loop.run_in_executor(None, scrape, self.metrics_url)).get("plan_time")
+                plan_time = await loop.run_in_executor(None, scrape_plan_time, self.metrics_url)
                 self.plan_times.add(plan_time)
             except OSError:
                 plan_time = None
@@ -528,7 +552,7 @@ async def run(load: Load, args, start_rss) -> float:
     load.server_cpu_before = cpu_s(load.served.proc.pid)
     doors = [] if args.only == "extender" else [load.keda(t0, end, channels)]
     doors += [] if args.only == "keda" else [load.extender(t0, end)]
-    await asyncio.gather(*doors, load.reporter(t0, end, start_rss))
+    await asyncio.gather(*doors, load.reporter(t0, end, start_rss), load.loop_lag(t0, end))
     wall = time.perf_counter() - begun - 0.5
     load.server_cpu = cpu_s(load.served.proc.pid) - load.server_cpu_before
     for c in channels:
@@ -562,6 +586,9 @@ def report(load: Load, args, wall: float, start_rss, end_rss, hwm: float, server
     print(f"run {d:g} s, then {wall - d:.1f} s draining calls in flight; serve used {load.server_cpu:.0f} CPU s "
           f"({100 * load.server_cpu / wall:.0f}% of one core); this client {client_cpu_s:.0f} CPU s "
           f"({100 * client_cpu_s / wall:.0f}%, the fake API's thread included)")
+    lag = sorted(load.lag)
+    print(f"this client's event loop: a 10 ms timer late by p50 {ms(quantile(lag, 0.5))} ms, p99 "
+          f"{ms(quantile(lag, 0.99))} ms, max {ms(lag[-1] if lag else float('nan'))} ms")
     print(f"KEDA: {load.reads} reads started ({load.reads / d:.1f}/s, target {target_rpcs / 3:.0f}/s), late by p99 "
           f"{ms(quantile(keda_late, 0.99))} ms, max {ms(keda_late[-1] if keda_late else float('nan'))} ms; "
           f"{rpcs / d:.1f} RPC/s answered in the window (target {target_rpcs:.0f})")

@@ -9,7 +9,9 @@ Memo: one `Placement` per plan. Within it each node's verdict is computed once p
 (`PodIntent.key`), and each node's cost once per intent and set of short classes, in a table kept
 with the node map it was computed for. A new node map (a node changed in the API server) reuses
 every answer whose `NodeEntry` is the same object and computes the rest. Tables are dropped,
-least recently used first, once they hold more than `max_entries` node answers in all.
+least recently used first, once they hold more than `max_entries` node answers in all: by
+default room for a few tables per workload of every node (`memo_entries_for`), so a cluster's
+pods of every workload in turn find their answers until the next plan.
 """
 
 from __future__ import annotations
@@ -29,10 +31,23 @@ from wattwise.models.pod_intent import PodIntent, PodKind, WorkloadIndex
 from wattwise.models.scoring import candidate_scores, count_by_class, node_costs, short_classes
 from wattwise.models.snapshot import Snapshot
 
-# Node answers kept per plan: 50 tables of 5,000 nodes, e.g. 25 kinds of pod each filtered and
-# scored. An answer takes ~30 bytes in its table (tracemalloc, 5,000 nodes: the verdicts and
-# reasons themselves are shared), so ~8 MB in all.
+# Node answers kept per plan, at least: 50 tables of 5,000 nodes, e.g. 25 kinds of pod each
+# filtered and scored. An answer takes ~30 bytes in its table (tracemalloc, 5,000 nodes: the
+# verdicts and reasons themselves are shared), so ~8 MB in all.
 DEFAULT_MAX_ENTRIES = 250_000
+# A plan's workloads each get room for this many tables of every node: its filter verdicts, its
+# prioritize costs, and one more for a second set of short classes (or a pod whose own TEE
+# demand differs from its workload's). 1,000 workloads x 200 nodes: 600,000 answers, ~18 MB.
+TABLES_PER_WORKLOAD = 3
+# ... but no more than this in all (~60 MB): past it, tables are dropped least recently used first.
+MAX_ENTRIES_CAP = 2_000_000
+
+
+def memo_entries_for(workloads: int, nodes: int) -> int:
+    """The answers a plan's memo keeps: every workload's tables for every node, within bounds.
+    A memo smaller than the workloads' tables is emptied, table by table, by pods of each workload
+    in turn (kube-scheduler's queue), so every call then misses."""
+    return min(MAX_ENTRIES_CAP, max(DEFAULT_MAX_ENTRIES, TABLES_PER_WORKLOAD * (workloads + 1) * nodes))
 
 
 class Outcome(enum.StrEnum):
@@ -102,12 +117,14 @@ class Placement:
     """Filter verdicts and prioritize scores for one plan (or none yet), memoised per node."""
 
     def __init__(self, snapshot: Snapshot | None = None, plan: Plan | None = None,
-                 max_entries: int = DEFAULT_MAX_ENTRIES):
+                 max_entries: int | None = None):
         """`plan` None: no plan yet. No workload is known then, so labelled pods get the TEE check
-        only (like unmanaged Confidential Containers pods) and no scores."""
+        only (like unmanaged Confidential Containers pods) and no scores. `max_entries` None: room
+        for every workload's tables of every node of the snapshot (`memo_entries_for`)."""
         self.snapshot = snapshot if snapshot is not None else NO_SNAPSHOT
         self.plan = plan
-        self.max_entries = max_entries
+        self.max_entries = max_entries if max_entries is not None else memo_entries_for(
+            len(self.snapshot.workloads), len(self.snapshot.nodes))
         self.workloads = WorkloadIndex(self.snapshot.workloads if plan is not None else ())
         self._snapshot_nodes = {n.name: n for n in self.snapshot.nodes}
         self._class_of = {n.name: n.node_class for n in self.snapshot.nodes}

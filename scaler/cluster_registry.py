@@ -46,6 +46,22 @@ class _Bases(Mapping[str, Workload]):
         return len(self._source.current().bases)
 
 
+class _Index:
+    """One `ClusterWorkloads` looked up by key: its requests by workload, and why each ScaledObject
+    left out is left out, by namespace/name. Built once per new result of the source, so a KEDA
+    call costs a dict look-up however many ScaledObjects the cluster has."""
+
+    __slots__ = ("of", "workloads", "left_out")
+
+    def __init__(self, of: ClusterWorkloads):
+        self.of = of
+        self.workloads = frozenset(r.workload_key for r in of.requests)
+        left_out: dict[str, str] = {}
+        for so, why in of.left_out:
+            left_out.setdefault(so, why)          # the first reason, as a scan in order finds it
+        self.left_out = left_out
+
+
 class ClusterRegistry:
     def __init__(self, source: WorkloadSource):
         self._source = source
@@ -53,6 +69,7 @@ class ClusterRegistry:
         self._lock = threading.Lock()
         self._known: dict[str, ScalerRequest] = {}
         self._forget: list[Callable[[ScalerRequest, bool], None]] = []
+        self._index = _Index(ClusterWorkloads((), {}, ()))
 
     def on_change(self, fn: Callable[[], None]) -> None:
         self._source.subscribe(fn)
@@ -76,13 +93,21 @@ class ClusterRegistry:
     def left_out(self) -> tuple[tuple[str, str], ...]:
         return self._source.current().left_out
 
+    def _indexed(self) -> _Index:
+        """The index of the source's current workloads (rebuilt when the source has a new result)."""
+        current = self._source.current()
+        index = self._index
+        if index.of is not current:
+            index = _Index(current)
+            self._index = index               # one reference swap: readers see the old or the new one
+        return index
+
     def touch(self, request: ScalerRequest) -> bool:
         """A KEDA call: answered only for a workload a ScaledObject in the cluster asks for."""
-        current = self._source.current()
-        if any(r.workload_key == request.workload_key for r in current.requests):
+        index = self._indexed()
+        if request.workload_key in index.workloads:
             return False
-        why = next((r for so, r in current.left_out
-                    if so == f"{request.scaled_object_namespace}/{request.scaled_object}"), "")
+        why = index.left_out.get(f"{request.scaled_object_namespace}/{request.scaled_object}", "")
         if why:
             raise MetadataError("workload", f"ScaledObject {request.scaled_object_namespace}/{request.scaled_object} "
                                             f"is left out of the plan: {why}")

@@ -25,6 +25,36 @@ from wattwise.scaler.tls import ReloadingCredentials
 
 log = logging.getLogger(__name__)
 
+GRPC_LOGGER = "grpc._cython.cygrpc"
+CALLER_GONE = "ExecuteBatchError raised in core by servicer method"
+
+
+class CallerGoneFilter(logging.Filter):
+    """gRPC's own logger reports a reply it could not send as an ERROR with a traceback:
+    `ExecuteBatchError raised in core by servicer method [...]`. The handler had answered; the send
+    failed because the caller had already given up (its deadline passed or it closed the
+    connection between our answer and grpc's send), which is normal under load and says nothing
+    about WattWise. Such a record becomes one INFO line naming the method; every other grpc record
+    passes unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and str(record.msg).startswith(CALLER_GONE):
+            method = record.getMessage()[len(CALLER_GONE):].strip(" []")
+            record.msg, record.args = "reply to %s not sent: the caller had given up (deadline passed or connection " \
+                                      "closed) before gRPC sent it", (method,)
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            record.exc_info = record.exc_text = None
+            return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+        return True
+
+
+def quiet_caller_gone() -> None:
+    """Install `CallerGoneFilter` on gRPC's logger (once per process)."""
+    logger = logging.getLogger(GRPC_LOGGER)
+    if not any(isinstance(f, CallerGoneFilter) for f in logger.filters):
+        logger.addFilter(CallerGoneFilter())
+
+
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExternalScaler"].full_name
 MAX_REQUEST_BYTES = 1024 * 1024   # a request within the metadata limits is at most about 300 KiB (docs/scaler.md)
 
@@ -59,6 +89,7 @@ class ScalerServer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        quiet_caller_gone()
         self._notifier = ChangeNotifier(self._loop)
         self.servicer = ExternalScalerServicer(self.core, self._notifier, self.metrics)
         self._main = grpc.aio.server(options=[("grpc.so_reuseport", 0),

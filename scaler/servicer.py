@@ -70,6 +70,11 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
         self._metrics = metrics
         self._open_streams = 0
         self._basis: dict[str, tuple[bool, int]] = {}   # workload -> (pods known, surge) last reported
+        # labelled metrics by their labels: prometheus_client's labels() takes a lock and checks
+        # the labels at each call, several times per RPC otherwise
+        self._durations: dict[tuple[str, str], object] = {}
+        self._answers: dict[str, object] = {}
+        self._surges: dict[str, object] = {}
         core.registry.on_forget(self._forget)
 
     @property
@@ -80,6 +85,7 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
         """The registry let the workload go: so do the per-workload answer records and gauges."""
         if workload_gone:
             self._basis.pop(request.workload_key, None)
+            self._surges.pop(request.workload_key, None)
             try:
                 self._metrics.surge.remove(request.workload_key)
             except KeyError:
@@ -103,7 +109,10 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
 
     def _observe(self, method: str, code: str, t0: float) -> None:
-        self._metrics.rpc_duration.labels(method, code).observe(time.perf_counter() - t0)
+        child = self._durations.get((method, code))
+        if child is None:
+            child = self._durations[(method, code)] = self._metrics.rpc_duration.labels(method, code)
+        child.observe(time.perf_counter() - t0)
 
     async def GetMetricSpec(self, request, context):
         t0 = time.perf_counter()
@@ -135,8 +144,15 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
 
     def _note_basis(self, value) -> None:
         """Count and gauge what the value rests on; log when a workload's basis or surge changes."""
-        self._metrics.answers.labels("rollout" if value.pods_known else "plan").inc()
-        self._metrics.surge.labels(value.workload).set(value.surge)
+        basis_label = "rollout" if value.pods_known else "plan"
+        answers = self._answers.get(basis_label)
+        if answers is None:
+            answers = self._answers[basis_label] = self._metrics.answers.labels(basis_label)
+        answers.inc()
+        surge = self._surges.get(value.workload)
+        if surge is None:
+            surge = self._surges[value.workload] = self._metrics.surge.labels(value.workload)
+        surge.set(value.surge)
         basis = (value.pods_known, value.surge)
         if self._basis.get(value.workload) != basis:
             self._basis[value.workload] = basis

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import gc
 import importlib
 import logging
 import os
@@ -474,6 +475,7 @@ async def _serve(args) -> int:
                 events = EventPoster(kube_event_post(cluster.api_client)).start()
                 started.callback(events.stop)
         scaler, snapshot = _build(args, cluster, pods, events)
+        _freeze_startup_heap()
         started.callback(close_carbon, scaler.refresher.carbon)
         started.callback(scaler.refresher.stop)
         if run_scaler:
@@ -520,6 +522,18 @@ async def _serve(args) -> int:
         await stop.wait()
         log.info("signal received; stopping")
     return 0
+
+
+def _freeze_startup_heap() -> None:
+    """Keep what start-up made (imported libraries, the API server's first lists, the first plan)
+    out of every later cyclic garbage collection. A full collection walks every tracked object
+    while holding the GIL, so every thread stops meanwhile: with all of that in reach, one took
+    0.2-0.9 s at 1,000 ScaledObjects and 200 nodes, every 20-30 s, and each was a stall of both
+    doors. Reference counting still frees what start-up made as usual; only cyclic garbage among
+    it is never collected (made once, so bounded)."""
+    gc.collect()
+    gc.freeze()
+    log.debug("%d objects from start-up kept out of garbage collection", gc.get_freeze_count())
 
 
 async def _stop_quietly(server) -> None:
