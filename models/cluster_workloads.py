@@ -21,13 +21,14 @@ so the plan, KEDA's answers and the pods' `wattwise.io/workload` label (the work
 by convention the workload is named after its ScaledObject. Each ScaledObject that cannot be
 planned is left out with a one-line reason (invalid metadata, a missing or unsupported scale
 target, two WattWise triggers, a workload another ScaledObject already names); the others are read
-as usual.
+as usual. Each workload's scale target kind is kept (`kinds`): a StatefulSet's answer carries no
+make-before-break surge (`models.rollout.surge_applies`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wattwise.models.admission import rules_from_pod_spec
@@ -54,6 +55,7 @@ class ClusterWorkloads:
     requests: tuple[ScalerRequest, ...]          # one per ScaledObject read, by namespace and name
     bases: Mapping[str, Workload]                # workload key -> the base for build_workload
     left_out: tuple[tuple[str, str], ...]        # (namespace/name of the ScaledObject, why)
+    kinds: Mapping[str, str] = field(default_factory=dict)   # workload key -> scaleTargetRef kind
 
 
 def cluster_workloads(scaled_objects_json: Iterable[Mapping[str, Any]],
@@ -64,6 +66,7 @@ def cluster_workloads(scaled_objects_json: Iterable[Mapping[str, Any]],
     `targets`: (kind, namespace, name) of apps/v1 Deployments and StatefulSets -> their JSON."""
     requests: list[ScalerRequest] = []
     bases: dict[str, Workload] = {}
+    kinds: dict[str, str] = {}
     owner: dict[str, str] = {}
     left_out: list[tuple[str, str]] = []
     for so in sorted(scaled_objects_json, key=_ref):
@@ -84,8 +87,9 @@ def cluster_workloads(scaled_objects_json: Iterable[Mapping[str, Any]],
             continue
         requests.append(request)
         bases[key] = base
+        kinds[key] = str(((so.get("spec") or {}).get("scaleTargetRef") or {}).get("kind") or "Deployment")
         owner[key] = where
-    return ClusterWorkloads(tuple(requests), bases, tuple(left_out))
+    return ClusterWorkloads(tuple(requests), bases, tuple(left_out), kinds)
 
 
 def _ref(so: Any) -> tuple[str, str]:

@@ -11,9 +11,11 @@ Holding: a plan held for lack of trustworthy demand is answered as planned (the 
 trustworthy demand ever (`WorkloadPlan.no_trusted_demand`) is not answered with a number but with
 `NotPlanned`, so the HPA keeps its current count. No rule of the hold is repeated here.
 
-When the workload's running and ready pods per node are known (the `PodCounts` port), the value
-is the core's `models.rollout.desired_replicas`: the plan's replicas plus a surge of off-plan
-pods while planned ones are not ready (make before break). Otherwise it is the plan's replicas.
+When the workload's running and ready pods per node are known (the `PodCounts` port) and the
+core's `models.rollout.surge_applies` (pod-deletion costs are set, `Rollout.deletion_cost_set`,
+and the scale target is not a StatefulSet), the value is the core's
+`models.rollout.desired_replicas`: the plan's replicas plus a surge of off-plan pods while planned
+ones are not ready (make before break). Otherwise it is the plan's replicas.
 
 KEDA reads the float field when it is > 0 (KEDA 2.17+) and the int field otherwise, so both are
 sent: int = ceil(float). A target is never 0, negative or non-finite; a value that is negative or
@@ -24,9 +26,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 from wattwise.models.plan import WorkloadPlan
-from wattwise.models.rollout import desired_replicas
+from wattwise.models.rollout import desired_replicas, surge_applies
 from wattwise.models.trigger_metadata import MetadataError, ScalerRequest, quote
 from wattwise.models.workload_build import objective_of
 from wattwise.scaler.pod_counts import PodCounts
@@ -37,6 +40,28 @@ TARGET_PER_REPLICA = 1.0
 
 class NotPlanned(RuntimeError):
     """The workload has no trustworthy plan yet; retrying after the next refresh helps."""
+
+
+def _kind_unknown(workload_key: str) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """What decides whether make before break may apply (`models.rollout.surge_applies`).
+    `deletion_cost_set`: this WattWise keeps the plan's pod-deletion costs on the pods (`serve
+    --set-deletion-cost`); `target_kind(workload_key)`: the ScaledObject's scaleTargetRef kind
+    (Deployment, StatefulSet), None when unknown (KEDA-call registrations carry no kind)."""
+
+    deletion_cost_set: bool = False
+    target_kind: Callable[[str], str | None] = _kind_unknown
+
+    def surge(self, workload_key: str) -> bool:
+        kind = self.target_kind(workload_key) if self.deletion_cost_set else None   # only read when it matters
+        return surge_applies(self.deletion_cost_set, kind)
+
+
+NO_DELETION_COST = Rollout()   # the default: no pod-deletion costs, so never a surge
 
 
 @dataclass(frozen=True)
@@ -61,7 +86,8 @@ class ValueAnswer:
     held: bool
     degraded: bool
     planned: int = 0          # the plan's replicas; value - planned is the make-before-break surge
-    pods_known: bool = False  # True: value from desired_replicas with running/ready pods; False: the plan's
+    pods_known: bool = False  # True: running/ready pods known (value from desired_replicas when surge_allowed)
+    surge_allowed: bool = True  # False: no surge whatever the pods (no deletion costs, or a StatefulSet)
 
     @property
     def surge(self) -> int:
@@ -117,18 +143,21 @@ def workload_plan(request: ScalerRequest, state: ScalerState | None) -> Workload
     return wp
 
 
-def metric_value(request: ScalerRequest, state: ScalerState | None, pods: PodCounts | None = None) -> ValueAnswer:
+def metric_value(request: ScalerRequest, state: ScalerState | None, pods: PodCounts | None = None,
+                 rollout: Rollout = NO_DELETION_COST) -> ValueAnswer:
     wp = workload_plan(request, state)
     counts = pods.running_and_ready(request.workload_key) if pods is not None else None
-    if counts is None:
+    surge_allowed = rollout.surge(request.workload_key)
+    if counts is None or not surge_allowed:
         replicas = wp.replicas
     else:
         running, ready = counts
         replicas = desired_replicas(wp.replicas, wp.by_node, running, ready)
     return ValueAnswer(request.metric_name, as_value(float(replicas) * TARGET_PER_REPLICA), request.workload_key,
-                       wp.held, state.degraded, wp.replicas, counts is not None)
+                       wp.held, state.degraded, wp.replicas, counts is not None, surge_allowed)
 
 
-def is_active(request: ScalerRequest, state: ScalerState | None, pods: PodCounts | None = None) -> bool:
+def is_active(request: ScalerRequest, state: ScalerState | None, pods: PodCounts | None = None,
+              rollout: Rollout = NO_DELETION_COST) -> bool:
     """Active exactly when the value GetMetrics reports (the same call) is above 0."""
-    return metric_value(request, state, pods).value.as_float > 0
+    return metric_value(request, state, pods, rollout).value.as_float > 0

@@ -19,6 +19,7 @@ from wattwise.models.model_set import EnergyModelSource, StaticModels
 from wattwise.models.ports import CarbonIntensitySource, NodeInventory, ReplicaFpsSource
 from wattwise.models.snapshot import Snapshot
 from wattwise.models.workload import Workload
+from wattwise.scaler.answer import NO_DELETION_COST, Rollout
 from wattwise.scaler.cluster_registry import ClusterRegistry
 from wattwise.scaler.core import ScalerCore
 from wattwise.scaler.demand import DemandPort
@@ -51,10 +52,11 @@ def build_scaler(*, inventory: NodeInventory, demand: DemandPort, carbon: Carbon
                  metrics: ScalerMetrics | None = None, planner: PlanRunner | None = None,
                  pods: PodCounts | None = None, models: EnergyModelSource | None = None,
                  registry: Registry | ClusterRegistry | None = None,
-                 replica_fps: ReplicaFpsSource | None = None) -> Scaler:
+                 replica_fps: ReplicaFpsSource | None = None, rollout: Rollout = NO_DELETION_COST) -> Scaler:
     """`planner`: where plans are made (default: inline, on the refresher's thread). `pods`: running
     and ready pods per node, for the make-before-break surge and the re-plan gate's "pods waiting"
-    (default: none, the plan's replicas). `replica_fps`: each replica's delivered and dropped FPS,
+    (default: none, the plan's replicas); `rollout`: whether the surge may apply (default: not,
+    without pod-deletion costs: `scaler.answer.Rollout`). `replica_fps`: each replica's delivered and dropped FPS,
     to lower the capacity of (workload, class) pairs that drop frames (default: none, capacities
     as modelled; live: `telemetry.prometheus.replica_fps.PrometheusReplicaFps`). A carbon source
     configured with its own `default_g_per_kwh` sets the planner's `carbon_default_g_per_kwh`, so
@@ -67,7 +69,7 @@ def build_scaler(*, inventory: NodeInventory, demand: DemandPort, carbon: Carbon
     refresher = PlanRefresher(inventory=inventory, demand=demand, carbon=carbon, registry=registry,
                               catalogue=catalogue_by_key, settings=settings, clock=clock, planner=planner, pods=pods,
                               models=models, replica_fps=replica_fps)
-    core = ScalerCore(registry, refresher.state, pods=pods)
+    core = ScalerCore(registry, refresher.state, pods=pods, rollout=rollout)
     metrics = metrics or ScalerMetrics()
     server = ScalerServer(core, refresher, metrics, config, tls)
     return Scaler(registry, refresher, core, metrics, server)
@@ -79,14 +81,16 @@ def settings_from_snapshot(snapshot: Snapshot, interval_s: float) -> RefresherSe
 
 def build_demo(snapshot: Snapshot, *, interval_s: float = 15.0, config: ServerConfig = ServerConfig(),
                tls: ReloadingCredentials | None = None, demand: DemandPort | None = None,
-               clock: Callable[[], float] = time.time, pods: PodCounts | None = None) -> Scaler:
+               clock: Callable[[], float] = time.time, pods: PodCounts | None = None,
+               settings: RefresherSettings | None = None, rollout: Rollout = NO_DELETION_COST) -> Scaler:
     """The bundled scenario with recorded demand; its workloads are registered up front (with the
     metadata `demo_metadata` prints) and planned once, so answers are ready at start. The demo has
-    no pods: without `pods` it answers the plan's replicas."""
+    no pods: without `pods` it answers the plan's replicas. `settings`: instead of the scenario's
+    with `interval_s`."""
     scaler = build_scaler(inventory=ScenarioInventory(snapshot), demand=demand or recorded_demand(snapshot),
                           carbon=ScenarioCarbon(snapshot), catalogue_by_key=catalogue(snapshot),
-                          settings=settings_from_snapshot(snapshot, interval_s), config=config, tls=tls,
-                          registry_ttl_s=math.inf, clock=clock, pods=pods,
+                          settings=settings or settings_from_snapshot(snapshot, interval_s), config=config, tls=tls,
+                          registry_ttl_s=math.inf, clock=clock, pods=pods, rollout=rollout,
                           models=StaticModels(snapshot.models, origin="the scenario's energy_models"))
     for w in sorted(snapshot.workloads, key=lambda w: w.key):
         scaler.registry.touch(parse_metadata(w.name, w.namespace, demo_metadata(w)))

@@ -18,12 +18,15 @@ from wattwise.scaler.state import ScalerState
 
 class ScalerCore:
     def __init__(self, registry: Registry, state: Callable[[], ScalerState | None],
-                 cache: MetadataCache | None = None, pods: PodCounts | None = None):
-        """`pods`: running/ready pods per node (make-before-break surge); None: plan replicas only."""
+                 cache: MetadataCache | None = None, pods: PodCounts | None = None,
+                 rollout: answer.Rollout = answer.NO_DELETION_COST):
+        """`pods`: running/ready pods per node (make-before-break surge); None: plan replicas only.
+        `rollout`: whether the surge may apply to a workload (`answer.Rollout`)."""
         self.registry = registry
         self._state = state
         self._cache = cache or MetadataCache()
         self.pods = pods
+        self.rollout = rollout
         registry.on_forget(lambda request, _gone: self._cache.discard(request))
 
     def state(self) -> ScalerState | None:
@@ -46,7 +49,7 @@ class ScalerCore:
                      metric_name: str) -> answer.ValueAnswer:
         req = self.request(name, namespace, metadata)
         answer.check_metric_name(req, metric_name)
-        return answer.metric_value(req, self._state(), self.pods)
+        return answer.metric_value(req, self._state(), self.pods, self.rollout)
 
     def is_active(self, name: str, namespace: str, metadata: Mapping[str, str]) -> bool:
-        return answer.is_active(self.request(name, namespace, metadata), self._state(), self.pods)
+        return answer.is_active(self.request(name, namespace, metadata), self._state(), self.pods, self.rollout)

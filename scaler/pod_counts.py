@@ -1,8 +1,8 @@
 """The scaler's port for the pods of a workload that run now: running and ready pods per node.
 
-With them the answer is the core's `models.rollout.desired_replicas` (the plan's replicas plus a
-surge of off-plan pods while planned ones are not ready: make before break); without them, the
-plan's replicas. Live (when the Kubernetes API is configured): `kube_pod_counts(cluster)`, the
+With them, where `models.rollout.surge_applies` (pod-deletion costs set, not a StatefulSet), the
+answer is the core's `models.rollout.desired_replicas` (the plan's replicas plus a surge of
+off-plan pods while planned ones are not ready: make before break); otherwise the plan's replicas. Live (when the Kubernetes API is configured): `kube_pod_counts(cluster)`, the
 process's one view of WattWise's pods over its one pods store, shared with the extender
 (`wattwise.kube.workload_pods.WorkloadPods`); tests and the demo: `StaticPodCounts`.
 """

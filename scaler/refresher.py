@@ -281,7 +281,9 @@ class PlanRefresher:
         version = (previous.version + 1) if previous else 1
         inputs = {"nodes_source": self._describe_inventory(len(nodes)), "left_out": self._left_out(),
                   "refit": self._refit_inputs(),
-                  "capacity_corrections": _describe_corrections(corrections)}
+                  "capacity_corrections": _describe_corrections(corrections),
+                  "settings": {"refresh_s": self.settings.interval_s,
+                               "replan_min_interval_s": self.settings.replan.min_interval_s}}
         for objective, snapshot, (plan, state) in zip(objectives, snapshots, results):
             self._policy[objective] = state
             views[objective] = PlanView(snapshot, plan, state, now_s, bool(reasons), tuple(reasons), version, inputs)

@@ -69,6 +69,9 @@ def plan_report(view: PlanView) -> dict[str, Any]:
             "carbon": carbon,
             "models": models,
             "left_out": list(view.inputs.get("left_out", ())),
+            # the plan clock: the planner's own settings, and the refresher's (serve's flags)
+            "settings": {"headroom": snap.settings.headroom, "scale_down_window_s": snap.settings.scale_down_window_s,
+                         **view.inputs.get("settings", {})},
             "refit": None if refit is None else {k: refit[k] for k in ("ok", "error", "finished_s", "window", "next_due_s",
                                                                      "next_due_reason", "written", "not_written") if k in refit},
         },

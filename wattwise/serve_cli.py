@@ -23,6 +23,7 @@ import errno
 import gc
 import importlib
 import logging
+import math
 import os
 import re
 import signal
@@ -112,7 +113,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="YAML mapping node zones or regions to grid zones (Electricity Maps keys), before the "
                              "bundled cloud-region map; a node's wattwise.io/grid-zone label wins over both")
     scaler.add_argument("--refresh-s", type=float, default=15.0,
-                        help="plan refresh interval; also the plan clock's resolution (default 15)")
+                        help="plan refresh interval in seconds, fractions allowed; also the plan clock's "
+                             "resolution (default 15)")
+    scaler.add_argument("--scale-down-window", default=None, metavar="DURATION",
+                        help="plan each workload for its peak demand over this window, so replicas go down only "
+                             "after demand has stayed lower this long, like an HPA's "
+                             "behavior.scaleDown.stabilizationWindowSeconds (default 5m; with --scenario, the "
+                             "scenario's settings.scale_down_window_s; 0: demand of now)")
+    scaler.add_argument("--replan-min-interval", default="30s", metavar="DURATION",
+                        help="re-plan for changed demand or carbon at most this often (a ScaledObject or node "
+                             "that comes, goes or changes re-plans at once; default 30s, at most 30m)")
     scaler.add_argument("--registration-ttl-s", type=float, default=600.0,
                         help="forget a ScaledObject KEDA has not called for this long (default 600)")
     scaler.add_argument("--carbon-config", metavar="FILE",
@@ -149,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
         check_kube_config(args, os.environ)
         check_ports(args)
         check_prometheus(args)
+        check_plan_clock(args)
         args.network = _zone_network(args.zone_network)
         return asyncio.run(_serve(args))
     except ValueError as e:
@@ -198,6 +209,38 @@ def check_prometheus(args) -> None:
     args.prometheus_auth = connection.from_args(args)
     if args.prometheus_auth.configured:
         log.info("Prometheus %s: %s", args.prometheus, args.prometheus_auth.describe())
+
+
+def check_plan_clock(args) -> None:
+    """Before anything starts: --refresh-s is a positive number, --scale-down-window and
+    --replan-min-interval durations (0 allowed). Sets `args.scale_down_window_s` (None: the
+    scenario's, else the planner's default 300 s) and `args.replan_min_interval_s`, which `_build`
+    plumbs into the refresher's settings (`plan_clock`)."""
+    from wattwise.models.replan import ReplanSettings
+    from wattwise.telemetry.timeparse import parse_duration_s
+
+    if not (math.isfinite(args.refresh_s) and args.refresh_s > 0):
+        raise InvalidInputError("--refresh-s", f"{args.refresh_s!r} is not a positive number of seconds",
+                                "give e.g. 15, or 0.25 for a plan every quarter second")
+    window = args.scale_down_window
+    args.scale_down_window_s = None if window is None else parse_duration_s(window, "--scale-down-window")
+    args.replan_min_interval_s = parse_duration_s(args.replan_min_interval, "--replan-min-interval")
+    most = ReplanSettings().max_interval_s
+    if args.replan_min_interval_s > most:
+        raise InvalidInputError("--replan-min-interval", f"{args.replan_min_interval} is longer than the "
+                                f"{most / 60:g}m a plan is kept at most", f"give at most {most / 60:g}m")
+
+
+def plan_clock(settings, args):
+    """`settings` (RefresherSettings) with the plan clock's flags (`check_plan_clock`) applied."""
+    from dataclasses import replace
+
+    planner = settings.planner
+    if getattr(args, "scale_down_window_s", None) is not None:
+        planner = replace(planner, scale_down_window_s=args.scale_down_window_s)
+    replan = replace(settings.replan, min_interval_s=getattr(args, "replan_min_interval_s",
+                                                             settings.replan.min_interval_s))
+    return replace(settings, planner=planner, replan=replan)
 
 
 PORT_HINT = "stop what listens there, or choose another port; 0 picks a free one"
@@ -271,9 +314,15 @@ def _start_cluster(args):
     from wattwise.kube.cluster import KubeCluster
 
     cluster = KubeCluster.connect(args.kubeconfig, args.in_cluster, resync_s=args.node_resync_s)  # one-line errors
-    log.info("watching the Kubernetes API (%s): %s", ", ".join(cluster.stores),
-             "the scaler adds a make-before-break surge while planned pods are not ready" if args.scaler
-             else "for the extender")
+    if not args.scaler:
+        why = "for the extender"
+    elif getattr(args, "set_deletion_cost", False):
+        why = ("the scaler adds a make-before-break surge while planned pods are not ready (not for "
+               "StatefulSets)")
+    else:
+        why = ("the scaler answers the plan's replicas, without a make-before-break surge: the ReplicaSet "
+               "controller would remove the new pods as often as the off-plan ones without --set-deletion-cost")
+    log.info("watching the Kubernetes API (%s): %s", ", ".join(cluster.stores), why)
     return cluster.start()
 
 
@@ -282,6 +331,7 @@ def _build(args, cluster=None, pods=None, events=None):
     (`events`: an EventPoster for Events on the ScaledObjects whose planned replicas change)."""
     from wattwise.models.model_set import StaticModels
     from wattwise.models.snapshot import Objective
+    from wattwise.scaler.answer import Rollout
     from wattwise.scaler.app import build_demo, build_scaler, settings_from_snapshot
     from wattwise.scaler.carbon import carbon_source
     from wattwise.scaler.planning import InlinePlanner, ProcessPlanner
@@ -302,7 +352,8 @@ def _build(args, cluster=None, pods=None, events=None):
         snapshot = load_scenario(args.scenario or DEFAULT_SCENARIO).snapshot
         from wattwise.scaler.pod_counts import StaticPodCounts   # the demo runs no pods, as the simulator starts
 
-        return build_demo(snapshot, interval_s=args.refresh_s, config=config, tls=tls, pods=StaticPodCounts()), snapshot
+        return build_demo(snapshot, settings=plan_clock(settings_from_snapshot(snapshot, args.refresh_s), args),
+                          config=config, tls=tls, pods=StaticPodCounts()), snapshot
     planner = InlinePlanner() if args.plan_inline else ProcessPlanner(timeout_s=max(120.0, 4 * args.refresh_s))
     common = dict(demand=_demand_port(args), config=config, tls=tls, registry_ttl_s=args.registration_ttl_s,
                   planner=planner, pods=pods)
@@ -315,8 +366,10 @@ def _build(args, cluster=None, pods=None, events=None):
         from wattwise.scaler.refresher import RefresherSettings
 
         inventory, registry, source = _cluster_inputs(args, cluster, models)
-        settings = RefresherSettings(interval_s=args.refresh_s, objective=Objective(args.objective or "energy"),
-                                     planner=PlannerSettings(), network=args.network)
+        common["rollout"] = Rollout(deletion_cost_set=bool(getattr(args, "set_deletion_cost", False)),
+                                    target_kind=lambda key: source.current().kinds.get(key))
+        settings = plan_clock(RefresherSettings(interval_s=args.refresh_s, objective=Objective(args.objective or "energy"),
+                                                planner=PlannerSettings(), network=args.network), args)
         scaler = build_scaler(inventory=inventory, carbon=carbon_source(None, args.carbon_config, args.carbon_static),
                               catalogue_by_key=registry.bases, settings=settings, registry=registry,
                               models=models, replica_fps=_replica_fps(args, cluster), **common)
@@ -330,7 +383,7 @@ def _build(args, cluster=None, pods=None, events=None):
     from wattwise.scaler.sources import ScenarioInventory, catalogue
 
     snapshot = load_scenario(args.scenario).snapshot
-    settings = settings_from_snapshot(snapshot, args.refresh_s)
+    settings = plan_clock(settings_from_snapshot(snapshot, args.refresh_s), args)
     if args.objective:
         from dataclasses import replace
         settings = replace(settings, objective=Objective(args.objective))
@@ -338,6 +391,7 @@ def _build(args, cluster=None, pods=None, events=None):
                                                                                          args.carbon_static),
                           catalogue_by_key=catalogue(snapshot), settings=settings,
                           models=models or StaticModels(snapshot.models, origin="the scenario's energy_models"),
+                          rollout=Rollout(deletion_cost_set=bool(getattr(args, "set_deletion_cost", False))),
                           **common)
     scaler.refresher.refresh_once()       # the first plan (starts the worker), before any port opens
     return scaler, snapshot

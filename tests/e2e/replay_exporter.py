@@ -186,6 +186,12 @@ class ReplayCluster:
         self._listeners: list[Callable[[str, ReplayPod], None]] = []
         self._rng = random.Random(seed)
         self._uids = 0
+        # workload-level demand (`set_demand`): offered FPS per workload, shared by its running
+        # replicas as a queue shares frames, and the frames offered and delivered so far
+        self.demand_fps: dict[str, float] = {}
+        self.offered_frames: dict[str, float] = {}
+        self.delivered_frames: dict[str, float] = {}
+        self.energy_j = 0.0               # every node's power integrated since the start (never reset)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -196,7 +202,8 @@ class ReplayCluster:
 
     def on_change(self, fn: Callable[[str, ReplayPod], None]) -> None:
         """`fn("ADDED" | "DELETED", pod)` whenever a pod appears or goes (also when a moved pod
-        comes back), on the thread that made the change or read the exporter."""
+        comes back), `fn("MODIFIED", pod)` when `set_phase` changes its phase, on the thread that
+        made the change or read the exporter."""
         self._listeners.append(fn)
 
     # -- time ------------------------------------------------------------------------------------
@@ -227,6 +234,11 @@ class ReplayCluster:
         for n in self.nodes.values():
             n.kepler_j += n.power_w * dt
             n.kepler_idle_j += n.curve.idle_w * dt
+            self.energy_j += n.power_w * dt
+        for w, fps in self.demand_fps.items():
+            served = sum(p.delivered_fps for p in self.pods.values() if p.running and p.workload == w)
+            self.offered_frames[w] = self.offered_frames.get(w, 0.0) + fps * dt
+            self.delivered_frames[w] = self.delivered_frames.get(w, 0.0) + served * dt
         self.t = t
 
     def _events_at(self, t: float) -> None:
@@ -247,7 +259,9 @@ class ReplayCluster:
         rng = random.Random(_seed(self.seed, p.namespace, p.name, p.uid, round(t, 3)))
         truth = self.truth_of(p)
         capacity = truth.capacity_fps if truth is not None else 0.0
-        if p.constant_fps is not None:
+        if p.workload in self.demand_fps:
+            pass                          # its share of the workload's demand (`_share`)
+        elif p.constant_fps is not None:
             p.offered_fps = p.constant_fps * (1.0 + rng.uniform(-0.01, 0.01))
         else:
             p.offered_fps = rng.uniform(*p.load) * capacity
@@ -261,6 +275,19 @@ class ReplayCluster:
         capacity = truth.capacity_fps * p.capacity_factor if truth is not None else 0.0
         p.delivered_fps = min(p.offered_fps, capacity) if p.inference else 0.0
         p.dropped_fps = p.offered_fps - p.delivered_fps if p.inference else 0.0
+
+    def _share(self, workload: str) -> None:
+        """A workload's demand split over its running replicas in proportion to their capacity
+        (a queue the replicas pop frames from): together they serve min(demand, capacity)."""
+        if workload not in self.demand_fps:
+            return
+        pods = [p for p in self.pods.values() if p.running and p.inference and p.workload == workload]
+        caps = [(self.truth_of(p).capacity_fps if self.truth_of(p) is not None else 0.0) * p.capacity_factor
+                for p in pods]
+        total = sum(caps)
+        for p, cap in zip(pods, caps):
+            p.offered_fps = self.demand_fps[workload] * cap / total if total > 0 else 0.0
+            self._serve(p)
 
     def pod_power_w(self, p: ReplayPod) -> float:
         """Watts the replica draws now, noise included."""
@@ -315,6 +342,7 @@ class ReplayCluster:
         self.pods[p.key] = p
         if p.running:
             self._new_block(p, t)
+        self._share(p.workload)
         self._update_nodes()
         for fn in self._listeners:
             fn("ADDED", p)
@@ -332,6 +360,7 @@ class ReplayCluster:
             if p.running and p.inference:
                 frozen = dataclasses.replace(p)
                 self.terminated.append(Terminated(p.node, frozen, self.t + self.terminated_keep_s))
+            self._share(p.workload)
             self._update_nodes()
             for fn in self._listeners:
                 fn("DELETED", p)
@@ -344,6 +373,29 @@ class ReplayCluster:
             old = self.remove_pod(namespace, name)
             new = dataclasses.replace(old, node=node, uid="", ip=ip or old.ip, kepler_j=0.0, kepler_idle_j=0.0)
             self._pending.append((self.t + gap_s, new))
+
+    def set_demand(self, workload: str, fps: float) -> None:
+        """From now on `workload` is offered `fps` frames per second in total, shared by its
+        running replicas (`_share`); frames offered and delivered are counted from here on."""
+        with self.lock:
+            self.advance()
+            self.demand_fps[workload] = max(float(fps), 0.0)
+            self._share(workload)
+            self._update_nodes()
+
+    def set_phase(self, namespace: str, name: str, phase: str) -> ReplayPod:
+        """A pod's phase changes (a started replica becomes Running); listeners see MODIFIED."""
+        with self.lock:
+            self.advance()
+            p = self.pods[(namespace, name)]
+            p.phase = phase
+            if p.running:
+                self._new_block(p, self.t)
+            self._share(p.workload)
+            self._update_nodes()
+            for fn in self._listeners:
+                fn("MODIFIED", p)
+            return p
 
     def scale_power(self, workload: str, node_class: str, factor: float) -> None:
         with self.lock:
@@ -519,6 +571,21 @@ def kube_state_metrics(c: ReplayCluster) -> str:
     return e.text()
 
 
+def applications(c: ReplayCluster) -> str:
+    """Every running inference pod's gauges on one page, with the target labels the Prometheus
+    Operator's relabelling gives each pod's own target (`_operator_relabels`)."""
+    e = Exposition()
+    for p in sorted(c.pods.values(), key=lambda p: p.key):
+        if p.running and p.inference:
+            service = p.workload.split("/", 1)[-1]
+            labels = {"namespace": p.namespace, "service": service, "pod": p.name, "container": p.container,
+                      "job": service, "endpoint": "metrics", "instance": f"{p.ip}:{APP_PORT}"}
+            e.add("infer_fps", "gauge", "Frames inferred per second by this inference engine", labels,
+                  p.delivered_fps)
+            e.add("drop_fps", "gauge", "Frames dropped per second by this inference engine", labels, p.dropped_fps)
+    return e.text()
+
+
 def application(c: ReplayCluster, p: ReplayPod) -> str:
     e = Exposition()
     e.add("infer_fps", "gauge", "Frames inferred per second by this inference engine", {}, p.delivered_fps)
@@ -608,6 +675,8 @@ class ReplayExporter:
                 return 200, text, (kepler_010 if schema == KEPLER_010 else kepler_09)(c, node.name)
             if parts[1] == "kube-state-metrics" and len(parts) == 2:
                 return 200, text, kube_state_metrics(c)
+            if parts[1] == "app-all" and len(parts) == 2:  # every inference pod on one target (`scrape_config`)
+                return 200, text, applications(c)
             if parts[1] == "app" and len(parts) == 5:     # a pod's address: a rescheduled pod has a new one
                 p = c.pods.get((parts[2], parts[3]))
                 if p is None or not p.running or not p.inference or p.uid != parts[4]:
@@ -686,8 +755,15 @@ def _operator_relabels(job_from: str, endpoint: str, drop: str | None = None,
     return rules
 
 
-def scrape_config(exporter: ReplayExporter, interval_s: float = 1.0) -> str:
-    """prometheus.yml scraping every exporter of `exporter` every `interval_s` (JSON is YAML)."""
+def scrape_config(exporter: ReplayExporter, interval_s: float = 1.0, app_interval_s: float | None = None) -> str:
+    """prometheus.yml scraping every exporter of `exporter` every `interval_s` (JSON is YAML).
+
+    `app_interval_s` (an accelerated clock): the inference pods instead from one target
+    (`/metrics/app-all`, the labels their own targets would get) every `app_interval_s`. Prometheus
+    hands discovered targets to its scrapers at most every 5 s (a constant of its discovery
+    manager), so a pod's own target shows its gauges up to 5 wall s after it starts: minutes at
+    real time, but 48 simulated minutes at 576x, during which the pod's share of the demand is
+    missing from the sum serve reads."""
     interval = f"{int(interval_s * 1000)}ms"
     app_label = "__meta_kubernetes_service_label_app_kubernetes_io_name"
 
@@ -704,7 +780,13 @@ def scrape_config(exporter: ReplayExporter, interval_s: float = 1.0) -> str:
                         _operator_relabels(app_label, "http", instance_from_node=True), False))
     jobs.append(job("serviceMonitor/monitoring/kube-state-metrics/0", KSM_JOB,
                     _operator_relabels(app_label, "https-main", drop="(pod|service|endpoint|namespace)"), True))
-    jobs.append(job("serviceMonitor/retail/inference/0", "app",
-                    _operator_relabels("__meta_kubernetes_service_name", "metrics"), False))
+    if app_interval_s is None:
+        jobs.append(job("serviceMonitor/retail/inference/0", "app",
+                        _operator_relabels("__meta_kubernetes_service_name", "metrics"), False))
+    else:
+        every = f"{int(app_interval_s * 1000)}ms"
+        jobs.append({"job_name": "serviceMonitor/retail/inference/0", "honor_labels": True, "scrape_interval": every,
+                     "scrape_timeout": every, "metrics_path": "/metrics/app-all",
+                     "static_configs": [{"targets": [f"127.0.0.1:{exporter.port}"]}]})
     return json.dumps({"global": {"scrape_interval": interval, "scrape_timeout": interval,
                                   "evaluation_interval": "15s"}, "scrape_configs": jobs}, indent=1) + "\n"

@@ -1,14 +1,18 @@
-"""Make before break through the gRPC door: while planned pods are not ready, GetMetrics and
-IsActive carry the core's surge of off-plan pods; once they are ready, the plan's count again."""
+"""Make before break through the gRPC door (with pod-deletion costs set, as `serve
+--set-deletion-cost` does: without them there is no surge, tests/scaler/test_answer_rollout.py):
+while planned pods are not ready, GetMetrics and IsActive carry the core's surge of off-plan
+pods; once they are ready, the plan's count again."""
 
 from __future__ import annotations
 
 from wattwise.models.rollout import desired_replicas
+from wattwise.scaler.answer import Rollout
 from wattwise.scaler.pod_counts import StaticPodCounts
 
 from tests.scaler.helpers import demo_ref, keda_poll, scrape, start_demo, stub_for
 
 KEY = "security/badge-readers"
+COSTS_SET = Rollout(deletion_cost_set=True)
 
 
 def value(stub, key=KEY) -> tuple[float, int, bool]:
@@ -19,7 +23,7 @@ def value(stub, key=KEY) -> tuple[float, int, bool]:
 
 def test_surge_while_planned_pods_are_not_ready_then_back_to_the_plan():
     pods = StaticPodCounts()
-    scaler = start_demo(pods=pods)
+    scaler = start_demo(pods=pods, rollout=COSTS_SET)
     channel, stub = stub_for(scaler.grpc_port)
     try:
         view = scaler.scaler.refresher.state().default_view
@@ -52,7 +56,7 @@ def test_surge_while_planned_pods_are_not_ready_then_back_to_the_plan():
 
 def test_unknown_pods_answer_the_plan():
     pods = StaticPodCounts({KEY: ({"de-spr-2": 5, "uk-spr-1": 5}, {"de-spr-2": 5})}, known=False)
-    scaler = start_demo(pods=pods)
+    scaler = start_demo(pods=pods, rollout=COSTS_SET)
     channel, stub = stub_for(scaler.grpc_port)
     try:
         planned = scaler.scaler.refresher.state().default_view.plan.workloads[KEY].replicas
