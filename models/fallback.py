@@ -2,7 +2,11 @@
 
 It only uses allowed pairs, respects each group's room, and covers each workload's demand
 cheapest-per-frame first (the "cascade": cheapest adequate resource first), adding replicas to a
-pair in batches and waking a group's nodes only as its room runs out.
+pair in batches and waking a group's nodes only as its room runs out. A pair's cost per frame
+counts the start-up energy of the replicas it would have to start (those beyond what already runs
+there), and equal costs go to the pair that runs most of the workload's replicas, then to the group
+that runs most replicas of any workload: a count change then adds or removes replicas where they
+run instead of moving them to whichever equal node sorts first.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import math
 
 import numpy as np
 
-from wattwise.models.milp import MilpProblem, MilpSolution, evaluate
+from wattwise.models.milp import MilpProblem, MilpSolution, evaluate, running_in_groups
 
 
 def solve_greedy(p: MilpProblem) -> MilpSolution:
@@ -33,9 +37,11 @@ def _greedy(p: MilpProblem, order) -> MilpSolution:
     room = np.stack([p.room_cpu_m, p.room_mem_mib, p.room_gpu], axis=1)
     need_r = np.stack([p.cpu_m, p.mem_mib, p.gpu], axis=1)
     per_frame = (p.a_w + p.b_w * p.cap + p.on_w[p.pair_group] / np.maximum(p.copies, 1)) / np.maximum(p.cap, 1e-9)
+    startup = _startup_per_frame(p)
+    busy = running_in_groups(p)
     for w in order:
         pairs = np.where(p.pair_workload == w)[0]
-        pairs = pairs[np.argsort(per_frame[pairs], kind="stable")]
+        pairs = pairs[np.lexsort((pairs, -busy[p.pair_group[pairs]], -p.prev[pairs], per_frame[pairs] + startup[pairs]))]
         need_fps = (1 + p.headroom[w]) * p.demand[w]
         need_n = p.floor[w]
         budget = int(p.max_r[w])
@@ -60,3 +66,12 @@ def _greedy(p: MilpProblem, order) -> MilpSolution:
                 budget -= fit
     v = np.minimum(nodes, p.on_count.astype(int))
     return evaluate(p, x, v, nodes - v, status="greedy")
+
+
+def _startup_per_frame(p: MilpProblem) -> np.ndarray:
+    """Per pair: the start-up watts per frame of covering the workload there alone, counting only
+    the replicas beyond those already running in the group."""
+    need = np.maximum(np.ceil((1 + p.headroom[p.pair_workload]) * p.demand[p.pair_workload] / np.maximum(p.cap, 1e-9)
+                              - 1e-9), p.floor[p.pair_workload])
+    new = np.maximum(need - p.prev, 0.0)
+    return np.where(need > 0, p.e_w * new / np.maximum(need, 1.0), 0.0) / np.maximum(p.cap, 1e-9)

@@ -12,6 +12,9 @@ groups. Two moves fix that, each kept only when the MILP's objective falls:
 
 Costs are the MILP's (`milp.evaluate`), computed per workload and per group so a move costs
 microseconds, not a full evaluation. Deterministic: fixed orders, a bounded number of passes.
+Equal costs never move running replicas: covering prefers the pair that runs most of the
+workload's replicas (then the group running most replicas of any workload), and of equally dear
+nodes the one running fewest replicas is closed first.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import math
 
 import numpy as np
 
-from wattwise.models.milp import MilpProblem, MilpSolution, evaluate
+from wattwise.models.milp import TIE_W, MilpProblem, MilpSolution, evaluate, kept_running, running_in_groups
 
 class _Search:
     """The plan as plain Python numbers: moves touch a handful of pairs, where numpy's per-call
@@ -47,6 +50,11 @@ class _Search:
         self.on_count = [int(v) for v in p.on_count]
         self.on_min = [int(v) for v in p.on_min]
         self.on_w, self.wake_w = p.on_w.tolist(), p.wake_w.tolist()
+        # replicas the previous plan ran in each group, any workload: ties go to busy groups
+        self.busy = running_in_groups(p).tolist()
+        # each workload's pairs that ran replicas, most first (`milp.kept_running`'s order)
+        self.stay_order = [sorted((q for q in pairs if self.prev[q] > 0), key=lambda q: (-self.prev[q], q))
+                           for pairs in self.pairs_of_w]
 
     def _add_use(self, q: int, k: int) -> None:
         use, need = self.use[self.g_of[q]], self.need[self.w_of[q]]
@@ -118,14 +126,26 @@ class _Search:
                 served = min(max(deficit, 0.0), k * self.cap[q]) / h
                 cost = k * self.a[q] + (k - running) * self.e[q] + self.b[q] * served
                 per = cost / served if served > 0 else cost * 1e6
-                if per < best_cost:
+                if per < best_cost or (per == best_cost and self._runs_more(q, best)):
                     best, best_k, best_cost = q, k, per
             if best < 0:
                 return False
             self.change(best, best_k)
 
+    def kept(self, w: int, x) -> tuple[int, tuple[int, ...], int]:
+        """`milp.kept_running` for workload w's pairs (`x` indexed by pair)."""
+        kept = tuple(min(x[q], self.prev[q]) for q in self.stay_order[w])
+        return sum(kept), kept, sum(x[q] for q in self.pairs_of_w[w] if self.busy[self.g_of[q]] > 0)
+
+    def _runs_more(self, q: int, than: int) -> bool:
+        """Of two equally cheap pairs, q is where more already runs: more of the workload's
+        replicas, then more replicas of any workload in the group."""
+        return (self.prev[q], self.busy[self.g_of[q]]) > (self.prev[than], self.busy[self.g_of[than]])
+
     # -- moves ------------------------------------------------------------------------------------
-    def replace_workload(self, w: int) -> bool:
+    def replace_workload(self, w: int, settle: bool = False) -> bool:
+        """Cover w again from scratch; kept when cheaper, or with `settle` when as cheap and more
+        of its replicas stay where they ran (`cover` prefers those)."""
         pairs = self.pairs_of_w[w]
         before_x = [self.x[q] for q in pairs]
         if not any(before_x):
@@ -134,8 +154,12 @@ class _Search:
         for q, k in zip(pairs, before_x):
             if k:
                 self.change(q, -k)
-        if self.cover(w) and self.workload_cost(w) < before - 1e-6:
-            return True
+        if self.cover(w):
+            after = self.workload_cost(w)
+            if after < before - 1e-6:
+                return True
+            if settle and after <= before + TIE_W and self.kept(w, self.x) > self.kept(w, dict(zip(pairs, before_x))):
+                return True
         for q, k in zip(pairs, before_x):
             if self.x[q] != k:
                 self.change(q, k - self.x[q])
@@ -172,7 +196,8 @@ def improve(p: MilpProblem, sol: MilpSolution, max_passes: int = 8) -> MilpSolut
         return sol
     s = _Search(p, sol.x, sol.v + sol.z)
     per_node = np.maximum(p.on_w, p.wake_w)
-    group_order = sorted(range(len(p.on_count)), key=lambda g: (-per_node[g], g))
+    # dearest nodes first; of equally dear ones, those running fewest replicas (fewest to move)
+    group_order = sorted(range(len(p.on_count)), key=lambda g: (-per_node[g], s.busy[g], g))
     for _ in range(max_passes):
         moved = False
         for w in range(len(p.demand)):
@@ -182,7 +207,15 @@ def improve(p: MilpProblem, sol: MilpSolution, max_passes: int = 8) -> MilpSolut
                 moved = True
         if not moved:
             break
+    # settle ties the search left (the relaxation's, e.g. a scale-down taken off the node running
+    # most): as cheap, and more replicas where they ran. Only after the search, which is then
+    # the same as without it, so no tie move steers it to another local optimum
+    for w in range(len(p.demand)):
+        s.replace_workload(w, settle=True)
     nodes = np.array(s.nodes, dtype=int)
     v = np.maximum(np.minimum(nodes, p.on_count.astype(int)), p.on_min.astype(int))
     better = evaluate(p, np.array(s.x, dtype=int), v, nodes - v, sol.bound, sol.status + "+local")
-    return better if better.objective < sol.objective - 1e-9 else sol
+    if better.objective < sol.objective - 1e-9:
+        return better
+    as_cheap = better.objective <= sol.objective + TIE_W
+    return better if as_cheap and kept_running(p, better.x) > kept_running(p, sol.x) else sol

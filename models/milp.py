@@ -91,6 +91,29 @@ class MilpSolution:
         return self.v + self.z
 
 
+TIE_W = 1e-6   # plans whose costs differ by less than this many (weighted) watts cost the same
+
+
+def running_in_groups(p: MilpProblem) -> np.ndarray:
+    """Per group: replicas of any workload the previous plan ran there. Where costs tie, replicas
+    go to the pair that already runs the workload, then to the busiest group, never to whichever
+    group happens to sort first (each such flip deletes pods on one node and starts them on another)."""
+    return np.bincount(p.pair_group, weights=p.prev, minlength=len(p.on_count))
+
+
+def kept_running(p: MilpProblem, x) -> tuple[int, tuple[int, ...], int]:
+    """How well replicas `x` stay where the previous plan ran replicas: (replicas kept in place;
+    those kept per pair, the pairs that ran most first; replicas in groups that ran any). Of
+    equally cheap plans the one with the larger key wins: it moves nothing it need not move, a
+    scale-down empties the node running fewest, and new replicas join nodes already busy."""
+    x = np.asarray(x)
+    ran = np.where(p.prev > 0)[0]
+    ran = ran[np.lexsort((ran, -p.prev[ran]))]
+    kept = np.minimum(x[ran], p.prev[ran]).astype(int)
+    busy = running_in_groups(p)[p.pair_group] > 0
+    return int(kept.sum()), tuple(kept.tolist()), int(x[busy].sum())
+
+
 def _constraints(p: MilpProblem, cuts: bool = True):
     P, G, W = len(p.pair_workload), len(p.on_count), len(p.demand)
     ox, of, on, ov, oz, ou, os_ = 0, P, 2 * P, 3 * P, 3 * P + G, 3 * P + 2 * G, 3 * P + 2 * G + W
@@ -269,9 +292,10 @@ def cover_unmet(p: MilpProblem, x: np.ndarray, v: np.ndarray, z: np.ndarray):
     even for residues too small for the penalty to notice."""
     room = _GroupRoom(p, x.copy(), v.copy(), z.copy())
     per_frame = (p.a_w + p.b_w * p.cap) / np.maximum(p.cap, 1e-9)
+    busy = running_in_groups(p)
     for w in range(len(p.demand)):
         pairs = np.where(p.pair_workload == w)[0]
-        for q in pairs[np.argsort(per_frame[pairs])]:
+        for q in pairs[np.lexsort((pairs, -busy[p.pair_group[pairs]], -p.prev[pairs], per_frame[pairs]))]:
             while (p.cap[pairs] @ room.x[pairs] < p.demand[w] - 1e-9 and room.x[pairs].sum() < p.max_r[w]
                    and room.add_one(q)):
                 pass
@@ -286,15 +310,16 @@ def _short(p: MilpProblem, x: np.ndarray, w: int, pairs: np.ndarray, need_fps: f
 
 def round_replicas(p: MilpProblem, x_cont: np.ndarray, unmet: np.ndarray, v: np.ndarray, z: np.ndarray):
     """Integer replicas from continuous ones: floor, then add replicas (largest remainder first,
-    then cheapest per frame) until each workload's capacity and floor are met as the relaxation
-    met them; wake a node of the group only when its room is exhausted."""
+    then cheapest per frame, then where they already run) until each workload's capacity and floor
+    are met as the relaxation met them; wake a node of the group only when its room is exhausted."""
     room = _GroupRoom(p, np.floor(x_cont + 1e-6).astype(int), v.copy(), z.copy())
     x = room.x
     per_frame = (p.a_w + p.b_w * p.cap) / np.maximum(p.cap, 1e-9)
+    busy = running_in_groups(p)
     for w in range(len(p.demand)):
         pairs = np.where(p.pair_workload == w)[0]
         need_fps = (1 + p.headroom[w]) * max(0.0, p.demand[w] - unmet[w]) - 1e-6
-        for q in sorted(pairs, key=lambda q: (-(x_cont[q] - x[q]), per_frame[q])):
+        for q in sorted(pairs, key=lambda q: (-(x_cont[q] - x[q]), per_frame[q], -p.prev[q], -busy[p.pair_group[q]], q)):
             while _short(p, x, w, pairs, need_fps) and room.add_one(q):
                 pass
     v, z = room.v, room.z

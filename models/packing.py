@@ -8,19 +8,25 @@ from wattwise.models.resources import Resources
 
 
 def pack_group(group: NodeGroup, wanted: dict[int, int], footprints: dict[int, Resources],
-               previous: dict[int, dict[str, int]], active_target: int) -> tuple[dict[int, dict[str, int]], dict[int, int], list[str]]:
+               previous: dict[int, dict[str, int]], active_target: int,
+               running: dict[str, int] | None = None) -> tuple[dict[int, dict[str, int]], dict[int, int], list[str]]:
     """Place `wanted[w]` replicas of each workload index w on the group's nodes.
 
-    Nodes are activated in order: those already running these workloads, then powered-on ones,
-    then the roomiest. Returns (placed[w][node], unplaced[w], the nodes that got replicas).
+    Nodes are activated in order: those already running these workloads, then those running
+    most replicas of any workload (`running`, per node), then powered-on ones, then the roomiest.
+    A workload keeps its replicas on the nodes running most of them first, so a scale-down
+    removes them from the nodes running fewest. Returns (placed[w][node], unplaced[w], the nodes
+    that got replicas).
     """
+    running = running or {}
     had = {n.name: 0 for n in group.nodes}
     for w in wanted:
         for node, count in previous.get(w, {}).items():
             if node in had:
                 had[node] += count
     free = {n.name: n.free for n in group.nodes}
-    order = sorted(group.nodes, key=lambda n: (-had[n.name], not n.powered_on, -free[n.name].cpu_m, n.name))
+    order = sorted(group.nodes, key=lambda n: (-had[n.name], -running.get(n.name, 0), not n.powered_on,
+                                               -free[n.name].cpu_m, n.name))
     room = {n.name: free[n.name] for n in order}
     active: list[str] = []
     active_set: set[str] = set()
@@ -47,7 +53,7 @@ def pack_group(group: NodeGroup, wanted: dict[int, int], footprints: dict[int, R
     by_size = sorted(wanted, key=lambda w: -_size(footprints[w]))
     # 1. keep replicas where they already run (no churn), up to what is still wanted
     for w in by_size:
-        for node, count in sorted(previous.get(w, {}).items()):
+        for node, count in sorted(previous.get(w, {}).items(), key=lambda kv: (-kv[1], kv[0])):
             if node not in room or remaining[w] <= 0:
                 continue
             keep = min(count, remaining[w], footprints[w].max_copies_in(room[node]))

@@ -8,6 +8,11 @@ or, when telemetry is not to be trusted, what `hold_untrusted`, the one rule for
 the allowed (workload, node group) pairs (TEE, accelerator and latency are hard constraints),
 solve the MILP in `milp.py` within the time budget (greedy fallback when it finds nothing), pack
 replicas onto nodes, and explain.
+
+Where plans cost the same, every path (greedy, LP rounding, the MILP's pick among candidates, the
+local search, packing) keeps replicas where the previous plan ran them, then puts new ones on
+nodes already running replicas (`milp.kept_running`), never on whichever equal node sorts first:
+a count change only adds or removes replicas. Moves that pay back their start-up energy happen.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from wattwise.models.fallback import solve_greedy
 from wattwise.models.frozen import FrozenMap
 from wattwise.models.grouping import group_nodes
 from wattwise.models.improve import improve
-from wattwise.models.milp import MilpProblem, MilpSolution, cover_unmet, evaluate, solve, solve_lp_rounding
+from wattwise.models.milp import (TIE_W, MilpProblem, MilpSolution, cover_unmet, evaluate, kept_running, solve,
+                                  solve_lp_rounding)
 from wattwise.models.packing import pack_group
 from wattwise.models.plan import Placement, Plan, WorkloadPlan
 from wattwise.models.scoring import node_costs
@@ -201,12 +207,17 @@ def _polish(problem: MilpProblem, candidates: list[MilpSolution]) -> MilpSolutio
     """Local search from each candidate in turn, the relaxation-based ones first (their starts
     carry the LP's global view and polish best); a start already dearer than the best polished
     plan is skipped. That halves the search time at 1,000 nodes x 100 workloads with no loss
-    there; at 100 x 100 the median gap went from 2.40% to 2.63% (benchmarks/planner_bench.py)."""
-    best = None
+    there; at 100 x 100 the median gap went from 2.40% to 2.63% (benchmarks/planner_bench.py).
+    Of equally cheap plans, the one keeping most replicas where they run wins."""
+    best: MilpSolution | None = None
+    best_kept: tuple[int, tuple[int, ...], int] = (0, (), 0)
     for c in candidates:
-        if best is None or c.objective < best.objective:
+        if best is None or c.objective < best.objective + TIE_W:
             polished = improve(problem, c)
-            best = polished if best is None or polished.objective < best.objective else best
+            kept = kept_running(problem, polished.x)
+            if best is None or polished.objective < best.objective - TIE_W or \
+                    (polished.objective <= best.objective + TIE_W and kept > best_kept):
+                best, best_kept = polished, kept
     assert best is not None, "no candidate to polish"   # _solve always passes greedy's
     return best
 
@@ -300,6 +311,10 @@ def plan(snapshot: Snapshot, cache: PlanCache | None = None) -> tuple[Plan, Poli
     by_node: dict[str, dict[str, int]] = {w.key: {} for w in wl}
     unplaced = {w.key: 0 for w in wl}
     active: set[str] = set()
+    running: dict[str, int] = {}   # replicas of any workload per node, last plan: ties go to busy nodes
+    for nodes in snapshot.state.placements.values():
+        for name, count in nodes.items():
+            running[name] = running.get(name, 0) + count
     for g in groups:
         pairs = np.where(problem.pair_group == g.index)[0]
         wanted = {int(problem.pair_workload[q]): int(solution.x[q]) for q in pairs if solution.x[q] > 0}
@@ -307,7 +322,7 @@ def plan(snapshot: Snapshot, cache: PlanCache | None = None) -> tuple[Plan, Poli
             continue
         previous = {wi: dict(snapshot.state.placements.get(wl[wi].key, {})) for wi in wanted}
         placed, missing, used = pack_group(g, wanted, {wi: wl[wi].footprint for wi in wanted}, previous,
-                                           int(solution.nodes[g.index]))
+                                           int(solution.nodes[g.index]), running)
         for wi, nodes in placed.items():
             by_node[wl[wi].key].update(nodes)
         for wi, n in missing.items():
