@@ -2,7 +2,8 @@
 
 One watt in a zone costs `(1 - s) + s * ci_zone / ci_ref` units, with `s` the objective's carbon
 share and `ci_ref` the mean intensity over the cluster's zones: energy and carbon objectives then
-share one scale. A forecast, when given, is averaged over the amortisation horizon because a
+share one scale. Each objective keeps the other as a tie-breaker (`EPSILON_ENERGY`,
+`EPSILON_CARBON`), far too small to pay for moving a running replica. A forecast, when given, is averaged over the amortisation horizon because a
 placement made now keeps drawing power that long.
 
 Carbon that is missing is not free: a zone without a reading counts at the snapshot's
@@ -20,6 +21,9 @@ from wattwise.models.energy import WorkloadClassModel
 from wattwise.models.snapshot import Snapshot
 
 EPSILON_ENERGY = 1e-3  # keeps energy a tie-breaker under a pure carbon objective
+# keeps carbon a tie-breaker under a pure energy objective: of two placements that cost the same
+# watts, the one on the cleaner grid (never enough to pay back a replica's start-up: no moves)
+EPSILON_CARBON = 1e-4
 
 
 def zone_intensity(snapshot: Snapshot, zone: str) -> float:
@@ -43,7 +47,8 @@ def zone_weights(snapshot: Snapshot, zones) -> dict[str, float]:
     intensities = {z: zone_intensity(snapshot, z) for z in zones}
     known = [v for v in intensities.values() if v > 0]
     ref = sum(known) / len(known) if known else 1.0
-    return {z: (1 - share) + share * (ci / ref if ref > 0 else 0.0) + EPSILON_ENERGY for z, ci in intensities.items()}
+    return {z: (1 - share) + (share + EPSILON_CARBON) * (ci / ref if ref > 0 else 0.0) + EPSILON_ENERGY
+            for z, ci in intensities.items()}
 
 
 def startup_energy_j(model: WorkloadClassModel, node_class: NodeClass, confidential: bool) -> float:
