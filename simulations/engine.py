@@ -11,6 +11,7 @@ pods' replacements are placed at once); then physics integrates the step.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -37,7 +38,8 @@ def run_policy(policy: Policy, cm: ClusterModel, inputs: SimInputs, timing: Cont
                      drop_history=np.zeros((slots, cm.n_workloads)),
                      cpu_util=np.zeros(cm.n_nodes), gpu_util=np.zeros(cm.n_nodes))
     physics = Physics(cm)
-    hpa = Hpa(cm.n_workloads, timing)
+    window_s = policy.hpa_scale_down_window_s
+    hpa = Hpa(cm.n_workloads, timing if window_s is None else replace(timing, hpa_scale_down_window_s=window_s))
     rec = Recorder(cm, inputs.n_steps, inputs.step_s)
     next_sync_s = 0.0
     report_every = max(1, inputs.n_steps // 100)

@@ -12,6 +12,9 @@ from wattwise.simulations.scheduler_config import STOCK_PLUGINS, ScorePlugins
 class Policy:
     name = "base"
     direct = False          # True: the policy sets replicas and node power itself (the oracle)
+    # the HPA's scale-down stabilisation as this policy's ScaledObject sets it (None: the HPA's
+    # default, `ControlTiming.hpa_scale_down_window_s`)
+    hpa_scale_down_window_s: float | None = None
 
     def __init__(self, scenario, timing):
         self.scenario = scenario

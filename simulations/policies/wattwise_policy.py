@@ -41,10 +41,15 @@ from wattwise.simulations.snapshot_view import build_sim_snapshot, in_model_orde
 
 log = logging.getLogger(__name__)
 
+SHIPPED_HPA_SCALE_DOWN_WINDOW_S = 0.0   # behavior.scaleDown.stabilizationWindowSeconds in deploy/examples
+
 
 class WattwisePolicy(Policy):
     name = "wattwise"
     forecast = True      # pre-warming: plan for the demand expected within the start-up time
+    # deploy/examples' ScaledObjects turn the HPA's scale-down stabilisation off: the planner
+    # already holds each workload's peak over its scale-down window, and the two would add up
+    hpa_scale_down_window_s = SHIPPED_HPA_SCALE_DOWN_WINDOW_S
 
     def start(self, ctx: SimContext) -> None:
         cm = ctx.cm

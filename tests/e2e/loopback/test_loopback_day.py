@@ -10,7 +10,7 @@ plugins of the shipped second-scheduler KubeSchedulerConfiguration. Only the Kub
 faked (tests/kube_fake.py, at our own port).
 
 "A day": 24 h of the bundled demand trace from `day.DEMAND_START` (2024-11-24: quiet until 16:00,
-an evening peak) at `day.SPEED` (576x), 150 s of wall time after a 12 s warm-up (see
+an evening peak) at `day.SPEED` (288x), 300 s of wall time after a 12 s warm-up (see
 tests/e2e/loopback/day.py for every interval on that scale). Over it:
 - SLA attainment (frames delivered / frames offered, both integrated by the replay) >= 99.9%;
 - no confidential pod bound to a node without its TEE (checked at every bind), and a TDX pod
@@ -22,9 +22,9 @@ tests/e2e/loopback/day.py for every interval on that scale). Over it:
 On the accelerated clock serve runs with its clock-based settings scaled (`day.serve_flags`:
 `--scale-down-window`, `--replan-min-interval`, `--refresh-s`), and Prometheus reads the inference
 pods from one target (`day.APP_SCRAPE_S`: a target per pod reaches Prometheus's scrapers up to 5
-wall s, 48 simulated minutes, after the pod starts). Measured over two runs: SLA 0.99962 and
-0.99925 (what is lost: a few simulated minutes after each step of the trace, until the next pod
-runs), energy ratio 0.9985 and 0.9968, 27 and 24 pods created in the day. With serve's wall-clock defaults SLA was 0.93 to 0.985; with the
+wall s after the pod starts). Measured at 288x: SLA 0.99973 (what is lost: a few simulated
+minutes after each step of the trace, until the next pod runs), energy ratio 0.9988, 24 pods
+created in the day; at 576x (150 s) SLA was 0.99922 to 0.99962, too close to 99.9% for CI. With serve's wall-clock defaults SLA was 0.93 to 0.985; with the
 scaled flags but a target per pod, 0.958 and 0.967 (each pod started on a ramp left the demand
 serve read for longer than the 5-minute window: the plan fell back, the HPA removed pods, drops
 brought it back up).
@@ -42,6 +42,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.deploy_render import DEPLOY, render, wattwise_containers
 from tests.e2e.loopback import day
@@ -53,12 +54,17 @@ from tests.live.serve_proc import serve, write_kubeconfig
 from tests.prometheus_fixture import INSTALL_HINT, missing_binaries
 from wattwise.simulations.scheduler_config import load_scheduler_config
 
-pytestmark = pytest.mark.slow
+# the day runs in the module fixture: its wall time is 86,400 s / day.SPEED plus set-up
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(86_400 / day.SPEED + 240)]
 
 # the second scheduler (the recommended set-up, and what `wattwise simulate` models by default)
 SCHEDULER_CONFIG = DEPLOY / "examples" / "second-scheduler" / "kube-scheduler-config.second-scheduler.yaml"
 KEDA_POLL_S = 30.0 / day.SPEED
-HPA_STABILISATION_S = 300.0 / day.SPEED
+# the HPA's scale-down stabilisation as deploy/examples' ScaledObjects set it (0: WattWise holds
+# the peak itself over --scale-down-window), on the accelerated clock
+HPA_STABILISATION_S = float(yaml.safe_load((DEPLOY / "examples" / "scaledobject-external.yaml").read_text())
+                            ["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
+                            ["stabilizationWindowSeconds"]) / day.SPEED
 SCHEDULE_EVERY_S = 0.05
 INITIAL = {"checkout-cams": 2, "parking-lpr": 1}
 WARMUP_S = 12.0          # wall seconds before the day starts: serve's first plans from the first scrapes
