@@ -52,7 +52,8 @@ class ScalerMetrics:
         self.registered = Gauge("wattwise_scaler_registered_workloads", "Workloads KEDA asks about", registry=r)
         self.answers = Counter("wattwise_scaler_metric_answers_total",
                                "GetMetrics answers by basis: rollout (plan + make-before-break surge, from "
-                               "running/ready pods) or plan (pods unknown: the plan's replicas)", ["basis"], registry=r)
+                               "running/ready pods) or plan (the plan's replicas: pods unknown, or no surge "
+                               "without deletion costs or for a StatefulSet)", ["basis"], registry=r)
         self.surge = Gauge("wattwise_scaler_surge_replicas", "Replicas asked for above the plan while planned "
                            "pods are not ready (make before break), as of the last GetMetrics", ["workload"],
                            registry=r)

@@ -69,7 +69,7 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
         self._notifier = notifier
         self._metrics = metrics
         self._open_streams = 0
-        self._basis: dict[str, tuple[bool, int]] = {}   # workload -> (pods known, surge) last reported
+        self._basis: dict[str, tuple[bool, bool, int]] = {}   # workload -> (pods known, surge allowed, surge)
         # labelled metrics by their labels: prometheus_client's labels() takes a lock and checks
         # the labels at each call, several times per RPC otherwise
         self._durations: dict[tuple[str, str], object] = {}
@@ -144,7 +144,8 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
 
     def _note_basis(self, value) -> None:
         """Count and gauge what the value rests on; log when a workload's basis or surge changes."""
-        basis_label = "rollout" if value.pods_known else "plan"
+        rollout = value.pods_known and value.surge_allowed
+        basis_label = "rollout" if rollout else "plan"
         answers = self._answers.get(basis_label)
         if answers is None:
             answers = self._answers[basis_label] = self._metrics.answers.labels(basis_label)
@@ -153,10 +154,13 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
         if surge is None:
             surge = self._surges[value.workload] = self._metrics.surge.labels(value.workload)
         surge.set(value.surge)
-        basis = (value.pods_known, value.surge)
+        basis = (value.pods_known, value.surge_allowed, value.surge)
         if self._basis.get(value.workload) != basis:
             self._basis[value.workload] = basis
-            if not value.pods_known:
+            if not value.surge_allowed:
+                log.info("%s: answering the plan's %d replicas (no make-before-break surge: the extender sets no "
+                         "pod-deletion costs, or the target is a StatefulSet)", value.workload, value.planned)
+            elif not value.pods_known:
                 log.info("%s: running/ready pods unknown; answering the plan's %d replicas", value.workload,
                          value.planned)
             elif value.surge:

@@ -69,3 +69,20 @@ def test_unknown_pods_answer_the_plan():
     finally:
         channel.close()
         scaler.stop(1.0)
+
+
+def test_without_deletion_costs_the_answer_is_the_plan_and_says_why(caplog):
+    pods = StaticPodCounts({KEY: ({"de-spr-2": 5, "uk-spr-1": 5}, {"de-spr-2": 5})})
+    scaler = start_demo(pods=pods)                       # serve's default: no --set-deletion-cost
+    channel, stub = stub_for(scaler.grpc_port)
+    try:
+        planned = scaler.scaler.refresher.state().default_view.plan.workloads[KEY].replicas
+        with caplog.at_level("INFO", logger="wattwise.scaler.servicer"):
+            assert value(stub) == (float(planned), planned, True)
+        metrics = scrape(scaler)
+        assert metrics[("wattwise_scaler_metric_answers_total", (("basis", "plan"),))] == 1
+        assert ("wattwise_scaler_metric_answers_total", (("basis", "rollout"),)) not in metrics
+        assert any("no make-before-break surge" in r.getMessage() for r in caplog.records)
+    finally:
+        channel.close()
+        scaler.stop(1.0)
