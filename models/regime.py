@@ -16,8 +16,10 @@ change only when both hold:
   below 6, but noise held for seconds at a time, as real telemetry's is, reached 32 (its
   segments' fits then differed by 1.2% at most), so this alone is not enough:
 - `min_shift`: the cost moved. Over the samples after the split whose FPS lies within the FPS seen
-  before it, the after-fit's power differs from the before-fit's by at least `min_shift` (5%) in
-  the median. FPS ramping up with the cost unchanged gives two fits that agree where both saw
+  before it, the after-fit's power differs from the before-fit's by at least `min_shift` (10%) in
+  the median. That is the gate's hold-out error bound: a smaller change is learned by an ordinary
+  refit, and at 5% a pod moved between nodes with a Kepler restart beside it was once named a
+  change (the end-to-end test). FPS ramping up with the cost unchanged gives two fits that agree where both saw
   data; with no such overlap (at least `min_overlap_samples`) the test cannot tell a new cost from
   a new load, and says no change.
 
@@ -42,7 +44,7 @@ N_COEF = 3  # c0, c1, c2 per segment
 class RegimeSettings:
     min_segment_samples: int = 30
     min_f: float = 30.0
-    min_shift: float = 0.05          # relative change of power at the same FPS
+    min_shift: float = 0.10          # relative change of power at the same FPS (the gate's hold-out bound)
     min_overlap_samples: int = 10
     max_changes: int = 3
 
