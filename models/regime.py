@@ -8,7 +8,7 @@ A two-segment split test on the time-ordered samples (Chow's test, the split sea
 split between two sample times leaving at least `min_segment_samples` on either side, fit
 power = c0 + c1 fps + c2 fps^2 before and after it by least squares on relative error (so a 300 W
 pair and a 30 W one are judged alike), and take the split with the smallest combined error. It is a
-change only when both hold:
+change only when all three hold:
 
 - `min_f`: the split explains far more than noise does. F = ((pooled - split) / 3) /
   (split / (n - 6)), the errors of one fit over all samples and of the two segment fits, is at
@@ -22,6 +22,11 @@ change only when both hold:
   change (the end-to-end test). FPS ramping up with the cost unchanged gives two fits that agree where both saw
   data; with no such overlap (at least `min_overlap_samples`) the test cannot tell a new cost from
   a new load, and says no change.
+- the samples agree: the samples after the split sit off the fit before it, and the samples before
+  it off the fit after it, in the median by at least half `min_shift` and in the direction of the
+  shift. Two fits can differ by more than `min_shift` where one segment is short and bends freely
+  while every sample sits on the other's fit: a pod moved onto the class, with its first 40
+  samples split off, was named a +28% change this way (`tests/data/regime/`).
 
 A change with fewer than `min_segment_samples` since cannot be split off on its own: it is found,
 if at all, dated up to that many samples early (the e2e saw 2 s at five samples a second), and
@@ -111,7 +116,32 @@ def _best_split(t_s: np.ndarray, fps: np.ndarray, power_w: np.ndarray, s: Regime
     shift = float(np.median(now[ok] / was[ok] - 1.0))
     if not abs(shift) >= s.min_shift:
         return None
+    if not _samples_agree(x, power_w, at, beta_b[best], beta_a[best], shift, s):
+        return None
     return RegimeChange(float(t_s[at]), shift, f_stat, at, n - at)
+
+
+def _samples_agree(x: np.ndarray, power_w: np.ndarray, at: int, beta_b: np.ndarray, beta_a: np.ndarray,
+                   shift: float, s: RegimeSettings) -> bool:
+    """The samples, not only the two fits, say the cost moved by `shift`'s sign and at least half
+    of `min_shift`, seen from both sides: the samples after the split against the fit before it,
+    and the fit after it against the samples before it (each over the other's FPS range). A short
+    segment's fit is free to bend where it has few points, so two fits can differ by more than
+    `min_shift` while every sample sits on the other segment's fit."""
+    def seen(xs: np.ndarray, ps: np.ndarray, beta: np.ndarray, other: np.ndarray, after: bool) -> float | None:
+        inside = (xs >= other.min()) & (xs <= other.max())
+        fit = _poly(beta, xs[inside])
+        ok = fit > 0
+        if int(ok.sum()) < s.min_overlap_samples:
+            return None
+        ratio = ps[inside][ok] / fit[ok] if after else fit[ok] / ps[inside][ok]
+        return float(np.median(ratio - 1.0))
+
+    before, after = x[:at], x[at:]
+    from_after = seen(after, power_w[at:], beta_b, before, after=True)
+    from_before = seen(before, power_w[:at], beta_a, after, after=False)
+    bar = 0.5 * s.min_shift
+    return all(v is not None and v * np.sign(shift) >= bar for v in (from_after, from_before))
 
 
 def find_change(t_s, fps, power_w, settings: RegimeSettings = RegimeSettings()) -> RegimeChange | None:

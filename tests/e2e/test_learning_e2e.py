@@ -268,7 +268,10 @@ def test_a_replica_saturating_below_its_capacity_adds_replicas_within_one_refres
     assert grown, [(round(t - t_corrected, 1), replicas(p, LOBBY)) for t, p in corrected()[:10]]
     t_first, first = grown[0]
     entry = model_entry(first, LOBBY, M7I)
-    assert t_first - t_corrected <= 1.0 + SCRAPE_S + 0.5, (t_first - t_corrected)
+    assert t_first - t_corrected <= 1.0 + SCRAPE_S + 0.5, (t_first - t_corrected, [
+        (round(t - t_corrected, 1), w["replicas"], w.get("unplaced_replicas"), w["demand_fps"], w["reasons"],
+         p["plan_version"], p["generated_at"])
+        for t, p in corrected() if t <= t_first for w in p["workloads"] if w["key"] == LOBBY][:12])
     assert t_first - saturated <= 15.0
     assert entry["corrected_from_fps"] == pytest.approx(capacity, rel=0.01)
     # what the replica serves now (x0.95), not an average with the minute before

@@ -1,12 +1,15 @@
 """The regime-change detector: a step in the cost of a frame is found near its time; noise, and FPS
 ramping with the cost unchanged, find nothing."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from wattwise.models.regime import RegimeSettings, find_change
 
 T0 = 1_700_000_000.0
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def samples(seed, n_t=600, pods=5, step_s=1.0, change_at_s=None, factor=0.7, ramp=False, noise=0.01, block_s=0.0):
@@ -99,3 +102,13 @@ def test_too_few_samples_or_a_single_time_are_no_change():
     assert find_change(t, fps, power) is None                        # 50 samples: less than two segments
     assert find_change(np.full(100, T0), np.linspace(1, 30, 100), np.linspace(10, 60, 100)) is None
     assert find_change([], [], []) is None
+
+
+def test_two_fits_that_differ_where_the_samples_do_not_are_no_change():
+    """Recorded samples (tests/data/SOURCES.md): a pod moved onto the class, the cost did not change,
+    and the fits of a short first segment and the rest differ by 28% at the same FPS while each
+    segment's samples sit on the other's fit."""
+    rows = np.loadtxt(DATA / "regime" / "moved-pod-milan-snp.csv", delimiter=",", skiprows=1)
+    t, fps, power = T0 + rows[:, 0], rows[:, 1], rows[:, 2]
+    assert find_change(t, fps, power) is None
+    assert find_change(*samples(0, change_at_s=300.0)) is not None       # a real step still is
