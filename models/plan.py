@@ -35,6 +35,12 @@ class WorkloadPlan:
     reasons: tuple[str, ...]
     no_trusted_demand: bool = False  # held with no trustworthy demand ever planned: no basis to scale on
     forecast_added_fps: float = 0.0  # pre-warming: demand expected within the start-up time, above the peak
+    unplaced_replicas: int = 0       # needed but no node has room: asked for, to wait Pending (`models/unplaced`)
+
+    @property
+    def asked_replicas(self) -> int:
+        """Replicas asked of the autoscaler: the placed ones and those waiting for a node."""
+        return self.replicas + self.unplaced_replicas
 
     @property
     def feasible(self) -> bool:

@@ -34,6 +34,7 @@ from wattwise.models.packing import pack_group
 from wattwise.models.plan import Placement, Plan, WorkloadPlan
 from wattwise.models.scoring import node_costs
 from wattwise.models.snapshot import PolicyState, Snapshot
+from wattwise.models.unplaced import unplaced_replicas
 from wattwise.models.workload import Demand, Workload
 
 
@@ -390,16 +391,20 @@ def _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, act
         ranking = _ranking(snapshot, w, allowed_groups, by_name, weights, active_nodes, nodes_count, states, w_models)
         allowed_count = sum(g.count for g in allowed_groups)
         why_none = _why_no_node(w, groups, models) if not allowed_count and unmet > 1e-6 else ""
+        placed = sum(nodes_count.values())
+        waiting = unplaced_replicas(fps, w.headroom_or(snapshot.settings.headroom), capacity, placed,
+                                    unmet > 1e-6 or unplaced[w.key] > 0, w_models.values(), d.floor,
+                                    snapshot.state.trusted.get(w.key, (0.0, 0))[1], w.max_replicas)
         reasons = _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced[w.key], allowed_count,
-                           d.note, why_none)
+                           d.note, why_none, waiting)
         w_power = sum(power.values())
         w_carbon = sum(p * ci[by_name[n].zone] / 1000.0 for n, p in power.items())
         plans[w.key] = WorkloadPlan(
-            workload=w.key, replicas=sum(nodes_count.values()), by_class=FrozenMap(by_class),
+            workload=w.key, replicas=placed, by_class=FrozenMap(by_class),
             by_node=FrozenMap(nodes_count), demand_fps=fps, observed_demand_fps=w.demand_fps,
             capacity_fps=capacity, unmet_fps=unmet, power_w=w_power, carbon_g_per_h=w_carbon, held=d.held,
             ranking=ranking, reasons=tuple(reasons), no_trusted_demand=not d.trusted_before,
-            forecast_added_fps=d.forecast_added_fps)
+            forecast_added_fps=d.forecast_added_fps, unplaced_replicas=waiting)
     total_w = sum(node_power.values())
     carbon = sum(p * ci[by_name[n].zone] / 1000.0 for n, p in node_power.items())
     idle_nodes = tuple(sorted(n.name for n in snapshot.nodes if n.name not in active_nodes))
@@ -410,7 +415,7 @@ def _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, act
                   power_w=total_w, carbon_g_per_h=carbon, objective_value=solution.objective, solver=solver,
                   solver_gap=solution.gap, reasons=tuple(cluster_reasons))
     # the last trustworthy plan per workload; workloads no longer in the snapshot are forgotten
-    trusted = {w.key: (w.demand_fps, plans[w.key].replicas) if w.demand.trustworthy else snapshot.state.trusted[w.key]
+    trusted = {w.key: (w.demand_fps, plans[w.key].asked_replicas) if w.demand.trustworthy else snapshot.state.trusted[w.key]
                for w in snapshot.workloads if w.demand.trustworthy or w.key in snapshot.state.trusted}
     state = PolicyState(
         placements=FrozenMap({k: FrozenMap(dict(v.by_node)) for k, v in plans.items()}),
@@ -492,7 +497,8 @@ def _why_no_node(w, groups, models) -> str:
     return "; ".join(f"{n} x {r}" for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced, allowed_count, note, why_none=""):
+def _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced, allowed_count, note, why_none="",
+             waiting=0):
     out = []
     if note:
         out.append(note)
@@ -514,4 +520,7 @@ def _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced,
         out.append(f"cannot meet {unmet:.1f} of {fps:.1f} fps: {why}; confidentiality is never relaxed to make up the difference")
     if unplaced:
         out.append(f"{unplaced} replica(s) did not fit on the chosen nodes")
+    if waiting:
+        out.append(f"{waiting} more replica(s) asked for than any node has room for: they wait Pending for a node "
+                   "autoscaler to add a qualifying node")
     return out

@@ -2,7 +2,8 @@
 
 Scheme (docs/scaler.md): one External metric per ScaledObject, named
 `wattwise-<namespace>-<workload>`, metric type AverageValue, target 1, value = the replicas the
-plan wants for the workload (summed over node classes). The HPA computes
+plan wants for the workload (summed over node classes, with those no node has room for yet:
+`WorkloadPlan.asked_replicas`, `models/unplaced.py`). The HPA computes
 ceil(value / target) = the planned replicas, so it lands exactly on the plan. `IsActive` is
 true exactly when that value is above 0.
 
@@ -124,7 +125,7 @@ def check_metric_name(request: ScalerRequest, metric_name: str) -> None:
 def planned_replicas(request: ScalerRequest, state: ScalerState | None) -> tuple[int, bool]:
     """(replicas, held) for the request's workload under its objective. Raises NotPlanned."""
     wp = workload_plan(request, state)
-    return wp.replicas, wp.held
+    return wp.asked_replicas, wp.held
 
 
 def workload_plan(request: ScalerRequest, state: ScalerState | None) -> WorkloadPlan:
@@ -149,12 +150,12 @@ def metric_value(request: ScalerRequest, state: ScalerState | None, pods: PodCou
     counts = pods.running_and_ready(request.workload_key) if pods is not None else None
     surge_allowed = rollout.surge(request.workload_key)
     if counts is None or not surge_allowed:
-        replicas = wp.replicas
+        replicas = wp.asked_replicas
     else:
         running, ready = counts
-        replicas = desired_replicas(wp.replicas, wp.by_node, running, ready)
+        replicas = desired_replicas(wp.asked_replicas, wp.by_node, running, ready)
     return ValueAnswer(request.metric_name, as_value(float(replicas) * TARGET_PER_REPLICA), request.workload_key,
-                       wp.held, state.degraded, wp.replicas, counts is not None, surge_allowed)
+                       wp.held, state.degraded, wp.asked_replicas, counts is not None, surge_allowed)
 
 
 def is_active(request: ScalerRequest, state: ScalerState | None, pods: PodCounts | None = None,

@@ -32,8 +32,10 @@ class ScalerMetrics:
                                       ["method", "code"], buckets=RPC_BUCKETS_S, registry=r)
         self.invalid_metadata = Counter("wattwise_scaler_invalid_metadata_total",
                                         "Calls refused for invalid scalerMetadata", ["key"], registry=r)
-        self.replicas = Gauge("wattwise_planned_replicas", "Replicas the plan wants", ["workload", "objective"],
-                              registry=r)
+        self.replicas = Gauge("wattwise_planned_replicas", "Replicas the plan wants (asked of KEDA, with those "
+                              "waiting for a node)", ["workload", "objective"], registry=r)
+        self.unplaced = Gauge("wattwise_unplaced_replicas", "Replicas the plan wants that no node has room for: "
+                              "they wait Pending for a node autoscaler", ["workload"], registry=r)
         self.power = Gauge("wattwise_predicted_power_watts", "Predicted power of the workload's replicas",
                            ["workload"], registry=r)
         self.cluster_power = Gauge("wattwise_predicted_cluster_power_watts",
@@ -60,15 +62,17 @@ class ScalerMetrics:
 
     def observe_state(self, state: ScalerState, registered: int) -> None:
         self.replicas.clear()
+        self.unplaced.clear()
         self.power.clear()
         self.carbon.clear()
         self.held.clear()
         self.staleness.clear()
         for objective, view in state.views.items():
             for key, wp in view.plan.workloads.items():
-                self.replicas.labels(key, objective.kind).set(wp.replicas)
+                self.replicas.labels(key, objective.kind).set(wp.asked_replicas)
         view = state.default_view
         for key, wp in view.plan.workloads.items():
+            self.unplaced.labels(key).set(wp.unplaced_replicas)
             self.power.labels(key).set(wp.power_w)
             self.carbon.labels(key).set(wp.carbon_g_per_h)
             self.held.labels(key).set(1 if wp.held else 0)

@@ -51,7 +51,9 @@ def render_text(name, snapshot, result) -> str:
     node_by_name = {n.name: n for n in snapshot.nodes}
     for key, wp in result.workloads.items():
         flag = "" if wp.feasible else "  ** SLA NOT MET **"
-        lines.append(f"{key}: {wp.replicas} replicas for {wp.demand_fps:,.1f} fps, capacity {wp.capacity_fps:,.1f} fps, "
+        waiting = f" (+{wp.unplaced_replicas} waiting for room)" if wp.unplaced_replicas else ""
+        lines.append(f"{key}: {wp.replicas} replicas{waiting} for {wp.demand_fps:,.1f} fps, "
+                     f"capacity {wp.capacity_fps:,.1f} fps, "
                      f"{wp.power_w:,.0f} W{flag}")
         for node, count in sorted(wp.by_node.items()):
             n = node_by_name[node]

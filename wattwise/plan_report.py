@@ -76,7 +76,8 @@ def plan_report(view: PlanView) -> dict[str, Any]:
                                                                      "next_due_reason", "written", "not_written") if k in refit},
         },
         "workloads": [
-            {"key": key, "replicas": wp.replicas, "demand_fps": round(wp.demand_fps, 3),
+            {"key": key, "replicas": wp.replicas, "unplaced_replicas": wp.unplaced_replicas,
+             "asked_replicas": wp.asked_replicas, "demand_fps": round(wp.demand_fps, 3),
              "unmet_fps": round(wp.unmet_fps, 3), "held": wp.held, "power_w": round(wp.power_w, 1),
              "carbon_g_per_h": round(wp.carbon_g_per_h, 2), "placements": placements.get(key, []),
              "forecast": forecast(key, wp.forecast_added_fps),

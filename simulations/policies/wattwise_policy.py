@@ -2,7 +2,7 @@
 
 - Scaler (KEDA external scaler): a background refresher builds a Snapshot (demand as the
   application reports it, i.e. served plus dropped FPS; carbon per zone now; the replicas that
-  exist) and calls `models.planner.plan`. KEDA reads `plan.replicas(workload)` as the metric with
+  exist) and calls `models.planner.plan`. KEDA reads the workload's `asked_replicas` as the metric with
   target 1 on every HPA sync, so the HPA's tolerance, stabilisation and rate limits still apply;
   IsActive is `replicas > 0`. When it re-plans is `models/replan.py`'s rule; every step's
   demand goes into the planner's demand history, so a skipped call never changes the window peak.
@@ -120,7 +120,8 @@ class WattwisePolicy(Policy):
         for w, wl in enumerate(cm.snapshot.workloads):
             for node, count in self.plan.workloads[wl.key].by_node.items():
                 self.planned[w, self._name_index[node]] = count
-        self.plan_replicas = self.planned.sum(axis=1).astype(float)
+        self.plan_replicas = np.array([self.plan.workloads[wl.key].asked_replicas for wl in cm.snapshot.workloads],
+                                      dtype=float)   # with those waiting for room (`models/unplaced.py`)
         self._planned_by_node = [_by_node(self.planned[w]) for w in range(cm.n_workloads)]
 
     def on_tick(self, ctx: SimContext) -> None:

@@ -108,9 +108,10 @@ class Rig:
         return self.served.metrics("checkout-cams", "retail", self.metadata)
 
     def needed(self) -> int:
-        """The replicas the current plan wants for checkout-cams: the floor of every KEDA answer
-        while a fault is on (KEDA is told these plus any make-before-break surge)."""
-        replicas = self.workload()["replicas"]
+        """The replicas the current plan asks for checkout-cams (placed, and any waiting for room):
+        the floor of every KEDA answer while a fault is on (KEDA is told these plus any
+        make-before-break surge)."""
+        replicas = self.workload()["asked_replicas"]
         assert 0 < replicas <= self.keda()
         return replicas
 
