@@ -36,9 +36,9 @@ def test_without_the_key_the_scenario_headroom_applies(demo, stub):
     r = ref("gate", "shop", workload="gate-cams", streams="10", fpsPerStream="15")
     _, wp, workload = _planned(demo, stub, r, "shop/gate-cams")
     assert workload.headroom is None
-    assert demo.scaler.refresher.current().snapshot.settings.headroom == 0.10
+    assert demo.scaler.refresher.current().snapshot.settings.headroom == 0.05   # metro-retail.yaml's
     assert wp.demand_fps == 150.0
-    assert any("(+10% headroom)" in reason for reason in wp.reasons), wp.reasons
+    assert any("(+5% headroom)" in reason for reason in wp.reasons), wp.reasons
 
 
 def test_build_workload_takes_metadata_headroom_over_the_catalogues():
