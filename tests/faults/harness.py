@@ -66,6 +66,17 @@ def has_tdx(node: dict) -> bool:
     return ((node.get("metadata") or {}).get("labels") or {}).get(TDX_READY) == "true"
 
 
+def summary(doc: dict) -> dict:
+    """What a failure message needs of a plan: checkout-cams' placements, waiting replicas and models."""
+    w = next(w for w in doc["workloads"] if w["key"] == KEY)
+    models = [(m["node_class"], m["kind"], m["capacity_fps"], m.get("corrected_from_fps"))
+              for m in doc["inputs"]["models"] if m["workload"] == KEY]
+    return {"at": doc.get("generated_at"), "placements": [(p["node"], p["node_class"], p["replicas"])
+                                                         for p in w["placements"]],
+            "unplaced": w.get("unplaced_replicas"), "asked": w.get("asked_replicas"),
+            "demand_fps": w["demand_fps"], "models": models}
+
+
 @dataclass
 class Rig:
     api: FakeKubeApi
@@ -254,6 +265,8 @@ class Probe:
         assert all(t.keda is not None for t in ticks)
         if floor is not None:
             low = [(round(t.t - start, 2), t.keda) for t in ticks if t.keda < floor]
-            assert not low, f"KEDA was told fewer than {floor} replicas: {low[:10]}"
+            first = next((t for t in ticks if t.keda < floor), None)
+            assert not low, (f"KEDA was told fewer than {floor} replicas: {low[:10]}; the plan then: "
+                             f"{summary(first.plan) if first and first.plan else None}")
         return ticks
 

@@ -14,14 +14,16 @@ m7i-metal-48xl 1.15x). Kepler's counters:
 Each fault is first shown to be in what Prometheus answers (a refit reads it). Then: refits run
 through it (each `inputs.refit` in `GET /plan` ok, its window holding the fault), no model in use
 (the models file, every version, and `/plan`'s) moves more than 10% from the truth, every plan
-still covers checkout-cams' demand (48 streams, fixed) and the KEDA answer never falls below what
-it was, `/filter` never offers the confidential pod a node without TDX, nothing crashes.
+still covers checkout-cams' demand (48 streams, fixed) at capacities no higher than the truth's,
+the KEDA answer never falls below the replicas that demand needs at the truth's capacities,
+`/filter` never offers the confidential pod a node without TDX, nothing crashes.
 `degraded` stays false: the plan's inputs (the models in use) stay trustworthy, the fault never
 reaches them; what each refit did is `/plan`'s `inputs.refit` and per model `last_refit`."""
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 import urllib.parse
@@ -30,7 +32,7 @@ import urllib.request
 import pytest
 
 from tests.e2e.world import CHECKOUT, ICX, M7I, MILAN, NS, PARKING, SPR, build
-from tests.faults.harness import DEADLINE_S, Probe, Rig, checkout_trigger
+from tests.faults.harness import DEADLINE_S, KEY, Probe, Rig, checkout_trigger, summary
 from tests.kube_fake import recorded_list, wait_until
 from tests.live.serve_proc import serve, write_kubeconfig
 from tests.prometheus_fixture import INSTALL_HINT, free_port, missing_binaries
@@ -183,11 +185,30 @@ def _covers_demand(doc: dict) -> bool:
         >= w["demand_fps"] > 0
 
 
+def _capacities_at_most_truth(world, doc: dict) -> bool:
+    """Every capacity checkout-cams' plan counts on is at most what the pair really serves: a Kepler
+    fault moves power readings, never what a replica is believed to deliver."""
+    return all(m["capacity_fps"] <= world.truth(CHECKOUT, m["node_class"]).capacity_fps + 1e-6
+               for m in doc["inputs"]["models"] if m["workload"] == CHECKOUT
+               and (CHECKOUT, m["node_class"]) in world.cluster.truths)
+
+
+def _replicas_the_demand_needs(world, doc: dict | None) -> int:
+    """The fewest replicas that serve checkout-cams' demand at the truth's capacities (each on the
+    fastest class its plan places on): the floor of every KEDA answer while a fault is on. Not
+    the count before the fault: the plan moves by a replica as drops lower a capacity and expire
+    (`models/capacity_correction.py`) and as refits fit, none of which the fault causes."""
+    w = next(w for w in doc["workloads"] if w["key"] == KEY) if doc else None
+    if not w or not w["placements"]:
+        return 1
+    fastest = max(world.truth(CHECKOUT, p["node_class"]).capacity_fps for p in w["placements"])
+    return math.ceil(w["demand_fps"] / fastest - 1e-9)
+
+
 def _through_fault(world, rig, faults, models, set_fault, in_prometheus, fault_s: float) -> None:
     """Steady first (a refit done, the plan not degraded), then the fault for `fault_s`, then
     refits through it; the checks of the module notes."""
     assert wait_until(lambda: (_refit(rig) or {}).get("ok") and not rig.plan()["degraded"], DEADLINE_S), rig.log()
-    baseline = rig.needed()
     probe = Probe(rig, every_s=0.5).start()
     refits: list[float] = []
     try:
@@ -199,8 +220,10 @@ def _through_fault(world, rig, faults, models, set_fault, in_prometheus, fault_s
         assert in_prometheus(start, end), "the fault never reached Prometheus"
         assert wait_until(lambda: _refits_through(rig, refits, start, end), DEADLINE_S), (_refit(rig), rig.log())
         probe.stop()
-        during = probe.check(start, floor=baseline)
-        assert all(_covers_demand(t.plan) for t in during if t.plan)
+        during = probe.check(start)
+        for t in during:
+            assert t.keda >= _replicas_the_demand_needs(world, t.plan), (t.keda, summary(t.plan))
+        assert all(_covers_demand(t.plan) and _capacities_at_most_truth(world, t.plan) for t in during if t.plan)
         assert all(not t.plan["degraded"] for t in during if t.plan), [t.plan["degraded_reasons"] for t in during
                                                                       if t.plan and t.plan["degraded"]][:3]
         for written_s, version in models.versions:
