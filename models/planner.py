@@ -310,7 +310,7 @@ def plan(snapshot: Snapshot, cache: PlanCache | None = None) -> tuple[Plan, Poli
 
     # replicas per group -> per node
     by_node: dict[str, dict[str, int]] = {w.key: {} for w in wl}
-    unplaced = {w.key: 0 for w in wl}
+    not_packed = {w.key: 0 for w in wl}   # replicas the solution gave a group that packing found no node for
     active: set[str] = set()
     running: dict[str, int] = {}   # replicas of any workload per node, last plan: ties go to busy nodes
     for nodes in snapshot.state.placements.values():
@@ -327,9 +327,9 @@ def plan(snapshot: Snapshot, cache: PlanCache | None = None) -> tuple[Plan, Poli
         for wi, nodes in placed.items():
             by_node[wl[wi].key].update(nodes)
         for wi, n in missing.items():
-            unplaced[wl[wi].key] += n
+            not_packed[wl[wi].key] += n
         active.update(used)
-    return _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, active, solution, solver)
+    return _assemble(snapshot, groups, demand, models, eligible, by_node, not_packed, active, solution, solver)
 
 
 def _serve(by_name, models, w, nodes_count, fps):
@@ -355,7 +355,7 @@ def _serve(by_name, models, w, nodes_count, fps):
 RANKING_LENGTH = 16
 
 
-def _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, active, solution, solver) -> tuple[Plan, PolicyState]:
+def _assemble(snapshot, groups, demand, models, eligible, by_node, not_packed, active, solution, solver) -> tuple[Plan, PolicyState]:
     by_name = {n.name: n for n in snapshot.nodes}
     pinned = {n.name for g in groups if g.pinned for n in g.nodes}
     active_nodes = active | pinned
@@ -393,9 +393,9 @@ def _assemble(snapshot, groups, demand, models, eligible, by_node, unplaced, act
         why_none = _why_no_node(w, groups, models) if not allowed_count and unmet > 1e-6 else ""
         placed = sum(nodes_count.values())
         waiting = unplaced_replicas(fps, w.headroom_or(snapshot.settings.headroom), capacity, placed,
-                                    unmet > 1e-6 or unplaced[w.key] > 0, w_models.values(), d.floor,
+                                    unmet > 1e-6 or not_packed[w.key] > 0, w_models.values(), d.floor,
                                     snapshot.state.trusted.get(w.key, (0.0, 0))[1], w.max_replicas)
-        reasons = _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced[w.key], allowed_count,
+        reasons = _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, not_packed[w.key], allowed_count,
                            d.note, why_none, waiting)
         w_power = sum(power.values())
         w_carbon = sum(p * ci[by_name[n].zone] / 1000.0 for n, p in power.items())
@@ -497,7 +497,7 @@ def _why_no_node(w, groups, models) -> str:
     return "; ".join(f"{n} x {r}" for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced, allowed_count, note, why_none="",
+def _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, not_packed, allowed_count, note, why_none="",
              waiting=0):
     out = []
     if note:
@@ -518,8 +518,8 @@ def _reasons(snapshot, w, fps, nodes_count, by_class, capacity, unmet, unplaced,
         why = (f"no node qualifies ({why_none})" if why_none else "no node qualifies") if not allowed_count \
             else "qualifying nodes are full or max_replicas reached"
         out.append(f"cannot meet {unmet:.1f} of {fps:.1f} fps: {why}; confidentiality is never relaxed to make up the difference")
-    if unplaced:
-        out.append(f"{unplaced} replica(s) did not fit on the chosen nodes")
+    if not_packed:
+        out.append(f"{not_packed} replica(s) did not fit on the chosen nodes")
     if waiting:
         out.append(f"{waiting} more replica(s) asked for than any node has room for: they wait Pending for a node "
                    "autoscaler to add a qualifying node")
