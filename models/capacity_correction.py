@@ -3,8 +3,12 @@
 A replica is saturated when it drops frames (`drop_fps` above `drop_fraction` of what it delivers,
 the rule `energy.estimate_capacity_fps` uses) or delivers less than it was asked for (below
 `1 - shortfall_fraction` of `requested_fps`). What it delivers then bounds the capacity of its
-(workload, node class) pair from above: when the median over the pair's saturated replicas,
-times `margin` (0.95), is below the capacity the plan used, that is the pair's new capacity.
+(workload, node class) pair from above. Only a bound below the plan says the plan is wrong: when
+the median over the pair's saturated replicas is below `margin` (0.95) of the capacity the plan
+used, `margin` times that median is the pair's new capacity. A replica that delivers the planned
+capacity and drops the rest was asked for more than the plan gives one replica (streams split
+unevenly, demand rising before new replicas are up); that says nothing against the capacity, and
+lowering it 5% on every such overload would hold replicas the pair does not need.
 Pure: the live loop applies the result (`apply_corrections`) within one refresh, and the next
 refit, whose capacity estimate reads the same drops, makes it part of the model.
 
@@ -77,9 +81,9 @@ def lowered_capacities(planned_capacity_fps: Mapping[Pair, float], replicas: Ite
             continue
         planned = float(planned_capacity_fps[pair])
         median = float(np.median(delivered))
+        if not median < settings.margin * planned:
+            continue                    # it reached the plan's capacity: overloaded, not slower
         bound = settings.margin * median
-        if not bound < planned:
-            continue
         reason = Reason(f"capacity of {pair[0]} on {pair[1]} lowered from {planned:.1f} to {bound:.1f} fps: "
                         f"{len(delivered)} replica(s) dropped frames at a median {median:.1f} fps "
                         f"(x{settings.margin:g})", "capacity_from_drops")

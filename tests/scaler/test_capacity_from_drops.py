@@ -128,9 +128,10 @@ def test_a_correction_never_raises_a_capacity():
     scaler, clock = live(fps)
     first = scaler.refresher.refresh_once().default_view
     modelled = capacity_of(first)
-    fps.set(dropping(first, 1.5 * modelled))                  # dropping, but above the model: no bound
-    view = refresh(scaler, clock)
-    assert capacity_of(view) == modelled and scaler.refresher.last_decision[0] is False
+    for delivered in (1.5, 1.0, 0.96):                         # dropping at or near the model's: overloaded
+        fps.set(dropping(first, delivered * modelled))          # (asked for more than one replica gives)
+        view = refresh(scaler, clock)
+        assert capacity_of(view) == modelled and scaler.refresher.last_decision[0] is False
 
     fps.set(dropping(first, 0.5 * modelled))
     view = refresh(scaler, clock)
