@@ -13,8 +13,10 @@ The forecast, per workload, is today's demand plus the largest of:
   time the lead reaches (a daily profile of `bin_s` bins, each an exponential average over days);
 - the recent trend: the least-squares slope over the last `trend_window_s`, times the lead;
 - zero: the forecast never plans below the demand of now (scale-down stays the window's job);
-plus the `quantile` of its own recent misses (demand that came in above what it expected when
-the lead had passed), so a forecaster that keeps under-shooting learns a margin.
+plus the `quantile` of its own recent misses (demand that came in above what it expected, margin
+left out, when the lead had passed), so a forecaster that keeps under-shooting learns a margin.
+Scored against its margined forecasts, the misses would shrink by the margin they taught and the
+margin would swing between the quantile and zero.
 Missing (NaN) demand is neither learned from nor forecast for.
 """
 
@@ -80,7 +82,10 @@ class DemandForecaster:
 
     def add(self, now_s: float, fps) -> None:
         """Learn from this refresh's demand (NaN: unknown), and remember what is expected from
-        here, to score it when its lead has passed."""
+        here, to score it when its lead has passed. A time not after the last one added (a second
+        wake within the same quantised second) is not learned again."""
+        if self._last is not None and now_s <= self._last[0]:
+            return
         fps = np.asarray(fps, dtype=float)
         b = self._bin(now_s)
         if self._acc_bin is not None and b != self._acc_bin:
@@ -98,7 +103,8 @@ class DemandForecaster:
                 if ok[i]:
                     self._misses[i].append(float(fps[i]) - was)
         expected = self.expected(now_s, fps)
-        for i, value in enumerate(expected):
+        unmargined = expected - self._margins()      # misses are scored without the margin they teach
+        for i, value in enumerate(unmargined):
             if math.isfinite(value):
                 self._due[i].append((now_s + float(self.lead_s[i]), float(value)))
         self._last = (now_s, fps.tobytes(), expected)

@@ -78,3 +78,32 @@ def test_the_planner_plans_for_what_is_expected_and_says_so():
     assert wp.replicas > base.workloads[w.key].replicas
     assert abs(wp.forecast_added_fps - now * 0.5) < 1e-6 and base.workloads[w.key].forecast_added_fps == 0
     assert any(r.startswith(f"pre-warming: {now * 1.5:.1f} fps expected within 9 s") for r in wp.reasons), wp.reasons
+
+
+def test_the_learned_margin_covers_the_quantile_it_promises():
+    """Scored against the forecast without its margin: scored against the margined forecast, the
+    misses shrink by the margin and the next margin with them, and the margin swings between
+    the quantile and zero (it covered about 75% of demand instead of 90%)."""
+    f = DemandForecaster(["w"], [60.0], ForecastSettings(quantile=0.9, bin_s=900.0))
+    rng = np.random.default_rng(1)
+    demand = 50.0 + rng.uniform(0, 20, size=int(2 * DAY_S / 60))
+    expected = []
+    for i, d in enumerate(demand):
+        f.add(i * 60.0, [d])
+        expected.append(float(f.expected(i * 60.0, [d])[0]))
+    later = demand[1 + len(demand) // 2:]                     # demand a lead (60 s) after each forecast
+    covered = np.mean(later <= np.array(expected[len(demand) // 2:-1]))
+    assert 0.85 <= covered <= 0.97
+
+
+def test_a_refresh_at_the_same_time_or_earlier_is_learned_once():
+    """A wake within the same quantised second (or a clock stepping back) learns nothing twice:
+    the trend, the daily profile and the misses keep one sample per time."""
+    once, twice = DemandForecaster(["w"], [120.0]), DemandForecaster(["w"], [120.0])
+    for t in np.arange(0, 1200, 15.0):
+        once.add(t, [10.0 + t / 10])
+        twice.add(t, [10.0 + t / 10])
+        twice.add(t, [500.0])                                   # same time: not learned
+        twice.add(t - 5.0, [500.0])                             # earlier: not learned
+    assert twice.expected(1185, [128.5])[0] == once.expected(1185, [128.5])[0]
+    assert np.allclose(twice._daily, once._daily, equal_nan=True)
