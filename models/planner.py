@@ -414,8 +414,9 @@ def _assemble(snapshot, groups, demand, models, eligible, by_node, not_packed, a
                   placements=tuple(placements), active_nodes=tuple(sorted(active_nodes)), idle_nodes=idle_nodes,
                   power_w=total_w, carbon_g_per_h=carbon, objective_value=solution.objective, solver=solver,
                   solver_gap=solution.gap, reasons=tuple(cluster_reasons))
-    # the last trustworthy plan per workload; workloads no longer in the snapshot are forgotten
-    trusted = {w.key: (w.demand_fps, plans[w.key].asked_replicas) if w.demand.trustworthy else snapshot.state.trusted[w.key]
+    # the last trustworthy plan per workload (the demand planned for, window and forecast included, and
+    # the replicas asked); workloads no longer in the snapshot are forgotten
+    trusted = {w.key: (demand[w.key].fps, plans[w.key].asked_replicas) if w.demand.trustworthy else snapshot.state.trusted[w.key]
                for w in snapshot.workloads if w.demand.trustworthy or w.key in snapshot.state.trusted}
     state = PolicyState(
         placements=FrozenMap({k: FrozenMap(dict(v.by_node)) for k, v in plans.items()}),

@@ -50,3 +50,14 @@ def test_trusted_memory_forgets_workloads_that_left():
     assert set(state.trusted) == {"default/a", "default/b"}
     _, state = plan(snapshot([CLS], NODES, [a], now_s=15.0, state=state))
     assert set(state.trusted) == {"default/a"}
+
+
+def test_the_hold_remembers_the_demand_planned_not_the_last_reading():
+    """Demand fell to 100 fps while the scale-down window still planned for 500: a hold after the
+    window has passed plans for the 500 the last trustworthy plan was made for."""
+    _, state = plan(snapshot([CLS], NODES, [workload(fps=500)]))
+    last, state = plan(snapshot([CLS], NODES, [workload(fps=100)], now_s=60.0, state=state))
+    assert last.workloads["default/w"].demand_fps == 500.0 and state.trusted["default/w"][0] == 500.0
+    held = plan(snapshot([CLS], NODES, [workload(fps=0, trustworthy=False)], now_s=3600.0, state=state))[0]
+    wp = held.workloads["default/w"]
+    assert wp.held and wp.demand_fps == 500.0 and wp.replicas >= last.workloads["default/w"].replicas
