@@ -484,7 +484,8 @@ class PlanRefresher:
         return out
 
     def _workloads(self, requests: tuple[ScalerRequest, ...], now_s: float, reasons: list[str]) -> list[Workload]:
-        readings: dict[str, DemandReading] = {}
+        raw: dict[str, DemandReading] = {}                     # one read per query text,
+        readings: dict[tuple[str, str], DemandReading] = {}    # judged against each reader's unit
         workloads = []
         for r in requests:
             key = r.workload_key
@@ -492,10 +493,13 @@ class PlanRefresher:
             if r.demand.query is None:
                 reading = DemandReading(r.demand.streams, True)
             else:
-                if r.demand.query not in readings:
-                    limit = self.settings.max_fps if r.demand.unit == "fps" else self.settings.max_streams
-                    readings[r.demand.query] = check_plausible(self._demand.read(r.demand.query, now_s), limit)
-                reading = readings[r.demand.query]
+                query, unit = r.demand.query, r.demand.unit
+                if query not in raw:
+                    raw[query] = self._demand.read(query, now_s)
+                if (query, unit) not in readings:
+                    limit = self.settings.max_fps if unit == "fps" else self.settings.max_streams
+                    readings[(query, unit)] = check_plausible(raw[query], limit)
+                reading = readings[(query, unit)]
             if reading.ok:
                 self._last_ok_s[key] = now_s
                 demand = Demand(total_fps=demand_fps(r, base, float(reading.value)))
