@@ -150,11 +150,12 @@ class PlanRefresher:
         return self._state
 
     def current(self) -> PlanView:
-        """`PlanSource`: the plan under the default objective."""
+        """`PlanSource`: the plan under the default objective, through which each workload finds
+        the plan of its own objective (`ScalerState.served_view`)."""
         s = self._state
         if s is None:
             raise NotReady("no plan yet: the first refresh has not finished")
-        return s.default_view
+        return s.served_view
 
     @property
     def carbon(self) -> CarbonIntensitySource:
@@ -297,7 +298,9 @@ class PlanRefresher:
         self.replan_reasons[why] += 1
         new = ScalerState(version=version, now_s=now_s,
                           default_objective=self.settings.objective, views=MappingProxyType(views),
-                          degraded_reasons=tuple(reasons), staleness_s=MappingProxyType(staleness))
+                          degraded_reasons=tuple(reasons), staleness_s=MappingProxyType(staleness),
+                          objectives=MappingProxyType({r.workload_key: objective_of(r, self.settings.objective)
+                                                       for r in requests}))
         self._publish(new)
         self._log_reasons(tuple(reasons))
         log.debug("plan at %s (%s): %d workloads, %d objective(s)", now_s, why, len(workloads), len(views))

@@ -62,15 +62,17 @@ def kube_patcher(api_client, timeout_s: float = 10.0) -> Patch:
 
 
 def wanted_costs(view: PlanView, pods: Iterable[PodRecord]) -> list[tuple[PodRecord, str]]:
-    """Each pod of a planned workload with the annotation value the core gives it, per workload in
-    the order the ReplicaSet controller would delete the pods with those values."""
+    """Each pod of a planned workload with the annotation value the core gives it (in the plan of
+    the workload's own objective), per workload in the order the ReplicaSet controller would delete
+    the pods with those values."""
     by_workload: dict[str, list[PodRecord]] = {}
     for p in pods:
         if p.workload in view.plan.workloads:
             by_workload.setdefault(p.workload, []).append(p)
     out = []
     for key, records in by_workload.items():
-        costs = planned_deletion_costs([p.node for p in records], view.plan.workloads[key].by_node)
+        planned = view.for_workload(key).plan.workloads.get(key) or view.plan.workloads[key]
+        costs = planned_deletion_costs([p.node for p in records], planned.by_node)
         order = deletion_order([ScaleDownPod(p.node, _phase(p.phase), p.ready, cost)
                                 for p, cost in zip(records, costs)])
         out.extend((records[i], str(costs[i])) for i in order)

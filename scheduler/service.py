@@ -45,6 +45,7 @@ class ExtenderService:
     metrics: ExtenderMetrics = field(default_factory=ExtenderMetrics)
     replica_counts: ReplicaCounts | None = None   # running replicas, for the plan's short classes
     _placement: tuple[PlanView | None, Placement] | None = None
+    _objective_placements: dict[int, tuple[PlanView, Placement]] = field(default_factory=dict)
     _memo: ConversionMemo = field(default_factory=ConversionMemo)
 
     def placement(self) -> Placement:
@@ -58,15 +59,31 @@ class ExtenderService:
         if self._placement is None or self._placement[0] is not view:
             placement = Placement(view.snapshot, view.plan) if view is not None else Placement()
             self._placement = (view, placement)
+            self._objective_placements = {}
             if view is not None:
                 log.info("plan view changed (plan at t=%s s): placement memo reset", view.plan.now_s)
         return self._placement[1]
 
+    def _placement_for(self, pod) -> tuple[PodIntent, Placement]:
+        """The pod's intent and the placement of the plan its workload follows: the plan of the
+        objective its ScaledObject asks for, the one KEDA counts its replicas in."""
+        placement = self.placement()
+        intent = pod_intent(pod, placement.workloads)
+        view = self._placement[0] if self._placement is not None else None
+        if view is None or intent.workload is None:
+            return intent, placement
+        own = view.for_workload(intent.workload.key)
+        if own is view:
+            return intent, placement
+        cached = self._objective_placements.get(id(own))
+        if cached is None or cached[0] is not own:
+            cached = self._objective_placements[id(own)] = (own, Placement(own.snapshot, own.plan))
+        return intent, cached[1]
+
     # -- the verbs -------------------------------------------------------------------------------
     def filter(self, body: bytes) -> Answer:
         args = wire.parse_extender_args(wire.decode(body))
-        placement = self.placement()
-        intent = pod_intent(args.pod, placement.workloads)
+        intent, placement = self._placement_for(args.pod)
         if intent.kind is PodKind.PASSTHROUGH:
             return Answer(wire.encode(wire.passthrough_filter_result(args)),
                           {intent.kind.value: len(args.names)})
@@ -78,8 +95,7 @@ class ExtenderService:
 
     def prioritize(self, body: bytes) -> Answer:
         args = wire.parse_extender_args(wire.decode(body))
-        placement = self.placement()
-        intent = pod_intent(args.pod, placement.workloads)
+        intent, placement = self._placement_for(args.pod)
         nodes = self._nodes_for(args) if intent.scored else {}
         scores = placement.scores(intent, args.names, nodes, self._running(intent))
         scored = len(scores) if intent.scored else len(args.names)
@@ -89,8 +105,7 @@ class ExtenderService:
         """Keep only the candidate nodes the pod could run on at all: evicting victims on a node
         whose TEE the pod does not allow would free room the pod can never use."""
         args = wire.parse_preemption_args(wire.decode(body))
-        placement = self.placement()
-        intent = pod_intent(args.pod, placement.workloads)
+        intent, placement = self._placement_for(args.pod)
         names = list(args.meta_victims)
         keep = placement.preemption_nodes(intent, names, self.node_cache.nodes().entries)
         result = wire.preemption_result({n: args.meta_victims[n] for n in keep})

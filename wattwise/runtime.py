@@ -28,6 +28,14 @@ class PlanView:
     # What the plan was made from that the snapshot does not say, for people (GET /plan):
     # "nodes_source" (str), "left_out" (list of {"scaled_object", "reason"}).
     inputs: Mapping[str, Any] = field(default_factory=dict)
+    # Workload key -> the view of the objective its ScaledObject asks for, where that is not this
+    # view's: KEDA counts its replicas in that plan, so the extender places them by it too.
+    workload_views: Mapping[str, "PlanView"] = field(default_factory=dict)
+
+    def for_workload(self, key: str) -> "PlanView":
+        """The view whose plan the workload's replicas follow (this one unless it asks for another
+        objective)."""
+        return self.workload_views.get(key, self)
 
 
 @runtime_checkable
