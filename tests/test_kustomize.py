@@ -100,6 +100,20 @@ def test_every_object_validates_against_its_schema(source):
     assert checked and not errors, "\n".join(errors)
 
 
+@pytest.mark.parametrize("name", ["scaledobject-external.yaml", "scaledobject-external-push.yaml"])
+def test_the_example_scaledobjects_opt_in_hpa_tolerance_validates_once_uncommented(name):
+    """The ScaledObjects carry `tolerance: 0` commented out (it needs a feature gate): uncommented
+    as their comment says, both directions validate against KEDA's CRD."""
+    text = (DEPLOY / "examples" / name).read_text()
+    opened = re.sub(r"^( *)# ( *)(tolerance: 0|scaleUp:)$", r"\1\2\3", text, flags=re.M)
+    assert opened != text
+    obj = yaml.safe_load(opened)
+    behavior = obj["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    assert behavior["scaleUp"]["tolerance"] == 0 and behavior["scaleDown"]["tolerance"] == 0
+    errors = [f"{e.json_path}: {e.message}" for e in crd_validators()[(obj["apiVersion"], obj["kind"])].iter_errors(obj)]
+    assert not errors, errors
+
+
 # -- labels and namespace -------------------------------------------------------------------------
 
 LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
