@@ -2,8 +2,9 @@
 
 - managed: the pod's `wattwise.io/workload` label names a workload in the current plan; it gets
   every check (TEE, accelerator, SLA, capacity) and energy/carbon scores.
-- tee-only: a Confidential Containers pod WattWise does not manage, or a pod labelled for a
-  workload the plan does not know yet: only the TEE check, neutral scores.
+- tee-only: a pod WattWise does not manage that asks for a TEE (a Confidential Containers
+  runtime class, or the `wattwise.io/tee` annotation or label), or a pod labelled for a workload
+  the plan does not know yet: only the TEE check, neutral scores.
 - passthrough: anything else; no work at all.
 - invalid: the pod asks for a TEE in a way that cannot be read; every node fails with the reason.
 
@@ -18,7 +19,7 @@ from typing import Mapping
 
 from wattwise.models.eligibility import Reason
 from wattwise.models.errors import InvalidInputError
-from wattwise.models.labels import MANAGED_LABEL, pod_confidentiality
+from wattwise.models.labels import MANAGED_LABEL, TEE_ANNOTATION, pod_confidentiality
 from wattwise.models.tee import COCO_RUNTIME_CLASSES, NONE, Confidentiality
 from wattwise.models.workload import Workload
 
@@ -76,8 +77,10 @@ def pod_intent(pod: Mapping, workloads: WorkloadIndex) -> PodIntent:
     annotations of strings, runtimeClassName a string)."""
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
-    managed_value = (meta.get("labels") or {}).get(MANAGED_LABEL)
-    if not managed_value and spec.get("runtimeClassName") not in COCO_RUNTIME_CLASSES:
+    labels = meta.get("labels") or {}
+    managed_value = labels.get(MANAGED_LABEL)
+    asks_tee = TEE_ANNOTATION in labels or TEE_ANNOTATION in (meta.get("annotations") or {})
+    if not managed_value and not asks_tee and spec.get("runtimeClassName") not in COCO_RUNTIME_CLASSES:
         return PASS_THROUGH
     try:
         requirement, _ = pod_confidentiality(pod)

@@ -115,3 +115,22 @@ def test_short_classes_and_one_score_per_distinct_cost():
     costs = [NodeCost(f"n{i}", 1.0, c, False) for i, c in enumerate([2.0, 1.0, 2.0, 10.0, 1.5])]
     assert candidate_scores([c.weighted_cost for c in costs] + [None]) == [*scores_from_costs(costs).values(), 0]
     assert candidate_scores([None, None]) == [0, 0] and candidate_scores([]) == []
+
+
+def test_an_unmanaged_pod_asking_for_a_tee_by_annotation_or_label_gets_the_tee_check():
+    """Not only a CoCo runtime class: `wattwise.io/tee` on a pod WattWise does not manage (no
+    workload label, a custom runtime class or none) keeps it off nodes without that TEE."""
+    snap, plan, entries = cluster()
+    placement = Placement(snap, plan)
+    names = list(entries)
+    for meta in ({"annotations": {"wattwise.io/tee": "tdx"}}, {"labels": {"wattwise.io/tee": "tdx"}}):
+        for runtime in ({}, {"runtimeClassName": "kata-qemu-tdx-custom"}):
+            pod = {"metadata": {"namespace": "shop", **meta}, "spec": runtime}
+            intent = pod_intent(pod, placement.workloads)
+            assert intent.kind is PodKind.TEE_ONLY and intent.requirement.required, (meta, runtime)
+            passed = placement.verdicts(intent, names, entries).passed
+            assert passed and all(n.startswith("t") and entries[n].node.tee_ready for n in passed), passed
+    unreadable = {"metadata": {"annotations": {"wattwise.io/tee": "tdx;;"}}, "spec": {}}
+    assert pod_intent(unreadable, placement.workloads).kind is PodKind.INVALID
+    plain = {"metadata": {"annotations": {"wattwise.io/tee": "none"}}, "spec": {}}
+    assert pod_intent(plain, placement.workloads).kind is PodKind.PASSTHROUGH
