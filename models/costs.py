@@ -42,13 +42,31 @@ def zone_intensity(snapshot: Snapshot, zone: str) -> float:
     return value if reading.trustworthy else max(value, default)
 
 
-def zone_weights(snapshot: Snapshot, zones) -> dict[str, float]:
+class ZoneWeights(dict):
+    """Zone -> cost weight of one watt there. A zone not among those weighed (a node that joined
+    after the plan, in a zone no reading covers) is weighed as `zone_intensity` counts it, the
+    conservative default when there is no reading, against the same reference: never as an
+    average zone, so a node nothing is known about never looks cleaner than a known one."""
+
+    def __init__(self, snapshot: Snapshot, ref: float, weights: dict[str, float]):
+        super().__init__(weights)
+        self._snapshot, self._ref = snapshot, ref
+
+    def __missing__(self, zone: str) -> float:
+        return _weight(self._snapshot.objective.carbon_share, zone_intensity(self._snapshot, zone), self._ref)
+
+
+def _weight(share: float, ci: float, ref: float) -> float:
+    return (1 - share) + (share + EPSILON_CARBON) * (ci / ref if ref > 0 else 0.0) + EPSILON_ENERGY
+
+
+def zone_weights(snapshot: Snapshot, zones) -> ZoneWeights:
+    """The cost weight of one watt in each zone (index it: `weights[zone]` weighs any zone)."""
     share = snapshot.objective.carbon_share
     intensities = {z: zone_intensity(snapshot, z) for z in zones}
     known = [v for v in intensities.values() if v > 0]
     ref = sum(known) / len(known) if known else 1.0
-    return {z: (1 - share) + (share + EPSILON_CARBON) * (ci / ref if ref > 0 else 0.0) + EPSILON_ENERGY
-            for z, ci in intensities.items()}
+    return ZoneWeights(snapshot, ref, {z: _weight(share, ci, ref) for z, ci in intensities.items()})
 
 
 def startup_energy_j(model: WorkloadClassModel, node_class: NodeClass, confidential: bool) -> float:

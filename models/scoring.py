@@ -57,7 +57,7 @@ def node_costs(snapshot: Snapshot, workload: Workload, node_names, active_nodes=
             else:                 # asleep: waking it costs that plus the wake energy
                 wake = wake_cost_w(cls, snapshot.settings.amortise_s)
             j += wake / cap
-        cost = weights.get(node.zone, 1.0) * j
+        cost = weights[node.zone] * j       # ZoneWeights: an unweighed zone counts as its carbon reads
         planned = name in planned_nodes
         if planned or cls.name in short_classes:
             cost *= PLAN_PREFERENCE

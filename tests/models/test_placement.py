@@ -134,3 +134,22 @@ def test_an_unmanaged_pod_asking_for_a_tee_by_annotation_or_label_gets_the_tee_c
     assert pod_intent(unreadable, placement.workloads).kind is PodKind.INVALID
     plain = {"metadata": {"annotations": {"wattwise.io/tee": "none"}}, "spec": {}}
     assert pod_intent(plain, placement.workloads).kind is PodKind.PASSTHROUGH
+
+
+def test_a_node_in_a_zone_the_plan_never_weighed_counts_as_missing_carbon_not_as_average():
+    """A node that joined after the plan (a node autoscaler's), in a zone no reading covers, is
+    weighed at the conservative default intensity: under the carbon objective it scores below a
+    known node on a 400 g/kWh grid, never above it."""
+    cls = node_class("c", cores=64)
+    snap = snapshot([cls], [node("a1", cls, zone="z1"), node("b1", cls, zone="z2")],
+                    [workload("cams", fps=50.0)], carbon={"z1": 400.0, "z2": 100.0}, objective="carbon")
+    plan, _ = make_plan(snap)
+    placement = Placement(snap, plan)
+    assert snap.settings.carbon_default_g_per_kwh > 400.0
+    newcomer = node("n-new", cls, zone="eu-somewhere-9a")            # not in the snapshot
+    entries = {n.name: NodeEntry(n.name, "1", n, cls) for n in (*snap.nodes, newcomer)}
+    scores = placement.scores(managed(placement), ["a1", "n-new"], entries)
+    assert scores["n-new"] < scores["a1"], scores
+    same_zone = replace(newcomer, zone="z1")                          # a newcomer in a known zone: as a1
+    entries["n-new"] = NodeEntry("n-new", "2", same_zone, cls)
+    assert Placement(snap, plan).scores(managed(placement), ["a1", "n-new"], entries) == {"a1": 10, "n-new": 10}
