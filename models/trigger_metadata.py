@@ -279,6 +279,11 @@ def parse_metadata(name: str, namespace: str, metadata: Mapping[str, str]) -> Sc
             memory_mib = parse_memory_mib(keys.memory, "memory")
     except InvalidInputError as e:
         raise MetadataError(e.path, f"invalid value {quote(raw.get(e.path))}", f"expected {_HINTS[e.path]}") from None
+    if cpu_m is not None and cpu_m <= 0 and not (keys.gpu or 0) > 0:
+        # a CPU replica's capacity is its cores times the model's rate per core: with none, no
+        # class could run it and the plan would ask for no replicas whatever the demand
+        raise MetadataError("cpu", f"{quote(raw.get('cpu'))} gives a CPU replica no CPU to run on",
+                            "set the CPU one replica requests, e.g. 4 or 500m (or gpu for a GPU replica)")
     return ScalerRequest(
         scaled_object=name, scaled_object_namespace=namespace, workload_name=wl_name,
         workload_namespace=wl_namespace,

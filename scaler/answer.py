@@ -10,7 +10,9 @@ true exactly when that value is above 0.
 Holding: a plan held for lack of trustworthy demand is answered as planned (the core's
 `hold_untrusted` never plans below the last trustworthy plan); one the core held with no
 trustworthy demand ever (`WorkloadPlan.no_trusted_demand`) is not answered with a number but with
-`NotPlanned`, so the HPA keeps its current count. No rule of the hold is repeated here.
+`NotPlanned`, so the HPA keeps its current count. No rule of the hold is repeated here. So is a
+workload with demand the plan gives no replica at all (no class qualifies and no trustworthy plan
+is left to keep, `models/unplaced.py`): answering 0 would scale it away.
 
 When the workload's running and ready pods per node are known (the `PodCounts` port) and the
 core's `models.rollout.surge_applies` (pod-deletion costs are set, `Rollout.deletion_cost_set`,
@@ -141,6 +143,11 @@ def workload_plan(request: ScalerRequest, state: ScalerState | None) -> Workload
     if wp.no_trusted_demand:    # the core's hold rule found nothing trustworthy to hold at
         raise NotPlanned(f"{key}: no trustworthy demand yet ({wp.reasons[0] if wp.reasons else 'no data'}); "
                          "the current replica count is kept until data arrives")
+    if wp.asked_replicas == 0 and wp.unmet_fps > 0:
+        # demand, and neither a node that qualifies nor a trustworthy plan to keep: answering 0
+        # would scale the workload away; an error keeps what runs (or KEDA's fallback)
+        raise NotPlanned(f"{key}: {wp.unmet_fps:.1f} fps demanded and no replica planned "
+                         f"({wp.reasons[0] if wp.reasons else 'no node qualifies'}); the current replica count is kept")
     return wp
 
 

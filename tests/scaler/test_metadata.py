@@ -57,6 +57,9 @@ def test_from_env_suffix_counts_as_the_key():
     ({"workload": "cams", "streams": "1", "headroom": "10%"}, "headroom", "fraction"),
     ({"workload": "cams", "streams": "1", "cpu": "four"}, "cpu", "CPU quantity"),
     ({"workload": "cams", "streams": "1", "memory": "8 gigs"}, "memory", "memory quantity"),
+    # no CPU for a CPU replica: no class could run it, and the plan would ask for 0 whatever the demand
+    ({"workload": "cams", "streams": "1", "cpu": "0"}, "cpu", "CPU one replica requests"),
+    ({"workload": "cams", "streams": "1", "cpu": "0m", "gpu": "0"}, "cpu", "CPU one replica requests"),
     # found by tests/fuzz: float overflow escaped as OverflowError / ValueError (gRPC UNKNOWN)
     ({"workload": "cams", "streams": "1", "cpu": "1" + "0" * 400}, "cpu", "CPU quantity"),
     ({"workload": "cams", "streams": "1", "memory": "1" + "0" * 400 + "Ki"}, "memory", "memory quantity"),
@@ -107,3 +110,7 @@ def test_cache_returns_same_request_and_repeats_errors():
     assert cache.parse("so", "ns", {"workload": "w", "streams": "1"}) == a     # still right
     cache.discard(a)
     assert ("so", "ns") not in {(k[0], k[1]) for k in cache._items}
+
+
+def test_a_gpu_replica_may_ask_for_no_cpu():
+    assert parse_metadata("so", "shop", {"workload": "cams", "streams": "1", "cpu": "0", "gpu": "1"}).cpu_m == 0

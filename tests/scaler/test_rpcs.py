@@ -116,3 +116,20 @@ def test_objective_metadata_reads_the_plan_of_that_objective(demo, stub):
     _, metrics, _ = keda_poll(stub, r_carbon)
     carbon_view = next(v for o, v in state.views.items() if o.kind == "carbon")
     assert metrics.metricValues[0].metricValueFloat == carbon_view.plan.workloads["analytics/footfall-counter"].replicas
+
+
+def test_demand_no_node_can_serve_with_no_plan_to_keep_is_unavailable_not_zero(demo, stub):
+    """A latency bound no class meets: no replica can be placed and none was ever planned. A 0
+    would let KEDA scale the workload away; UNAVAILABLE keeps what runs and says why."""
+    r = ref("fast", "shop", workload="fast-cams", streams="6", latencyMs="0.001")
+    stub.GetMetricSpec(r, timeout=5)
+    demo.scaler.refresher.refresh_once()
+    wp = demo.scaler.refresher.current().plan.workloads["shop/fast-cams"]
+    assert wp.asked_replicas == 0 and wp.unmet_fps > 0
+    for call in (lambda: stub.GetMetrics(pb.GetMetricsRequest(scaledObjectRef=r, metricName="wattwise-shop-fast-cams"),
+                                         timeout=5),
+                 lambda: stub.IsActive(r, timeout=5)):
+        with pytest.raises(grpc.RpcError) as e:
+            call()
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "no replica planned" in e.value.details() and "current replica count is kept" in e.value.details()
