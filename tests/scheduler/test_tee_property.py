@@ -124,7 +124,8 @@ def test_confidential_pod_never_left_with_a_node_whose_tee_it_does_not_allow(ser
     requirements = []
     rc = pod["spec"].get("runtimeClassName")
     label = pod["metadata"]["labels"].get("wattwise.io/workload")
-    if rc in COCO_RUNTIME_CLASSES or label:
+    asks_tee = "wattwise.io/tee" in pod["metadata"].get("annotations", {}) or "wattwise.io/tee" in pod["metadata"]["labels"]
+    if rc in COCO_RUNTIME_CLASSES or label or asks_tee:      # a pod asking for a TEE in any way gets the check
         requirements.append(pod_confidentiality(pod)[0])
     if label:
         ns = pod["metadata"]["namespace"]
