@@ -26,7 +26,7 @@ from __future__ import annotations
 import enum
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cmp_to_key
 from typing import Mapping, Sequence
 
@@ -77,12 +77,26 @@ def pods_to_delete(pods: Sequence[ScaleDownPod], k: int, now_s: float | None = N
     return deletion_order(pods, now_s)[:max(0, k)]
 
 
-def planned_deletion_costs(pod_nodes: Sequence[str], planned_by_node: Mapping[str, int]) -> list[int]:
-    """The pod-deletion-cost the plan gives each pod of a workload, from the nodes its pods are on
-    (`rollout.deletion_cost`: negative by how far the node is over the plan, else the plan's count
-    there), so that on scale-down the pods over the plan go first."""
-    running = Counter(pod_nodes)
-    return [deletion_cost(node, planned_by_node, running) for node in pod_nodes]
+def planned_deletion_costs(pods: Sequence[ScaleDownPod], planned_by_node: Mapping[str, int]) -> list[int]:
+    """The pod-deletion-cost the plan gives each pod of a workload (all its active pods), so that
+    on scale-down the pods over the plan go first and only they: on a node holding k more than the
+    plan wants, the k pods the controller itself would delete first there (its order without
+    costs: starting, not ready, more recently ready, newer) get -k (`rollout.deletion_cost`: the
+    further over, the sooner); every other pod the plan's count on its node.
+
+    Per pod, not per node: with one cost for every pod of an over-plan node, the controller's own
+    tie-breaks (the newest pods first) could take two pods from a node one over the plan and leave
+    another node over it, and the next surge would start a replica to move back."""
+    running = Counter(p.node for p in pods)
+    over = {node: n - planned_by_node.get(node, 0) for node, n in running.items()}
+    left = {node: k for node, k in over.items() if k > 0}
+    costs = [planned_by_node.get(p.node, 0) for p in pods]
+    for i in deletion_order([replace(p, deletion_cost=0) for p in pods]):
+        node = pods[i].node
+        if left.get(node, 0) > 0:
+            costs[i] = deletion_cost(node, planned_by_node, running)      # -k
+            left[node] -= 1
+    return costs
 
 
 def _less(a: ScaleDownPod, b: ScaleDownPod, rank_a: int, rank_b: int, now_s: float | None) -> bool:

@@ -2,8 +2,8 @@
 
 On scale-down the ReplicaSet controller removes the pods with the lowest deletion cost first
 (after unscheduled, pending and not-ready ones: `models.delete_order`). The core's
-`planned_deletion_costs` says what each pod's cost should be: negative on nodes holding more of
-the workload than the plan wants, positive on nodes the plan keeps. This reconciler only applies
+`planned_deletion_costs` says what each pod's cost should be: negative on the pods a node holds
+beyond what the plan wants there, the plan's count on the rest. This reconciler only applies
 it: whenever the plan view or the pods change, it PATCHes (JSON merge patch) each pod of a planned
 workload whose annotation differs from the core's value, at most `max_patches_per_s` a second, in
 the order the controller would delete them with the new values (`deletion_order`): when PATCHes
@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Protocol
 
 from wattwise.models.delete_order import PodPhase, ScaleDownPod, deletion_order, planned_deletion_costs
@@ -71,10 +71,11 @@ def wanted_costs(view: PlanView, pods: Iterable[PodRecord]) -> list[tuple[PodRec
             by_workload.setdefault(p.workload, []).append(p)
     out = []
     for key, records in by_workload.items():
+        records.sort(key=lambda p: (p.namespace, p.name))     # pods alike: the same ones chosen every pass
         planned = view.for_workload(key).plan.workloads.get(key) or view.plan.workloads[key]
-        costs = planned_deletion_costs([p.node for p in records], planned.by_node)
-        order = deletion_order([ScaleDownPod(p.node, _phase(p.phase), p.ready, cost)
-                                for p, cost in zip(records, costs)])
+        alike = [ScaleDownPod(p.node, _phase(p.phase), p.ready) for p in records]
+        costs = planned_deletion_costs(alike, planned.by_node)
+        order = deletion_order([replace(a, deletion_cost=c) for a, c in zip(alike, costs)])
         out.extend((records[i], str(costs[i])) for i in order)
     return out
 

@@ -211,7 +211,7 @@ class WattwisePolicy(Policy):
         pods, nodes = ctx.st.scale_down_pods(w)
         names = ctx.cm.node_names
         planned = {names[n]: c for n, c in _by_node(self.planned[w]).items()}
-        costs = planned_deletion_costs([p.node for p in pods], planned)
+        costs = planned_deletion_costs(pods, planned)
         priced: dict = {}    # pods alike (one node, one phase) share one object: price each once
         pods = [priced.get((id(p), c)) or priced.setdefault((id(p), c), replace(p, deletion_cost=c))
                 for p, c in zip(pods, costs)]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -58,10 +60,10 @@ def test_pods_alike_keep_their_order_and_k_is_bounded():
 
 def test_planned_costs_put_pods_over_the_plan_first():
     nodes = ["x", "x", "x", "y", "z"]
-    costs = planned_deletion_costs(nodes, {"x": 1, "y": 2})
-    assert costs == [-2, -2, -2, 2, -1]
+    costs = planned_deletion_costs([ScaleDownPod(n) for n in nodes], {"x": 1, "y": 2})
+    assert costs == [-2, -2, 1, 2, -1]                     # x: the two it holds beyond the plan's one
     ready = [ScaleDownPod(n, deletion_cost=c) for n, c in zip(nodes, costs)]
-    assert sorted(pods_to_delete(ready, 3)) == [0, 1, 2]   # x is 2 over the plan and doubled up
+    assert sorted(pods_to_delete(ready, 3)) == [0, 1, 4]   # exactly the pods over the plan
     # a starting pod on the planned node still goes before every ready one
     starting = ready[:3] + [ScaleDownPod("y", PodPhase.PENDING, ready=False, deletion_cost=2)] + ready[4:]
     assert pods_to_delete(starting, 1) == [3]
@@ -94,3 +96,22 @@ def test_the_simulator_deletes_by_the_core_order():
     ctx.cm, ctx.st = cm, st
     assert policy.victims(ctx, w, 1) == [on_plan]
     assert policy.victims(ctx, w, 3) == [on_plan, off_plan, off_plan]
+
+
+def test_only_the_pods_over_the_plan_are_marked_so_a_scale_down_lands_on_the_plan():
+    """Plan {A: 2, B: 2}, running {A: 3, B: 3}, A's pods the newer: one cost per node (-1 on all
+    six) left the controller its own tie-break, the newest first, and it took both from A."""
+    pods = ([ScaleDownPod("A", created_s=100.0 + i, uid=f"a{i}") for i in range(3)]
+            + [ScaleDownPod("B", created_s=float(i), uid=f"b{i}") for i in range(3)])
+    costs = planned_deletion_costs(pods, {"A": 2, "B": 2})
+    assert sorted(costs) == [-1, -1, 2, 2, 2, 2]
+    priced = [replace(p, deletion_cost=c) for p, c in zip(pods, costs)]
+    left = Counter(p.node for i, p in enumerate(pods) if i not in pods_to_delete(priced, 2, now_s=1000.0))
+    assert left == {"A": 2, "B": 2}
+    # on each node the marked pod is the one the controller would delete there first: the newest
+    assert {pods[i].uid for i, c in enumerate(costs) if c < 0} == {"a2", "b2"}
+
+
+def test_a_starting_pod_on_an_over_plan_node_is_the_one_marked():
+    pods = [ScaleDownPod("A"), ScaleDownPod("A", PodPhase.PENDING, ready=False), ScaleDownPod("A")]
+    assert planned_deletion_costs(pods, {"A": 2}) == [2, -1, 2]

@@ -231,3 +231,26 @@ current-context: fake
             handle.stop(2.0)
         api.stop()
         cluster.stop(5.0)
+
+
+def test_only_the_pods_a_node_holds_beyond_the_plan_are_marked_whatever_order_they_come_in(source):
+    """A planned node holding two more pods than the plan wants there: two of its pods get the
+    negative cost, the rest the plan's count, and the same two on every pass (pods come from the
+    watch in no defined order; two replicas of the extender must patch alike)."""
+    import random
+
+    from wattwise.kube.workload_pods import PodRecord
+    from wattwise.scheduler.deletion_cost import wanted_costs
+
+    view = source.current()
+    planned = view.plan.workloads[CHECKOUT].by_node
+    node = min(planned, key=lambda n: (-planned[n], n))
+    records = [PodRecord("retail", f"checkout-{i}", CHECKOUT, node, True, None, "1") for i in range(planned[node] + 2)]
+    seen = set()
+    for seed in range(5):
+        shuffled = records[:]
+        random.Random(seed).shuffle(shuffled)
+        costs = {p.name: int(v) for p, v in wanted_costs(view, shuffled)}
+        assert sorted(costs.values()) == [-2, -2] + [planned[node]] * planned[node]
+        seen.add(frozenset(n for n, c in costs.items() if c < 0))
+    assert len(seen) == 1
