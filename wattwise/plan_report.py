@@ -15,10 +15,13 @@ def _iso(t_s: float) -> str:
 
 def plan_report(view: PlanView) -> dict[str, Any]:
     snap, plan = view.snapshot, view.plan
+    # each workload as the plan of its own objective has it (the one KEDA and the extender follow)
+    own = {key: view.for_workload(key).plan for key in plan.workloads}
     placements: dict[str, list[dict[str, Any]]] = {}
-    for p in sorted(plan.placements, key=lambda p: (p.workload, p.node)):
-        placements.setdefault(p.workload, []).append({"node": p.node, "node_class": p.node_class,
-                                                      "replicas": p.replicas})
+    for key, its_plan in own.items():
+        for p in sorted((p for p in its_plan.placements if p.workload == key), key=lambda p: p.node):
+            placements.setdefault(key, []).append({"node": p.node, "node_class": p.node_class,
+                                                   "replicas": p.replicas})
     corrections = {(c["workload"], c["node_class"]): c for c in view.inputs.get("capacity_corrections", ())}
     refit = view.inputs.get("refit")
     refit_of = {(p["workload"], p["node_class"]): p for p in (refit or {}).get("pairs", ())}
@@ -76,13 +79,14 @@ def plan_report(view: PlanView) -> dict[str, Any]:
                                                                      "next_due_reason", "written", "not_written") if k in refit},
         },
         "workloads": [
-            {"key": key, "replicas": wp.replicas, "unplaced_replicas": wp.unplaced_replicas,
+            {"key": key, "objective": own[key].objective, "replicas": wp.replicas,
+             "unplaced_replicas": wp.unplaced_replicas,
              "asked_replicas": wp.asked_replicas, "demand_fps": round(wp.demand_fps, 3),
              "unmet_fps": round(wp.unmet_fps, 3), "held": wp.held, "power_w": round(wp.power_w, 1),
              "carbon_g_per_h": round(wp.carbon_g_per_h, 2), "placements": placements.get(key, []),
              "forecast": forecast(key, wp.forecast_added_fps),
              "reasons": list(wp.reasons)}
-            for key, wp in sorted(plan.workloads.items())],
+            for key in sorted(plan.workloads) for wp in [own[key].workloads.get(key) or plan.workloads[key]]],
         "nodes": [{"name": n.name, "node_class": n.node_class, "grid_zone": n.zone,
                    "state": "active" if n.name in active else "idle"} for n in snap.nodes],
         "power_w": round(plan.power_w, 1),

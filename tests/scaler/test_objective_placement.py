@@ -61,3 +61,17 @@ def test_deletion_costs_follow_the_plan_of_the_workloads_objective():
             PodRecord("analytics", "b", CARBON_KEY, energy_node, True, None, "1")]
     costs = {pod.name: int(value) for pod, value in wanted_costs(state.served_view, pods)}
     assert costs["a"] == carbon_nodes[planned_node] and costs["b"] < 0    # off the carbon plan: deleted first
+
+
+def test_get_plan_shows_each_workload_as_its_own_objectives_plan_has_it():
+    from wattwise.plan_report import plan_report
+
+    _, state = scaler_with_one_carbon_workload()
+    doc = plan_report(state.served_view)
+    entries = {w["key"]: w for w in doc["workloads"]}
+    carbon_wp = state.views[Objective("carbon")].plan.workloads[CARBON_KEY]
+    assert entries[CARBON_KEY]["objective"] == "carbon"
+    assert {p["node"]: p["replicas"] for p in entries[CARBON_KEY]["placements"]} == dict(carbon_wp.by_node)
+    assert entries[CARBON_KEY]["asked_replicas"] == carbon_wp.asked_replicas
+    other = next(k for k in entries if k != CARBON_KEY)
+    assert entries[other]["objective"] == "energy" and doc["objective"] == "energy"
