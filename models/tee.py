@@ -67,8 +67,9 @@ class Confidentiality:
 NONE = Confidentiality()
 
 # Confidential Containers runtime classes, as kata-deploy installs them (kata-containers/kata-containers,
-# tools/packaging/kata-deploy/runtimeclasses/). kata-qemu-coco-dev runs the confidential stack with
-# no real TEE: it demands nothing of the node.
+# tools/packaging/kata-deploy/runtimeclasses/), and as OpenShift sandboxed containers names its
+# own (kata-cc-intel: TDX; kata-cc-amd: SEV-SNP). kata-qemu-coco-dev runs the confidential stack
+# with no real TEE: it demands nothing of the node.
 RUNTIME_CLASS_TEES: dict[str, Confidentiality] = {
     "kata-qemu-tdx": Confidentiality(frozenset({frozenset({TeeKind.TDX})}), source="runtimeClassName"),
     "kata-qemu-snp": Confidentiality(frozenset({frozenset({TeeKind.SEV_SNP})}), source="runtimeClassName"),
@@ -76,6 +77,8 @@ RUNTIME_CLASS_TEES: dict[str, Confidentiality] = {
         frozenset({frozenset({TeeKind.TDX, TeeKind.NVIDIA_CC})}), source="runtimeClassName"),
     "kata-qemu-nvidia-gpu-snp": Confidentiality(
         frozenset({frozenset({TeeKind.SEV_SNP, TeeKind.NVIDIA_CC})}), source="runtimeClassName"),
+    "kata-cc-intel": Confidentiality(frozenset({frozenset({TeeKind.TDX})}), source="runtimeClassName"),
+    "kata-cc-amd": Confidentiality(frozenset({frozenset({TeeKind.SEV_SNP})}), source="runtimeClassName"),
     "kata-qemu-coco-dev": Confidentiality(source="runtimeClassName"),
     "kata-remote": Confidentiality(remote=True, source="runtimeClassName"),
 }

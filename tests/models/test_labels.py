@@ -64,6 +64,8 @@ def test_class_label_override_and_custom_mapping():
     ("kata-qemu-snp", [{TeeKind.SEV_SNP}], True),
     ("kata-qemu-nvidia-gpu-tdx", [{TeeKind.TDX, TeeKind.NVIDIA_CC}], True),
     ("kata-qemu-coco-dev", [], True),
+    ("kata-cc-intel", [{TeeKind.TDX}], True),          # OpenShift sandboxed containers' names
+    ("kata-cc-amd", [{TeeKind.SEV_SNP}], True),
     ("runc", [], False),
     (None, [], False),
 ])
