@@ -112,8 +112,12 @@ def node_from_k8s(obj: Mapping[str, Any], mapping: LabelMapping = DEFAULT_MAPPIN
                                     for r in mapping.tee_ready_resources.get(kind, ()))
             if ready_by_label or ready_by_resource:
                 tee_ready.add(kind)
+    # the hardware (the class) from capacity or GPU feature discovery's count; what pods may use
+    # now only from allocatable: unhealthy GPUs, or a device plugin not registered yet, leave
+    # capacity (and the label) as they were and allocatable at 0
     gpu_count = max([_quantity(capacity.get(r, "0"), _count, r) for r in mapping.gpu_resources]
                     + [_quantity(labels.get(mapping.gpu_count_label, "0"), _count, "gpu")])
+    gpu_allocatable = max([_quantity(alloc.get(r, "0"), _count, r) for r in mapping.gpu_resources])
     cc_mode = labels.get(mapping.cc_mode_label, "").lower()
     if gpu_count and cc_mode == "on":
         tee_kinds.add(TeeKind.NVIDIA_CC)
@@ -142,7 +146,7 @@ def node_from_k8s(obj: Mapping[str, Any], mapping: LabelMapping = DEFAULT_MAPPIN
         tee_ready=frozenset(tee_ready) if ready else frozenset(),
         allocatable=Resources(parse_cpu_m(alloc.get("cpu", "0"), "status.allocatable.cpu"),
                               parse_memory_mib(alloc.get("memory", "0"), "status.allocatable.memory"),
-                              gpu_count),
+                              gpu_allocatable),
         powered_on=ready, schedulable=ready and not spec.get("unschedulable", False),
         labels=tuple(sorted(labels.items())), taints=taints_from_node(obj))
     return node, node_class

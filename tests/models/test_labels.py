@@ -52,6 +52,17 @@ def test_confidential_gpu_node():
     assert n.tee_ready == {TeeKind.SEV_SNP, TeeKind.NVIDIA_CC} and n.allocatable.gpu == 4
 
 
+def test_gpus_pods_may_use_come_from_allocatable_only():
+    """Unhealthy GPUs (capacity 8, allocatable 0) or a device plugin not registered yet (only
+    GPU feature discovery's count): the class has 8 GPUs, the node none to place replicas on."""
+    gfd = {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu.count": "8"}
+    unhealthy = k8s_node("h100-2", gfd, {"nvidia.com/gpu": "0"})
+    unhealthy["status"]["capacity"]["nvidia.com/gpu"] = "8"
+    for obj in (unhealthy, k8s_node("h100-3", gfd)):
+        n, c = node_from_k8s(obj)
+        assert c.gpu_count == 8 and n.allocatable.gpu == 0, obj["metadata"]["name"]
+
+
 def test_class_label_override_and_custom_mapping():
     n, c = node_from_k8s(k8s_node("x", {"wattwise.io/node-class": "gold", "example.com/tdx": "yes"}),
                          LabelMapping(tee_labels={TeeKind.TDX: ("example.com/tdx",)},
