@@ -18,6 +18,7 @@ import math
 
 from wattwise.models.cluster import NodeClass
 from wattwise.models.energy import WorkloadClassModel
+from wattwise.models.ports import CarbonReading
 from wattwise.models.snapshot import Snapshot
 
 EPSILON_ENERGY = 1e-3  # keeps energy a tie-breaker under a pure carbon objective
@@ -26,10 +27,16 @@ EPSILON_ENERGY = 1e-3  # keeps energy a tie-breaker under a pure carbon objectiv
 EPSILON_CARBON = 1e-4
 
 
+def carbon_value_too_old(reading: CarbonReading, now_s: float, max_age_s: float) -> bool:
+    """Whether the reading's value (its own time) is older than `max_age_s` at `now_s`: then it
+    is not trusted, however freshly it was fetched."""
+    return now_s - reading.at_s > max_age_s
+
+
 def zone_intensity(snapshot: Snapshot, zone: str) -> float:
     """g/kWh the plan counts for `zone`: the reading (averaged with its forecast over the
     amortisation horizon); the default where there is none; never below the default where the
-    reading is not trustworthy."""
+    reading is not trustworthy or its value is too old (`carbon_value_too_old`)."""
     default = snapshot.settings.carbon_default_g_per_kwh
     reading = snapshot.carbon.get(zone)
     if reading is None:
@@ -39,7 +46,9 @@ def zone_intensity(snapshot: Snapshot, zone: str) -> float:
     value = (reading.g_per_kwh + sum(points)) / (1 + len(points)) if points else reading.g_per_kwh
     if not (math.isfinite(value) and value >= 0):
         return default                       # an absurd reading is no reading
-    return value if reading.trustworthy else max(value, default)
+    trusted = reading.trustworthy and not carbon_value_too_old(reading, snapshot.now_s,
+                                                               snapshot.settings.carbon_max_age_s)
+    return value if trusted else max(value, default)
 
 
 class ZoneWeights(dict):

@@ -64,6 +64,8 @@ class PlannerSettings:
         after greedy and LP rounding; off by default, as it rarely improves on them there.
     carbon_default_g_per_kwh: intensity counted for a zone whose reading is missing, and the
         least counted for one whose reading is untrusted (`models.costs.zone_intensity`).
+    carbon_max_age_s: a reading whose value is older than this (its own time, not when it was
+        fetched: a provider may keep answering an old value) is untrusted like a stale one.
     """
 
     headroom: float = 0.10
@@ -76,6 +78,7 @@ class PlannerSettings:
     milp_at_scale: bool = False
     unmet_penalty_margin: float = 20.0
     carbon_default_g_per_kwh: float = DEFAULT_CARBON_G_PER_KWH
+    carbon_max_age_s: float = 7200.0     # two hours: hourly data is up to an hour old when fresh
 
     def __post_init__(self):
         if not 0 <= self.headroom <= 5:
@@ -85,6 +88,8 @@ class PlannerSettings:
         for name in ("scale_down_window_s", "amortise_s", "time_budget_s"):
             if getattr(self, name) < 0:
                 raise InvalidInputError(f"settings.{name}", "must not be negative")
+        if not self.carbon_max_age_s > 0:
+            raise InvalidInputError("settings.carbon_max_age_s", "must be a positive number of seconds")
 
 
 def _frozen(mapping) -> Mapping:

@@ -54,7 +54,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from wattwise.models.capacity_correction import apply_corrections
-from wattwise.models.costs import zone_weights
+from wattwise.models.costs import carbon_value_too_old, zone_weights
 from wattwise.models.forecast import DemandForecaster, ForecastSettings, startup_lead_s
 from wattwise.models.grid_zone import UNMAPPED_ZONE
 from wattwise.models.model_set import EnergyModelSource, StaticModels
@@ -479,6 +479,11 @@ class PlanRefresher:
             else:
                 if reading is None:                            # no provider configured for it
                     continue                                   # the core counts the default
+                max_age_s = self.settings.planner.carbon_max_age_s
+                if reading.trustworthy and carbon_value_too_old(reading, now_s, max_age_s):
+                    age_h = (now_s - reading.at_s) / 3600.0
+                    reading = replace(reading, status="stale", error=f"its value is {age_h:.1f} h old (more than "
+                                      f"{max_age_s / 3600.0:g} h)")  # the core counts it as it would anyway
                 if not reading.trustworthy:
                     reasons.append(f"carbon intensity for {zone} is {reading.status}"
                                    + (f" ({_clip(reading.error)})" if reading.error else ""))

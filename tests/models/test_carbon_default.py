@@ -77,3 +77,18 @@ def test_a_missing_zone_counts_at_the_default_and_the_default_is_a_setting():
     assert zone_intensity(stale, "unknown") == 900.0          # an untrusted value above the default counts as read
     fresh = replace(snap, carbon={**snap.carbon, "unknown": CarbonReading("unknown", 20.0, 0.0, "t")})
     assert zone_intensity(fresh, "unknown") == 20.0           # a trustworthy reading counts as read
+
+
+def test_a_value_older_than_the_limit_counts_as_untrusted_however_freshly_fetched():
+    """A provider answering a nine-hour-old value (or WattTime's lagging /historical) with status
+    fresh: its own time says it is old, and it counts at no less than the default."""
+    now_s = 100_000.0
+    snap = replace(snapshot([node_class("c")], [node("n1", node_class("c"), zone="z")], [workload()]), now_s=now_s)
+    low = 80.0
+    for age_s, counted in ((3600.0, low), (7200.0, low), (9 * 3600.0, DEFAULT)):
+        reading = CarbonReading("z", low, now_s - age_s, "test")          # status fresh, trustworthy
+        assert reading.trustworthy
+        assert zone_intensity(replace(snap, carbon={"z": reading}), "z") == counted, age_s
+    tighter = replace(snap, settings=PlannerSettings(carbon_max_age_s=600.0),
+                      carbon={"z": CarbonReading("z", low, now_s - 3600.0, "test")})
+    assert zone_intensity(tighter, "z") == DEFAULT

@@ -226,3 +226,36 @@ def test_a_failing_source_is_counted_at_no_less_than_the_default():
     finally:
         channel.close()
         scaler.stop(1.0)
+
+
+class _OldValueCarbon:
+    """A provider answering, as fresh, a value from `age_s` before now (Electricity Maps' latest
+    hours behind, or WattTime's lagging /v3/historical)."""
+
+    def __init__(self, g_per_kwh, age_s):
+        self.g_per_kwh, self.age_s = g_per_kwh, age_s
+
+    def intensity(self, zone, now_s):
+        from wattwise.models.ports import CarbonReading
+
+        return CarbonReading(zone=zone, g_per_kwh=self.g_per_kwh, at_s=now_s - self.age_s, source="test")
+
+
+def test_a_value_hours_old_is_reported_stale_and_counted_at_no_less_than_the_default():
+    from wattwise.models.costs import zone_intensity
+
+    for age_s, stale in ((1800.0, False), (9 * 3600.0, True)):
+        scaler = start_live(SettableDemand({QUERY: 20}), start_refresher=False, carbon=_OldValueCarbon(40.0, age_s))
+        channel, stub = stub_for(scaler.grpc_port)
+        try:
+            state, _ = _poll_and_figures(scaler, stub)
+            snap = state.default_view.snapshot
+            for zone in ZONES:
+                assert (snap.carbon[zone].status == "stale") is stale, age_s
+                assert zone_intensity(snap, zone) == (DEFAULT_CARBON_G_PER_KWH if stale else 40.0)
+            reasons = " ".join(state.degraded_reasons)
+            assert (f"carbon intensity for {ZONES[0]} is stale (its value is 9.0 h old (more than 2 h))"
+                    in reasons) is stale, reasons
+        finally:
+            channel.close()
+            scaler.stop(1.0)
