@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from wattwise.kube.cluster import KubeCluster
+from wattwise.models.admission import runtime_class_scheduling
 from wattwise.models.cluster import Node, NodeClass
 from wattwise.models.cluster_nodes import ClusterNodes, cluster_nodes
 from wattwise.models.cluster_workloads import ClusterWorkloads, cluster_workloads
@@ -145,7 +146,9 @@ class ClusterWorkloadSource:
                         meta = obj.get("metadata") or {}
                         targets[(kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))] = obj
                 overheads = _overheads(c.runtime_classes.items())
-                self._result = cluster_workloads(c.scaled_objects.items(), targets, overheads, is_ours=self._is_ours)
+                scheduling = runtime_class_scheduling(c.runtime_classes.items())
+                self._result = cluster_workloads(c.scaled_objects.items(), targets, overheads, is_ours=self._is_ours,
+                                                 runtime_scheduling=scheduling)
                 self._key = key
                 if self._result.left_out != self._reported:
                     for where, why in self._result.left_out:

@@ -20,7 +20,7 @@ Taint) and the scheduler plugins of the same names:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -186,6 +186,42 @@ def _requirements(items: Any, path: str) -> tuple[Requirement, ...]:
             raise InvalidInputError(f"{where}.values", f"{op.value} takes exactly one integer value")
         out.append(Requirement(r["key"], op, values))
     return tuple(out)
+
+
+def runtime_class_scheduling(runtime_classes: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """`scheduling` of node.k8s.io/v1 RuntimeClass objects (API JSON) that have one, by name:
+    kata-deploy's classes select `katacontainers.io/kata-runtime: "true"`, and a cluster that
+    taints its TEE nodes puts the toleration there."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for rc in runtime_classes:
+        name = (rc.get("metadata") or {}).get("name")
+        scheduling = rc.get("scheduling")
+        if name and isinstance(scheduling, Mapping) and scheduling:
+            out[str(name)] = scheduling
+    return out
+
+
+def admitted_pod_spec(spec: Mapping[str, Any], scheduling_by_class: Mapping[str, Mapping[str, Any]],
+                      path: str = "spec") -> Mapping[str, Any]:
+    """The pod spec as the RuntimeClass admission controller leaves it: the class's
+    `scheduling.nodeSelector` merged into the pod's and its `scheduling.tolerations` added. A key
+    both set to different values is refused, as the API server refuses such pods."""
+    scheduling = scheduling_by_class.get(str(spec.get("runtimeClassName") or ""))
+    if not scheduling:
+        return spec
+    selector = dict(spec.get("nodeSelector") or {})
+    from_class = scheduling.get("nodeSelector") or {}
+    if not isinstance(from_class, Mapping) or not isinstance(scheduling.get("tolerations") or [], list):
+        raise InvalidInputError(f"RuntimeClass {spec.get('runtimeClassName')}.scheduling",
+                                "nodeSelector must map label keys to values and tolerations be a list")
+    for key, value in from_class.items():
+        if key in selector and selector[key] != value:
+            raise InvalidInputError(f"{path}.nodeSelector", f"{key}={selector[key]} conflicts with "
+                                    f"{key}={value} of RuntimeClass {spec.get('runtimeClassName')}",
+                                    "the API server would refuse its pods: drop or align the pod's")
+        selector[key] = value
+    return {**spec, "nodeSelector": selector,
+            "tolerations": [*(spec.get("tolerations") or ()), *(scheduling.get("tolerations") or ())]}
 
 
 def rules_from_pod_spec(spec: Mapping[str, Any], path: str = "spec") -> PlacementRules:

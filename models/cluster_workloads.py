@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wattwise.models.admission import rules_from_pod_spec
+from wattwise.models.admission import admitted_pod_spec, rules_from_pod_spec
 from wattwise.models.errors import InvalidInputError
 from wattwise.models.labels import pod_confidentiality
 from wattwise.models.resources import Resources
@@ -61,9 +61,12 @@ class ClusterWorkloads:
 def cluster_workloads(scaled_objects_json: Iterable[Mapping[str, Any]],
                       targets: Mapping[tuple[str, str, str], Mapping[str, Any]],
                       runtime_overheads: Mapping[str, Resources], *,
-                      is_ours: Callable[[str], bool]) -> ClusterWorkloads:
+                      is_ours: Callable[[str], bool],
+                      runtime_scheduling: Mapping[str, Mapping[str, Any]] | None = None) -> ClusterWorkloads:
     """The requests and base workloads of the ScaledObjects pointing at us (see the module notes).
-    `targets`: (kind, namespace, name) of apps/v1 Deployments and StatefulSets -> their JSON."""
+    `targets`: (kind, namespace, name) of apps/v1 Deployments and StatefulSets -> their JSON.
+    `runtime_scheduling`: RuntimeClass name -> its `scheduling` (`admission.runtime_class_scheduling`),
+    merged into each pod template's placement rules as the admission controller merges it."""
     requests: list[ScalerRequest] = []
     bases: dict[str, Workload] = {}
     kinds: dict[str, str] = {}
@@ -76,7 +79,7 @@ def cluster_workloads(scaled_objects_json: Iterable[Mapping[str, Any]],
             found = _our_trigger(so, is_ours)
             if found is None:
                 continue
-            request, base = _read(so, ref, *found, targets, runtime_overheads)
+            request, base = _read(so, ref, *found, targets, runtime_overheads, runtime_scheduling or {})
         except (InvalidInputError, TypeError, ValueError, AttributeError, KeyError) as e:
             left_out.append((where, _one_line(str(e))))
             continue
@@ -118,7 +121,8 @@ def _our_trigger(so: Mapping[str, Any], is_ours: Callable[[str], bool]) -> tuple
 
 def _read(so: Mapping[str, Any], ref: tuple[str, str], index: int, metadata: Mapping[str, Any],
           targets: Mapping[tuple[str, str, str], Mapping[str, Any]],
-          overheads: Mapping[str, Resources]) -> tuple[ScalerRequest, Workload]:
+          overheads: Mapping[str, Resources],
+          scheduling: Mapping[str, Mapping[str, Any]]) -> tuple[ScalerRequest, Workload]:
     namespace, name = ref
     spec = so.get("spec") or {}
     target_ref = spec.get("scaleTargetRef") or {}
@@ -143,7 +147,8 @@ def _read(so: Mapping[str, Any], ref: tuple[str, str], index: int, metadata: Map
     base = Workload(name=request.workload_name, namespace=request.workload_namespace, confidentiality=tee,
                     footprint=pod_request(pod_spec, overheads, "spec.template.spec"), min_replicas=min_r,
                     max_replicas=max_r, runtime_class=str(pod_spec.get("runtimeClassName") or ""),
-                    placement=rules_from_pod_spec(pod_spec, "spec.template.spec"))
+                    placement=rules_from_pod_spec(admitted_pod_spec(pod_spec, scheduling, "spec.template.spec"),
+                                                  "spec.template.spec"))
     build_workload(request, base, Demand())   # raises here, not in a plan, when the two disagree
     return request, base
 

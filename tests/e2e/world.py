@@ -37,6 +37,7 @@ from tests.e2e.replay_exporter import (SCHEMAS, PairTruth, ReplayCluster, Replay
 from tests.kube_fake import RESOURCES, FakeKubeApi, recorded_list
 from tests.prometheus_fixture import RunningPrometheus, start_prometheus
 from wattwise.kube.inputs import scaler_address_matcher
+from wattwise.models.admission import runtime_class_scheduling
 from wattwise.models.cluster_nodes import cluster_nodes
 from wattwise.models.cluster_workloads import cluster_workloads
 from wattwise.models.priors import prior_model
@@ -113,7 +114,8 @@ def _truths(lists: dict[str, dict]):
         for obj in lists[name]["items"]:
             targets[(kind, obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
     read = cluster_workloads(lists["scaledobjects"]["items"], targets, nodes.runtime_overheads,
-                             is_ours=scaler_address_matcher("wattwise-scaler"))
+                             is_ours=scaler_address_matcher("wattwise-scaler"),
+                             runtime_scheduling=runtime_class_scheduling(lists["runtimeclasses"]["items"]))
     truths, workloads = {}, {}
     for request in read.requests:
         w = build_workload(request, read.bases[request.workload_key], Demand())
