@@ -2,7 +2,8 @@
 
 A plan that puts a workload's replicas on other nodes than today's is reached by starting the new
 ones first and then removing the old ones (make before break): while planned replicas are not
-ready, the replica count asked of the HPA carries a surge of the pods still running off-plan.
+ready, the replica count asked of the HPA keeps every pod running and adds the planned ones that
+have no pod yet; once all are ready, it is the plan's count.
 On scale-down, `controller.kubernetes.io/pod-deletion-cost` tells the ReplicaSet controller which
 pods to remove first: those on nodes holding more than the plan wants.
 
@@ -32,11 +33,27 @@ def surge_applies(deletion_cost_set: bool, target_kind: str | None) -> bool:
 
 def desired_replicas(planned: int, planned_by_node: Mapping[str, int], running_by_node: Mapping[str, int],
                      ready_by_node: Mapping[str, int]) -> int:
-    """Replicas to ask for: the plan's, plus the off-plan pods still covering for planned ones
-    that are not ready yet (never more than either)."""
-    off_plan = sum(max(0, n - planned_by_node.get(node, 0)) for node, n in running_by_node.items())
+    """Replicas to ask for. Every planned slot ready: the plan's count (the scale-down then removes
+    the pods over the plan, by their deletion costs). Otherwise nothing is removed: the pods that
+    run now, plus one for each planned slot with no pod yet (never fewer than the plan's count).
+
+    The HPA only moves one count, and the ReplicaSet controller removes pods that are not ready
+    before any other: an answer that shrank while planned pods were starting removed the starting
+    ones, and one at or below the count running created none (B:3 running, plan A:1 answered 2,
+    and stayed at B:2). A new pod that lands off the plan's nodes (no room there) is not asked
+    for again while it starts, so a plan the cluster cannot follow adds one pod per start-up at
+    most, until the next plan takes in where pods run."""
     not_ready = sum(max(0, n - ready_by_node.get(node, 0)) for node, n in planned_by_node.items())
-    return planned + min(off_plan, not_ready)
+    if not not_ready:
+        return planned
+    missing = sum(max(0, n - running_by_node.get(node, 0)) for node, n in planned_by_node.items())
+    starting_off_plan = 0
+    for node, running in running_by_node.items():
+        starting = running - min(ready_by_node.get(node, 0), running)
+        open_slots = max(0, planned_by_node.get(node, 0) - ready_by_node.get(node, 0))
+        starting_off_plan += max(0, starting - open_slots)
+    running_total = sum(running_by_node.values())
+    return max(planned, running_total + max(0, missing - starting_off_plan))
 
 
 def deletion_cost(node: str, planned_by_node: Mapping[str, int], running_by_node: Mapping[str, int]) -> int:
