@@ -87,6 +87,7 @@ def _provider_fault(rig, provider, set_up, words: tuple[str, ...]) -> None:
         provider.mode = OK
         # the reasons clear at once; the plan takes the fresh value at its next re-plan (the gate's)
         assert wait_until(lambda: rig.recovered(), DEADLINE_S), (rig.plan()["degraded_reasons"], rig.log())
+        assert probe.wait_ticks(end, 2)                  # recovery can come within one probe interval
         probe.stop()
         during = probe.check(fault, end, floor=baseline)
         said = " ".join(r for t in during if t.plan for r in t.plan["degraded_reasons"])

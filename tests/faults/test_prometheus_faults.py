@@ -113,6 +113,7 @@ def test_prometheus_killed_then_restarted(tmp_path, rig_on):
         _restart(prom)                           # same port, same storage (its WAL replayed)
         assert wait_until(lambda: _trusted_again(rig), DEADLINE_S + 15), (rig.workload(), rig.log())
         assert rig.metric("wattwise_demand_held", workload=KEY) == 0
+        assert probe.wait_ticks(back, 3)         # trust can return within one probe interval of the restart
         probe.stop()
 
         probe.check(fault, back, floor=baseline)   # held while Prometheus was gone
