@@ -88,8 +88,7 @@ def planned_deletion_costs(pods: Sequence[ScaleDownPod], planned_by_node: Mappin
     tie-breaks (the newest pods first) could take two pods from a node one over the plan and leave
     another node over it, and the next surge would start a replica to move back."""
     running = Counter(p.node for p in pods)
-    over = {node: n - planned_by_node.get(node, 0) for node, n in running.items()}
-    left = {node: k for node, k in over.items() if k > 0}
+    left = {node: n - planned_by_node.get(node, 0) for node, n in running.items()}   # pods still to mark
     costs = [planned_by_node.get(p.node, 0) for p in pods]
     for i in deletion_order([replace(p, deletion_cost=0) for p in pods]):
         node = pods[i].node

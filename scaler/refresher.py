@@ -237,7 +237,8 @@ class PlanRefresher:
         workloads = self._workloads(requests, now_s, reasons)
         staleness = {r.workload_key: now_s - self._last_ok_s[r.workload_key]
                      for r in requests if r.workload_key in self._last_ok_s}
-        objectives = sorted({self.settings.objective} | {objective_of(r, self.settings.objective) for r in requests},
+        wanted = {r.workload_key: objective_of(r, self.settings.objective) for r in requests}
+        objectives = sorted({self.settings.objective} | set(wanted.values()),
                             key=lambda o: (o.kind, -1.0 if o.carbon_weight is None else o.carbon_weight))
         window = self._window_for([w.key for w in workloads])
         now_fps = np.array([w.demand_fps if w.demand.trustworthy else np.nan for w in workloads], dtype=float)
@@ -299,8 +300,7 @@ class PlanRefresher:
         new = ScalerState(version=version, now_s=now_s,
                           default_objective=self.settings.objective, views=MappingProxyType(views),
                           degraded_reasons=tuple(reasons), staleness_s=MappingProxyType(staleness),
-                          objectives=MappingProxyType({r.workload_key: objective_of(r, self.settings.objective)
-                                                       for r in requests}))
+                          objectives=MappingProxyType(wanted))
         self._publish(new)
         self._log_reasons(tuple(reasons))
         log.debug("plan at %s (%s): %d workloads, %d objective(s)", now_s, why, len(workloads), len(views))

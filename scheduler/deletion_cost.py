@@ -72,7 +72,7 @@ def wanted_costs(view: PlanView, pods: Iterable[PodRecord]) -> list[tuple[PodRec
     out = []
     for key, records in by_workload.items():
         records.sort(key=lambda p: (p.namespace, p.name))     # pods alike: the same ones chosen every pass
-        planned = view.for_workload(key).plan.workloads.get(key) or view.plan.workloads[key]
+        planned = view.workload_plan(key)
         alike = [ScaleDownPod(p.node, _phase(p.phase), p.ready) for p in records]
         costs = planned_deletion_costs(alike, planned.by_node)
         order = deletion_order([replace(a, deletion_cost=c) for a, c in zip(alike, costs)])

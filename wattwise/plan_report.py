@@ -86,7 +86,7 @@ def plan_report(view: PlanView) -> dict[str, Any]:
              "carbon_g_per_h": round(wp.carbon_g_per_h, 2), "placements": placements.get(key, []),
              "forecast": forecast(key, wp.forecast_added_fps),
              "reasons": list(wp.reasons)}
-            for key in sorted(plan.workloads) for wp in [own[key].workloads.get(key) or plan.workloads[key]]],
+            for key in sorted(plan.workloads) for wp in [view.workload_plan(key)]],
         "nodes": [{"name": n.name, "node_class": n.node_class, "grid_zone": n.zone,
                    "state": "active" if n.name in active else "idle"} for n in snap.nodes],
         "power_w": round(plan.power_w, 1),

@@ -37,6 +37,10 @@ class PlanView:
         objective)."""
         return self.workload_views.get(key, self)
 
+    def workload_plan(self, key: str):
+        """The workload's `WorkloadPlan` in the plan it follows (None: not planned)."""
+        return self.for_workload(key).plan.workloads.get(key) or self.plan.workloads.get(key)
+
 
 @runtime_checkable
 class PlanSource(Protocol):
