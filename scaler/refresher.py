@@ -1,18 +1,14 @@
 """The background refresher: telemetry in, plans out, swapped atomically; a `PlanSource`.
 
-Every `interval_s` (and soon after a ScaledObject is registered or changed) one thread builds a
-Snapshot from its ports (node inventory, each registered workload's demand, carbon per zone) and
-asks the core's gate, `models.replan.needs_replan` (the simulator's too), whether the answer can
-change: only then does it call the pure planner, once per objective in use, and swap the result
-in. Otherwise the previous plans stay, with the degraded reasons of this refresh. Request
-handlers only read the swapped-in `ScalerState`; nothing they do waits on telemetry.
-
-The gate's inputs, all in seconds of the injected clock: each workload's demand peak over the
-planner's scale-down window (a `DemandWindow` of every refresh's trustworthy samples, handed to
-the planner as its demand history, so a skipped plan never changes the peak a plan is sized for);
-each zone's cost weight; what the plans were made of (`PlanInputs`: registrations, trust, nodes, models version, capacities, configured streams);
-and whether pods wait: with a `PodCounts` port, a workload with fewer pods bound to nodes than
-its plan wants for `pending_after_s`.
+Every `interval_s` (and soon after a ScaledObject is registered or changed) one thread reads its
+ports (node inventory, each registered workload's demand, carbon per zone, the energy models,
+pods, replica FPS) and hands what it read to the core's plan loop, `models.plan_cycle.PlanCycle`,
+which the simulator's `wattwise` policy runs too: it keeps the demand window, the pre-warming
+forecast and capacity learned from drops, builds one Snapshot per objective in use, and asks the
+re-plan gate (`models.replan.needs_replan`) whether the answer can change. Only then does the
+refresher call the pure planner, once per objective, and swap the result in. Otherwise the
+previous plans stay, with the degraded reasons of this refresh. Request handlers only read the
+swapped-in `ScalerState`; nothing they do waits on telemetry.
 
 The planner runs where the `PlanRunner` says (`scaler/planning.py`): in service, in a worker
 process, so seconds of planning never compete with the answers for the GIL. When the worker
@@ -33,7 +29,7 @@ reasons, logged on every change of reasons, and clears by itself when data retur
 Capacity learned from drops: with a `ReplicaFpsSource`, each refresh reads every replica's
 delivered and dropped FPS at the plan time; a (workload, node class) pair whose replicas drop
 frames below the capacity it is planned with gets that capacity lowered (the core's
-`models.capacity_correction`, kept as `scaler.replica_fps.CapacityCorrections` says: until the
+`models.capacity_correction`, kept as `models.capacity_held.CapacityCorrections` says: until the
 models change or the correction expires) in the models of every snapshot, and a new or changed
 correction re-plans at once ("capacity-corrected"; one that expires, "capacity-correction-expired").
 A failing source is a degraded reason and lowers nothing; the corrections held stay. `GET /plan`
@@ -51,17 +47,15 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-import numpy as np
-
-from wattwise.models.capacity_correction import apply_corrections
-from wattwise.models.costs import carbon_value_too_old, zone_weights
-from wattwise.models.forecast import DemandForecaster, ForecastSettings, startup_lead_s
+from wattwise.models.costs import carbon_value_too_old
+from wattwise.models.forecast import ForecastSettings
 from wattwise.models.grid_zone import UNMAPPED_ZONE
 from wattwise.models.model_set import EnergyModelSource, StaticModels
 from wattwise.models.network import Network
-from wattwise.models.ports import CarbonIntensitySource, CarbonReading, NodeInventory, ReplicaFpsSource
-from wattwise.models.replan import DemandWindow, PlanInputs, PlanMark, ReplanSettings, needs_replan
-from wattwise.models.snapshot import Objective, PlannerSettings, PolicyState, Snapshot, build_snapshot
+from wattwise.models.plan_cycle import CycleInputs, CycleSettings, PlanCycle
+from wattwise.models.ports import CarbonIntensitySource, CarbonReading, NodeInventory, ReplicaFpsSource, ReplicaSample
+from wattwise.models.replan import ReplanSettings
+from wattwise.models.snapshot import Objective, PlannerSettings
 from wattwise.models.workload import Demand, Workload
 from wattwise.runtime import PlanView
 from wattwise.scaler.demand import DemandPort, DemandReading, check_plausible
@@ -69,7 +63,7 @@ from wattwise.scaler.metadata import ScalerRequest
 from wattwise.scaler.planning import InlinePlanner, PlannerFailed, PlanRunner
 from wattwise.scaler.pod_counts import PodCounts
 from wattwise.scaler.registry import Registry
-from wattwise.scaler.replica_fps import CapacityCorrections, HeldCorrection, KeepSettings, replica_rates
+from wattwise.scaler.replica_fps import HeldCorrection, KeepSettings
 from wattwise.scaler.state import ScalerState
 from wattwise.scaler.workloads import build_workload, demand_fps, objective_of
 
@@ -114,25 +108,20 @@ class PlanRefresher:
         self._catalogue = dict(catalogue or {})
         self._models: EnergyModelSource = models or StaticModels({})
         self._replica_fps = replica_fps
-        self._corrections = CapacityCorrections(settings.capacity)
+        self._cycle = PlanCycle(CycleSettings(
+            interval_s=settings.interval_s, objective=settings.objective, planner=settings.planner,
+            replan=settings.replan, pending_after_s=settings.pending_after_s, capacity=settings.capacity,
+            forecast=settings.forecast))   # the loop's memory and decisions: the core's, the simulator's too
         self.settings = settings
         self._clock = clock
         self.planner: PlanRunner = planner or InlinePlanner()
         self._lock = threading.Lock()
         self._state: ScalerState | None = None
         self._pods = pods
-        self._policy: dict[Objective, PolicyState] = {}
         self._last_ok_s: dict[str, float] = {}       # workload -> plan time of its last trustworthy demand (reported)
-        self._window: DemandWindow | None = None     # trustworthy demand samples over the scale-down window
-        self._forecaster: DemandForecaster | None = None   # pre-warming (models/forecast.py)
         # the background refit's last report (telemetry/refit.py `Refitter.last_report`), shown in the
         # plan view: which pairs a refit replaced or kept, and why
         self.refit_report: Callable[[], object | None] | None = None
-        self._marks: dict[Objective, PlanMark] = {}  # what each objective's plan was made for
-        self._must_plan = True                       # no plan yet, or the last attempt failed
-        self._short_since: dict[str, float] = {}     # workload -> since when it has fewer pods than planned
-        self.replans = 0
-        self.replan_reasons: Counter = Counter()
         self.last_decision: tuple[bool, str] = (True, "first plan")
         self._nodes = None
         self._carbon_last: dict[str, CarbonReading] = {}
@@ -238,110 +227,62 @@ class PlanRefresher:
         staleness = {r.workload_key: now_s - self._last_ok_s[r.workload_key]
                      for r in requests if r.workload_key in self._last_ok_s}
         wanted = {r.workload_key: objective_of(r, self.settings.objective) for r in requests}
-        objectives = sorted({self.settings.objective} | set(wanted.values()),
-                            key=lambda o: (o.kind, -1.0 if o.carbon_weight is None else o.carbon_weight))
-        window = self._window_for([w.key for w in workloads])
-        now_fps = np.array([w.demand_fps if w.demand.trustworthy else np.nan for w in workloads], dtype=float)
-        history = window.history(now_s)
-        configured = {key for key, _ in _configured_streams(requests)}   # a person's number: nothing to forecast
-        measured_fps = np.array([np.nan if w.key in configured else f for w, f in zip(workloads, now_fps)])
-        expected = self._forecast(now_s, workloads, classes, measured_fps)
-        workloads = [replace(w, demand=replace(w.demand, expected_fps=float(e), lead_s=float(lead)))
-                     if np.isfinite(e) else w for w, e, lead in zip(workloads, expected, self._forecaster.lead_s)]
         model_set = self._models.current()
         if model_set.error:
             reasons.append(f"energy models: {_clip(model_set.error)}; planning with the ones loaded before")
-        snapshots = [build_snapshot(now_s, classes, nodes, workloads, models=model_set.by_pair, carbon=carbon,
-                                    objective=objective,
-                                    settings=self.settings.planner,
-                                    state=self._policy_state(objective, workloads, history))
-                     for objective in objectives]
-        corrections = self._capacity_corrections(snapshots[0], model_set.version, now_s, reasons)
-        if corrections:
-            corrected_models = _corrected_models(snapshots[0], model_set.by_pair, corrections)
-            snapshots = [s.with_models(corrected_models) for s in snapshots]
-        weights = [_weights(s) for s in snapshots]
-        made_of = PlanInputs.of(snapshots[0], model_set.version, _configured_streams(requests))  # same for all
-        go, why = (True, "forced") if force else self._gate(now_s, objectives, made_of, weights,
-                                                             np.fmax(window.peak(now_s, now_fps), expected),
-                                                             requests)
-        window.add(now_s, now_fps)
-        self.last_decision = (go, why)
-        if not go:
+        decision = self._cycle.step(CycleInputs(
+            now_s, classes, nodes, carbon, workloads, objectives=wanted, configured=_configured_streams(requests),
+            models=model_set, pods=self._pods.running_and_ready if self._pods is not None else None,
+            replicas=self._read_replicas(now_s, reasons)), force)
+        self.last_decision = (decision.go, decision.why)
+        if not decision.go:
             return self._keep(tuple(reasons), staleness)
-        log.debug("re-planning at %s: %s", now_s, why)
-        self._must_plan = True
+        log.debug("re-planning at %s: %s", now_s, decision.why)
         try:
-            results = self.planner.run(snapshots)
+            results = self.planner.run(decision.snapshots)
         except PlannerFailed as e:
             if self._stop.is_set():
                 return self._state       # shutting down: nothing to report
             self._set_reasons(tuple(reasons) + (f"{e}; answering from the previous plan",))
             return self._state
-        views = {}
+        self._cycle.commit(decision, results)
         previous = self._state
         version = (previous.version + 1) if previous else 1
         inputs = {"nodes_source": self._describe_inventory(len(nodes)), "left_out": self._left_out(),
                   "refit": self._refit_inputs(),
-                  "capacity_corrections": _describe_corrections(corrections),
+                  "capacity_corrections": _describe_corrections(decision.corrections),
                   "settings": {"refresh_s": self.settings.interval_s,
                                "replan_min_interval_s": self.settings.replan.min_interval_s}}
-        for objective, snapshot, (plan, state) in zip(objectives, snapshots, results):
-            self._policy[objective] = state
-            views[objective] = PlanView(snapshot, plan, state, now_s, bool(reasons), tuple(reasons), version, inputs)
-        for objective in list(self._policy):
-            if objective not in views:
-                del self._policy[objective]
-        self._marks = {o: PlanMark.of(v.plan, v.snapshot, w, made_of) for (o, v), w in zip(views.items(), weights)}
-        self._must_plan = False
-        self._short_since.clear()
-        self.replans += 1
-        self.replan_reasons[why] += 1
+        views = {objective: PlanView(snapshot, plan, state, now_s, bool(reasons), tuple(reasons), version, inputs)
+                 for objective, snapshot, (plan, state) in zip(decision.objectives, decision.snapshots, results)}
         new = ScalerState(version=version, now_s=now_s,
                           default_objective=self.settings.objective, views=MappingProxyType(views),
                           degraded_reasons=tuple(reasons), staleness_s=MappingProxyType(staleness),
                           objectives=MappingProxyType(wanted))
         self._publish(new)
         self._log_reasons(tuple(reasons))
-        log.debug("plan at %s (%s): %d workloads, %d objective(s)", now_s, why, len(workloads), len(views))
+        log.debug("plan at %s (%s): %d workloads, %d objective(s)", now_s, decision.why, len(workloads), len(views))
         return new
 
-    def _policy_state(self, objective: Objective, workloads, history) -> PolicyState:
-        """What the planner remembers, with where replicas run taken from the cluster when the pods
-        are known: replicas behind one Service then plan alike whatever each planned before, and a
-        restarted one starts from what runs, not from nothing. Unknown pods: the last plan's."""
-        state = replace(self._policy.get(objective, PolicyState()), demand_history=history)
-        if self._pods is None:
-            return state
-        placements = dict(state.placements)
-        for w in workloads:
-            counts = self._pods.running_and_ready(w.key)
-            if counts is not None:
-                placements[w.key] = {node: n for node, n in sorted(counts[0].items()) if n > 0}
-        return replace(state, placements=placements)
+    @property
+    def replans(self) -> int:
+        return self._cycle.replans
 
-    def _capacity_corrections(self, snapshot: Snapshot, models_version: int, now_s: float,
-                              reasons: list[str]) -> dict[tuple[str, str], HeldCorrection]:
-        """The capacity corrections to plan with: those held, updated with this refresh's replica
-        samples (none when the source failed: reported, nothing lowered)."""
+    @property
+    def replan_reasons(self) -> Counter:
+        return self._cycle.replan_reasons
+
+    def _read_replicas(self, now_s: float, reasons: list[str]) -> list[ReplicaSample] | None:
+        """This refresh's replica samples for capacity learned from drops: None without a source,
+        none when it fails (reported; the corrections held stay, nothing is lowered)."""
         if self._replica_fps is None:
-            return {}
+            return None
         try:
-            samples = self._replica_fps.read(now_s)
+            return self._replica_fps.read(now_s)
         except Exception as e:  # noqa: BLE001 - a failing source corrects nothing, never stops the plan
             reasons.append(f"replica fps unavailable ({_clip(str(e))}); capacities not corrected from drops "
                            "this refresh")
-            samples = []
-        replicas = replica_rates(samples, {n.name: n.node_class for n in snapshot.nodes})
-        workloads = {w.key: w for w in snapshot.workloads}
-        capacity = {}
-        for pair in {(r.workload, r.node_class) for r in replicas} | set(self._corrections.held()):
-            w, cls = workloads.get(pair[0]), snapshot.node_classes.get(pair[1])
-            m = snapshot.model(w, cls) if w is not None and cls is not None else None
-            if m is not None:
-                capacity[pair] = m.capacity_fps
-        held = self._corrections.update(now_s, models_version, capacity, replicas)
-        return {pair: c for pair, c in held.items() if pair in capacity}
+            return []
 
     def _describe_inventory(self, count: int) -> str:
         describe = getattr(self._inventory, "describe", None)
@@ -351,62 +292,6 @@ class PlanRefresher:
         """ScaledObjects the workload source refused, for people (`left_out()` of the registry)."""
         left_out = getattr(self._registry, "left_out", None)
         return [{"scaled_object": k, "reason": r} for k, r in left_out()] if callable(left_out) else []
-
-    def _forecast(self, now_s: float, workloads, classes, now_fps: np.ndarray) -> np.ndarray:
-        """Pre-warming: learn this refresh's demand and say what is expected a start-up ahead."""
-        keys = [w.key for w in workloads]
-        lead = [startup_lead_s(w, list(classes.values())) for w in workloads]
-        if self._forecaster is None:
-            self._forecaster = DemandForecaster(keys, lead, self.settings.forecast)
-        else:
-            self._forecaster = self._forecaster.rekeyed(keys, lead)
-        self._forecaster.add(now_s, now_fps)
-        return self._forecaster.expected(now_s, now_fps)
-
-    def _window_for(self, keys: list[str]) -> DemandWindow:
-        if self._window is None:
-            self._window = DemandWindow(keys, self.settings.planner.scale_down_window_s, self.settings.interval_s)
-        else:
-            self._window = self._window.rekeyed(keys)
-        return self._window
-
-    def _gate(self, now_s, objectives, inputs, weights, planning_fps, requests) -> tuple[bool, str]:
-        """The core's gate (`models.replan.needs_replan`) for each objective's plan; any yes re-plans all."""
-        if not self._marks:
-            return True, "first plan"
-        if self._must_plan:
-            return True, "retry"
-        if set(objectives) != set(self._marks):
-            return True, "objectives-changed"
-        waiting = self._pods_waiting(now_s, requests)
-        why = "unchanged"
-        for objective, w in zip(objectives, weights):
-            go, why = needs_replan(self._marks[objective], now_s, planning_fps, w, waiting, self.settings.replan,
-                                   inputs)
-            if go:
-                return True, why
-        return False, why
-
-    def _pods_waiting(self, now_s: float, requests: tuple[ScalerRequest, ...]) -> bool:
-        """True when a workload has had fewer pods bound to nodes than its plan wants for
-        `pending_after_s` (pods the scheduler cannot place: the plan must change to help)."""
-        state = self._state
-        if self._pods is None or state is None:
-            return False
-        waiting = False
-        keys = set()
-        for r in requests:
-            key = r.workload_key
-            wp = state.view_for(objective_of(r, self.settings.objective)).plan.workloads.get(key)
-            counts = self._pods.running_and_ready(key)
-            if wp is None or counts is None or sum(counts[0].values()) >= wp.replicas:
-                continue
-            keys.add(key)
-            if now_s - self._short_since.setdefault(key, now_s) >= self.settings.pending_after_s:
-                waiting = True
-        for key in set(self._short_since) - keys:
-            del self._short_since[key]
-        return waiting
 
     def _keep(self, reasons: tuple[str, ...], staleness: dict[str, float]) -> ScalerState | None:
         """No new plan: keep the plans, with this refresh's degraded reasons and staleness
@@ -522,18 +407,6 @@ class PlanRefresher:
         return workloads
 
 
-def _corrected_models(snapshot: Snapshot, models, corrections: Mapping[tuple[str, str], HeldCorrection]):
-    """`models` with each corrected pair's model (measured, by model type, or its prior: what the
-    snapshot plans with) under the pair's own key, its capacity lowered."""
-    out = dict(models)
-    workloads = {w.key: w for w in snapshot.workloads}
-    for key, cls in corrections:
-        m = snapshot.model(workloads[key], snapshot.node_classes[cls])
-        if m is not None:
-            out[(key, cls)] = m
-    return apply_corrections(out, {pair: c.correction for pair, c in corrections.items()})
-
-
 def _describe_corrections(corrections: Mapping[tuple[str, str], HeldCorrection]) -> list[dict]:
     """For people (GET /plan): per corrected pair, the capacity planned with and the model's."""
     return [{"workload": key, "node_class": cls, "capacity_fps": c.capacity_fps,
@@ -548,10 +421,3 @@ def _configured_streams(requests) -> tuple:
 
 def _clip(text: str) -> str:
     return text if len(text) <= NOTE_CHARS else text[:NOTE_CHARS] + "..."
-
-
-def _weights(snapshot: Snapshot) -> np.ndarray:
-    """Per zone (sorted), the core's cost weight of a watt under the snapshot's objective."""
-    zones = sorted({n.zone for n in snapshot.nodes})
-    k = zone_weights(snapshot, zones)
-    return np.array([k[z] for z in zones], dtype=float)

@@ -71,10 +71,3 @@ def build_sim_snapshot(ctx: SimContext, demand_fps: np.ndarray, previous: Policy
                         trusted=prev.trusted, updated_s=prev.updated_s)
     return replace(base, now_s=float(ctx.now_s), nodes=nodes, workloads=workloads,
                    carbon=carbon, settings=settings or base.settings, state=state)
-
-
-def in_model_order(ctx: SimContext, snapshot: Snapshot) -> Snapshot:
-    """`snapshot` with its workloads in the cluster model's order (the simulator's arrays'), e.g.
-    for a `PlanMark` compared with demand arrays in that order."""
-    by_key = {w.key: w for w in snapshot.workloads}
-    return replace(snapshot, workloads=tuple(by_key[w.key] for w in ctx.cm.snapshot.workloads))

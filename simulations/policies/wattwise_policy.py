@@ -1,11 +1,12 @@
 """`wattwise`: the core planner and placement scoring, called as the scaler and extender call them.
 
-- Scaler (KEDA external scaler): a background refresher builds a Snapshot (demand as the
-  application reports it, i.e. served plus dropped FPS; carbon per zone now; the replicas that
-  exist) and calls `models.planner.plan`. KEDA reads the workload's `asked_replicas` as the metric with
-  target 1 on every HPA sync, so the HPA's tolerance, stabilisation and rate limits still apply;
-  IsActive is `replicas > 0`. When it re-plans is `models/replan.py`'s rule; every step's
-  demand goes into the planner's demand history, so a skipped call never changes the window peak.
+- Scaler (KEDA external scaler): the refresher's plan loop itself, `models.plan_cycle.PlanCycle`,
+  refreshed every step with what its ports would read (nodes with their power state, demand as
+  the application reports it, i.e. served plus dropped FPS; carbon per zone now; the scenario's
+  energy models; running and ready pods), so the demand window, pre-warming, the re-plan
+  gate and the snapshots are the shipped ones; the planner runs with a `PlanCache`. KEDA reads
+  the workload's `asked_replicas` as the metric with target 1 on every HPA sync, so the HPA's
+  tolerance, stabilisation and rate limits still apply; IsActive is `replicas > 0`.
 - Extender (prioritize): `models.scoring.node_costs` for the candidates (nodes that pass the
   filters), with the plan's active nodes, the workload's planned nodes, the classes the plan is
   short of (`models.scoring.short_classes`) and the nodes' power state now, then
@@ -27,17 +28,19 @@ from dataclasses import replace
 
 import numpy as np
 
-from wattwise.models.planner import PlanCache, plan as make_plan
-from wattwise.models.delete_order import planned_deletion_costs, pods_to_delete
-from wattwise.models.forecast import DemandForecaster, ForecastSettings, startup_lead_s
 from wattwise.models.costs import zone_weights
+from wattwise.models.delete_order import planned_deletion_costs, pods_to_delete
+from wattwise.models.forecast import ForecastSettings
+from wattwise.models.model_set import ModelSet
+from wattwise.models.plan_cycle import CycleInputs, CycleSettings, PlanCycle
+from wattwise.models.planner import PlanCache, plan as make_plan
+from wattwise.models.rollout import desired_replicas
 from wattwise.models.scoring import candidate_scores, node_costs, short_classes
+from wattwise.models.workload import Demand
 from wattwise.simulations.cluster_model import OFF, ON, SLEEPING, WAKING
 from wattwise.simulations.context import SimContext
 from wattwise.simulations.policies.base import Policy, default_plugin_scores, pick_max
-from wattwise.models.replan import DemandWindow, PlanMark, needs_replan
-from wattwise.models.rollout import desired_replicas
-from wattwise.simulations.snapshot_view import build_sim_snapshot, in_model_order, zone_weight_vector
+from wattwise.simulations.snapshot_view import carbon_readings
 
 log = logging.getLogger(__name__)
 
@@ -57,58 +60,83 @@ class WattwisePolicy(Policy):
         self.plan = None
         self.state = None
         self.snapshot = None
-        self.mark = None
         self.plan_version = 0
-        self.replans = 0
-        self.replan_reasons: Counter = Counter()
-        self.gate = t.replan
-        self.window = DemandWindow([w.key for w in cm.snapshot.workloads],
-                                   cm.snapshot.settings.scale_down_window_s, ctx.inputs.step_s)
-        classes = list(cm.snapshot.node_classes.values())
-        self.lead_s = np.array([startup_lead_s(w, classes) for w in cm.snapshot.workloads])
-        self.forecaster = DemandForecaster([w.key for w in cm.snapshot.workloads], self.lead_s,
-                                           ForecastSettings(enabled=self.forecast))
-        self.forecaster.add(ctx.now_s, ctx.demand_fps)
-        self.expected = self.forecaster.expected(ctx.now_s, ctx.demand_fps)
-        self._weights_key = None
+        # the scaler's plan loop, as `wattwise serve` runs it (`scaler/refresher.py` hands the
+        # same core object what its ports read): a refresh every step, serve's defaults otherwise
+        self.cycle = PlanCycle(CycleSettings(interval_s=ctx.inputs.step_s, objective=cm.snapshot.objective,
+                                             planner=cm.snapshot.settings, replan=t.replan,
+                                             forecast=ForecastSettings(enabled=self.forecast)))
+        self.last_decision = None
+        self._plan_caches: dict = {}          # per objective: node groups and pair verdicts while the cluster stands still
+        self._workload_order = sorted(range(cm.n_workloads), key=lambda w: cm.snapshot.workloads[w].key)
+        self._models = ModelSet(by_pair=cm.snapshot.models)
+        self._pods_key = None
+        self._pods_by_key: dict = {}
         self._name_index = {n: i for i, n in enumerate(cm.node_names)}
         self._cost_cache: dict = {}
         self._metric_cache: tuple | None = None
-        self._plan_cache = PlanCache()       # node groups and pair verdicts while the cluster stands still
         self._by_name = {n.name: n for n in cm.snapshot.nodes}
         # what `node_costs` reads of a node besides the plan and its power state: class, zone and
         # what other pods reserve on it; nodes alike in these and in the plan cost the same
         reserved = {r: i for i, r in enumerate(dict.fromkeys(n.reserved for n in cm.snapshot.nodes))}
         kind = np.array([reserved[n.reserved] for n in cm.snapshot.nodes], np.int64)
         self._node_kind = (kind * len(cm.class_names) + cm.class_idx) * len(cm.zones) + cm.zone_idx
-        self._replan(ctx, "first plan")
+        self.on_tick(ctx)
+
+    @property
+    def replans(self) -> int:
+        return self.cycle.replans
+
+    @property
+    def replan_reasons(self) -> Counter:
+        return self.cycle.replan_reasons
 
     # --- the scaler's background refresher -----------------------------------------------------
-    def _zone_weights(self, ctx: SimContext) -> np.ndarray:
-        """The objective's cost weight per zone now, from the core (changes only with carbon)."""
-        key = ctx.carbon_g_per_kwh.tobytes()
-        if key != self._weights_key:
-            self._weights = zone_weight_vector(ctx, ctx.carbon_g_per_kwh)
-            self._weights_key = key
-        return self._weights
-
-    def _pods_waiting(self, ctx: SimContext) -> bool:
+    def _pods(self, ctx: SimContext, key: str):
+        """The pods port: running (started or starting) and ready pods per node of a workload."""
         st = ctx.st
-        waking = st.node_state == WAKING
-        return any(not (ctx.cm.eligible[w] & waking).any() for w in np.flatnonzero(st.pending > 0))
+        if self._pods_key != st.version:
+            cm, names = ctx.cm, ctx.cm.node_names
+            running, ready = _rows_by_node(st.ready + st.booting, cm.n_workloads), _rows_by_node(st.ready, cm.n_workloads)
+            self._pods_by_key = {wl.key: ({names[n]: c for n, c in running[w].items()},
+                                          {names[n]: c for n, c in ready[w].items()})
+                                 for w, wl in enumerate(cm.snapshot.workloads)}
+            self._pods_key = st.version
+        return self._pods_by_key.get(key, ({}, {}))
 
-    def _replan(self, ctx: SimContext, reason: str) -> None:
+    def _read(self, ctx: SimContext) -> CycleInputs:
+        """What the refresher's ports read now: the nodes with their power state, carbon per zone
+        (the replayed trace's), each workload's demand as the application reports it (served plus
+        dropped FPS), the scenario's energy models, and the pods."""
+        cm, st = ctx.cm, ctx.st
+        powered = (st.node_state == ON) | (st.node_state == WAKING)
+        demand = ctx.demand_fps
+        workloads = [replace(cm.snapshot.workloads[w], demand=Demand(total_fps=float(demand[w])))
+                     for w in self._workload_order]
+        return CycleInputs(ctx.now_s, cm.snapshot.node_classes, cm.powered_nodes.nodes(powered),
+                           carbon_readings(ctx, ctx.carbon_g_per_kwh), workloads, models=self._models,
+                           pods=lambda key: self._pods(ctx, key))
+
+    def on_tick(self, ctx: SimContext) -> None:
+        self.refresh(ctx)
+
+    def refresh(self, ctx: SimContext, force: bool = False) -> None:
+        """One refresh of the plan loop (`force`: re-plan whatever the gate says)."""
+        decision = self.cycle.step(self._read(ctx), force)
+        self.last_decision = (decision.go, decision.why)
+        if not decision.go:
+            return
+        results = tuple(make_plan(snap, self._plan_caches.setdefault(o, PlanCache()))
+                        for o, snap in zip(decision.objectives, decision.snapshots))
+        self.cycle.commit(decision, results)
+        served = decision.objectives.index(ctx.cm.snapshot.objective)
+        self._adopt(ctx, decision.snapshots[served], *results[served])
+
+    def _adopt(self, ctx: SimContext, snapshot, plan, state) -> None:
+        """A new plan: what the answers, the extender and node power read from it."""
         cm = ctx.cm
-        self.snapshot = build_sim_snapshot(ctx, ctx.demand_fps, self.state,
-                                           demand_history=self.window.history(ctx.now_s),
-                                           expected_fps=self.expected, lead_s=self.lead_s)
-        self.plan, self.state = make_plan(self.snapshot, self._plan_cache)
-        # the mark's per-workload arrays in the model's workload order, the order of the demand
-        # they are compared with (the snapshot's is the refresher's: by key)
-        self.mark = PlanMark.of(self.plan, in_model_order(ctx, self.snapshot), self._zone_weights(ctx))
+        self.snapshot, self.plan, self.state = snapshot, plan, state
         self.plan_version += 1
-        self.replans += 1
-        self.replan_reasons[reason] += 1
         self._cost_cache.clear()
         self._metric_cache = None
         self._by_name = {n.name: n for n in self.snapshot.nodes}
@@ -123,18 +151,6 @@ class WattwisePolicy(Policy):
         self.plan_replicas = np.array([self.plan.workloads[wl.key].asked_replicas for wl in cm.snapshot.workloads],
                                       dtype=float)   # with those waiting for room (`models/unplaced.py`)
         self._planned_by_node = [_by_node(self.planned[w]) for w in range(cm.n_workloads)]
-
-    def on_tick(self, ctx: SimContext) -> None:
-        demand = ctx.demand_fps
-        self.forecaster.add(ctx.now_s, demand)
-        self.expected = self.forecaster.expected(ctx.now_s, demand)
-        if ctx.now_s - self.mark.now_s >= self.gate.min_interval_s:
-            peak = np.fmax(self.window.peak(ctx.now_s, demand), self.expected)
-            go, reason = needs_replan(self.mark, ctx.now_s, peak, self._zone_weights(ctx), self._pods_waiting(ctx),
-                                      self.gate)
-            if go:
-                self._replan(ctx, reason)
-        self.window.add(ctx.now_s, ctx.demand_fps)
 
     # --- KEDA ---------------------------------------------------------------------------------
     def metric(self, ctx: SimContext):

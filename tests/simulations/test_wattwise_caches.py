@@ -70,7 +70,7 @@ def test_costs_follow_power_state_pods_and_plan(policy):
     _check_costs(policy, ctx)
     # a new plan
     version = policy.plan_version
-    policy._replan(ctx, "test")
+    policy.refresh(ctx, force=True)
     assert policy.plan_version == version + 1
     _check_costs(policy, ctx)
 
@@ -95,7 +95,7 @@ def test_metric_follows_pods_and_plan(policy):
         st.ready[w, m] = 0
     st.version += 1
     np.testing.assert_array_equal(policy.metric(ctx)[0], fresh())
-    policy._replan(ctx, "test")
+    policy.refresh(ctx, force=True)
     np.testing.assert_array_equal(policy.metric(ctx)[0], fresh())
 
 
