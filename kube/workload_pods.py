@@ -3,10 +3,12 @@
 A pod belongs to a workload when it carries the label `wattwise.io/workload: <ScaledObject name>`:
 the workload is that name in the pod's namespace (a value `namespace/name`, today's other form, is
 still accepted). It counts while bound to a node and neither finished nor being deleted; it is
-ready when its Ready condition is True. The store holds every tenant's pods; a pod of another
+ready when its Ready condition is True. One not bound yet (kube-scheduler has not placed it) is
+counted apart, as unbound. The store holds every tenant's pods; a pod of another
 tenant costs one label lookup per event. Readers, all of the one view per process
 (`KubeCluster.workload_pods()`):
-- the scaler's `PodCounts` port (`running_and_ready`: the make-before-break surge, the re-plan gate);
+- the scaler's `PodCounts` port (`running_and_ready`: the make-before-break surge and where
+  replicas run; `unbound`: the re-plan gate's pods waiting);
 - the extender's `ReplicaCounts` (`by_node`: prefer the classes the plan is short of);
 - the pod-deletion-cost reconciler (`pods()`, `add_listener`).
 """
@@ -54,6 +56,16 @@ def _is_ready(status: dict) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
 
 
+def unbound_workload(pod: dict) -> str | None:
+    """The workload of a WattWise pod not bound to a node yet and not being deleted, else None."""
+    key = workload_key(pod)
+    meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+    if key is None or spec.get("nodeName") or meta.get("deletionTimestamp") \
+            or status.get("phase") in ("Succeeded", "Failed"):
+        return None
+    return key
+
+
 def pod_record(pod: dict) -> PodRecord | None:
     """The record of a bound, unfinished WattWise pod, else None."""
     key = workload_key(pod)
@@ -71,6 +83,8 @@ def pod_record(pod: dict) -> PodRecord | None:
 class WorkloadPods(StoreView):
     def __init__(self, pods: ObjectStore):
         self._records: dict[Key, PodRecord] = {}
+        self._unbound: dict[Key, str] = {}   # pod -> its workload, while not bound to a node
+        self._unbound_counts: Mapping[str, int] = MappingProxyType({})
         # (running, ready) per workload and node, swapped together so readers see one pair
         self._tallies: tuple[Mapping[str, PerNode], Mapping[str, PerNode]] = (MappingProxyType({}),
                                                                                MappingProxyType({}))
@@ -99,6 +113,13 @@ class WorkloadPods(StoreView):
         running, ready = self._tallies
         return running.get(workload_key, {}), ready.get(workload_key, {})
 
+    def unbound(self, workload_key: str) -> int | None:
+        """The scaler's `PodCounts` port: pods of the workload not bound to a node yet, or None
+        while unknown."""
+        if not self.known:
+            return None
+        return self._unbound_counts.get(workload_key, 0)
+
     def pods(self) -> tuple[PodRecord, ...]:
         return self._published
 
@@ -108,11 +129,17 @@ class WorkloadPods(StoreView):
 
     # -- following the store (the watch thread) -----------------------------------------------------
     def _rebuild(self, items: tuple[dict, ...]) -> bool:
-        records = {}
+        records, unbound = {}, {}
         for pod in items:
             record = pod_record(pod)
             if record is not None:
                 records[key_of(pod)] = record
+            waiting = unbound_workload(pod)
+            if waiting is not None:
+                unbound[key_of(pod)] = waiting
+        if unbound != self._unbound:
+            self._unbound = unbound
+            self._count_unbound()
         if records == self._records:
             return False
         self._records = records
@@ -121,15 +148,28 @@ class WorkloadPods(StoreView):
 
     def _apply(self, kind: str, obj: dict) -> bool:
         key = key_of(obj)
+        waiting = None if kind == "DELETED" else unbound_workload(obj)
+        if waiting != self._unbound.get(key):
+            if waiting is None:
+                del self._unbound[key]
+            else:
+                self._unbound[key] = waiting
+            self._count_unbound()
         record = None if kind == "DELETED" else pod_record(obj)
         if record == self._records.get(key):
-            return False    # another tenant's pod, or nothing the readers see changed
+            return False    # another tenant's pod, or nothing the readers of records see changed
         if record is None:
             del self._records[key]
         else:
             self._records[key] = record
         self._recount()
         return True
+
+    def _count_unbound(self) -> None:
+        counts: dict[str, int] = {}
+        for workload in self._unbound.values():
+            counts[workload] = counts.get(workload, 0) + 1
+        self._unbound_counts = MappingProxyType(counts)
 
     def _recount(self) -> None:
         running: dict[str, dict[str, int]] = {}

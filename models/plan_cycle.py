@@ -9,8 +9,10 @@ models, where pods run, each replica's delivered and dropped FPS), `PlanCycle.st
 - builds one Snapshot per objective in use, with where replicas run taken from the pods;
 - keeps capacity learned from drops (`models.capacity_held`) and plans with it;
 - asks the re-plan gate (`models.replan.needs_replan`, for every objective's plan; any yes
-  re-plans all), with "pods waiting": a workload with fewer pods bound than its plan wants for
-  `pending_after_s`.
+  re-plans all), with "pods waiting": a workload whose pods have waited unbound (no node
+  kube-scheduler may bind them to) for `pending_after_s`. Fewer pods than planned is not waiting:
+  the HPA's tolerance, its rate limits and start-ups keep that true for minutes, and a new plan
+  helps none of them.
 The caller plans the decision's snapshots where it likes (inline, a worker process, with a
 `PlanCache`) and hands the results to `commit`; a failed attempt is not committed, and the next
 step re-plans ("retry"). Nothing here reads a clock or a port: all times are the caller's.
@@ -39,6 +41,7 @@ from wattwise.models.workload import Workload
 
 PerNode = Mapping[str, int]
 PodsOf = Callable[[str], "tuple[PerNode, PerNode] | None"]   # workload -> (running, ready) per node, None: unknown
+UnboundOf = Callable[[str], "int | None"]                    # workload -> pods not bound to a node, None: unknown
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class CycleSettings:
     objective: Objective = Objective()             # for workloads that ask for none
     planner: PlannerSettings = PlannerSettings()
     replan: ReplanSettings = ReplanSettings()
-    pending_after_s: float = 60.0                  # planned pods missing this long count as pods waiting
+    pending_after_s: float = 60.0                  # pods unbound this long count as pods waiting
     capacity: KeepSettings = KeepSettings()        # capacity learned from drops: the rule, expiry and settling
     forecast: ForecastSettings = ForecastSettings()  # pre-warming: plan a start-up time ahead
 
@@ -58,7 +61,8 @@ class CycleInputs:
     breaks ties by input order); `objectives`: workload -> the objective it asks for (absent:
     the default); `configured`: (workload, streams) pairs a person configured rather than
     measured (nothing to forecast; a change re-plans); `pods`: running and ready pods per node
-    (None: unknown, plans keep their last placements and nobody waits); `replicas`: this
+    (None: unknown, plans keep their last placements); `unbound`: pods not bound to a node yet
+    (None: unknown, nobody waits); `replicas`: this
     refresh's replica samples (None: no such source, capacities as modelled; empty: the source
     failed, nothing lowered, corrections held)."""
 
@@ -71,6 +75,7 @@ class CycleInputs:
     configured: tuple = ()
     models: ModelSet = NO_MODELS
     pods: PodsOf | None = None
+    unbound: UnboundOf | None = None
     replicas: Sequence[ReplicaSample] | None = None
 
 
@@ -94,10 +99,9 @@ class PlanCycle:
         self._forecaster: DemandForecaster | None = None
         self._corrections = CapacityCorrections(settings.capacity)
         self._policy: dict[Objective, PolicyState] = {}
-        self._plans: dict[Objective, Plan] = {}
         self._marks: dict[Objective, PlanMark] = {}
         self._must_plan = True                       # no plan yet, or the last attempt failed
-        self._short_since: dict[str, float] = {}     # workload -> since when it has fewer pods than planned
+        self._short_since: dict[str, float] = {}     # workload -> since when its pods wait unbound
         self.replans = 0
         self.replan_reasons: Counter = Counter()
 
@@ -139,7 +143,6 @@ class PlanCycle:
     def commit(self, decision: CycleDecision, results: Sequence[tuple[Plan, PolicyState]]) -> None:
         """The decision's plans were made: remember what each was made for."""
         self._policy = {o: state for o, (_, state) in zip(decision.objectives, results)}
-        self._plans = {o: plan for o, (plan, _) in zip(decision.objectives, results)}
         self._marks = {o: PlanMark.of(plan, snap, w, decision.made_of)
                        for o, snap, w, (plan, _) in zip(decision.objectives, decision.snapshots, decision.weights,
                                                         results)}
@@ -217,22 +220,17 @@ class PlanCycle:
         return False, why
 
     def _pods_waiting(self, now_s: float, workloads, x: CycleInputs) -> bool:
-        """True when a workload has had fewer pods bound to nodes than its plan wants for
-        `pending_after_s` (pods the scheduler cannot place: the plan must change to help)."""
-        if x.pods is None or not self._plans:
+        """True when a workload's pods have waited unbound for `pending_after_s` (pods the
+        scheduler cannot place: the plan must change to help)."""
+        if x.unbound is None:
             return False
-        default = self.settings.objective
         waiting = False
         keys = set()
         for w in workloads:
-            key = w.key
-            plan = self._plans.get(x.objectives.get(key, default)) or self._plans.get(default)
-            wp = plan.workloads.get(key) if plan is not None else None
-            counts = x.pods(key)
-            if wp is None or counts is None or sum(counts[0].values()) >= wp.replicas:
+            if not x.unbound(w.key):        # none, or unknown
                 continue
-            keys.add(key)
-            if now_s - self._short_since.setdefault(key, now_s) >= self.settings.pending_after_s:
+            keys.add(w.key)
+            if now_s - self._short_since.setdefault(w.key, now_s) >= self.settings.pending_after_s:
                 waiting = True
         for key in set(self._short_since) - keys:
             del self._short_since[key]

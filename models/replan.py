@@ -10,7 +10,7 @@ when the answer can change materially:
   demand became untrustworthy or trustworthy again; a node came, went or changed what it can
   run). These re-plan at once, even within `min_interval_s`;
 - `max-interval`: the plan is `max_interval_s` old (a plan is never kept longer);
-- `pending`: a pod is pending and no waking node can take it;
+- `pending`: pods have waited for a node (unbound) for a while (`models.plan_cycle`);
 - `demand-up`: a workload's planning demand (the peak over the planner's scale-down window)
   came within `demand_change` of the plan's capacity and exceeds what the plan was sized for;
 - `demand-down`: the planning demand fell `2 * demand_change` below what the plan was sized for

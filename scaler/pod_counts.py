@@ -1,4 +1,5 @@
-"""The scaler's port for the pods of a workload that run now: running and ready pods per node.
+"""The scaler's port for the pods of a workload: running and ready pods per node, and how many
+wait unbound (the re-plan gate re-plans when pods wait for a node `pending_after_s`).
 
 With them, where `models.rollout.surge_applies` (pod-deletion costs set, not a StatefulSet), the
 answer is the core's `models.rollout.desired_replicas` (the plan's replicas plus a surge of
@@ -25,19 +26,33 @@ class PodCounts(Protocol):
         (not listed yet, or the source is failing). A known workload without pods is ({}, {})."""
         ...
 
+    def unbound(self, workload_key: str) -> int | None:
+        """Pods of the workload not bound to a node yet (kube-scheduler has not placed them), or
+        None when unknown: the re-plan gate's pods waiting."""
+        ...
+
 
 class StaticPodCounts:
-    """Counts a test or the demo sets: workload -> (running per node, ready per node).
-    `known=False` answers None for every workload, like a watch that has not listed yet."""
+    """Counts a test or the demo sets: workload -> (running per node, ready per node), and
+    unbound pods. `known=False` answers None for every workload, like a watch that has not
+    listed yet."""
 
     def __init__(self, counts: Mapping[str, tuple[PerNode, PerNode]] | None = None, known: bool = True):
         self._lock = threading.Lock()
         self._counts = {k: (dict(r), dict(d)) for k, (r, d) in (counts or {}).items()}
+        self._unbound: dict[str, int] = {}
         self.known = known
 
-    def set(self, workload_key: str, running: PerNode, ready: PerNode) -> None:
+    def set(self, workload_key: str, running: PerNode, ready: PerNode, unbound: int = 0) -> None:
         with self._lock:
             self._counts[workload_key] = (dict(running), dict(ready))
+            self._unbound[workload_key] = unbound
+
+    def unbound(self, workload_key: str) -> int | None:
+        if not self.known:
+            return None
+        with self._lock:
+            return self._unbound.get(workload_key, 0)
 
     def running_and_ready(self, workload_key: str) -> tuple[PerNode, PerNode] | None:
         if not self.known:

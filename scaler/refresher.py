@@ -85,7 +85,7 @@ class RefresherSettings:
     max_fps: float = 1_000_000.0
     wake_debounce_s: float = 0.05
     replan: ReplanSettings = ReplanSettings()      # when to re-plan: the core's gate, as in the simulator
-    pending_after_s: float = 60.0                  # planned pods missing this long count as pods waiting
+    pending_after_s: float = 60.0                  # pods unbound this long count as pods waiting
     capacity: KeepSettings = KeepSettings()        # capacity learned from drops: the rule, expiry and settling
     forecast: ForecastSettings = ForecastSettings()  # pre-warming: plan a start-up time ahead
     network: Network | None = None                 # round trips between zones, for ScaledObjects' originZone
@@ -97,7 +97,7 @@ class PlanRefresher:
                  settings: RefresherSettings = RefresherSettings(), clock: Callable[[], float] = time.time,
                  planner: PlanRunner | None = None, pods: PodCounts | None = None,
                  models: EnergyModelSource | None = None, replica_fps: ReplicaFpsSource | None = None):
-        """`pods`: pods bound per workload, for the gate's "pods waiting" (None: never waiting).
+        """`pods`: pods per workload (where they run; unbound ones for the gate's "pods waiting").
         `models`: the energy models every plan uses (None: none, every pair from its prior); a
         new version of them re-plans at once. `replica_fps`: each replica's delivered and dropped
         FPS, to lower the capacity of pairs that drop frames (None: capacities as modelled)."""
@@ -233,6 +233,7 @@ class PlanRefresher:
         decision = self._cycle.step(CycleInputs(
             now_s, classes, nodes, carbon, workloads, objectives=wanted, configured=_configured_streams(requests),
             models=model_set, pods=self._pods.running_and_ready if self._pods is not None else None,
+            unbound=self._pods.unbound if self._pods is not None else None,
             replicas=self._read_replicas(now_s, reasons)), force)
         self.last_decision = (decision.go, decision.why)
         if not decision.go:

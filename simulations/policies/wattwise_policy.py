@@ -3,7 +3,7 @@
 - Scaler (KEDA external scaler): the refresher's plan loop itself, `models.plan_cycle.PlanCycle`,
   refreshed every step with what its ports would read (nodes with their power state, demand as
   the application reports it, i.e. served plus dropped FPS; carbon per zone now; the scenario's
-  energy models; running and ready pods), so the demand window, pre-warming, the re-plan
+  energy models; running, ready and unbound pods), so the demand window, pre-warming, the re-plan
   gate and the snapshots are the shipped ones; the planner runs with a `PlanCache`. KEDA reads
   the workload's `asked_replicas` as the metric with target 1 on every HPA sync, so the HPA's
   tolerance, stabilisation and rate limits still apply; IsActive is `replicas > 0`.
@@ -107,15 +107,16 @@ class WattwisePolicy(Policy):
     def _read(self, ctx: SimContext) -> CycleInputs:
         """What the refresher's ports read now: the nodes with their power state, carbon per zone
         (the replayed trace's), each workload's demand as the application reports it (served plus
-        dropped FPS), the scenario's energy models, and the pods."""
+        dropped FPS), the scenario's energy models, and the pods (pending ones are unbound)."""
         cm, st = ctx.cm, ctx.st
         powered = (st.node_state == ON) | (st.node_state == WAKING)
         demand = ctx.demand_fps
         workloads = [replace(cm.snapshot.workloads[w], demand=Demand(total_fps=float(demand[w])))
                      for w in self._workload_order]
+        unbound = {wl.key: int(st.pending[w]) for w, wl in enumerate(cm.snapshot.workloads)}
         return CycleInputs(ctx.now_s, cm.snapshot.node_classes, cm.powered_nodes.nodes(powered),
                            carbon_readings(ctx, ctx.carbon_g_per_kwh), workloads, models=self._models,
-                           pods=lambda key: self._pods(ctx, key))
+                           pods=lambda key: self._pods(ctx, key), unbound=unbound.get)
 
     def on_tick(self, ctx: SimContext) -> None:
         self.refresh(ctx)

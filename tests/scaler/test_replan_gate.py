@@ -154,7 +154,10 @@ def test_replans_when_planned_pods_wait():
         node = next(iter(wp.by_node))
         pods.set(KEY, {node: wp.replicas}, {node: wp.replicas})            # all bound: nobody waits
         assert _step(scaler, clock, 60) == (False, "unchanged")
-        pods.set(KEY, {node: wp.replicas - 1}, {node: wp.replicas - 1})    # one the scheduler cannot place
+        pods.set(KEY, {node: wp.replicas - 1}, {node: wp.replicas - 1})    # one fewer, none waiting (HPA tolerance)
+        assert _step(scaler, clock, 15) == (False, "unchanged")
+        assert _step(scaler, clock, refresher.settings.pending_after_s + 15) == (False, "unchanged")
+        pods.set(KEY, {node: wp.replicas - 1}, {node: wp.replicas - 1}, unbound=1)   # one the scheduler cannot place
         assert _step(scaler, clock, 15) == (False, "unchanged")            # just seen: may be binding
         assert _step(scaler, clock, refresher.settings.pending_after_s - 15) == (False, "unchanged")
         assert _step(scaler, clock, 15) == (True, "pending")

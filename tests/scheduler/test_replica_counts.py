@@ -45,8 +45,13 @@ def test_counts_bound_unfinished_pods_by_workload_and_node():
         # every tenant's unfinished pods, no label selector: the field selector left out pod c
         assert (api.resources["pods"].seen[0].field_selector, api.pod_selectors[0]) == (UNFINISHED_PODS, "")
         assert len(cluster.pods) == 4
+        # the pending pod waits unbound (the scaler's gate re-plans when that lasts); bound, it runs
+        assert (counts.unbound("city/city-traffic"), counts.unbound("retail/checkout-cams")) == (1, 0)
         api.emit("pods", "DELETED", items[0])
         assert wait_until(lambda: dict(counts.by_node("retail/checkout-cams")) == {"de-spr-1": 1})
+        api.emit("pods", "MODIFIED", bound(items[4], items[4]["metadata"]["name"], "us-h100-1"))
+        assert wait_until(lambda: counts.unbound("city/city-traffic") == 0)
+        assert dict(counts.by_node("city/city-traffic")) == {"us-h100-1": 1}
     finally:
         api.stop()          # ends the held-open watch first, so the watcher stops at once
         cluster.stop(5.0)
