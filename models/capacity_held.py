@@ -77,8 +77,8 @@ class CapacityCorrections:
         planned = {pair: min(cap, self._held[pair].capacity_fps) if pair in self._held else cap
                    for pair, cap in model_capacity_fps.items()}
         for pair, c in lowered_capacities(planned, replicas, s.rule).items():
-            held = self._held.get(pair)
-            if held is not None and now_s - held.since_s < s.settle_s:
+            last = self._held.get(pair)
+            if last is not None and now_s - last.since_s < s.settle_s:
                 continue
             log.info("%s", c.reason)
             self._held[pair] = HeldCorrection(c, now_s, model_capacity_fps[pair])
