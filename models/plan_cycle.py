@@ -35,7 +35,7 @@ from wattwise.models.forecast import DemandForecaster, ForecastSettings, startup
 from wattwise.models.model_set import NO_MODELS, ModelSet
 from wattwise.models.plan import Plan
 from wattwise.models.ports import CarbonReading, ReplicaSample
-from wattwise.models.replan import DemandWindow, PlanInputs, PlanMark, ReplanSettings, needs_replan
+from wattwise.models.replan import DemandWindow, PlanInputs, PlanMark, ReplanSettings, needs_replan, nodes_part
 from wattwise.models.snapshot import Objective, PlannerSettings, PolicyState, Snapshot, build_snapshot
 from wattwise.models.workload import Workload
 
@@ -102,11 +102,13 @@ class PlanCycle:
         self._marks: dict[Objective, PlanMark] = {}
         self._must_plan = True                       # no plan yet, or the last attempt failed
         self._short_since: dict[str, float] = {}     # workload -> since when its pods wait unbound
+        self._nodes_seen: tuple = (None, None)       # (nodes, their PlanInputs part) of the last refresh
         self.replans = 0
         self.replan_reasons: Counter = Counter()
 
     def step(self, x: CycleInputs, force: bool = False) -> CycleDecision:
-        """Learn this refresh's demand and say whether to re-plan, with the snapshots to plan."""
+        """Learn this refresh's demand and say whether to re-plan, with the snapshots to plan
+        (with what the planner remembers only when it is to plan: a skipped refresh leaves it out)."""
         s = self.settings
         now_s = x.now_s
         workloads = list(x.workloads)
@@ -114,30 +116,32 @@ class PlanCycle:
                                   key=lambda o: (o.kind, -1.0 if o.carbon_weight is None else o.carbon_weight)))
         window = self._window_for([w.key for w in workloads])
         now_fps = np.array([w.demand_fps if w.demand.trustworthy else np.nan for w in workloads], dtype=float)
-        history = window.history(now_s)
         configured = {key for key, _ in x.configured}
         measured_fps = np.array([np.nan if w.key in configured else f for w, f in zip(workloads, now_fps)])
         expected, lead = self._forecast(now_s, workloads, x.node_classes, measured_fps)
         workloads = [replace(w, demand=replace(w.demand, expected_fps=float(e), lead_s=float(ld)))
                      if np.isfinite(e) else w for w, e, ld in zip(workloads, expected, lead)]
         snapshots = [build_snapshot(now_s, x.node_classes, x.nodes, workloads, models=x.models.by_pair,
-                                    carbon=x.carbon, objective=objective, settings=s.planner,
-                                    state=self._policy_state(objective, workloads, history, x.pods))
+                                    carbon=x.carbon, objective=objective, settings=s.planner)
                      for objective in objectives]
         corrections = self._capacity_corrections(snapshots[0], x.models.version, now_s, x.replicas)
         if corrections:
             corrected = corrected_models(snapshots[0], x.models.by_pair, corrections)
             snapshots = [snap.with_models(corrected) for snap in snapshots]
         weights = tuple(_weights(snap) for snap in snapshots)
-        made_of = PlanInputs.of(snapshots[0], x.models.version, x.configured)   # the same for all
+        made_of = PlanInputs.of(snapshots[0], x.models.version, x.configured,   # the same for all
+                                nodes=self._nodes_part(snapshots[0]))
         if force:
             go, why = True, "forced"
         else:
             go, why = self._gate(now_s, objectives, made_of, weights, np.fmax(window.peak(now_s, now_fps), expected),
                                  workloads, x)
-        window.add(now_s, now_fps)
         if go:
             self._must_plan = True
+            history = window.history(now_s)     # the samples before this one (the snapshot holds this one)
+            snapshots = [replace(snap, state=self._policy_state(o, snap.workloads, history, x.pods))
+                         for o, snap in zip(objectives, snapshots)]
+        window.add(now_s, now_fps)
         return CycleDecision(go, why, objectives, tuple(snapshots), weights, made_of, MappingProxyType(corrections))
 
     def commit(self, decision: CycleDecision, results: Sequence[tuple[Plan, PolicyState]]) -> None:
@@ -152,6 +156,13 @@ class PlanCycle:
         self.replan_reasons[decision.why] += 1
 
     # -- parts of a step ---------------------------------------------------------------------------
+
+    def _nodes_part(self, snapshot: Snapshot) -> tuple:
+        """`nodes_part` of the snapshot, worked out again only when its nodes are other objects
+        (a simulator hands over the very same tuple while no node changes)."""
+        if self._nodes_seen[0] is not snapshot.nodes:
+            self._nodes_seen = (snapshot.nodes, nodes_part(snapshot))
+        return self._nodes_seen[1]
 
     def _policy_state(self, objective: Objective, workloads, history, pods: PodsOf | None) -> PolicyState:
         """What the planner remembers, with where replicas run taken from the cluster when the pods

@@ -64,17 +64,16 @@ class PlanInputs:
     configured: tuple = ()
 
     @classmethod
-    def of(cls, snapshot: Snapshot, models_version: int = 0, configured: tuple = ()) -> "PlanInputs":
+    def of(cls, snapshot: Snapshot, models_version: int = 0, configured: tuple = (),
+           nodes: tuple | None = None) -> "PlanInputs":
         """`models_version`: of the energy models the snapshot's come from; `configured`: the
-        (workload, streams) pairs given in configuration rather than measured."""
+        (workload, streams) pairs given in configuration rather than measured; `nodes`: the
+        nodes' part, `nodes_part(snapshot)`, when the caller kept it for these very nodes."""
         return cls(models_version=models_version, configured=configured,
                    capacities=tuple(sorted((pair, m.capacity_fps) for pair, m in snapshot.models.items())),
                    workloads=tuple(replace(w, demand=Demand()) for w in snapshot.workloads),
                    untrusted=tuple(w.key for w in snapshot.workloads if not w.demand.trustworthy),
-                   nodes=(tuple(sorted(snapshot.node_classes.items())),
-                          tuple((n.name, n.node_class, n.zone, n.tee_ready, n.allocatable, n.schedulable, n.labels,
-                                 n.taints)
-                                for n in snapshot.nodes)))
+                   nodes=nodes if nodes is not None else nodes_part(snapshot))
 
     def change(self, now: "PlanInputs") -> str:
         """The gate's reason when `now` differs, else ''."""
@@ -93,6 +92,13 @@ class PlanInputs:
             lowered = any(pair not in before or cap < before[pair] for pair, cap in now.capacities)
             return "capacity-corrected" if lowered else "capacity-correction-expired"
         return ""
+
+
+def nodes_part(snapshot: Snapshot) -> tuple:
+    """What `PlanInputs` compares of the nodes: what each can run, not its power state."""
+    return (tuple(sorted(snapshot.node_classes.items())),
+            tuple((n.name, n.node_class, n.zone, n.tee_ready, n.allocatable, n.schedulable, n.labels, n.taints)
+                  for n in snapshot.nodes))
 
 
 @dataclass(frozen=True)
