@@ -1,4 +1,5 @@
-"""The simulated cluster as the core sees it: a Snapshot built the way the scaler's background
+"""The simulated cluster as the core sees it: carbon per zone as the refresher reads it, the
+objective's zone weights, and (for the oracle, which plans every step) a Snapshot built as the
 refresher builds one (nodes with their power state, demand as the application reports it, carbon
 per zone now, the replicas that exist as the previous state's placements)."""
 
