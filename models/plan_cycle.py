@@ -94,7 +94,7 @@ class PlanCycle:
     """What the plan loop remembers between refreshes (one thread at a time)."""
 
     def __init__(self, settings: CycleSettings = CycleSettings()):
-        self.settings = settings
+        self._settings = settings
         self._window: DemandWindow | None = None
         self._forecaster: DemandForecaster | None = None
         self._corrections = CapacityCorrections(settings.capacity)
@@ -102,9 +102,22 @@ class PlanCycle:
         self._marks: dict[Objective, PlanMark] = {}
         self._must_plan = True                       # no plan yet, or the last attempt failed
         self._short_since: dict[str, float] = {}     # workload -> since when its pods wait unbound
-        self._nodes_seen: tuple = (None, None)       # (nodes, their PlanInputs part) of the last refresh
+        self._nodes_seen: tuple = (None, None, None)  # (nodes, classes, their PlanInputs part) of the last refresh
         self.replans = 0
         self.replan_reasons: Counter = Counter()
+
+    @property
+    def settings(self) -> CycleSettings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: CycleSettings) -> None:
+        """From the next step; a demand window of another length starts afresh."""
+        self._settings = settings
+        self._corrections.settings = settings.capacity
+        if self._window is not None and (self._window.window_s, self._window.step_s) != \
+                (settings.planner.scale_down_window_s, settings.interval_s):
+            self._window = None
 
     def step(self, x: CycleInputs, force: bool = False) -> CycleDecision:
         """Learn this refresh's demand and say whether to re-plan, with the snapshots to plan
@@ -158,11 +171,12 @@ class PlanCycle:
     # -- parts of a step ---------------------------------------------------------------------------
 
     def _nodes_part(self, snapshot: Snapshot) -> tuple:
-        """`nodes_part` of the snapshot, worked out again only when its nodes are other objects
-        (a simulator hands over the very same tuple while no node changes)."""
-        if self._nodes_seen[0] is not snapshot.nodes:
-            self._nodes_seen = (snapshot.nodes, nodes_part(snapshot))
-        return self._nodes_seen[1]
+        """`nodes_part` of the snapshot, worked out again only when its nodes are other objects or
+        its classes differ (a simulator hands over the very same tuple while no node changes)."""
+        nodes, classes, part = self._nodes_seen
+        if nodes is not snapshot.nodes or classes != snapshot.node_classes:
+            self._nodes_seen = (snapshot.nodes, snapshot.node_classes, nodes_part(snapshot))
+        return self._nodes_seen[2]
 
     def _policy_state(self, objective: Objective, workloads, history, pods: PodsOf | None) -> PolicyState:
         """What the planner remembers, with where replicas run taken from the cluster when the pods

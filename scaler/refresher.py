@@ -108,11 +108,8 @@ class PlanRefresher:
         self._catalogue = dict(catalogue or {})
         self._models: EnergyModelSource = models or StaticModels({})
         self._replica_fps = replica_fps
-        self._cycle = PlanCycle(CycleSettings(
-            interval_s=settings.interval_s, objective=settings.objective, planner=settings.planner,
-            replan=settings.replan, pending_after_s=settings.pending_after_s, capacity=settings.capacity,
-            forecast=settings.forecast))   # the loop's memory and decisions: the core's, the simulator's too
-        self.settings = settings
+        self._cycle = PlanCycle(_cycle_settings(settings))   # the loop's memory and decisions: the core's,
+        self._settings = settings                              # the simulator's too
         self._clock = clock
         self.planner: PlanRunner = planner or InlinePlanner()
         self._lock = threading.Lock()
@@ -132,6 +129,16 @@ class PlanRefresher:
         self._thread: threading.Thread | None = None
         self._refresh_lock = threading.Lock()
         registry.on_change(self._wake.set)
+
+    @property
+    def settings(self) -> RefresherSettings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: RefresherSettings) -> None:
+        """New settings apply from the next refresh, to the plan loop as to the rest."""
+        self._settings = settings
+        self._cycle.settings = _cycle_settings(settings)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -246,7 +253,6 @@ class PlanRefresher:
                 return self._state       # shutting down: nothing to report
             self._set_reasons(tuple(reasons) + (f"{e}; answering from the previous plan",))
             return self._state
-        self._cycle.commit(decision, results)
         previous = self._state
         version = (previous.version + 1) if previous else 1
         inputs = {"nodes_source": self._describe_inventory(len(nodes)), "left_out": self._left_out(),
@@ -260,6 +266,7 @@ class PlanRefresher:
                           default_objective=self.settings.objective, views=MappingProxyType(views),
                           degraded_reasons=tuple(reasons), staleness_s=MappingProxyType(staleness),
                           objectives=MappingProxyType(wanted))
+        self._cycle.commit(decision, results)   # only a plan that is published counts as made
         self._publish(new)
         self._log_reasons(tuple(reasons))
         log.debug("plan at %s (%s): %d workloads, %d objective(s)", now_s, decision.why, len(workloads), len(views))
@@ -406,6 +413,11 @@ class PlanRefresher:
         for key in set(self._last_ok_s) - live:
             del self._last_ok_s[key]
         return workloads
+
+
+def _cycle_settings(s: RefresherSettings) -> CycleSettings:
+    return CycleSettings(interval_s=s.interval_s, objective=s.objective, planner=s.planner, replan=s.replan,
+                         pending_after_s=s.pending_after_s, capacity=s.capacity, forecast=s.forecast)
 
 
 def _describe_corrections(corrections: Mapping[tuple[str, str], HeldCorrection]) -> list[dict]:

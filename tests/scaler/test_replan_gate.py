@@ -6,6 +6,10 @@ trustworthy, pods wait, or the plan reaches its maximum age. Answers go through 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
 from wattwise.models.ports import CarbonReading
 from wattwise.models.replan import ReplanSettings
 from wattwise.scaler.planning import InlinePlanner
@@ -162,6 +166,48 @@ def test_replans_when_planned_pods_wait():
         assert _step(scaler, clock, refresher.settings.pending_after_s - 15) == (False, "unchanged")
         assert _step(scaler, clock, 15) == (True, "pending")
         assert _step(scaler, clock, 30) == (False, "unchanged")            # waits again before the next try
+    finally:
+        channel.close()
+        scaler.stop(1.0)
+
+
+def test_a_plan_that_failed_to_publish_is_made_again():
+    """A refresh that fails after planning (here the refit report, read for the plan view) counts
+    as no plan: the next refresh plans again ("retry") instead of judging against a plan nobody
+    was served."""
+    clock, demand, carbon, planner, scaler, channel, stub, so = _setup()
+    refresher = scaler.scaler.refresher
+    calls = []
+
+    def report_fails_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("refit report failed once")
+        return None
+
+    refresher.refit_report = report_fails_once
+    try:
+        version, replans = refresher.state().version, refresher.replans   # the plan made before registering
+        with pytest.raises(RuntimeError, match="failed once"):
+            refresher.refresh_once()
+        assert refresher.state().version == version and KEY not in refresher.current().plan.workloads
+        assert _step(scaler, clock, 15) == (True, "retry")
+        assert KEY in refresher.current().plan.workloads and refresher.replans == replans + 1
+    finally:
+        channel.close()
+        scaler.stop(1.0)
+
+
+def test_new_settings_reach_the_plan_loop():
+    clock, demand, carbon, planner, scaler, channel, stub, so = _setup()
+    refresher = scaler.scaler.refresher
+    try:
+        _step(scaler, clock, 0)
+        assert refresher.current().snapshot.settings.time_budget_s != 60.0
+        refresher.settings = replace(refresher.settings, planner=replace(refresher.settings.planner,
+                                                                         time_budget_s=60.0))
+        refresher.refresh_once(force=True)
+        assert refresher.current().snapshot.settings.time_budget_s == 60.0
     finally:
         channel.close()
         scaler.stop(1.0)
