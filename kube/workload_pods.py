@@ -124,7 +124,8 @@ class WorkloadPods(StoreView):
         return self._published
 
     def add_listener(self, fn: Callable[[], None]) -> None:
-        """Called (on the watch thread) after every change of WattWise's pods."""
+        """Called (on the watch thread) after every change of WattWise's bound pods (a change of
+        the unbound count alone calls nobody: its one reader, the refresher, polls it)."""
         self._listeners.append(fn)
 
     # -- following the store (the watch thread) -----------------------------------------------------
