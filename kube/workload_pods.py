@@ -56,12 +56,16 @@ def _is_ready(status: dict) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
 
 
+def _unfinished(pod: dict) -> bool:
+    """Neither finished nor being deleted."""
+    return not (pod.get("metadata") or {}).get("deletionTimestamp") \
+        and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+
 def unbound_workload(pod: dict) -> str | None:
-    """The workload of a WattWise pod not bound to a node yet and not being deleted, else None."""
+    """The workload of an unfinished WattWise pod not bound to a node yet, else None."""
     key = workload_key(pod)
-    meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
-    if key is None or spec.get("nodeName") or meta.get("deletionTimestamp") \
-            or status.get("phase") in ("Succeeded", "Failed"):
+    if key is None or (pod.get("spec") or {}).get("nodeName") or not _unfinished(pod):
         return None
     return key
 
@@ -73,7 +77,7 @@ def pod_record(pod: dict) -> PodRecord | None:
         return None
     meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
     node = spec.get("nodeName")
-    if not node or meta.get("deletionTimestamp") or status.get("phase") in ("Succeeded", "Failed"):
+    if not node or not _unfinished(pod):
         return None
     return PodRecord(meta.get("namespace") or "default", meta.get("name") or "", key, node, _is_ready(status),
                      (meta.get("annotations") or {}).get(DELETION_COST_ANNOTATION),

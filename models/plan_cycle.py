@@ -101,7 +101,7 @@ class PlanCycle:
         self._policy: dict[Objective, PolicyState] = {}
         self._marks: dict[Objective, PlanMark] = {}
         self._must_plan = True                       # no plan yet, or the last attempt failed
-        self._short_since: dict[str, float] = {}     # workload -> since when its pods wait unbound
+        self._unbound_since: dict[str, float] = {}     # workload -> since when its pods wait unbound
         self._nodes_seen: tuple = (None, None, None)  # (nodes, classes, their PlanInputs part) of the last refresh
         self.replans = 0
         self.replan_reasons: Counter = Counter()
@@ -164,7 +164,7 @@ class PlanCycle:
                        for o, snap, w, (plan, _) in zip(decision.objectives, decision.snapshots, decision.weights,
                                                         results)}
         self._must_plan = False
-        self._short_since.clear()
+        self._unbound_since.clear()
         self.replans += 1
         self.replan_reasons[decision.why] += 1
 
@@ -255,10 +255,10 @@ class PlanCycle:
             if not x.unbound(w.key):        # none, or unknown
                 continue
             keys.add(w.key)
-            if now_s - self._short_since.setdefault(w.key, now_s) >= self.settings.pending_after_s:
+            if now_s - self._unbound_since.setdefault(w.key, now_s) >= self.settings.pending_after_s:
                 waiting = True
-        for key in set(self._short_since) - keys:
-            del self._short_since[key]
+        for key in set(self._unbound_since) - keys:
+            del self._unbound_since[key]
         return waiting
 
 
