@@ -3,7 +3,9 @@
 A `410 Gone` (our version is too old: as a watch event or as the answer itself) or the end of the
 resync period means list again; a watch the server closes is opened again from the last version
 seen. Any other failure keeps what we have, is reported (`last_error`, and one log line each time
-the kind of failure changes) and retried with backoff. A resource the API server does not serve
+the kind of failure changes) and retried with backoff. Backoff ends only when the watch opens: a
+list that works while the watch is refused (RBAC granting `list` without `watch`, or 429 Too Many
+Requests) lists again at the backed-off pace, not every `retry_s`, and stays reported. A resource the API server does not serve
 (404: its CRD is not installed) or may not be read (403: RBAC) is such a failure: reported in
 words, retried, never fatal. Lists come in pages of `page_size` (limit/continue), so a large
 cluster's pods are never one response in memory. The objects are handed over as raw API JSON
@@ -56,6 +58,8 @@ class ListWatch:
         self._resp = None
         self._last_heard: float | None = None
         self._failing: tuple | None = None   # the kind of the failure last logged, while failing
+        self._watch_refused = False          # the last failure was the watch call itself (the list worked)
+        self.retry_delay_s = retry_s         # the wait before the next retry, should the next call fail
         self.lists = 0          # full lists so far (initial, resync, after 410)
         self.last_error = ""
 
@@ -94,11 +98,9 @@ class ListWatch:
         self.join(timeout_s)
 
     def _run(self) -> None:
-        delay = self._retry_s
         while not self._stop.is_set():
             try:
                 rv = self._list()
-                delay = self._retry_s
                 deadline = time.monotonic() + self._resync_s
                 while not self._stop.is_set() and time.monotonic() < deadline:
                     rv = self._watch(rv, max(1, min(self._watch_timeout_s, int(deadline - time.monotonic()))))
@@ -107,9 +109,9 @@ class ListWatch:
             except Exception as e:  # noqa: BLE001 - keep what we have, report, retry
                 if self._stop.is_set():
                     break
-                self._failed(e, delay)
-                self._stop.wait(delay)
-                delay = min(delay * 2, self._max_retry_s)
+                self._failed(e, self.retry_delay_s)
+                self._stop.wait(self.retry_delay_s)
+                self.retry_delay_s = min(self.retry_delay_s * 2, self._max_retry_s)
 
     def _failed(self, e: Exception, delay: float) -> None:
         status = getattr(e, "status", None)
@@ -140,14 +142,19 @@ class ListWatch:
                 break
         self._last_heard = time.monotonic()
         self.lists += 1
-        if self._failing is not None:
-            log.info("%s: listed again after errors", self.what)
-        self._failing = None
-        self.last_error = ""    # before the sink says it is synced: readers never see both
+        if not self._watch_refused:   # else still failing: recovered once the watch opens
+            self._recovered("listed again after errors")
         self._sink.replace_all(items)
         self._synced.set()
         log.info("%s: listed %d at resourceVersion %s", self.what, len(items), rv)
         return rv
+
+    def _recovered(self, said: str) -> None:
+        if self._failing is not None:
+            log.info("%s: %s", self.what, said)
+        self._failing = None
+        self.last_error = ""    # before the sink says it is synced: readers never see both
+        self.retry_delay_s = self._retry_s
 
     def _request(self, kwargs: dict) -> dict:
         try:
@@ -170,7 +177,10 @@ class ListWatch:
         except Exception as e:
             if getattr(e, "status", None) == 410:
                 raise WatchExpired() from None
+            self._watch_refused = True
             raise
+        self._watch_refused = False
+        self._recovered("watching again after errors")
         self._resp = resp
         try:
             if self._stop.is_set():   # asked to stop before `_resp` was there to be closed

@@ -12,7 +12,8 @@ Deployments, StatefulSets):
   timeoutSeconds, `close_watches`, or the server stops. A watch with a field selector sees an
   object leaving the selection as DELETED, as the API server shows it.
 - `served=False`: 404 with the API server's "404 page not found" (a CRD that is not installed);
-  `status=403`: every request forbidden, with the Status the API server sends.
+  `status=403`: every request forbidden, with the Status the API server sends; `watch_status=403`:
+  watches alone forbidden (a ClusterRole granting `list` without `watch`).
 - every request is recorded in `seen`; `lists(name)` counts the lists (first pages).
 PATCH /api/v1/namespaces/{ns}/pods/{name} is recorded in `patches`; a JSON merge patch is applied
 to the pod (a MODIFIED event follows) and the pod returned, or, with `patch_status` set, a Status of
@@ -68,6 +69,7 @@ class Resource:
     scripts: list[list[dict]] = field(default_factory=list)
     served: bool = True
     status: int | None = None
+    watch_status: int | None = None
     seen: list[Seen] = field(default_factory=list)
     events: list[tuple[int, str, dict, dict | None]] = field(default_factory=list)  # (rv, type, obj, old)
     compacted: int = 0    # watches from an older version get 410 Gone
@@ -319,13 +321,14 @@ class FakeKubeApi:
                                q.get("limit"), q.get("continue")))
             if not r.served:
                 return web.Response(status=404, text="404 page not found\n")
-            if r.status is not None:
+            status = r.watch_status if watch and r.watch_status is not None else r.status
+            if status is not None:
                 group = r.api_version.rpartition("/")[0]
                 what = f"{r.name}.{group}" if group else r.name
                 return web.json_response(_status_body(
-                    r.status, f'{what} is forbidden: User "system:serviceaccount:wattwise-system:wattwise" cannot '
+                    status, f'{what} is forbidden: User "system:serviceaccount:wattwise-system:wattwise" cannot '
                     f'{"watch" if watch else "list"} resource "{r.name}" in API group "{group}" at the cluster scope',
-                    "Forbidden"), status=r.status)
+                    "Forbidden"), status=status)
             selected = [o for o in r.items if matches_fields(o, q.get("fieldSelector", ""))
                         and matches_labels(o, q.get("labelSelector", ""))]
             if not watch:

@@ -162,3 +162,31 @@ def test_a_forbidden_resource_says_which_permission_is_missing(api, cluster):
         'cannot list resource "deployments" in API group "apps" at the cluster scope (grant the service account '
         'list and watch on deployments (API group "apps") in its ClusterRole)')
     assert not cluster.deployments.synced and len(cluster.nodes) == RECORDED["nodes"]
+
+
+def test_a_refused_watch_backs_off_instead_of_listing_every_retry(api, caplog):
+    """RBAC granting `list` but not `watch`: the list works, so the store fills, but the watch
+    is refused each time. The store lists again at the backed-off pace (the wait doubles up to
+    its ceiling, rather than restarting at the first retry after each good list), keeps the
+    refusal as its error and says it once; once `watch` is granted, it follows and recovers."""
+    api.resources["deployments"].watch_status = 403
+    cluster = kube_cluster(api, retry_s=0.01, max_retry_s=0.08)
+    with caplog.at_level(logging.INFO, logger="wattwise.kube"):
+        cluster.start()
+        try:
+            store = cluster.deployments
+            assert store.wait_synced(10) and len(store) == RECORDED["deployments"]
+            watch = store.watch
+            assert wait_until(lambda: api.lists("deployments") >= 5)
+            assert watch.retry_delay_s == 0.08          # backed off to the ceiling, lists notwithstanding
+            assert store.last_error.startswith("forbidden (403): deployments.apps is forbidden") and \
+                'cannot watch resource "deployments"' in store.last_error
+            said = [r for r in caplog.records if r.levelno == logging.WARNING
+                    and r.getMessage().startswith("deployments")]
+            assert len(said) == 1
+            api.resources["deployments"].watch_status = None   # `watch` granted
+            assert wait_until(lambda: api.open_watches("deployments") == 1)
+            assert wait_until(lambda: store.last_error == "") and watch.retry_delay_s == 0.01
+            assert any(r.getMessage() == "deployments: watching again after errors" for r in caplog.records)
+        finally:
+            cluster.stop(5.0)
