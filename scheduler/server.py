@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from wattwise.kube.cluster import KubeCluster
-from wattwise.models.errors import InvalidInputError
+from wattwise.models.errors import InvalidInputError, require_positive
 from wattwise.runtime import PlanSource
 from wattwise.scheduler.app import DEFAULT_MAX_REQUEST_BYTES, build_app, build_health_app
 from wattwise.scheduler.deletion_cost import DeletionCostReconciler, kube_patcher
@@ -152,24 +152,35 @@ def wants_kube_api(args: argparse.Namespace) -> bool:
                 or getattr(args, "kubeconfig", None))
 
 
+def check_extender_args(args: argparse.Namespace) -> ReloadingServerContext | None:
+    """Before anything starts (one line naming the flag, nothing started): the extender's flags can
+    work. Returns its TLS, the certificate and key loaded (None: plain HTTP)."""
+    require_positive(args.node_resync_s, "--node-resync-s", "give seconds between full lists, e.g. 300")
+    require_positive(args.max_request_bytes, "--max-request-bytes", f"give bytes, e.g. {DEFAULT_MAX_REQUEST_BYTES}")
+    if getattr(args, "set_deletion_cost", False):
+        require_positive(args.deletion_cost_qps, "--deletion-cost-qps", "give PATCHes per second, e.g. 5")
+        if getattr(args, "demo", False):
+            raise InvalidInputError("--set-deletion-cost", "needs the Kubernetes API; the demo has no pods")
+    if not (args.extender_tls_cert or args.extender_tls_key):
+        if args.extender_client_ca:
+            raise InvalidInputError("--extender-client-ca", "checks client certificates over HTTPS",
+                                    "give --extender-tls-cert and --extender-tls-key too")
+        return None
+    if not (args.extender_tls_cert and args.extender_tls_key):
+        raise InvalidInputError("--extender-tls-cert/--extender-tls-key", "give both or neither")
+    return server_ssl_context(args.extender_tls_cert, args.extender_tls_key, args.extender_client_ca)
+
+
 def start_extender_from_args(args: argparse.Namespace, source: PlanSource,
                              cluster: KubeCluster | None = None) -> ExtenderHandle:
     """From the flags of `add_extender_arguments` plus the caller's `host` and `demo`. `cluster`:
     the process's watches of the Kubernetes API, which the caller started and stops (without one,
     outside the demo, the extender starts its own and stops it with the server)."""
-    tls = None
-    if args.extender_tls_cert or args.extender_tls_key:
-        if not (args.extender_tls_cert and args.extender_tls_key):
-            raise InvalidInputError("--extender-tls-cert/--extender-tls-key", "give both or neither")
-        tls = server_ssl_context(args.extender_tls_cert, args.extender_tls_key, args.extender_client_ca)
+    tls = check_extender_args(args)
     owned: list = []
     counts = None
     set_cost = getattr(args, "set_deletion_cost", False)
-    if set_cost and not args.deletion_cost_qps > 0:
-        raise InvalidInputError("--deletion-cost-qps", f"must be > 0, got {args.deletion_cost_qps}")
     if getattr(args, "demo", False):
-        if set_cost:
-            raise InvalidInputError("--set-deletion-cost", "needs the Kubernetes API; the demo has no pods")
         cache: NodeCache = PlanSnapshotNodeCache(source)
         counts = StaticReplicaCounts({})   # the demo runs no pods: every class the plan wants is short
     else:

@@ -123,3 +123,37 @@ def test_a_bad_zone_network_is_one_line(tmp_path, capsys):
     line = serve_error(capsys, "--scaler", "--scenario", "scenarios/metro-retail.yaml", "--grpc-port", "0",
                        "--health-port", "0", "--zone-network", str(net))
     assert line.startswith("wattwise serve: error: --zone-network.FR.DE: ") and "symmetric" in line, line
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--node-resync-s", "0"], "--node-resync-s: 0.0 is not a positive number (give seconds between full lists"),
+    (["--node-resync-s", "nan"], "--node-resync-s: nan is not a positive number"),
+    (["--max-request-bytes", "-1"], "--max-request-bytes: -1 is not a positive number"),
+    (["--grace-s", "-1"], "--grace-s: -1.0 is not a number of at least 0"),
+    (["--registration-ttl-s", "0"], "--registration-ttl-s: 0.0 is not a positive number"),
+    (["--metrics-tls", "tls"], "--metrics-tls: tls applies to the metrics port, and none is given"),
+    (["--metrics-port", "0", "--metrics-tls", "tls"], "--metrics-tls: tls serves the scaler's certificate: give "
+                                                      "--tls-cert and --tls-key"),
+    (["--extender-tls-cert", "cert.pem"], "--extender-tls-cert/--extender-tls-key: give both or neither"),
+    (["--extender-client-ca", "ca.pem"], "--extender-client-ca: checks client certificates over HTTPS"),
+    (["--extender-tls-cert", "missing.pem", "--extender-tls-key", "missing.key"],
+     "--extender-tls-cert/--extender-tls-key: cannot load the certificate and key"),
+    (["--set-deletion-cost"], "--set-deletion-cost: needs the Kubernetes API; the demo has no pods"),
+])
+def test_serving_flags_are_checked_before_anything_starts(capsys, monkeypatch, args, expected):
+    """Found at once, not after the Kubernetes API's first lists (up to 20 s) or never: a zero
+    resync period lists in a tight loop, an extender certificate that cannot load crash-loops."""
+    monkeypatch.setattr(serve_cli, "_serve", lambda args: pytest.fail("started serving"))
+    line = serve_error(capsys, "--demo", "--host", "127.0.0.1", "--grpc-port", "0", "--health-port", "0",
+                       "--http-port", "0", *args)
+    assert line.startswith(f"wattwise serve: error: {expected}"), line
+
+
+def test_deletion_cost_qps_is_checked_before_the_cluster_is_watched(no_kube, tmp_path, capsys, monkeypatch):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    monkeypatch.setattr(serve_cli, "_serve", lambda args: pytest.fail("started serving"))
+    line = serve_error(capsys, "--extender", "--kubeconfig", str(kubeconfig), "--http-port", "0",
+                       "--set-deletion-cost", "--deletion-cost-qps", "0")
+    assert line == ("wattwise serve: error: --deletion-cost-qps: 0.0 is not a positive number "
+                    "(give PATCHes per second, e.g. 5)")

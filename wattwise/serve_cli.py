@@ -160,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         check_ports(args)
         check_prometheus(args)
         check_plan_clock(args)
+        check_serving(args)
         args.network = _zone_network(args.zone_network)
         return asyncio.run(_serve(args))
     except ValueError as e:
@@ -209,6 +210,24 @@ def check_prometheus(args) -> None:
     args.prometheus_auth = connection.from_args(args)
     if args.prometheus_auth.configured:
         log.info("Prometheus %s: %s", args.prometheus, args.prometheus_auth.describe())
+
+
+def check_serving(args) -> None:
+    """Before anything starts: the numbers and TLS files the servers and watches use can work (a
+    zero resync period would list in a tight loop; a bad certificate found only after the first
+    sync would cost a crash-looping pod 20 s a try)."""
+    from wattwise.models.errors import require_positive
+    from wattwise.scaler.tls import metrics_tls
+
+    require_positive(args.grace_s, "--grace-s", "give seconds for in-flight calls to finish, e.g. 10", zero_ok=True)
+    require_positive(args.registration_ttl_s, "--registration-ttl-s", "give seconds, e.g. 600")
+    if args.metrics_tls != "off" and args.metrics_port is None:
+        raise InvalidInputError("--metrics-tls", f"{args.metrics_tls} applies to the metrics port, and none is given",
+                                "give --metrics-port PORT, or leave --metrics-tls off")
+    metrics_tls(args.metrics_tls, args.tls_cert, args.tls_key, args.tls_client_ca)   # files loaded, then dropped
+    module = _extender_module()
+    if (args.extender or args.demo) and module is not None:
+        module.check_extender_args(args)
 
 
 def check_plan_clock(args) -> None:
