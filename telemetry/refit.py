@@ -45,7 +45,10 @@ after a change ...`).
 Answers never wait on a refit: it runs in its own thread, and `last_report()` returns the last
 finished report (per pair: accepted or kept, and why). The worker never raises: a failure
 (Prometheus down, a model file that does not parse) is the report's `error`, with whether
-retrying may help, logged, and tried again a period later. The first refit runs `first_after_s`
+retrying may help, and logged. One that retrying may help (Prometheus unreachable or timing out)
+is tried again soon, `RETRY_FIRST_S` (60 s) after the first, doubling with each failure in a row,
+never later than a period: a Prometheus restart must not cost the models a whole period. One that
+retrying will not help until someone fixes it is tried again a period later. The first refit runs `first_after_s`
 after construction (0: at once, so a service restarted more often than every `every_s` still learns).
 The worker sleeps until the next refit is due, checking at least every `poll_s` (30 s), so a period
 shorter than the poll is kept.
@@ -82,6 +85,7 @@ Runner = Callable[[float, float], FitRun]  # (start_s, end_s) -> the fit of that
 DEFAULT_GATE = GateSettings()
 CURVE_CHANGE = 0.02   # a node curve is rewritten only when some point moves by more than this (relative)
 MIN_WAIT_S = 0.05     # the worker's shortest sleep between checks (a refit overdue is started at once)
+RETRY_FIRST_S = 60.0  # a retryable failure is tried again this long after, doubling per failure in a row
 EARLY_FLOOR_SCRAPES = 10    # an early refit (a pair waits for samples after a change) comes no sooner than
 EARLY_FLOOR_MIN_S = 60.0    # max(this many scrapes, this) after the one that scheduled it
 EARLY_MARGIN = 0.10         # on the expected wait for the missing samples, plus one scrape step
@@ -196,6 +200,7 @@ class Refitter:
         self._run_lock = threading.Lock()   # one refit at a time
         self._report: RefitReport | None = None
         self._next_due_s = clock() + first_after_s
+        self._failures = 0                  # retryable failures in a row
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -259,14 +264,17 @@ class Refitter:
                 self._next_due_s = next_due_s
             try:
                 report = self._refit(started_s, start_s, end_s, step_s)
+                self._failures = 0
             except Exception as e:  # reported, never raised: the worker must outlive any failure
                 retryable = bool(getattr(e, "retryable", False))
                 error = str(e) or type(e).__name__
+                self._failures = self._failures + 1 if retryable else 0
+                wait_s, why = retry_after(self._failures, self.every_s)
                 log.warning("refit of %.0f-%.0f failed (%s); %s; next try in %.0f s", start_s, end_s, error,
                             "retrying may help" if retryable else "retrying will not help until this is fixed",
-                            self.every_s)
-                report = RefitReport(started_s, self._clock(), start_s, end_s, next_due_s, error=error,
-                                     retryable=retryable, next_due_reason=_every(self.every_s))
+                            wait_s)
+                report = RefitReport(started_s, self._clock(), start_s, end_s, started_s + wait_s, error=error,
+                                     retryable=retryable, next_due_reason=why)
             with self._lock:
                 self._next_due_s = report.next_due_s
                 self._report = report
@@ -355,6 +363,16 @@ class Refitter:
             os.replace(tmp, self.path)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def retry_after(failures: int, every_s: float) -> tuple[float, str]:
+    """Seconds until the next try after `failures` retryable failures in a row (0: a failure that
+    retrying will not help: a period), and why."""
+    if failures <= 0:
+        return every_s, _every(every_s)
+    wait_s = min(every_s, RETRY_FIRST_S * 2 ** min(failures - 1, 30))
+    return wait_s, (f"retry {failures} after a failure that retrying may help: in {wait_s:.0f} s"
+                    if wait_s < every_s else _every(every_s))
 
 
 def _every(every_s: float) -> str:

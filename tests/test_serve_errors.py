@@ -157,3 +157,11 @@ def test_deletion_cost_qps_is_checked_before_the_cluster_is_watched(no_kube, tmp
                        "--set-deletion-cost", "--deletion-cost-qps", "0")
     assert line == ("wattwise serve: error: --deletion-cost-qps: 0.0 is not a positive number "
                     "(give PATCHes per second, e.g. 5)")
+
+
+def test_a_missing_models_directory_is_said_as_missing_not_unwritable(tmp_path, capsys):
+    missing = tmp_path / "models"
+    line = serve_error(capsys, "--scaler", "--scenario", "scenarios/metro-retail.yaml", "--grpc-port", "0",
+                       "--health-port", "0", "--prometheus", "http://127.0.0.1:9", "--models", str(missing))
+    assert line == (f"wattwise serve: error: --models: {missing} is not a directory "
+                    "(give the folder the refitter writes its models into)")

@@ -458,15 +458,16 @@ def _refitter(args):
 
     schema = None if args.kepler_schema == "auto" else KeplerSchema(args.kepler_schema)
 
-    if not os.access(args.models, os.W_OK):
-        log.warning("--models %s is not writable (a ConfigMap?): refits are gated and reported, not saved; "
-                    "mount a writable volume there to keep what is learned", args.models)
     job = FitJob(args.prometheus, SourceSettings(workload_label="wattwise.io/workload", zone=args.kepler_zone,
                                                  scrape_interval_s=scrape_s, schema=schema,
                                                  fps_metric=args.fps_metric or "infer_fps",
                                                  drop_metric=args.drop_metric or None),
                  step_s=scrape_s, prometheus_auth=args.prometheus_auth)
-    return Refitter(job, args.models, every_s=every_s, window_s=window_s)
+    refitter = Refitter(job, args.models, every_s=every_s, window_s=window_s)   # --models is a directory
+    if not os.access(args.models, os.W_OK):
+        log.warning("--models %s is not writable (a ConfigMap?): refits are gated and reported, not saved; "
+                    "mount a writable volume there to keep what is learned", args.models)
+    return refitter
 
 
 def _replica_fps(args, cluster):

@@ -1,5 +1,6 @@
 """The refitter with an injected clock and runner: schedule, gate per pair, atomic writes that
-ModelDirectory reads, and failures reported (never raised) and retried a period later."""
+ModelDirectory reads, and failures reported (never raised) and retried: soon when
+retrying may help, a period later when not."""
 
 import math
 import threading
@@ -134,21 +135,42 @@ def test_an_unwritable_directory_keeps_the_decisions_in_the_report(tmp_path, mon
     assert list(tmp_path.iterdir()) == []                          # the temporary file is gone too
 
 
-def test_schedule_window_and_failures_reported_then_retried_a_period_later(tmp_path):
+def test_schedule_window_and_a_retryable_failure_retried_soon_then_less_often(tmp_path):
+    """Prometheus down (retryable): tried again after 60 s, then 120 s, 240 s, ... never later than
+    the period; the first success resets the backoff and the next refit is a period later."""
     clock = Clock(1_000_007.0)
     runner = Runner(error=PrometheusUnavailable("Prometheus at http://127.0.0.1:9 is unreachable"))
-    refitter = Refitter(JOB, tmp_path, every_s=3600.0, window_s=7200.0, clock=clock, runner=runner)
+    refitter = Refitter(JOB, tmp_path, every_s=600.0, window_s=7200.0, clock=clock, runner=runner)
     assert refitter.last_report() is None and refitter.due()
     report = refitter.tick()
     end_s = 1_000_005.0                                              # rounded down to the 15 s step
     assert runner.calls == [(end_s - 7200.0, end_s)]
-    assert not report.ok and report.retryable and "unreachable" in report.error
-    assert report.next_due_s == 1_000_007.0 + 3600.0 and report.decisions == ()
-    clock.t += 3599.0
-    assert refitter.tick() is None and len(runner.calls) == 1
+    assert not report.ok and report.retryable and "unreachable" in report.error and report.decisions == ()
+    waits = []
+    for _ in range(5):
+        waits.append(report.next_due_s - clock.t)
+        clock.t = report.next_due_s - 1.0
+        assert refitter.tick() is None
+        clock.t += 1.0
+        report = refitter.tick()
+        assert not report.ok
+    assert waits == [60.0, 120.0, 240.0, 480.0, 600.0] and len(runner.calls) == 6
+    assert report.next_due_reason == "every 600 s"
+    assert refitter.last_report().next_due_s - clock.t == 600.0
     runner.error, runner.frames = None, cheaper_a_and_falling_b()
-    clock.t += 1.0
-    assert refitter.tick().ok and len(runner.calls) == 2 and refitter.last_report().ok
+    clock.t = refitter.last_report().next_due_s
+    report = refitter.tick()
+    assert report.ok and len(runner.calls) == 7 and report.next_due_s - clock.t == 600.0
+    runner.error = PrometheusUnavailable("unreachable again")
+    clock.t = report.next_due_s
+    assert refitter.tick().next_due_reason == "retry 1 after a failure that retrying may help: in 60 s"
+
+
+def test_a_failure_retrying_will_not_help_is_tried_a_period_later(tmp_path):
+    clock = Clock()
+    refitter = Refitter(JOB, tmp_path, every_s=600.0, clock=clock, runner=Runner(error=ValueError("a bug in the fit")))
+    report = refitter.tick()
+    assert not report.retryable and report.next_due_s - clock.t == 600.0 and report.next_due_reason == "every 600 s"
 
 
 def test_a_bad_model_file_fails_the_run_without_fetching(tmp_path):
