@@ -109,7 +109,7 @@ def test_prometheus_down_is_reported_by_the_worker_not_raised(prometheus_factory
         report = worker.last_report()
         assert report is not None and not report.ok
         assert report.retryable and prom.url in report.error
-        assert report.next_due_s == cluster.end_s + 7.0 + 3600.0   # tried again a period later
+        assert report.next_due_s == cluster.end_s + 7.0 + 60.0   # Prometheus may come back: tried again soon
         assert worker._thread.is_alive()
     finally:
         worker.stop()
