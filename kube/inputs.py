@@ -35,12 +35,18 @@ class NotSynced(RuntimeError):
     """A store has not been listed yet (the API server has not answered, or RBAC forbids it)."""
 
 
-def scaler_address_matcher(service: str) -> Callable[[str], bool]:
+def scaler_address_matcher(service: str, namespace: str | None = None) -> Callable[[str], bool]:
     """Whether a trigger's `scalerAddress` names our Service: `service:port` or
-    `service.<namespace>[.svc[.cluster.local]]:port` (KEDA dials it as given)."""
+    `service.<namespace>[.svc[.<cluster domain>]]:port` (KEDA dials it as given). With our
+    `namespace` known, the same Service name in another namespace (a second installation) is not
+    ours; without it, any namespace matches."""
     def is_ours(address: str) -> bool:
         host = address.strip().rsplit(":", 1)[0] if ":" in address else address.strip()
-        return host == service or host.startswith(service + ".")
+        if host == service:
+            return True
+        if not host.startswith(service + "."):
+            return False
+        return namespace is None or host.split(".")[1] == namespace
     return is_ours
 
 

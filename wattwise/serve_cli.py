@@ -104,7 +104,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "else energy)")
     scaler.add_argument("--scaler-service", default=DEFAULT_SCALER_SERVICE, metavar="NAME",
                         help="the scaler's Service name: ScaledObjects whose trigger's scalerAddress is NAME[.ns...]"
-                             f":PORT are planned (default {DEFAULT_SCALER_SERVICE})")
+                             ":PORT are planned; with --in-cluster, ns must be this pod's namespace "
+                             f"(default {DEFAULT_SCALER_SERVICE})")
     scaler.add_argument("--zone-network", metavar="FILE",
                         help="YAML round trips between grid zones in ms, {ZONE: {ZONE: ms}} (symmetric; a pair not "
                              "listed is unreachable): a ScaledObject with `originZone` may then be served from any "
@@ -500,7 +501,7 @@ def _cluster_inputs(args, cluster, models):
     from wattwise.scaler.cluster_registry import ClusterRegistry
     from wattwise.telemetry.grid_zones import bundled_cloud_regions, bundled_measured_curves, load_user_map
 
-    source = ClusterWorkloadSource(cluster, scaler_address_matcher(args.scaler_service))
+    source = ClusterWorkloadSource(cluster, scaler_address_matcher(args.scaler_service, _own_namespace(args)))
     registry = ClusterRegistry(source)
     inventory = ClusterInventory(
         cluster, user_zone_map=load_user_map(args.grid_zone_map) if args.grid_zone_map else None,
@@ -508,6 +509,23 @@ def _cluster_inputs(args, cluster, models):
         fitted_curves=(lambda: models.current().node_power) if models is not None else None,
         managed_workloads=lambda: frozenset(r.workload_key for r in source.current().requests))
     return inventory, registry, source
+
+
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def _own_namespace(args, path: str = SERVICE_ACCOUNT_NAMESPACE) -> str | None:
+    """The namespace this pod runs in (in a cluster: its service account's), so a ScaledObject
+    naming a same-named Service of another installation is not planned here; None outside one."""
+    if not getattr(args, "in_cluster", False):
+        return None
+    try:
+        with open(path) as f:
+            return f.read().strip() or None
+    except OSError:
+        log.warning("cannot read %s: ScaledObjects naming --scaler-service %s in any namespace are planned here",
+                    path, args.scaler_service)
+        return None
 
 
 FIRST_SYNC_S = 20.0
