@@ -165,3 +165,18 @@ def test_a_missing_models_directory_is_said_as_missing_not_unwritable(tmp_path, 
                        "--health-port", "0", "--prometheus", "http://127.0.0.1:9", "--models", str(missing))
     assert line == (f"wattwise serve: error: --models: {missing} is not a directory "
                     "(give the folder the refitter writes its models into)")
+
+
+def test_the_shutdown_budget_shares_the_grace_among_the_parts():
+    """Every part's stop waits at most its cap and what is left of --grace-s since the signal, so
+    parts stopped first cannot push the whole past the kubelet's SIGKILL."""
+    now = [100.0]
+    budget = serve_cli.ShutdownBudget(20.0, clock=lambda: now[0])
+    assert budget.left_s(5.0) == 5.0 and budget.left_s() == 20.0      # start-up unwinding: caps, within the grace
+    budget.start()
+    now[0] += 4.0                    # the extender and the refitter took 4 s
+    assert budget.left_s() == 16.0 and budget.left_s(5.0) == 5.0
+    now[0] += 15.5                   # the gRPC calls had what was left
+    assert budget.left_s(5.0) == 0.5
+    now[0] += 3.0
+    assert budget.left_s(5.0) == 0.0

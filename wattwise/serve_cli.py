@@ -29,6 +29,7 @@ import re
 import signal
 import socket
 import sys
+import time
 
 from wattwise.models import BUNDLED_SCENARIO as DEFAULT_SCENARIO
 from wattwise.models.errors import InvalidInputError
@@ -549,6 +550,7 @@ async def _serve(args) -> int:
         raise ValueError("--set-deletion-cost runs with the extender against the Kubernetes API "
                          "(--extender, not --demo)")
     refitter = _refitter(args)           # its flags checked before anything starts
+    budget = ShutdownBudget(args.grace_s)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -559,17 +561,17 @@ async def _serve(args) -> int:
         cluster = _start_cluster(args)
         pods = events = None
         if cluster is not None:
-            started.callback(cluster.stop, min(args.grace_s, 5.0))
+            started.callback(lambda: cluster.stop(budget.left_s(5.0)))
             from wattwise.scaler.pod_counts import kube_pod_counts
             pods = kube_pod_counts(cluster)
             if args.scenario is None:     # planning the cluster's ScaledObjects: Events on them
                 from wattwise.kube.events import EventPoster, kube_event_post
                 events = EventPoster(kube_event_post(cluster.api_client)).start()
-                started.callback(events.stop)
+                started.callback(lambda: events.stop(budget.left_s(2.0)))
         scaler, snapshot = _build(args, cluster, pods, events)
         _freeze_startup_heap()
         started.callback(close_carbon, scaler.refresher.carbon)
-        started.callback(scaler.refresher.stop)
+        started.callback(lambda: scaler.refresher.stop(budget.left_s(5.0)))
         if run_scaler:
             try:
                 await scaler.server.start()
@@ -577,7 +579,7 @@ async def _serve(args) -> int:
                 await _stop_quietly(scaler.server)
                 _raise_bind_failed("--grpc-port/--health-port", e)
                 raise
-            started.push_async_callback(scaler.server.stop, args.grace_s)
+            started.push_async_callback(lambda: scaler.server.stop(budget.left_s()))
             if args.metrics_port is not None:
                 from wattwise.scaler.tls import metrics_tls
 
@@ -595,7 +597,7 @@ async def _serve(args) -> int:
         if refitter is not None:
             scaler.refresher.refit_report = refitter.last_report     # the plan view says what refits decided
             refitter.start()
-            started.callback(refitter.stop, min(args.grace_s, 5.0))
+            started.callback(lambda: refitter.stop(budget.left_s(1.0)))   # a refit under way writes atomically
             log.info("refitting the energy models every %s over the last %s (quality-gated)", args.refit_every,
                      args.refit_window)
         extender = None
@@ -606,13 +608,14 @@ async def _serve(args) -> int:
                 _raise_bind_failed("--http-port/--extender-health-port", e)
                 raise
             if extender is not None:
-                started.callback(extender.stop, min(args.grace_s, 5.0))
+                started.callback(lambda: extender.stop(budget.left_s(5.0)))
         if args.demo and run_scaler:
             _print_demo(snapshot, args, scaler.server.grpc_port, scaler.server.health_port, extender)
         print(f"ready: scaler gRPC on {args.host}:{scaler.server.grpc_port}, health on {args.host}:"
               f"{scaler.server.health_port}" if run_scaler else "ready", flush=True)
         await stop.wait()
-        log.info("signal received; stopping")
+        budget.start()
+        log.info("signal received; stopping within --grace-s %g s", args.grace_s)
     return 0
 
 
@@ -626,6 +629,25 @@ def _freeze_startup_heap() -> None:
     gc.collect()
     gc.freeze()
     log.debug("%d objects from start-up kept out of garbage collection", gc.get_freeze_count())
+
+
+class ShutdownBudget:
+    """What is left of --grace-s once stopping starts. Each part's stop waits at most its own cap
+    and what is left, so the whole shutdown ends within the grace (plus what a part overruns
+    its wait by), before the kubelet's SIGKILL at terminationGracePeriodSeconds; the parts stopped
+    first (the extender, the refitter) cannot eat the gRPC calls' grace. Before `start` (a
+    failed start-up unwinding), each part gets its cap, within the grace."""
+
+    def __init__(self, grace_s: float, clock=time.monotonic):
+        self.grace_s, self._clock = grace_s, clock
+        self._deadline_s: float | None = None
+
+    def start(self) -> None:
+        self._deadline_s = self._clock() + self.grace_s
+
+    def left_s(self, cap_s: float = math.inf) -> float:
+        left_s = self.grace_s if self._deadline_s is None else max(0.0, self._deadline_s - self._clock())
+        return min(cap_s, left_s)
 
 
 async def _stop_quietly(server) -> None:
