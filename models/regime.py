@@ -159,3 +159,53 @@ def find_change(t_s, fps, power_w, settings: RegimeSettings = RegimeSettings()) 
         offset += change.n_before
         found = RegimeChange(change.at_s, change.power_shift, change.f_stat, offset, change.n_since)
     return found
+
+
+@dataclass(frozen=True)
+class RecentDrift:
+    """The newest `n_tail` samples (from `from_s`) sit `power_shift` off the fit of the ones before
+    them, at the same FPS: perhaps a change too recent to split off (it needs `min_segment_samples`
+    on its side), to be looked at again once that many have come in."""
+
+    from_s: float
+    power_shift: float
+    n_tail: int
+
+    def describe(self) -> str:
+        return f"its newest {self.n_tail} samples sit {self.power_shift:+.0%} off the ones before"
+
+
+def recent_drift(t_s, fps, power_w, settings: RegimeSettings = RegimeSettings()) -> RecentDrift | None:
+    """Whether the newest samples of a pair (any order, positive power) sit, in the median, at least
+    half of `min_shift` off a fit of the samples before the newest `min_segment_samples`, at the
+    same FPS: what `find_change` cannot yet date (call it when that found none: the fit must be of
+    one regime). Tails of every multiple of `min_overlap_samples` up to `min_segment_samples` are
+    tried, and the one furthest off is returned (a tail reaching back past the change is diluted),
+    so a change a few samples before the refit is seen too. A change that came fewer than `min_segment_samples`
+    samples before a refit is otherwise seen by no one until the refit after, a whole period later.
+    None when the tail agrees, or too few of its samples lie in the FPS range seen before."""
+    t_s, fps, power_w = (np.asarray(a, dtype=float) for a in (t_s, fps, power_w))
+    keep = np.isfinite(t_s) & np.isfinite(fps) & np.isfinite(power_w) & (power_w > 0)
+    order = np.argsort(t_s[keep], kind="stable")
+    t_s, fps, power_w = t_s[keep][order], fps[keep][order], power_w[keep][order]
+    m = max(int(settings.min_segment_samples), N_COEF + 1)
+    step = max(int(settings.min_overlap_samples), 1)
+    n = power_w.size
+    if n < 2 * m:
+        return None
+    x = fps / max(float(np.max(np.abs(fps))), 1e-9)
+    rows = np.stack([np.ones(n - m), x[:n - m], x[:n - m] ** 2], axis=1) / power_w[:n - m, None]
+    beta, _ = _solve(rows.T @ rows, rows.sum(axis=0), float(n - m))
+    lo, hi = float(x[:n - m].min()), float(x[:n - m].max())
+    found = None
+    for k in range(step, m + 1, step):
+        tail_x, tail_w = x[n - k:], power_w[n - k:]
+        inside = (tail_x >= lo) & (tail_x <= hi)
+        fit = _poly(beta, tail_x[inside])
+        ok = fit > 0
+        if int(ok.sum()) < settings.min_overlap_samples:
+            continue
+        shift = float(np.median(tail_w[inside][ok] / fit[ok] - 1.0))
+        if abs(shift) >= 0.5 * settings.min_shift and (found is None or abs(shift) >= abs(found.power_shift)):
+            found = RecentDrift(float(t_s[n - k]), shift, k)
+    return found

@@ -12,7 +12,10 @@ Before fitting, each pair's clean samples are tested for a change of the power-v
 (`models/regime.find_change`: a model upgrade halfway through the range). When one is found the
 pair is fitted on the samples since the change only (its hold-out the last part of those), the
 change is in `FitResult.changes` and the report's `regime_change_s`, and the samples before it are
-counted in `samples_before_change`. `FitSettings.regime` None turns the test off.
+counted in `samples_before_change`. When none is found, the newest samples are compared with the
+ones before (`models/regime.recent_drift`): a change too recent to date is in `FitResult.drifts`
+and the report's `recent_drift`, so the refitter can look again soon. `FitSettings.regime` None
+turns both tests off.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import pandas as pd
 
 from wattwise.models.energy import WorkloadClassModel, estimate_capacity_fps
 from wattwise.models.model_gate import Candidate, Evidence, mape as power_mape
-from wattwise.models.regime import RegimeChange, RegimeSettings, find_change
+from wattwise.models.regime import RecentDrift, RegimeChange, RegimeSettings, find_change, recent_drift
 from wattwise.models.replica_model import ReplicaPowerModel
 from wattwise.telemetry.hygiene import HygieneRules, PairCounts, clean_samples, merge_counts
 
@@ -55,6 +58,7 @@ class FitResult:
     extra: dict = field(default_factory=dict)
     candidates: dict[tuple[str, str], Candidate] = field(default_factory=dict)  # fitted pairs only
     changes: dict[tuple[str, str], RegimeChange] = field(default_factory=dict)   # pairs fitted since a change
+    drifts: dict[tuple[str, str], RecentDrift] = field(default_factory=dict)   # no change found, newest samples off
 
     def report(self) -> dict:
         return {"pairs": self.pairs,
@@ -198,7 +202,7 @@ def fit_energy_models(samples: pd.DataFrame, *, prior_for: PriorFor | None = Non
 
     groups = _split_by_pair(clean)
     keys = sorted(set(groups) | set(counts) | set(expected_pairs))
-    models, pairs, candidates, changes = [], [], {}, {}
+    models, pairs, candidates, changes, drifts = [], [], {}, {}, {}
     for workload, node_class in keys:
         if workload in ("", "?") or node_class in ("", "?"):
             continue
@@ -208,6 +212,10 @@ def fit_energy_models(samples: pd.DataFrame, *, prior_for: PriorFor | None = Non
         if change is not None:
             changes[(workload, node_class)] = change
             rows = rows.since(change.at_s)
+        elif settings.regime:
+            drift = recent_drift(rows.t_s, rows.fps, rows.power_w, settings.regime)
+            if drift is not None:
+                drifts[(workload, node_class)] = drift
         if len(rows):
             t0, t1 = float(rows.t_s.min()), float(rows.t_s.max())
             pair_holdout_from_s = t0 + (1.0 - settings.holdout_fraction) * (t1 - t0)
@@ -220,6 +228,9 @@ def fit_energy_models(samples: pd.DataFrame, *, prior_for: PriorFor | None = Non
         entry["regime_change_s"] = None if change is None else change.at_s
         entry["regime_power_shift"] = None if change is None else round(change.power_shift, 4)
         entry["samples_before_change"] = 0 if change is None else change.n_before
+        drift = drifts.get((workload, node_class))
+        entry["recent_drift"] = None if drift is None else {"from_s": drift.from_s, "samples": drift.n_tail,
+                                                             "power_shift": round(drift.power_shift, 4)}
         entry["nodes"] = sorted(seen_nodes.get(node_class, ()))
         entry["samples_excluded"] = dict(sorted(counts.get((workload, node_class), {}).items()))
         ordered = {k: entry[k] for k in ("workload", "node_class", "nodes", "samples_used", "samples_excluded")}
@@ -231,5 +242,6 @@ def fit_energy_models(samples: pd.DataFrame, *, prior_for: PriorFor | None = Non
     log.info("fitted %d pairs (%d kept their prior)", len(pairs), sum(p["prior"] for p in pairs))
     return FitResult(models=models, pairs=pairs, holdout_from_s=holdout_from_s,
                      holdout_fraction=settings.holdout_fraction, candidates=candidates, changes=changes,
+                     drifts=drifts,
                      extra={"samples_total": int(len(samples)),
                             "unattributed_excluded": unattributed})

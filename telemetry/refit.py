@@ -38,6 +38,11 @@ never sooner than `max(10 scrapes, 60 s)` after this refit's start (one read of 
 10 scrapes at most, by when every live pod has added 10 samples). A pair that gained no samples
 since the last refit (its pods stopped) is not waited for early: none are coming, so the next
 refit is a period later unless another pair is still gathering.
+A change that came too few samples before a refit for the change test to date it (it needs 30
+on its side) is not missed for a whole period either: when the newest samples of a pair sit off
+the ones before (`FitResult.drifts`, `models/regime.recent_drift`), the next refit is due once
+30 more of its samples should be in, so the change is dated then (once per drift: a pair that
+drifted at the last refit too waits for the period).
 The early refit is a normal one (same fit, same gate, and it may schedule another early one).
 `next_due_reason` in the report says which (`every ... s`, or `early: <pair> waits for N samples
 after a change ...`).
@@ -65,7 +70,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -75,6 +80,7 @@ from wattwise.models.errors import InvalidInputError
 from wattwise.models.model_gate import GateDecision, GateSettings, Verdict, judge
 from wattwise.models.power_curve import SPECPOWER_UTIL, PowerCurve
 from wattwise.models.reason import Reason
+from wattwise.models.regime import RecentDrift, RegimeSettings
 from wattwise.telemetry.fit_cli import FitJob, FitRun, fit_from_prometheus, prior_for_pair
 from wattwise.telemetry.node_curves import NodeCurveFit, curve_problems
 
@@ -83,6 +89,7 @@ log = logging.getLogger(__name__)
 Pair = tuple[str, str]
 Runner = Callable[[float, float], FitRun]  # (start_s, end_s) -> the fit of that range
 DEFAULT_GATE = GateSettings()
+DEFAULT_REGIME = RegimeSettings()   # the change test `wattwise fit` runs (FitSettings.regime)
 CURVE_CHANGE = 0.02   # a node curve is rewritten only when some point moves by more than this (relative)
 MIN_WAIT_S = 0.05     # the worker's shortest sleep between checks (a refit overdue is started at once)
 RETRY_FIRST_S = 60.0  # a retryable failure is tried again this long after, doubling per failure in a row
@@ -127,6 +134,7 @@ class RefitReport:
     retryable: bool = False
     node_power: tuple[CurveDecision, ...] = ()
     next_due_reason: str = ""    # "every ... s", or "early: <pair> waits for N samples after a change ..."
+    drifts: Mapping[tuple[str, str], RecentDrift] = field(default_factory=dict)   # newest samples off, no change dated
 
     @property
     def ok(self) -> bool:
@@ -321,12 +329,15 @@ class Refitter:
         log.info("refit of %.0f-%.0f: %d of %d pairs accepted, %d node power curve(s) replaced%s", start_s, end_s,
                  len(accepted), len(decisions), len(replaced),
                  f"; {not_written}" if not_written else (f", written to {written}" if written else ""))
-        previous = self._report.decisions if self._report is not None else ()
-        next_due_s, why = next_refit(started_s, end_s, self.every_s, step_s, decisions, previous)
+        last = self._report
+        drifts = dict(result.drifts)
+        next_due_s, why = next_refit(started_s, end_s, self.every_s, step_s, decisions,
+                                     last.decisions if last is not None else (), drifts,
+                                     last.drifts if last is not None else {})
         if why.startswith("early"):
             log.info("refit: next refit in %.0f s, not %.0f s: %s", next_due_s - started_s, self.every_s, why)
         return RefitReport(started_s, self._clock(), start_s, end_s, next_due_s, tuple(decisions), written,
-                           not_written, node_power=tuple(curves), next_due_reason=why)
+                           not_written, node_power=tuple(curves), next_due_reason=why, drifts=drifts)
 
     def _read_in_use(self) -> _InUse:
         """The models in use, from the directory (ModelDirectory's files: *.json, no dot-files)."""
@@ -381,11 +392,18 @@ def _every(every_s: float) -> str:
 
 def next_refit(started_s: float, end_s: float, every_s: float, step_s: float,
                decisions: Iterable[GateDecision],
-               previous: Iterable[GateDecision] = ()) -> tuple[float, str]:
+               previous: Iterable[GateDecision] = (),
+               drifts: Mapping[tuple[str, str], RecentDrift] | None = None,
+               previous_drifts: Mapping[tuple[str, str], RecentDrift] | None = None,
+               regime: RegimeSettings = DEFAULT_REGIME) -> tuple[float, str]:
     """When the refit that started at `started_s` (its window ending at `end_s`) schedules the next
     one, and why: `every_s` later, or earlier when a pair waits for samples after a change (see
     the module notes). `previous`: the last refit's decisions; a pair that gained no samples since
-    then (the same change, no more samples) is not waited for early: none are coming."""
+    then (the same change, no more samples) is not waited for early: none are coming. `drifts`:
+    pairs whose newest samples sit off the ones before with no change dated (too recent to split
+    off): looked at again once `regime.min_segment_samples` more have come in, so the change is
+    dated then; once only (a pair that drifted at the last refit too is not looked at early again:
+    a drift the change test keeps refusing would otherwise refit every few minutes)."""
     normal_s = started_s + every_s
     floor_s = max(EARLY_FLOOR_SCRAPES * step_s, EARLY_FLOOR_MIN_S)
     stalled = {(p.workload, p.node_class): p.regime for p in previous if p.regime is not None}
@@ -400,8 +418,14 @@ def next_refit(started_s: float, end_s: float, every_s: float, step_s: float,
         due_s = end_s + (1.0 + EARLY_MARGIN) * d.samples_needed / rate + step_s
         if best is None or due_s < best[0]:
             best = (due_s, d, rate)
-    if best is None:
+    soonest = _drift_refit(end_s, step_s, drifts or {}, previous_drifts or {}, regime)
+    if best is None and soonest is None:
         return normal_s, _every(every_s)
+    if best is None or (soonest is not None and soonest[0] < best[0]):
+        assert soonest is not None
+        expected_s, why = soonest
+        due_s = min(max(expected_s, started_s + floor_s), normal_s)
+        return (normal_s, _every(every_s)) if due_s >= normal_s else (due_s, why)
     expected_s, d, rate = best
     due_s = min(max(expected_s, started_s + floor_s), normal_s)
     if due_s >= normal_s:
@@ -409,6 +433,22 @@ def next_refit(started_s: float, end_s: float, every_s: float, step_s: float,
     held = f"; held to the floor of {floor_s:.0f} s after this refit" if expected_s < due_s else ""
     return due_s, (f"early: {d.workload} on {d.node_class} waits for {d.samples_needed} samples after a change "
                    f"({d.regime.describe()}; {d.regime.n_since} samples since, {rate:.3g} a second{held})")
+
+
+def _drift_refit(end_s: float, step_s: float, drifts: Mapping[tuple[str, str], RecentDrift],
+                 previous: Mapping[tuple[str, str], RecentDrift], regime: RegimeSettings) -> tuple[float, str] | None:
+    """The earliest look again at a drifting pair: when `min_segment_samples` more of its samples
+    should be in (at the rate of its newest ones, plus the early margin and a scrape step)."""
+    best = None
+    for (workload, node_class), drift in sorted(drifts.items()):
+        if (workload, node_class) in previous:
+            continue
+        rate = drift.n_tail / (max(end_s - drift.from_s, 0.0) + step_s)
+        due_s = end_s + (1.0 + EARLY_MARGIN) * regime.min_segment_samples / rate + step_s
+        if best is None or due_s < best[0]:
+            best = (due_s, f"early: {workload} on {node_class}: {drift.describe()}, a change too recent to date; "
+                           f"looking again once {regime.min_segment_samples} more samples are in")
+    return best
 
 
 WRONG = frozenset({"implausible", "holdout_error"})   # a candidate refused for what it says, not for lack of data

@@ -112,3 +112,29 @@ def test_two_fits_that_differ_where_the_samples_do_not_are_no_change():
     t, fps, power = T0 + rows[:, 0], rows[:, 1], rows[:, 2]
     assert find_change(t, fps, power) is None
     assert find_change(*samples(0, change_at_s=300.0)) is not None       # a real step still is
+
+
+@pytest.mark.parametrize("factor", [0.7, 1.2])
+def test_a_change_too_recent_to_date_is_seen_as_a_drift_of_the_newest_samples(factor):
+    """10 samples since the change (two scrapes of 5 pods): too few to date; the newest samples sit
+    off by the change. With 5 since, still seen, diluted by the tail of 10 it is judged on."""
+    from wattwise.models.regime import recent_drift
+    t, fps, power = samples(0, change_at_s=598.0, factor=factor)
+    assert find_change(t, fps, power) is None
+    drift = recent_drift(t, fps, power)
+    assert drift is not None and drift.power_shift == pytest.approx(factor - 1.0, abs=0.03)
+    assert drift.from_s == T0 + 598.0 and drift.n_tail == 10
+    assert f"its newest 10 samples sit {factor - 1:+.0%} off the ones before" == drift.describe()
+    t, fps, power = samples(0, change_at_s=599.0, factor=factor)
+    drift = recent_drift(t, fps, power)
+    assert drift is not None and np.sign(drift.power_shift) == np.sign(factor - 1.0)
+
+
+@pytest.mark.parametrize("case", ["noise", "held noise", "ramp", "three samples"])
+def test_no_drift_without_a_recent_change(case):
+    from wattwise.models.regime import recent_drift
+    t, fps, power = {"noise": lambda: samples(1),
+                     "held noise": lambda: samples(2, block_s=20.0, noise=0.02),
+                     "ramp": lambda: samples(3, ramp=True),
+                     "three samples": lambda: samples(5, n_t=600, pods=1, change_at_s=597.0)}[case]()
+    assert recent_drift(t, fps, power) is None

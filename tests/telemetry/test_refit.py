@@ -334,6 +334,42 @@ def test_a_cost_change_just_before_a_refit_is_adopted_by_an_early_refit_within_t
     assert early.next_due_s == early.started_s + 4 * HOUR and early.next_due_reason == "every 14400 s"
 
 
+def test_a_cost_change_too_recent_to_date_at_a_refit_is_looked_at_again_soon(tmp_path):
+    """a's cost falls by 30% 20 s before the refit at 4 h: two scrapes of 5 pods, too few for the
+    change test to date. The newest samples sit off, so the refit looks again once 30 more are in
+    (about 1.5 minutes, not 4 h); that one dates the change and waits for the gate's 200 samples;
+    the new cost is adopted well within the period. Only once per drift: no refit every few minutes."""
+    persistence.save(tmp_path / "energy-models.json", [model(A, 12, 1.6, 0.01)])
+    t1 = T0 + 4 * HOUR
+    clock, trace = Clock(T0), Trace(T0 - 24 * HOUR, change_s=t1 - 20.0)
+    refitter = Refitter(JOB, tmp_path, clock=clock, runner=trace)
+    assert refitter.tick().next_due_reason == "every 14400 s"
+    reports = run_worker(refitter, clock, t1 + 4 * HOUR - 15.0)
+    at_t1 = reports[0]
+    assert at_t1.started_s == t1 and at_t1.decision(*A).regime is None and at_t1.decision(*A).model.intercept_w == 12.0
+    assert at_t1.next_due_reason.startswith("early: ns/a on x: its newest 10 samples sit -30% off the ones before, a "
+                                            "change too recent to date; looking again once 30 more samples are in")
+    assert 60.0 <= at_t1.next_due_s - t1 <= 180.0 and (*A,) in at_t1.drifts
+    dated = reports[1]
+    assert dated.decision(*A).regime is not None and dated.decision(*A).samples_needed > 0 and not dated.drifts
+    adopted = next(r for r in reports if r.decision(*A).accepted)
+    assert adopted.started_s - t1 < HOUR
+    assert adopted.decision(*A).model.power.power_w(20) == pytest.approx(0.7 * (12 + 32 + 4), rel=0.02)
+    assert adopted.next_due_reason == "every 14400 s" and reports[-1] is adopted   # then the period
+
+
+def test_a_drift_seen_at_the_last_refit_too_is_not_looked_at_early_again():
+    from wattwise.models.regime import RecentDrift
+    from wattwise.telemetry.refit import next_refit
+
+    drift = {A: RecentDrift(T0 - 15.0, -0.3, 10)}          # 10 samples in 30 s: 30 more in 90 s
+    due_s, why = next_refit(T0, T0, 4 * HOUR, 15.0, [], drifts=drift)
+    assert due_s == pytest.approx(T0 + 1.1 * 90.0 + 15.0) and why.startswith("early: ns/a on x: its newest 10")
+    assert next_refit(T0, T0, 4 * HOUR, 15.0, [], drifts=drift, previous_drifts=drift) == (T0 + 4 * HOUR,
+                                                                                            "every 14400 s")
+    assert next_refit(T0, T0, 60.0, 15.0, [], drifts=drift) == (T0 + 60.0, "every 60 s")   # never after the period
+
+
 def test_the_plan_view_shows_an_early_refit_and_why(tmp_path):
     from dataclasses import replace as replace_view
     from wattwise.models.scenario import load_scenario
