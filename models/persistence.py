@@ -77,11 +77,14 @@ def loads(text: str, origin: str = "<string>") -> tuple[list[WorkloadClassModel]
             prior=bool(entry.get("prior", False)), n_samples=int(_number(entry, "n_samples", where, 0)),
             source=str(entry.get("source", "file"))))
     curves = {}
-    for name, c in (doc.get("node_power") or {}).items():
+    node_power = doc.get("node_power") or {}
+    if not isinstance(node_power, dict):
+        raise ModelFileError(f"{origin}: \"node_power\" must be an object of node class -> curve")
+    for name, c in node_power.items():
         try:
             curves[name] = PowerCurve(tuple(map(float, c["util"])), tuple(map(float, c["power_w"])),
                                       float(c.get("sleep_w", 0.0)))
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ModelFileError(f"{origin}: node_power[{name!r}]: {e}") from None
     return models, curves
 
@@ -89,7 +92,9 @@ def loads(text: str, origin: str = "<string>") -> tuple[list[WorkloadClassModel]
 def load(path: str | Path) -> tuple[list[WorkloadClassModel], dict[str, PowerCurve]]:
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ModelFileError(f"{p}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ModelFileError(f"{p}: not UTF-8 text (byte {e.start}): not a WattWise energy-model file") from None
     return loads(text, str(p))

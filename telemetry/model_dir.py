@@ -76,8 +76,8 @@ class ModelDirectory:
                     seen[key] = p.name
                     by_pair[key] = m
                 node_power.update(curves)
-        except (WattWiseError, OSError) as e:
-            self._fail(str(e))
+        except (WattWiseError, OSError, ValueError, TypeError) as e:   # a file we could not read: keep what we had
+            self._fail(str(e) if isinstance(e, (WattWiseError, OSError)) else f"{type(e).__name__}: {e}")
             return
         self._signature = signature
         self._set = ModelSet(MappingProxyType(by_pair), MappingProxyType(node_power), self._set.version + 1,

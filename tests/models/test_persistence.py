@@ -33,12 +33,20 @@ def test_round_trip_keeps_every_number(tmp_path):
     (lambda d: d["models"][0].pop("workload"), "models[0].workload"),
     (lambda d: d["models"][0].update(capacity_fps=-1), "must be at least 0"),
     (lambda d: d.update(models={}), "\"models\" must be a list"),
+    (lambda d: d.update(node_power=[1]), "\"node_power\" must be an object"),
+    (lambda d: d.update(node_power={"x": [1]}), "node_power['x']"),
 ])
 def test_bad_files_are_refused_with_the_field_named(mutate, message):
     doc = json.loads(persistence.dumps([_model()]))
     mutate(doc)
     with pytest.raises(ModelFileError, match=message.replace("[", r"\[").replace("]", r"\]")):
         persistence.loads(json.dumps(doc), "m.json")
+
+
+def test_not_utf8_is_refused_as_a_model_file_error(tmp_path):
+    (tmp_path / "m.json").write_bytes(b"\xff\xfe{\x00")
+    with pytest.raises(ModelFileError, match="m.json: not UTF-8 text"):
+        persistence.load(tmp_path / "m.json")
 
 
 def test_non_json_and_nan_are_refused():

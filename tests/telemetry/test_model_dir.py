@@ -49,6 +49,13 @@ def test_loads_reloads_and_keeps_the_last_good_set(tmp_path):
     clock.t = 15.0
     assert "also in" in d.current().error and d.current().by_pair == second.by_pair
 
+    for broken in (b"\xff\xfe{\x00", b'{"format": "wattwise.energy-models", "version": 1, "models": [], '
+                                         b'"node_power": [1]}'):   # not UTF-8; a curve map that is a list
+        (tmp_path / "more.json").write_bytes(broken)
+        clock.t += 5.0
+        kept = d.current()                         # never raises: the refresher calls this every refresh
+        assert kept.version == 2 and kept.by_pair == second.by_pair and "more.json" in kept.error
+
 
 def test_configmap_symlink_swap_is_seen(tmp_path):
     for name, cap in (("..2026_12_02_a", 50.0), ("..2026_12_02_b", 25.0)):
