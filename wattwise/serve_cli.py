@@ -477,9 +477,12 @@ def _replica_fps(args, cluster):
     if not (args.prometheus and args.fps_metric and args.drop_metric):
         return None
     from wattwise.telemetry.prometheus.replica_fps import PrometheusReplicaFps, ReplicaFpsSettings
+    from wattwise.telemetry.timeparse import parse_duration_s
 
     return PrometheusReplicaFps(args.prometheus, cluster.workload_pods(),
-                                ReplicaFpsSettings(fps_metric=args.fps_metric, drop_metric=args.drop_metric),
+                                ReplicaFpsSettings(fps_metric=args.fps_metric, drop_metric=args.drop_metric,
+                                                   scrape_interval_s=parse_duration_s(args.scrape_interval,
+                                                                                      "--scrape-interval")),
                                 auth=args.prometheus_auth)
 
 

@@ -144,16 +144,22 @@ def pod_fps(metric: str, window_s: float, counter: bool = False, namespace_label
 
 
 def pod_fps_while_dropping(fps_metric: str, drop_metric: str, window_s: float, dropping_fraction: float,
-                           counter: bool = False, namespace_label: str = "namespace", pod_label: str = "pod") -> str:
+                           counter: bool = False, namespace_label: str = "namespace", pod_label: str = "pod",
+                           scrape_interval_s: float = 15.0) -> str:
     """Per pod, the FPS it delivered at the times it dropped frames (`drop_metric` above
     `dropping_fraction` of `fps_metric`), averaged over the window; pods that never dropped have
     no result. A subquery judges "dropping" at 20 steps of the window, so a replica saturated for
-    part of the window shows what it delivers when saturated, not a mix with the rest."""
+    part of the window shows what it delivers when saturated, not a mix with the rest. Counters
+    are read at each step by `irate` (the rate between the last two scrapes, over a window of at
+    least `MIN_SCRAPES_PER_WINDOW` scrapes, so a missed scrape still leaves two): a `rate` over
+    the step alone (3 s of a 60 s window) holds at most one sample of a 15 s scrape, and none
+    answers; one over several scrapes would blur a short burst into the scrapes around it."""
     step_s = max(1, int(round(window_s / 20)))
     by = f"{namespace_label}, {pod_label}"
+    counter_window = _duration(rate_window_s(scrape_interval_s, step_s))
 
     def now(metric: str) -> str:
-        inner = f"rate({metric}[{_duration(4 * step_s)}])" if counter else metric
+        inner = f"irate({metric}[{counter_window}])" if counter else metric
         return f"sum by ({by}) ({inner})"
 
     fps = now(fps_metric)

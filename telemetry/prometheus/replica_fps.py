@@ -71,6 +71,7 @@ class ReplicaFpsSettings:
     pod_label: str = "pod"
     window_s: float = 60.0
     dropping_fraction: float = 0.05         # a step counts as dropping when drop_fps is above this share of infer_fps
+    scrape_interval_s: float = 15.0         # Prometheus's for these metrics: counters need two scrapes to rate
 
 
 class PrometheusReplicaFps:
@@ -93,7 +94,7 @@ class PrometheusReplicaFps:
     def while_dropping_query(self) -> str:
         s = self.settings
         return promql.pod_fps_while_dropping(s.fps_metric, s.drop_metric, s.window_s, s.dropping_fraction, s.counter,
-                                             s.namespace_label, s.pod_label)
+                                             s.namespace_label, s.pod_label, s.scrape_interval_s)
 
     def read(self, at_s: float) -> list[ReplicaSample]:
         s = self.settings

@@ -50,6 +50,16 @@ def gauges() -> str:
             instance = "10.0.0.7:8080" if k < POINTS - 2 else "10.0.9.9:8080"
             lines.append(f'{metric}{{namespace="retail",pod="cams-moved",instance="{instance}",'
                          f'job="inference"}} {10.0 if i == 0 else 0.0} {t:.0f}')
+    # the burst again, as frame counters (what a pipeline counting frames exports), scraped every 15 s
+    for metric, per_s in (("frames_total", [20.0] * (POINTS - 2) + [27.0, 20.0]),
+                          ("dropped_frames_total", [0.0] * (POINTS - 2) + [8.0, 0.0])):
+        lines += [f"# TYPE {metric.removesuffix('_total')} counter", f"# HELP {metric.removesuffix('_total')} frames"]
+        total = 0.0
+        for k in range(POINTS):
+            total += per_s[k] * STEP_S if k else 0.0
+            t = END_S - (POINTS - 1 - k) * STEP_S
+            lines.append(f'{metric}{{namespace="retail",pod="cams-burst",instance="cams-burst:8080",'
+                         f'job="inference"}} {total} {t:.0f}')
     return "\n".join(lines + ["# EOF", ""])
 
 
@@ -114,6 +124,18 @@ def test_a_replica_saturated_by_a_burst_reports_what_it_delivered_while_dropping
     assert lowered_capacities({(KEY, "spr-amx-tdx"): 27.0}, [ReplicaRate(KEY, "spr-amx-tdx", 21.4, 1.6)])
     assert lowered_capacities({(KEY, "spr-amx-tdx"): 27.0}, rates[1:])[(KEY, "spr-amx-tdx")].capacity_fps == \
         pytest.approx(0.95 * 12.0)
+
+
+def test_frame_counters_give_what_a_replica_delivered_while_dropping(prom):
+    """The burst as counters at a 15 s scrape: each step reads the rate between the last two
+    scrapes (irate over 60 s), so the saturated scrape reads 27 fps; a rate over the 3 s step
+    would hold one sample and answer nothing (the window's 20.2 fps average would be taken)."""
+    settings = ReplicaFpsSettings(fps_metric="frames_total", drop_metric="dropped_frames_total", counter=True)
+    source = PrometheusReplicaFps(prom.url, Pods([record("cams-burst", "de-spr-1")]), settings)
+    assert "irate(frames_total[60s])" in source.while_dropping_query()
+    [burst] = source.read(END_S)
+    assert burst.delivered_fps == pytest.approx(27.0)
+    assert 1.0 < burst.drop_fps < 2.5                            # rate over the minute: the burst was short
 
 
 def test_a_pod_whose_target_changed_is_not_counted_twice(prom):
