@@ -1,10 +1,13 @@
 """A thin wrapper over prometheus-api-client's `PrometheusConnect`.
 
 What it adds: a timeout on every query (both the HTTP read and Prometheus's own evaluation
-timeout), bounded retries (connection failures and 429/502/503/504 only; a timed-out query is not
-retried, which would only double the load that made it slow), range queries split into chunks
-under Prometheus's limit of 11,000 points per series, one typed error per failure mode, and
-counters of requests and bytes for capacity planning. Credentials, TLS trust and extra headers
+timeout), bounded retries (connection failures and 429/502/504 only; a timed-out query is not
+retried, which would only add to the load that made it slow: Prometheus answers its own query
+timeout with 503 and `errorType: timeout`, so 503 is not retried but told apart), range queries
+split into chunks under Prometheus's limit of 11,000 points per series, one typed error per
+failure mode, an answer with `warnings` (partial data: a Thanos store or remote read that did not
+answer) refused as `PrometheusPartialAnswer` rather than taken as the whole, and counters of
+requests and bytes for capacity planning. Credentials, TLS trust and extra headers
 come from one `PrometheusAuth` (`connection.py`), the same for every client a command makes.
 """
 
@@ -24,14 +27,14 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from urllib3.util.retry import Retry
 
 from wattwise.telemetry.prometheus.connection import FLAGS, NO_AUTH, PrometheusAuth
-from wattwise.telemetry.prometheus.errors import (PrometheusQueryError, PrometheusTimeout,
+from wattwise.telemetry.prometheus.errors import (PrometheusPartialAnswer, PrometheusQueryError, PrometheusTimeout,
                                                   PrometheusUnavailable, TelemetryError)
 
 log = logging.getLogger(__name__)
 
 # Prometheus rejects range queries over 11,000 points per series; stay well below.
 MAX_POINTS_PER_QUERY = 10_000
-RETRY_ON_STATUS = (429, 502, 503, 504)
+RETRY_ON_STATUS = (429, 502, 504)    # not 503: Prometheus's own query timeout (see the module notes)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,22 @@ def plan_chunks(start_s: float, end_s: float, step_s: float,
 
 def _to_datetime(t_s: float) -> datetime:
     return datetime.fromtimestamp(t_s, tz=timezone.utc)
+
+
+def _warnings(content: bytes) -> list[str]:
+    """The `warnings` of a Prometheus API answer (not its `infos`, which are hints about the query)."""
+    try:
+        doc = json.loads(content)
+    except ValueError:
+        return []
+    found = doc.get("warnings") if isinstance(doc, dict) else None
+    return [str(w) for w in found] if isinstance(found, list) else []
+
+
+def _error_type(exc: PrometheusApiClientException) -> str:
+    """The `errorType` of the Prometheus API error body in the client's message ("" if none)."""
+    m = re.search(r'"errorType"\s*:\s*"([^"]*)"', str(exc))
+    return m.group(1) if m else ""
 
 
 def _status_and_reason(exc: PrometheusApiClientException) -> tuple[int | None, str]:
@@ -129,7 +148,14 @@ class PrometheusClient:
 
     def _count_response(self, response, *args, **kwargs):
         self.stats.requests += 1
-        self.stats.bytes_received += len(response.content or b"")
+        content = response.content or b""
+        self.stats.bytes_received += len(content)
+        if response.status_code == 200 and b'"warnings"' in content:   # rare: parse only then
+            warnings = _warnings(content)
+            if warnings:
+                raise PrometheusPartialAnswer(
+                    f"Prometheus at {self.url} answered with warnings, so its data may be partial: "
+                    f"{'; '.join(warnings)[:300]} (a store or remote read did not answer? read as missing)")
 
     def _params(self) -> dict:
         # whole milliseconds: Prometheus reads "7500ms" (or "7.5"), but refuses "7.5s"
@@ -138,7 +164,9 @@ class PrometheusClient:
     def _call(self, what: str, fn: Callable):
         try:
             return fn()
-        except TelemetryError:
+        except TelemetryError as err:    # raised by the response hook: a partial answer
+            self.stats.failures += 1
+            self.stats.by_kind[type(err).__name__] = self.stats.by_kind.get(type(err).__name__, 0) + 1
             raise
         except Exception as exc:  # noqa: BLE001 - every client failure becomes one typed error
             self.stats.failures += 1
@@ -165,6 +193,9 @@ class PrometheusClient:
                                          "Prometheus is running")
         if isinstance(exc, PrometheusApiClientException):
             status, reason = _status_and_reason(exc)
+            if status == 503 and _error_type(exc) in ("timeout", "canceled"):
+                return PrometheusTimeout(f"{where}: {what} hit Prometheus's query timeout ({reason}); raise "
+                                         "--timeout or Prometheus's --query.timeout, or shorten the range")
             if status == 503:
                 return PrometheusUnavailable(f"{where}: {what} refused with HTTP 503 ({reason})")
             if status == 401:
@@ -177,8 +208,6 @@ class PrometheusClient:
                     f"{where}: {what} refused with HTTP 403 ({_body(reason)}); credentials sent: "
                     f"{self.auth.credentials()} (they are not allowed to query: check their permissions, "
                     "e.g. the RBAC of a kube-rbac-proxy in front of Prometheus)", status)
-            if status == 422 and "timeout" in reason.lower():
-                return PrometheusTimeout(f"{where}: {what} hit Prometheus's query timeout ({reason})")
             return PrometheusQueryError(f"{where}: {what} failed with HTTP {status}: {reason}", status)
         if isinstance(exc, (ValueError, KeyError, TypeError)):
             return PrometheusQueryError(f"{where}: {what} returned something that is not a Prometheus API "

@@ -27,6 +27,15 @@ class PrometheusTimeout(TelemetryError):
         super().__init__(message, retryable=True)
 
 
+class PrometheusPartialAnswer(TelemetryError):
+    """Prometheus (or Thanos, Mimir, a remote read) answered with `warnings`: the data holds only
+    what could be collected. Read as missing, never as the whole: a sum of FPS over the pods
+    answered would under-state demand."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=True)
+
+
 class PrometheusQueryError(TelemetryError):
     """Prometheus answered but refused the query (HTTP 4xx, bad PromQL, too many points)."""
 

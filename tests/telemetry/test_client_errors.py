@@ -7,8 +7,8 @@ import pytest
 
 from tests.prometheus_fixture import free_port
 from tests.telemetry.fake_http import serve
-from wattwise.telemetry.prometheus import (PrometheusClient, PrometheusQueryError, PrometheusTimeout,
-                                           PrometheusUnavailable, TelemetryError)
+from wattwise.telemetry.prometheus import (PrometheusClient, PrometheusPartialAnswer, PrometheusQueryError,
+                                           PrometheusTimeout, PrometheusUnavailable, TelemetryError)
 
 
 def test_connection_refused_is_unavailable_and_retryable():
@@ -29,12 +29,51 @@ def test_read_timeout_is_a_timeout_and_not_retried():
         assert e.value.retryable and len(calls) == 1
 
 
-def test_retry_exhaustion_on_503_is_bounded():
-    with serve(status=503, body=b'{"status":"error","error":"overloaded"}') as (url, calls):
+def test_retry_exhaustion_on_502_is_bounded():
+    with serve(status=502, body=b"Bad Gateway") as (url, calls):
         client = PrometheusClient(url, timeout_s=2, retries=2, backoff_s=0)
         with pytest.raises(PrometheusUnavailable, match="bounded retries"):
             client.instant("up")
         assert len(calls) == 3  # first try + 2 retries
+
+
+def test_a_503_that_is_not_a_query_timeout_is_unavailable_and_not_retried():
+    with serve(status=503, body=b'{"status":"error","errorType":"unavailable","error":"overloaded"}') as (url, calls):
+        client = PrometheusClient(url, timeout_s=2, retries=2, backoff_s=0)
+        with pytest.raises(PrometheusUnavailable, match="refused with HTTP 503 \\(overloaded\\)") as e:
+            client.instant("up")
+        assert e.value.retryable and len(calls) == 1
+
+
+def test_prometheus_s_own_query_timeout_is_a_timeout_and_not_retried(prometheus_factory):
+    """Prometheus answers a query that ran past its evaluation timeout with 503 and errorType
+    timeout: retrying it would only add to the load that made it slow."""
+    end_s = int(time.time()) // 15 * 15 - 3 * 3600         # promtool writes only blocks in the past
+    samples = "\n".join(f"x_total {t - end_s} {t}" for t in range(end_s - 6 * 3600, end_s + 1, 15))
+    prom = prometheus_factory(f"# TYPE x counter\n{samples}\n# EOF\n", extra_args=("--query.timeout=1ms",))
+    client = PrometheusClient(prom.url, timeout_s=20, retries=3, backoff_s=0)   # capped by the flag's 1 ms
+    with pytest.raises(PrometheusTimeout, match="hit Prometheus's query timeout \\(query timed out") as e:
+        client.instant("count(count_over_time(x_total[6h:1s]))", at_s=end_s)
+    assert e.value.retryable and client.stats.requests == 1
+    assert client.stats.by_kind == {"PrometheusTimeout": 1}
+
+
+def test_an_answer_with_warnings_is_partial_not_the_whole():
+    """Thanos (or a remote read) answers what it could collect, and says so in `warnings`: a sum of
+    FPS over the pods answered would under-state demand, so it is refused as partial."""
+    body = (b'{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pod":"a"},'
+            b'"value":[1700000000,"12"]}]},"warnings":["partial response: store 10.0.0.3:10901 unavailable"],'
+            b'"infos":["PromQL info: metric might not be a counter"]}')
+    with serve(status=200, body=body) as (url, calls):
+        client = PrometheusClient(url, timeout_s=2, retries=2, backoff_s=0)
+        with pytest.raises(PrometheusPartialAnswer, match="answered with warnings, so its data may be partial: "
+                                                          "partial response: store 10.0.0.3:10901 unavailable") as e:
+            client.instant("sum(infer_fps)")
+        assert e.value.retryable and len(calls) == 1
+    infos_only = body.replace(b'"warnings":["partial response: store 10.0.0.3:10901 unavailable"],', b"")
+    with serve(status=200, body=infos_only) as (url, _):
+        [series] = PrometheusClient(url, timeout_s=2).instant("sum(infer_fps)")
+        assert series.values.tolist() == [12.0]
 
 
 def test_http_400_is_a_query_error_with_prometheus_reason(prometheus_factory):
