@@ -91,6 +91,9 @@ class NodeEntry:
     error: str = ""
 
 
+# Unresolvable: evicting pods there cannot help a pod whose TEE nobody has checked on it (and as
+# merely failed, kube-scheduler's preemption would evict victims on it). It lasts one cycle: the
+# next, once the node cache has the node, checks it.
 UNKNOWN_NODE = Reason("node(s) not yet in the WattWise extender's node cache (not seen from the API server) "
                       "so not checked and not offered", "unknown_node")
 
@@ -151,7 +154,7 @@ class Placement:
         table = self._verdict_table(intent, nodes)
         # one look-up per name, then every list and dict made by C loops: a verdict is one object
         # per distinct answer, so names are picked per verdict by identity
-        verdicts = list(map(table.get, names, repeat(self._pooled(Outcome.FAILED, UNKNOWN_NODE))))
+        verdicts = list(map(table.get, names, repeat(self._pooled(Outcome.UNRESOLVABLE, UNKNOWN_NODE))))
         counts = Counter(verdicts)
         passed = list(compress(names, map(is_, verdicts, repeat(PASS)))) if PASS in counts else []
         failed: dict[str, str] = {}

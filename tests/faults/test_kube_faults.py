@@ -240,10 +240,10 @@ def test_nodes_vanishing_between_filter_and_prioritize(rig):
         passed = rig.filter()["NodeNames"]
         assert "spr-tdx-2" in passed
         api.emit("nodes", "DELETED", node)
-        assert wait_until(lambda: "spr-tdx-2" in rig.filter(passed)["FailedNodes"], DEADLINE_S)
+        assert wait_until(lambda: "spr-tdx-2" in rig.filter(passed)["FailedAndUnresolvableNodes"], DEADLINE_S)
         scores = {s["Host"]: s["Score"] for s in rig.prioritize(passed)}
         assert scores["spr-tdx-2"] == 0 and set(scores) == set(passed)
-        assert "not yet in the WattWise extender's node cache" in rig.filter(passed)["FailedNodes"]["spr-tdx-2"]
+        assert "not yet in the WattWise extender's node cache" in rig.filter(passed)["FailedAndUnresolvableNodes"]["spr-tdx-2"]
 
         # the plan moves off it, says what it cannot meet, never relaxes the TEE to make up for it
         def moved_off() -> bool:

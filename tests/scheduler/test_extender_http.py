@@ -90,7 +90,7 @@ def test_unknown_node_name_fails_with_a_reason(extender):
     status, reply = post(extender.url + "/filter", args_names(PODS["managed_tdx"], ["spr-tdx-1", "ghost-7"]))
     assert status == 200
     assert passed_names(reply) == ["spr-tdx-1"]
-    assert "not yet in the WattWise extender's node cache" in reply["FailedNodes"]["ghost-7"]
+    assert "not yet in the WattWise extender's node cache" in reply["FailedAndUnresolvableNodes"]["ghost-7"]
     _, scores = post(extender.url + "/prioritize", args_names(PODS["managed_tdx"], ["spr-tdx-1", "ghost-7"]))
     assert {s["Host"]: s["Score"] for s in scores}["ghost-7"] == 0
 
@@ -114,8 +114,10 @@ def test_prioritize_scores_every_candidate_0_to_10(extender, mode, lower):
 
 
 def test_preempt_keeps_only_nodes_whose_tee_the_pod_allows(extender):
+    """A node the cache has not seen (its TEE never checked) is not offered for eviction either."""
     victims = {"spr-tdx-1": {"Pods": [{"UID": "a"}], "NumPDBViolations": 0},
-               "milan-snp-1": {"Pods": [{"UID": "b"}], "NumPDBViolations": 1}}
+               "milan-snp-1": {"Pods": [{"UID": "b"}], "NumPDBViolations": 1},
+               "ghost-7": {"Pods": [{"UID": "c"}], "NumPDBViolations": 0}}
     status, reply = post(extender.url + "/preempt", {"Pod": PODS["managed_tdx"], "NodeNameToMetaVictims": victims})
     assert status == 200
     assert reply == {"NodeNameToMetaVictims": {"spr-tdx-1": victims["spr-tdx-1"]}}

@@ -89,7 +89,7 @@ def test_list_watch_and_relist_after_410_gone(source, recorded, watched):
             names = ["spr-tdx-1", "spr-tdx-3", "spr-tdx-pending", "clx-plain-1", "milan-snp-9"]
             _, reply = post(handle.url + "/filter", args_names(recorded_pods()["managed_tdx"], names))
             assert passed_names(reply) == ["spr-tdx-1", "spr-tdx-3", "spr-tdx-pending"]
-            assert "node cache" in reply["FailedNodes"]["clx-plain-1"]
+            assert "node cache" in reply["FailedAndUnresolvableNodes"]["clx-plain-1"]
             assert reply["FailedAndUnresolvableNodes"]["milan-snp-9"] == "node(s) lack TEE tdx"
         finally:
             handle.stop(2.0)
