@@ -94,6 +94,11 @@ class NodeEntry:
 # Unresolvable: evicting pods there cannot help a pod whose TEE nobody has checked on it (and as
 # merely failed, kube-scheduler's preemption would evict victims on it). It lasts one cycle: the
 # next, once the node cache has the node, checks it.
+def needs_tee(intent: PodIntent) -> bool:
+    """Whether the pod must run in a TEE: its own demand, or its workload's."""
+    return intent.requirement.required or (intent.workload is not None and intent.workload.confidentiality.required)
+
+
 UNKNOWN_NODE = Reason("node(s) not yet in the WattWise extender's node cache (not seen from the API server) "
                       "so not checked and not offered", "unknown_node")
 
@@ -142,11 +147,19 @@ class Placement:
         self._entries = 0
 
     # -- the answers -----------------------------------------------------------------------------
-    def verdicts(self, intent: PodIntent, names: Sequence[str], nodes: Mapping[str, NodeEntry]) -> FilterDecision:
+    def verdicts(self, intent: PodIntent, names: Sequence[str], nodes: Mapping[str, NodeEntry],
+                 stale: str = "") -> FilterDecision:
         """Each candidate's filter answer, `names` in request order; `nodes` maps names to what is
-        known of them (a name it lacks fails: not checked). A pass-through pod passes everywhere."""
+        known of them (a name it lacks fails: not checked). A pass-through pod passes everywhere.
+        `stale`: why `nodes` may no longer be what the API server holds (e.g. not heard from for
+        minutes): a pod that needs a TEE is then refused everywhere, as unresolvable (no eviction
+        either), since a TEE withdrawn since would not be seen; others are judged as usual."""
         if intent.kind is PodKind.PASSTHROUGH:
             return FilterDecision(list(names), {}, {}, {(Outcome.PASSED, ""): len(names)})
+        if stale and needs_tee(intent):
+            reason = Reason(f"node(s) not checked: {stale} (a TEE withdrawn since would not be seen)", "stale_cache")
+            return FilterDecision([], {}, dict.fromkeys(names, reason),
+                                  {(Outcome.UNRESOLVABLE, reason.category): len(names)} if names else {})
         if intent.kind is PodKind.INVALID:
             verdict = self._pooled(Outcome.UNRESOLVABLE, intent.problem)
             return FilterDecision([], {}, dict.fromkeys(names, intent.problem),
@@ -180,9 +193,10 @@ class Placement:
         costs = self._cost_table(intent, shorts, nodes)
         return dict(zip(names, candidate_scores(list(map(costs.get, names)))))
 
-    def preemption_nodes(self, intent: PodIntent, names: Sequence[str], nodes: Mapping[str, NodeEntry]) -> list[str]:
+    def preemption_nodes(self, intent: PodIntent, names: Sequence[str], nodes: Mapping[str, NodeEntry],
+                         stale: str = "") -> list[str]:
         """The candidates where evicting pods could make room the pod can use: not ruled out for good."""
-        decision = self.verdicts(intent, names, nodes)
+        decision = self.verdicts(intent, names, nodes, stale)
         return [n for n in names if n not in decision.unresolvable]
 
     def short_classes(self, workload_key: str, running_by_node: Mapping[str, int] | None) -> frozenset[str]:

@@ -32,6 +32,10 @@ class NodeCache(Protocol):
 
     def sync_age_s(self) -> float: ...
 
+    def stale(self) -> str:
+        """Why the nodes may no longer be what the API server holds ("" while they are current)."""
+        ...
+
 
 class StaticNodeCache:
     def __init__(self, nodeset: NodeSet, description: str = "static nodes"):
@@ -60,6 +64,9 @@ class StaticNodeCache:
 
     def sync_age_s(self) -> float:
         return 0.0
+
+    def stale(self) -> str:
+        return ""
 
 
 class PlanSnapshotNodeCache:
@@ -99,6 +106,9 @@ class PlanSnapshotNodeCache:
     def status(self) -> str:
         return f"{len(self.nodes())} nodes from the plan's snapshot" if self.ready else "no plan yet"
 
+    def stale(self) -> str:
+        return ""
+
     def sync_age_s(self) -> float:
         return 0.0
 
@@ -107,10 +117,18 @@ class KubeNodeCache(StoreView):
     """Nodes from the API server: a view over the process's one node store (`KubeCluster.nodes`).
     Each node is converted when something the decisions read changes (`ConversionMemo`); an
     unchanged node keeps the same entry object across heartbeats and relists, so decision memos
-    stay valid."""
+    stay valid.
 
-    def __init__(self, nodes: ObjectStore, mapping: LabelMapping = DEFAULT_MAPPING):
+    Nodes not heard of for `stale_after_s` (a watch that keeps failing: the API server unreachable,
+    or RBAC withdrawn) are stale: a TEE label or device-plugin resource removed since (a driver or
+    attestation fault) would not be seen, so the cache is not ready and pods that need a TEE are
+    refused everywhere until it is current again. A healthy watch is heard from at least every few
+    minutes (bookmarks, its `timeoutSeconds`, the resync), so the default of 600 s is twice the
+    resync period."""
+
+    def __init__(self, nodes: ObjectStore, mapping: LabelMapping = DEFAULT_MAPPING, stale_after_s: float = 600.0):
         self._memo = ConversionMemo(mapping)
+        self.stale_after_s = stale_after_s
         self._nodes: NodeSet = EMPTY
         super().__init__(nodes)
 
@@ -120,7 +138,13 @@ class KubeNodeCache(StoreView):
 
     @property
     def ready(self) -> bool:
-        return self.store.synced
+        return self.store.synced and not self.stale()
+
+    def stale(self) -> str:
+        age_s = self.store.age_s()
+        if not self.store.synced or age_s < self.stale_after_s:
+            return ""
+        return f"the extender's node cache has not heard from the API server for {age_s:.0f} s"
 
     def wait_ready(self, timeout_s: float) -> bool:
         return self.store.wait_synced(timeout_s)
@@ -138,9 +162,10 @@ class KubeNodeCache(StoreView):
 
     def status(self) -> str:
         error = self.store.last_error
-        if not self.ready:
+        if not self.store.synced:
             return f"node cache not synced yet{': ' + error if error else ''}"
         text = f"{len(self._nodes)} nodes, last heard from the API server {self.sync_age_s():.0f} s ago"
+        text += f" (stale after {self.stale_after_s:.0f} s: pods that need a TEE are refused)" if self.stale() else ""
         return text + (f"; last error: {error}" if error else "")
 
     # -- following the node store (the watch thread) -------------------------------------------------

@@ -89,7 +89,7 @@ class ExtenderService:
                           {intent.kind.value: len(args.names)})
         if intent.kind is PodKind.INVALID:
             log.warning("pod %s: %s", _pod_name(args.pod), intent.problem)
-        d = placement.verdicts(intent, args.names, self._nodes_for(args))
+        d = placement.verdicts(intent, args.names, self._nodes_for(args), self._stale(args))
         reply = wire.filter_result(args, d.passed, d.failed, d.unresolvable)
         return Answer(wire.encode(reply), *_filter_counts(intent, d))
 
@@ -107,7 +107,7 @@ class ExtenderService:
         args = wire.parse_preemption_args(wire.decode(body))
         intent, placement = self._placement_for(args.pod)
         names = list(args.meta_victims)
-        keep = placement.preemption_nodes(intent, names, self.node_cache.nodes().entries)
+        keep = placement.preemption_nodes(intent, names, self.node_cache.nodes().entries, self.node_cache.stale())
         result = wire.preemption_result({n: args.meta_victims[n] for n in keep})
         counted = {} if intent.kind is PodKind.PASSTHROUGH else {intent.kind.value: len(keep)}
         return Answer(wire.encode(result), counted)
@@ -119,6 +119,10 @@ class ExtenderService:
         # Full NodeList mode: the request's nodes are the truth; each is converted once per
         # resourceVersion. A node without a name is refused by the wire checks before this.
         return {e.name: e for e in map(self._memo.convert, args.node_list.get("items") or ())}
+
+    def _stale(self, args: wire.ExtenderArgs) -> str:
+        """Why the node cache may be out of date, when the request leaves the nodes to it (names)."""
+        return self.node_cache.stale() if args.node_names is not None else ""
 
     def _running(self, intent: PodIntent) -> Mapping[str, int] | None:
         if self.replica_counts is None or intent.workload is None:

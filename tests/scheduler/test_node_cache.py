@@ -143,3 +143,41 @@ def test_a_status_heartbeat_changes_nothing_downstream(recorded, watched):
         assert cache.nodes().version == first.version + 1
     finally:
         api.stop()
+
+
+def test_a_cache_that_stops_hearing_from_the_api_server_refuses_tee_pods_and_is_not_ready(recorded, source):
+    """The API server goes away after the first list: once the cache has not heard from it for
+    `stale_after_s`, a TEE withdrawn since would not be seen. /readyz says so (503), a TDX pod is
+    refused everywhere as unresolvable (no eviction either), a plain pod passes as before."""
+    from .helpers import get
+
+    api = FakeKubeApi(recorded).start()
+    stopped = False
+    cluster = kube_cluster(api).start()
+    cache = KubeNodeCache(cluster.nodes, stale_after_s=1.0)
+    handle = start_extender(source, "127.0.0.1", 0, cache)
+    try:
+        assert cache.wait_ready(10)
+        names = [n["metadata"]["name"] for n in recorded["items"]]
+        pods = recorded_pods()
+        _, fresh = post(handle.url + "/filter", args_names(pods["managed_tdx"], names))
+        assert passed_names(fresh) == ["spr-tdx-1", "spr-tdx-2"]
+        api.stop()                                     # the watch ends and cannot be opened again
+        stopped = True
+        assert wait_until(lambda: cache.stale() != "")
+        status, text = get(handle.url + "/readyz")
+        assert status == 503 and "last heard from the API server" in text and "pods that need a TEE are refused" in text
+        _, reply = post(handle.url + "/filter", args_names(pods["managed_tdx"], names))
+        assert passed_names(reply) == [] and set(reply["FailedAndUnresolvableNodes"]) == set(names)
+        assert reply["FailedAndUnresolvableNodes"]["spr-tdx-1"].startswith(
+            "node(s) not checked: the extender's node cache has not heard from the API server for ")
+        _, plain = post(handle.url + "/filter", args_names(pods["unmanaged_plain"], names))
+        assert passed_names(plain) == names
+        victims = {"spr-tdx-1": {"Pods": [{"UID": "a"}], "NumPDBViolations": 0}}
+        _, preempt = post(handle.url + "/preempt", {"Pod": pods["managed_tdx"], "NodeNameToMetaVictims": victims})
+        assert preempt == {"NodeNameToMetaVictims": {}}
+    finally:
+        handle.stop(2.0)
+        cluster.stop(5.0)
+        if not stopped:
+            api.stop()

@@ -36,6 +36,9 @@ class SwappableCache:
     def sync_age_s(self):
         return 0.0
 
+    def stale(self):
+        return ""
+
 
 @st.composite
 def node_json(draw, i: int):
