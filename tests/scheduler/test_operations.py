@@ -193,4 +193,6 @@ def test_health_checks_answer_while_a_large_request_is_decided(source):
         probes = [float(line) for line in prober.communicate(timeout=10)[0].split()]
         handle.stop(2.0)
     assert status == 200 and len(passed_names(reply)) > 1000
-    assert len(probes) >= 5 and max(probes) < min(1.0, took / 2), (max(probes), took, len(probes))
+    # blocked behind the decision, a probe would wait about all of it; on a shared 2-core machine one
+    # can wait half of it for the CPU alone (0.535 s of 1.07 s was seen while other jobs ran)
+    assert len(probes) >= 5 and max(probes) < min(1.0, 0.8 * took), (max(probes), took, len(probes))
