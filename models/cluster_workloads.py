@@ -14,7 +14,9 @@ For each ScaledObject with a trigger of type `external` or `external-push` whose
   ScaledObject's `minReplicaCount` (KEDA's default 0) and `maxReplicaCount` (100). The metadata
   keys `tee`, `cpu`, `memory`, `gpu`, `minReplicas` and `maxReplicas` override them when the
   workload is built (`workload_build.build_workload`). A `tee` weaker than what the template's
-  runtime class needs is refused: its pods would be turned away wherever the plan put them.
+  runtime class needs is refused: its pods would be turned away wherever the plan put them. So
+  is a `tee` the template does not ask for at all: its pods would show no TEE demand of their
+  own, so the extender could not enforce it whenever the plan does not cover them.
 
 The workload's key is the request's (`namespace/<metadata workload>`, as KEDA's calls name it),
 so the plan, KEDA's answers and the pods' `wattwise.io/workload` label (the workload name) agree;
@@ -33,7 +35,7 @@ from typing import Any
 
 from wattwise.models.admission import admitted_pod_spec, rules_from_pod_spec
 from wattwise.models.errors import InvalidInputError
-from wattwise.models.labels import pod_confidentiality
+from wattwise.models.labels import TEE_ANNOTATION, pod_confidentiality
 from wattwise.models.resources import Resources
 from wattwise.models.room import pod_request
 from wattwise.models.tee import Confidentiality
@@ -137,6 +139,11 @@ def _read(so: Mapping[str, Any], ref: tuple[str, str], index: int, metadata: Map
     except MetadataError as e:
         raise InvalidInputError(e.path.replace("scalerMetadata", where, 1), e.problem, e.hint) from None
     tee, _ = pod_confidentiality(template)
+    if request.tee is not None and request.tee.required and not tee.required:
+        raise InvalidInputError(f"{where}.tee", f"{request.tee.describe()} is asked here but not by the pod template: "
+                                "without a plan its pods carry no TEE demand the scheduler extender can enforce",
+                                f"set the template's runtimeClassName (e.g. kata-qemu-tdx) or its {TEE_ANNOTATION} "
+                                "annotation")
     if request.tee is not None and not _at_least(request.tee, tee):
         raise InvalidInputError(f"{where}.tee", f"{request.tee.describe()} is weaker than what the pod template's "
                                 f"runtimeClassName {pod_spec.get('runtimeClassName')} needs ({tee.describe()})",

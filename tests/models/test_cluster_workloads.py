@@ -134,3 +134,15 @@ def test_one_bad_scaled_object_never_stops_the_others():
                                             "does (give each ScaledObject its own `workload`)")
     assert left["retail/garbage"] == "spec.scaleTargetRef: must be an object with a kind and a name"
     assert left["retail/no-target"] == "spec.scaleTargetRef.name: is required"
+
+
+def test_a_tee_only_the_scaled_object_asks_for_is_refused():
+    """lobby-gpu's StatefulSet asks for no TEE; `tee: tdx` in its trigger alone would leave its pods
+    without a TEE demand of their own, which the extender enforces whatever the plan says."""
+    so = scaled_object("lobby-gpu")
+    so["spec"]["triggers"][0]["metadata"]["tee"] = "tdx"
+    got = read_workloads([so])
+    assert got.requests == () and dict(got.left_out)["retail/lobby-gpu"] == (
+        "spec.triggers[0].metadata.tee: tdx is asked here but not by the pod template: without a plan its pods carry "
+        "no TEE demand the scheduler extender can enforce (set the template's runtimeClassName (e.g. kata-qemu-tdx) "
+        "or its wattwise.io/tee annotation)")
