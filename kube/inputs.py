@@ -84,10 +84,11 @@ class ClusterInventory:
                 self._result = cluster_nodes(c.nodes.items(), c.pods.items(), c.runtime_classes.items(),
                                              fitted_curves=fitted, managed_workloads=managed, **self._kwargs)
                 self._key = key
-                if self._result.problems != self._reported:
-                    for problem in self._result.problems:
+                said = self._result.problems + self._result.tee_gaps
+                if said != self._reported:
+                    for problem in said:
                         log.warning("cluster nodes: %s", problem)
-                    self._reported = self._result.problems
+                    self._reported = said
             return self._result
 
     def node_classes(self) -> dict[str, NodeClass]:
@@ -115,8 +116,9 @@ class ClusterInventory:
             by_source[chosen.source.value] = by_source.get(chosen.source.value, 0) + 1
         curves = ", ".join(f"{n} from {s}" for s, n in sorted(by_source.items()))
         unmapped = sum(1 for z in result.zone_sources.values() if z.source.value == "unmapped")
+        gaps = f"; {'; '.join(result.tee_gaps)}" if result.tee_gaps else ""
         return (f"{len(result.nodes)} nodes of {len(result.node_classes)} classes from the Kubernetes API "
-                f"(power curves: {curves or 'none'}; {unmapped} node(s) in no known grid zone)")
+                f"(power curves: {curves or 'none'}; {unmapped} node(s) in no known grid zone{gaps})")
 
 
 class ClusterWorkloadSource:

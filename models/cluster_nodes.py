@@ -13,6 +13,9 @@
 - A node, pod or RuntimeClass that cannot be read is left out and reported in `problems`, one line
   each; the rest are read as usual. Nodes that share a class name but not their hardware (an
   instance type with TDX enabled on some nodes only) get classes of their own: `name`, `name-2`, ...
+- `tee_gaps`: Confidential Containers RuntimeClasses whose `scheduling.nodeSelector` does not keep
+  their pods on nodes with their TEE (`labels.runtime_class_tee_gaps`), so nothing holds the TEE
+  rule while the scheduler extender does not.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from wattwise.models.cluster import Node, NodeClass
 from wattwise.models.errors import InvalidInputError
 from wattwise.models.grid_zone import GridZone, resolve_grid_zone
-from wattwise.models.labels import DEFAULT_MAPPING, MANAGED_LABEL, LabelMapping, node_from_k8s
+from wattwise.models.labels import DEFAULT_MAPPING, MANAGED_LABEL, LabelMapping, node_from_k8s, runtime_class_tee_gaps
 from wattwise.models.power_curve import PowerCurve
 from wattwise.models.power_source import ChosenCurve, MeasuredCurve, choose_power_curve, cpu_generation
 from wattwise.models.resources import Resources
@@ -42,6 +45,7 @@ class ClusterNodes:
     zone_sources: Mapping[str, GridZone]      # node name -> its grid zone and where that came from
     runtime_overheads: Mapping[str, Resources]   # RuntimeClass name -> overhead.podFixed
     problems: tuple[str, ...]                 # one line per node, pod or RuntimeClass left out
+    tee_gaps: tuple[str, ...] = ()            # CoCo RuntimeClasses whose node selector lacks their TEE
 
 
 def cluster_nodes(nodes_json: Iterable[Mapping[str, Any]], pods_json: Iterable[Mapping[str, Any]],
@@ -55,6 +59,7 @@ def cluster_nodes(nodes_json: Iterable[Mapping[str, Any]], pods_json: Iterable[M
     (`namespace/name`) of the workloads being planned; a labelled pod of any other workload counts
     as another tenant's. None: every labelled pod is WattWise's."""
     problems: list[str] = []
+    runtime_classes_json = tuple(runtime_classes_json)
     overheads = _overheads(runtime_classes_json, problems)
     read: list[tuple[Node, NodeClass, dict[str, str]]] = []
     for obj in sorted(nodes_json, key=_name):
@@ -90,7 +95,8 @@ def cluster_nodes(nodes_json: Iterable[Mapping[str, Any]], pods_json: Iterable[M
         zones[node.name] = zone
         nodes.append(replace(node, node_class=name, zone=zone.zone, reserved=reserved.get(node.name, Resources()),
                              per_node_reserved=per_node.get(node.name, Resources())))
-    return ClusterNodes(classes, tuple(nodes), sources, zones, overheads, tuple(problems))
+    return ClusterNodes(classes, tuple(nodes), sources, zones, overheads, tuple(problems),
+                        tuple(runtime_class_tee_gaps(runtime_classes_json, mapping)))
 
 
 def _overheads(runtime_classes: Iterable[Mapping[str, Any]], problems: list[str]) -> dict[str, Resources]:

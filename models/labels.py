@@ -15,7 +15,7 @@ No Kubernetes client here: the adapters hand over `obj.to_dict()` or raw API JSO
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -202,3 +202,36 @@ def pod_resources(pod: Mapping[str, Any]) -> Resources:
     if overhead:
         total = total + Resources(parse_cpu_m(overhead.get("cpu", "0")), parse_memory_mib(overhead.get("memory", "0")))
     return total
+
+
+RUNTIME_CLASS_SELECTORS_DOC = "deploy/examples/runtimeclass-tee-selectors/"
+
+
+def runtime_class_tee_gaps(runtime_classes: Iterable[Mapping[str, Any]],
+                           mapping: LabelMapping = DEFAULT_MAPPING) -> list[str]:
+    """One line per Confidential Containers RuntimeClass whose `scheduling.nodeSelector` does not
+    keep its pods on nodes with its TEE: what holds the TEE rule when the scheduler extender does
+    not (down, or skipped as `ignorable`). kata-deploy's classes select only
+    `katacontainers.io/kata-runtime`, which TEE and non-TEE Kata nodes alike carry."""
+    gaps = []
+    for rc in runtime_classes:
+        name = str((rc.get("metadata") or {}).get("name") or "")
+        needed = confidentiality_from_runtime_class(name)
+        if needed is None or not needed.required:
+            continue
+        selector = ((rc.get("scheduling") or {}).get("nodeSelector")) or {}
+        missing = sorted({kind.value for option in needed.any_of for kind in option
+                          if not _selects(kind, selector, mapping)})
+        if missing or len(needed.any_of) > 1:
+            gaps.append(f"RuntimeClass {name}: scheduling.nodeSelector does not select nodes with "
+                        f"{' and '.join(missing) or needed.describe()}, so while the scheduler extender is down or "
+                        f"skipped (ignorable) its pods can land on nodes without it; add the TEE's node label "
+                        f"({RUNTIME_CLASS_SELECTORS_DOC})")
+    return gaps
+
+
+def _selects(kind: TeeKind, selector: Mapping[str, Any], mapping: LabelMapping) -> bool:
+    if kind is TeeKind.NVIDIA_CC:
+        return str(selector.get(mapping.cc_mode_label, "")).lower() == "on"
+    labels = (*mapping.tee_ready_labels.get(kind, ()), *mapping.tee_labels.get(kind, ()))
+    return any(_truthy(str(selector.get(k, ""))) for k in labels)
