@@ -386,13 +386,18 @@ def _build(args, cluster=None, pods=None, events=None):
         from wattwise.models.snapshot import PlannerSettings
         from wattwise.scaler.refresher import RefresherSettings
 
-        inventory, registry, source = _cluster_inputs(args, cluster, models)
+        carbon = carbon_source(None, args.carbon_config, args.carbon_static)
+        try:
+            inventory, registry, source = _cluster_inputs(args, cluster, models, _provider_name(carbon))
+        except BaseException:
+            from wattwise.scaler.carbon import close as close_carbon
+            close_carbon(carbon)          # its worker, if it started one: nothing is left running
+            raise
         common["rollout"] = Rollout(deletion_cost_set=bool(getattr(args, "set_deletion_cost", False)),
                                     target_kind=lambda key: source.current().kinds.get(key))
         settings = plan_clock(RefresherSettings(interval_s=args.refresh_s, objective=Objective(args.objective or "energy"),
                                                 planner=PlannerSettings(), network=args.network), args)
-        scaler = build_scaler(inventory=inventory, carbon=carbon_source(None, args.carbon_config, args.carbon_static),
-                              catalogue_by_key=registry.bases, settings=settings, registry=registry,
+        scaler = build_scaler(inventory=inventory, carbon=carbon, catalogue_by_key=registry.bases, settings=settings, registry=registry,
                               models=models, replica_fps=_replica_fps(args, cluster), **common)
         if events is not None:
             from wattwise.kube.events import ReplicaEvents
@@ -499,17 +504,37 @@ def _demand_port(args):
     return _NoPrometheus()
 
 
-def _cluster_inputs(args, cluster, models):
-    """The refresher's node inventory and workloads, read from the cluster's stores."""
+# Providers whose regions are not Electricity Maps' zone keys (WattTime: CAISO_NORTH; the
+# carbon-aware-sdk: Azure's eastus; the UK API: its own regions), which the bundled cloud-region
+# table gives: sent to them, such a key is refused, and the node gets the conservative default.
+OWN_REGION_NAMES = frozenset({"watttime", "carbon-aware-sdk", "uk-carbon-intensity"})
+
+
+def _provider_name(carbon) -> str:
+    return str(getattr(getattr(carbon, "provider", None), "name", "") or "")
+
+
+def _cluster_inputs(args, cluster, models, provider: str = ""):
+    """The refresher's node inventory and workloads, read from the cluster's stores. `provider`:
+    the carbon provider's name; one that names regions its own way does without the bundled
+    cloud-region table (its keys are Electricity Maps zones): nodes are mapped by the
+    wattwise.io/grid-zone label or --grid-zone-map only."""
     from wattwise.kube.inputs import ClusterInventory, ClusterWorkloadSource, scaler_address_matcher
     from wattwise.scaler.cluster_registry import ClusterRegistry
     from wattwise.telemetry.grid_zones import bundled_cloud_regions, bundled_measured_curves, load_user_map
+
+    cloud_regions = bundled_cloud_regions()
+    if provider in OWN_REGION_NAMES:
+        cloud_regions = {}
+        log.info("carbon from %s, which names its regions its own way: the bundled cloud-region table (Electricity "
+                 "Maps zones) is not used; give each node its %s region with the wattwise.io/grid-zone label or "
+                 "--grid-zone-map (nodes without one count at the provider's default intensity)", provider, provider)
 
     source = ClusterWorkloadSource(cluster, scaler_address_matcher(args.scaler_service, _own_namespace(args)))
     registry = ClusterRegistry(source)
     inventory = ClusterInventory(
         cluster, user_zone_map=load_user_map(args.grid_zone_map) if args.grid_zone_map else None,
-        cloud_regions=bundled_cloud_regions(), measured_curves=bundled_measured_curves(),
+        cloud_regions=cloud_regions, measured_curves=bundled_measured_curves(),
         fitted_curves=(lambda: models.current().node_power) if models is not None else None,
         managed_workloads=lambda: frozenset(r.workload_key for r in source.current().requests))
     return inventory, registry, source
