@@ -40,6 +40,9 @@ class _Search:
         self.w_of, self.g_of = p.pair_workload.tolist(), p.pair_group.tolist()
         self.cap, self.a, self.b, self.e = p.cap.tolist(), p.a_w.tolist(), p.b_w.tolist(), p.e_w.tolist()
         self.prev, self.copies = [int(v) for v in p.prev], p.copies.tolist()
+        self.demand, self.headroom = p.demand.tolist(), p.headroom.tolist()
+        self.floor, self.max_r = p.floor.tolist(), p.max_r.tolist()
+        self.unmet_penalty, self.floor_penalty = float(p.unmet_penalty), p.floor_penalty
         for q, k in enumerate(self.x):
             if k:
                 self._add_use(q, k)
@@ -71,11 +74,12 @@ class _Search:
         return self.on_w[g] * v + self.wake_w[g] * (n - v)
 
     def workload_cost(self, w: int, x=None) -> float:
-        p, x = self.p, x if x is not None else self.x
+        x = x if x is not None else self.x
         pairs = self.pairs_of_w[w]
         capacity = sum(self.cap[q] * x[q] for q in pairs)
-        left = min(p.demand[w], capacity / (1 + p.headroom[w]))
-        cost = p.unmet_penalty * (p.demand[w] - left)
+        demand = self.demand[w]
+        left = min(demand, capacity / (1 + self.headroom[w]))
+        cost = self.unmet_penalty * (demand - left)
         count = 0
         for q in pairs:   # frames go to the cheapest replicas first
             k = x[q]
@@ -84,7 +88,7 @@ class _Search:
                 left -= take
                 count += k
                 cost += self.a[q] * k + self.e[q] * max(0, k - self.prev[q]) + self.b[q] * take
-        return cost + p.floor_penalty * max(0.0, p.floor[w] - count)
+        return cost + self.floor_penalty * max(0.0, self.floor[w] - count)
 
     # -- room -------------------------------------------------------------------------------------
     def fits(self, g: int) -> bool:
@@ -108,14 +112,14 @@ class _Search:
         """Add replicas of w on room already counted until its demand (with headroom) and floor
         are met: each step takes the pair that covers the rest cheapest per frame. False when
         the room runs out first."""
-        p, pairs = self.p, self.pairs_of_w[w]
-        need_fps, h = (1 + p.headroom[w]) * p.demand[w], 1 + p.headroom[w]
+        pairs = self.pairs_of_w[w]
+        need_fps, h = (1 + self.headroom[w]) * self.demand[w], 1 + self.headroom[w]
         while True:
             deficit = need_fps - sum(self.cap[q] * self.x[q] for q in pairs)
             count = sum(self.x[q] for q in pairs)
-            if deficit <= 1e-6 and count >= p.floor[w]:
+            if deficit <= 1e-6 and count >= self.floor[w]:
                 return True
-            budget = int(p.max_r[w]) - count
+            budget = int(self.max_r[w]) - count
             best, best_k, best_cost = -1, 0, math.inf
             for q in pairs if budget > 0 else ():
                 fit = min(self.free_copies(q), budget)
