@@ -25,47 +25,65 @@ def solve_greedy(p: MilpProblem) -> MilpSolution:
     orders = [np.argsort(-p.demand, kind="stable"),
               np.lexsort((-p.demand, options)),
               np.lexsort((options, -p.demand * p.cpu_m))]
-    return min((_greedy(p, order) for order in orders), key=lambda s: s.objective)
+    pairs_of = _pairs_by_preference(p)
+    return min((_greedy(p, order, pairs_of) for order in orders), key=lambda s: s.objective)
 
 
-def _greedy(p: MilpProblem, order) -> MilpSolution:
-    P = len(p.pair_workload)
-    count = (p.on_count + p.off_count).astype(int)
-    x = np.zeros(P, dtype=int)
-    nodes = np.array(p.on_min, dtype=int)
-    used = np.zeros((len(count), 3))
-    room = np.stack([p.room_cpu_m, p.room_mem_mib, p.room_gpu], axis=1)
-    need_r = np.stack([p.cpu_m, p.mem_mib, p.gpu], axis=1)
+def _pairs_by_preference(p: MilpProblem) -> list[list[int]]:
+    """Per workload, its pairs in the order the greedy fills them: cheapest per frame (start-up
+    counted), then most of its replicas running there, then the busiest group; the same for every
+    workload order, so worked out once."""
     per_frame = (p.a_w + p.b_w * p.cap + p.on_w[p.pair_group] / np.maximum(p.copies, 1)) / np.maximum(p.cap, 1e-9)
     startup = _startup_per_frame(p)
     busy = running_in_groups(p)
-    for w in order:
+    out = []
+    for w in range(len(p.demand)):
         pairs = np.where(p.pair_workload == w)[0]
-        pairs = pairs[np.lexsort((pairs, -busy[p.pair_group[pairs]], -p.prev[pairs], per_frame[pairs] + startup[pairs]))]
-        need_fps = (1 + p.headroom[w]) * p.demand[w]
-        need_n = p.floor[w]
-        budget = int(p.max_r[w])
+        out.append(pairs[np.lexsort((pairs, -busy[p.pair_group[pairs]], -p.prev[pairs],
+                                     per_frame[pairs] + startup[pairs]))].tolist())
+    return out
+
+
+def _greedy(p: MilpProblem, order, pairs_of: list[list[int]]) -> MilpSolution:
+    """One greedy pass in `order`, on plain Python numbers: a pass makes thousands of tiny steps,
+    where numpy's per-element overhead would cost more than the arithmetic (the same IEEE
+    operations in the same order, so the same plan)."""
+    count = (p.on_count + p.off_count).astype(int).tolist()
+    x = [0] * len(p.pair_workload)
+    nodes = np.array(p.on_min, dtype=int).tolist()
+    used = [[0.0, 0.0, 0.0] for _ in count]
+    room = np.stack([p.room_cpu_m, p.room_mem_mib, p.room_gpu], axis=1).tolist()
+    need_r = np.stack([p.cpu_m, p.mem_mib, p.gpu], axis=1).tolist()
+    cap, copies, group = p.cap.tolist(), p.copies.tolist(), p.pair_group.tolist()
+    headroom, demand, floor, max_r = p.headroom.tolist(), p.demand.tolist(), p.floor.tolist(), p.max_r.tolist()
+    for w in order.tolist():
+        need_fps = (1 + headroom[w]) * demand[w]
+        need_n = floor[w]
+        budget = int(max_r[w])
         r = need_r[w]
-        for q in pairs:
-            g = p.pair_group[q]
+        needs = [k for k in range(3) if r[k] > 0]
+        for q in pairs_of[w]:
+            g = group[q]
+            room_g, used_g = room[g], used[g]
             while (need_fps > 1e-9 or need_n > 0) and budget > 0:
-                wanted = max(math.ceil(need_fps / p.cap[q] - 1e-9), int(need_n), 1)
+                wanted = max(math.ceil(need_fps / cap[q] - 1e-9), int(need_n), 1)
                 # how many fit on the group's nodes now
-                with_room = [(room[g, k] * nodes[g] - used[g, k]) // r[k] for k in range(3) if r[k] > 0]
-                fit = int(min(with_room)) if with_room else wanted
-                fit = min(fit, int(p.copies[q] * nodes[g] - x[q]), wanted, budget)
+                fit = int(min([(room_g[k] * nodes[g] - used_g[k]) // r[k] for k in needs])) if needs else wanted
+                fit = min(fit, int(copies[q] * nodes[g] - x[q]), wanted, budget)
                 if fit <= 0:
                     if nodes[g] >= count[g]:
                         break
                     nodes[g] += 1
                     continue
                 x[q] += fit
-                used[g] += r * fit
-                need_fps -= p.cap[q] * fit
+                for k in range(3):
+                    used_g[k] += r[k] * fit
+                need_fps -= cap[q] * fit
                 need_n -= fit
                 budget -= fit
-    v = np.minimum(nodes, p.on_count.astype(int))
-    return evaluate(p, x, v, nodes - v, status="greedy")
+    nodes_a = np.array(nodes, dtype=int)
+    v = np.minimum(nodes_a, p.on_count.astype(int))
+    return evaluate(p, np.array(x, dtype=int), v, nodes_a - v, status="greedy")
 
 
 def _startup_per_frame(p: MilpProblem) -> np.ndarray:
