@@ -56,6 +56,7 @@ class _Search:
         # replicas the previous plan ran in each group, any workload: ties go to busy groups
         self.busy = running_in_groups(p).tolist()
         # each workload's pairs that ran replicas, most first (`milp.kept_running`'s order)
+        self._evict: dict[int, list[int]] = {}   # per group, `_eviction_order`
         self.stay_order = [sorted((q for q in pairs if self.prev[q] > 0), key=lambda q: (-self.prev[q], q))
                            for pairs in self.pairs_of_w]
 
@@ -169,6 +170,16 @@ class _Search:
                 self.change(q, k - self.x[q])
         return False
 
+    def _eviction_order(self, g: int) -> list[int]:
+        """The group's pairs, biggest replicas first (fewest moves to free a node's worth of
+        room): fixed for the search, so sorted once per group."""
+        order = self._evict.get(g)
+        if order is None:
+            room = self.room[g]
+            size = {q: sum(self.need[self.w_of[q]][i] / max(room[i], 1.0) for i in range(3)) for q in self.pairs_of_g[g]}
+            order = self._evict[g] = sorted(self.pairs_of_g[g], key=lambda q: (-size[q], q))
+        return order
+
     def close_node(self, g: int) -> bool:
         if self.nodes[g] <= self.on_min[g]:
             return False
@@ -178,10 +189,7 @@ class _Search:
         saved_x, saved_use = list(self.x), [list(u) for u in self.use]
         touched = set()
         self.nodes[g] -= 1
-        room = self.room[g]
-        # evict the biggest replicas first: fewest moves to free a node's worth of room
-        size = {q: sum(self.need[self.w_of[q]][i] / max(room[i], 1.0) for i in range(3)) for q in self.pairs_of_g[g]}
-        for q in sorted(self.pairs_of_g[g], key=lambda q: (-size[q], q)):
+        for q in self._eviction_order(g):
             while self.x[q] > 0 and not self.fits(g):
                 self.change(q, -1)
                 touched.add(self.w_of[q])
