@@ -82,4 +82,5 @@ class Node:
 
     @property
     def free(self) -> Resources:
-        return self.allocatable - self.reserved - self.per_node_reserved
+        a, r, d = self.allocatable, self.reserved, self.per_node_reserved   # one Resources, not two
+        return Resources(a.cpu_m - r.cpu_m - d.cpu_m, a.memory_mib - r.memory_mib - d.memory_mib, a.gpu - r.gpu - d.gpu)

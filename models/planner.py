@@ -127,15 +127,16 @@ def _build_problem(snapshot, groups, demand, models, eligible):
     rows = []  # (w, g, cap, a, b, e, prev, copies)
     group_of = {n.name: g.index for g in groups for n in g.nodes}
     for wi, w in enumerate(wl):
+        key = w.key
         prev_by_group: dict[int, int] = {}   # replicas the previous plan placed in each group
-        for name, count in snapshot.state.placements.get(w.key, {}).items():
+        for name, count in snapshot.state.placements.get(key, {}).items():
             gi = group_of.get(name)
             if gi is not None:
                 prev_by_group[gi] = prev_by_group.get(gi, 0) + count
         for g in groups:
-            model = models[(w.key, g.node_class.name)]
-            if not eligible[(w.key, g.index)]:
+            if not eligible[(key, g.index)]:
                 continue
+            model = models[(key, g.node_class.name)]
             copies = w.footprint.max_copies_in(g.free_per_node)
             if copies <= 0:
                 continue
@@ -360,17 +361,20 @@ def _assemble(snapshot, groups, demand, models, eligible, by_node, not_packed, a
     pinned = {n.name for g in groups if g.pinned for n in g.nodes}
     active_nodes = active | pinned
     ci = {z: zone_intensity(snapshot, z) for z in {n.zone for n in snapshot.nodes}}
+    idle_sleep_w = {name: (cls.idle_w, cls.power.sleep_w) for name, cls in snapshot.node_classes.items()}
     node_power = {}
     for n in snapshot.nodes:
-        cls = snapshot.node_classes[n.node_class]
-        node_power[n.name] = cls.idle_w if n.name in active_nodes else cls.power.sleep_w
+        node_power[n.name] = idle_sleep_w[n.node_class][0 if n.name in active_nodes else 1]
     plans = {}
     placements = []
     weights = zone_weights(snapshot, set(ci))
     states = _StateBuckets(groups, active_nodes)
     tees: dict[frozenset, tuple[str, ...]] = {}   # TEE kinds as a placement lists them, once per set
+    described: dict = {}                           # each confidentiality as said, once per plan
     for w in snapshot.workloads:
-        confidential = w.confidentiality.describe()
+        confidential = described.get(w.confidentiality)
+        if confidential is None:
+            confidential = described[w.confidentiality] = w.confidentiality.describe()
         d = demand[w.key]
         fps = d.fps
         nodes_count = {k: v for k, v in by_node[w.key].items() if v > 0}
