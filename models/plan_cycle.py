@@ -132,7 +132,7 @@ class PlanCycle:
         configured = {key for key, _ in x.configured}
         measured_fps = np.array([np.nan if w.key in configured else f for w, f in zip(workloads, now_fps)])
         expected, lead = self._forecast(now_s, workloads, x.node_classes, measured_fps)
-        workloads = [replace(w, demand=replace(w.demand, expected_fps=float(e), lead_s=float(ld)))
+        workloads = [w.with_demand(replace(w.demand, expected_fps=float(e), lead_s=float(ld)))
                      if np.isfinite(e) else w for w, e, ld in zip(workloads, expected, lead)]
         snapshots = [build_snapshot(now_s, x.node_classes, x.nodes, workloads, models=x.models.by_pair,
                                     carbon=x.carbon, objective=objective, settings=s.planner)
@@ -212,7 +212,8 @@ class PlanCycle:
     def _forecast(self, now_s: float, workloads, classes, now_fps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pre-warming: learn this refresh's demand and say what is expected a start-up ahead."""
         keys = [w.key for w in workloads]
-        lead = [startup_lead_s(w, list(classes.values())) for w in workloads]
+        classes = list(classes.values())
+        lead = [startup_lead_s(w, classes) for w in workloads]
         if self._forecaster is None:
             self._forecaster = DemandForecaster(keys, lead, self.settings.forecast)
         else:

@@ -268,7 +268,7 @@ class PlanCache:
 
     def pairs(self, snapshot: Snapshot, groups: list) -> tuple[dict, dict]:
         """(models, eligible) as `_pair_models` and `eligibility` give them."""
-        workloads = tuple(replace(w, demand=_NO_DEMAND) for w in snapshot.workloads)
+        workloads = tuple(w.with_demand(_NO_DEMAND) for w in snapshot.workloads)
         last = self._pairs_key
         hit = (last is not None and last[0] is groups and last[1] == workloads
                and (last[2] is snapshot.models or last[2] == snapshot.models))

@@ -30,7 +30,7 @@ NaN (no trustworthy value then: the planner does not add untrustworthy demand to
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -71,7 +71,7 @@ class PlanInputs:
         nodes' part, `nodes_part(snapshot)`, when the caller kept it for these very nodes."""
         return cls(models_version=models_version, configured=configured,
                    capacities=tuple(sorted((pair, m.capacity_fps) for pair, m in snapshot.models.items())),
-                   workloads=tuple(replace(w, demand=Demand()) for w in snapshot.workloads),
+                   workloads=tuple(w.with_demand(_NO_DEMAND) for w in snapshot.workloads),
                    untrusted=tuple(w.key for w in snapshot.workloads if not w.demand.trustworthy),
                    nodes=nodes if nodes is not None else nodes_part(snapshot))
 
@@ -92,6 +92,9 @@ class PlanInputs:
             lowered = any(pair not in before or cap < before[pair] for pair, cap in now.capacities)
             return "capacity-corrected" if lowered else "capacity-correction-expired"
         return ""
+
+
+_NO_DEMAND = Demand()
 
 
 def nodes_part(snapshot: Snapshot) -> tuple:

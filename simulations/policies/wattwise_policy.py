@@ -111,7 +111,7 @@ class WattwisePolicy(Policy):
         cm, st = ctx.cm, ctx.st
         powered = (st.node_state == ON) | (st.node_state == WAKING)
         demand = ctx.demand_fps
-        workloads = [replace(cm.snapshot.workloads[w], demand=Demand(total_fps=float(demand[w])))
+        workloads = [cm.snapshot.workloads[w].with_demand(Demand(total_fps=float(demand[w])))
                      for w in self._workload_order]
         unbound = {wl.key: int(st.pending[w]) for w, wl in enumerate(cm.snapshot.workloads)}
         return CycleInputs(ctx.now_s, cm.snapshot.node_classes, cm.powered_nodes.nodes(powered),
