@@ -38,18 +38,24 @@ def node_costs(snapshot: Snapshot, workload: Workload, node_names, active_nodes=
     weights = weights if weights is not None else zone_weights(snapshot, {n.zone for n in snapshot.nodes})
     out = []
     model_cache = dict(models) if models is not None else {}
+    per_class: dict[str, tuple] = {}   # node class -> (class, model, joules per frame at capacity)
     for name in node_names:
         node = by_name.get(name)
         if node is None:
             continue
-        cls = snapshot.node_classes[node.node_class]
-        if cls.name not in model_cache:
-            model_cache[cls.name] = snapshot.model(workload, cls)
-        model = model_cache[cls.name]
-        if model is None or model.capacity_fps <= 0:
+        known = per_class.get(node.node_class)
+        if known is None:
+            cls = snapshot.node_classes[node.node_class]
+            if cls.name not in model_cache:
+                model_cache[cls.name] = snapshot.model(workload, cls)
+            model = model_cache[cls.name]
+            usable = model is not None and model.capacity_fps > 0
+            known = per_class[node.node_class] = (cls, model, model.replica_power_w(model.capacity_fps)
+                                                  / model.capacity_fps if usable else None)
+        cls, model, j = known
+        if j is None:
             continue
         cap = model.capacity_fps
-        j = model.replica_power_w(cap) / cap
         awake = name in active_nodes or node.reserved.cpu_m > 0
         if not awake:
             if node.powered_on:   # awake but idle-able: keeping it on for this replica costs its idle
