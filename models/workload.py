@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from wattwise.models.admission import NO_RULES, PlacementRules
 from wattwise.models.errors import InvalidInputError
@@ -81,8 +82,10 @@ class Workload:
         new.__dict__.update(self.__dict__, demand=demand)
         return new
 
-    @property
+    @cached_property
     def key(self) -> str:
+        """`namespace/name`, formed once per object (read ~1,000 times a plan); not a field, so
+        equality, hashing and `replace` are as before."""
         return f"{self.namespace}/{self.name}"
 
     @property
