@@ -167,15 +167,26 @@ def pod_fps_while_dropping(fps_metric: str, drop_metric: str, window_s: float, d
             f"[{_duration(window_s)}:{_duration(step_s)}])")
 
 
+def ksm_pod(vector: str) -> str:
+    """kube-state-metrics' pod series with the pod's own `namespace` and `pod`, however it was
+    scraped: with `honor_labels` (kube-prometheus) they are as written; without it (a ServiceMonitor's
+    default) Prometheus renamed them `exported_namespace`/`exported_pod` and put the scrape target's
+    (kube-state-metrics' own pod) in their place, so every pod would look like that one. An empty
+    `exported_*` (honor_labels) matches no `(.+)` and leaves the label as it is."""
+    relabelled = f'label_replace({vector}, "namespace", "$1", "exported_namespace", "(.+)")'
+    return f'label_replace({relabelled}, "pod", "$1", "exported_pod", "(.+)")'
+
+
 def pod_info(range_s: float) -> str:
     """Pod to node, for every pod seen in the range (one instant answer: no time)."""
-    return f'max by (namespace, pod, node) (max_over_time(kube_pod_info{{node!=""}}[{_duration(range_s)}]))'
+    selected = 'max_over_time(kube_pod_info{node!=""}[' + _duration(range_s) + "])"
+    return f"max by (namespace, pod, node) ({ksm_pod(selected)})"
 
 
 def pod_nodes(only_pods_of: tuple[str, str, str] | None = None, seen_within_s: float = 3600) -> str:
     """For a range query: the node kube-state-metrics places each pod on, at each step, so a pod
     rescheduled onto another node (a StatefulSet pod, a reused name) is placed sample by sample."""
-    query = 'max by (namespace, pod, node) (kube_pod_info{node!=""})'
+    query = "max by (namespace, pod, node) (" + ksm_pod('kube_pod_info{node!=""}') + ")"
     if only_pods_of:
         query = _only_pods(query, only_pods_of, "namespace", "pod", seen_within_s)
     return query
@@ -183,7 +194,8 @@ def pod_nodes(only_pods_of: tuple[str, str, str] | None = None, seen_within_s: f
 
 def pod_labels(label_key: str, range_s: float) -> str:
     name = ksm_label_name(label_key)
-    return f'max by (namespace, pod, {name}) (max_over_time(kube_pod_labels{{{name}!=""}}[{_duration(range_s)}]))'
+    selected = f'max_over_time(kube_pod_labels{{{name}!=""}}[{_duration(range_s)}])'
+    return f"max by (namespace, pod, {name}) ({ksm_pod(selected)})"
 
 
 def node_labels(range_s: float) -> str:

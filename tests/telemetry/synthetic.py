@@ -211,7 +211,7 @@ MOVE_GAP_S = 60.0  # the StatefulSet pod is recreated on the other node a minute
 
 
 def generate_moving(schema: str, start_s: float, duration_s: float, *, kepler_instance: str = "node",
-                    seed: int = 11, block_s: float = 300.0) -> tuple[str, dict]:
+                    seed: int = 11, block_s: float = 300.0, ksm_honor_labels: bool = True) -> tuple[str, dict]:
     """A StatefulSet pod `detector-0` on node-a1 (intel-amx-tdx) for the first half, then, after
     MOVE_GAP_S, on node-b1 (amd-sev-snp): same name, new UID. On A it serves many frames at little
     power per frame, on B fewer at more, so lumping both halves into one pair would show power
@@ -221,6 +221,10 @@ def generate_moving(schema: str, start_s: float, duration_s: float, *, kepler_in
     minutes as `state="terminated"` (a frozen counter). Kepler 0.9 places it by `instance`: the
     node name (`kepler_instance="node"`, as Kepler's ServiceMonitor relabels it) or the exporter's
     address (`"address"`), when only kube_pod_info can say where the pod was.
+
+    `ksm_honor_labels` False: kube-state-metrics scraped as a ServiceMonitor does by default,
+    without honor_labels: its pod series keep the scrape target's `namespace`, `pod` (its own pod)
+    and `service`, and the pods' own are renamed `exported_namespace`/`exported_pod`.
 
     Returns OpenMetrics text and {"mid_s", "moved_s", "end_s", "start_s", "delivered": {(node): (t, fps)}}.
     """
@@ -233,6 +237,11 @@ def generate_moving(schema: str, start_s: float, duration_s: float, *, kepler_in
     lines: dict[str, tuple[str, list[str]]] = {}
 
     def add(family, kind, name, labels, values, times):
+        if family in ("kube_pod_info", "kube_pod_labels") and not ksm_honor_labels:
+            labels = {**{k: v for k, v in labels.items() if k not in ("namespace", "pod")},
+                      "exported_namespace": labels["namespace"], "exported_pod": labels["pod"],
+                      "namespace": "monitoring", "pod": "kube-state-metrics-6d4f7b9c8-x2kqp",
+                      "service": "kube-state-metrics", "endpoint": "http-metrics"}
         lab = ",".join(f'{k}="{v}"' for k, v in labels.items())
         lines.setdefault(family, (kind, []))[1].extend(
             f"{name}{{{lab}}} {v:.6f} {ts:.3f}" for ts, v in zip(times, values))

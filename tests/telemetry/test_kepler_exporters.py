@@ -26,12 +26,19 @@ def max_relative_error(model, workload, node_class, fps_lo, fps_hi):
     return float(np.max(np.abs(np.array([model.power.power_w(f) for f in grid]) - truth) / truth))
 
 
-@pytest.mark.parametrize("schema, kepler_instance", [("0.10", "node"), ("0.9", "node"), ("0.9", "address")],
-                         ids=["0.10-node_name", "0.9-instance-relabelled", "0.9-instance-address+kube_pod_info"])
-def test_a_pod_rescheduled_onto_another_node_class_fits_both_pairs(schema, kepler_instance, prometheus_factory,
+@pytest.mark.parametrize("schema, kepler_instance, honor", [
+    ("0.10", "node", True), ("0.9", "node", True), ("0.9", "address", True), ("0.9", "address", False)],
+    ids=["0.10-node_name", "0.9-instance-relabelled", "0.9-instance-address+kube_pod_info",
+         "0.9-instance-address+kube_pod_info-without-honor_labels"])
+def test_a_pod_rescheduled_onto_another_node_class_fits_both_pairs(schema, kepler_instance, honor, prometheus_factory,
                                                                    tmp_path):
+    """Without honor_labels (a ServiceMonitor's default) kube-state-metrics' series name its own
+    pod in `namespace`/`pod` and the pod they describe in exported_*: read as written, no pod
+    would be placed."""
     start_s, duration_s = window(4)
-    text, truth = generate_moving(schema, start_s, duration_s, kepler_instance=kepler_instance)
+    text, truth = generate_moving(schema, start_s, duration_s, kepler_instance=kepler_instance,
+                                  ksm_honor_labels=honor)
+    assert ('exported_pod="detector-0"' in text) is not honor
     prom = prometheus_factory(text)
     source = PrometheusPowerFpsSource(PrometheusClient(prom.url))
 

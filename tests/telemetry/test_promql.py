@@ -44,7 +44,8 @@ def test_ksm_label_name_sanitises_like_kube_state_metrics():
     assert promql.ksm_label_name("feature.node.kubernetes.io/cpu-security.tdx.enabled") == \
         "label_feature_node_kubernetes_io_cpu_security_tdx_enabled"
     assert promql.pod_labels("app.kubernetes.io/name", 3600).startswith(
-        "max by (namespace, pod, label_app_kubernetes_io_name) (max_over_time(kube_pod_labels{")
+        "max by (namespace, pod, label_app_kubernetes_io_name) (label_replace(label_replace(max_over_time("
+        "kube_pod_labels{label_app_kubernetes_io_name!=\"\"}[3600s]), \"namespace\", \"$1\", \"exported_namespace\"")
 
 
 def test_zone_value_cannot_break_out_of_quotes():
