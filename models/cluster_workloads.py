@@ -118,6 +118,14 @@ def _our_trigger(so: Mapping[str, Any], is_ours: Callable[[str], bool]) -> tuple
     if len(ours) > 1:
         raise InvalidInputError("spec.triggers", f"{len(ours)} triggers point at this WattWise "
                                 f"(indexes {', '.join(str(i) for i, _ in ours)})", "keep one")
+    if ours:
+        index = ours[0][0]
+        metric_type = so["spec"]["triggers"][index].get("metricType")
+        if metric_type not in (None, "", "AverageValue"):
+            # the answer is the replicas wanted against a target of 1 per pod; with Value the HPA
+            # multiplies it by the ready pods (4 ready x 4 planned asks for 16, then more)
+            raise InvalidInputError(f"spec.triggers[{index}].metricType", f"{metric_type!r} multiplies WattWise's "
+                                    "answer by the pods ready", "leave it out or set AverageValue, its default")
     return ours[0] if ours else None
 
 

@@ -105,12 +105,14 @@ class ClusterRegistry:
     def touch(self, request: ScalerRequest) -> bool:
         """A KEDA call: answered only for a workload a ScaledObject in the cluster asks for."""
         index = self._indexed()
-        if request.workload_key in index.workloads:
-            return False
+        # a ScaledObject left out (one naming a workload another ScaledObject already names, say)
+        # is refused even when its workload is planned: that plan is for the other one's pods
         why = index.left_out.get(f"{request.scaled_object_namespace}/{request.scaled_object}", "")
         if why:
             raise MetadataError("workload", f"ScaledObject {request.scaled_object_namespace}/{request.scaled_object} "
                                             f"is left out of the plan: {why}")
+        if request.workload_key in index.workloads:
+            return False
         if not self._source.synced:
             raise MetadataError("workload", f"workload {request.workload_key} is not known yet: the ScaledObjects "
                                             "have not been listed from the API server (is KEDA installed, and may "

@@ -6,14 +6,17 @@ tests can call them too.
 
 from __future__ import annotations
 
+import logging
 from typing import Callable, Mapping
 
-from wattwise.models.trigger_metadata import ScalerRequest
+from wattwise.models.trigger_metadata import MetadataError, ScalerRequest
 from wattwise.scaler import answer
 from wattwise.scaler.metadata import MetadataCache
 from wattwise.scaler.pod_counts import PodCounts
 from wattwise.scaler.registry import Registry
 from wattwise.scaler.state import ScalerState
+
+log = logging.getLogger(__name__)
 
 
 class ScalerCore:
@@ -43,7 +46,17 @@ class ScalerCore:
         return req
 
     def metric_spec(self, name: str, namespace: str, metadata: Mapping[str, str]) -> answer.SpecAnswer:
-        return answer.metric_spec(self.request(name, namespace, metadata))
+        """The spec needs only valid metadata (its name and target never depend on the plan), so
+        it is answered even for a ScaledObject the registry refuses for now (not listed from the
+        API server yet, or left out): KEDA builds the HPA from the first answer and, on an error,
+        builds it without this metric, and the HPA then falls back to CPU at 80%. GetMetrics and
+        IsActive refuse such a workload meanwhile, so the HPA holds its count."""
+        req = self._cache.parse(name, namespace, metadata)
+        try:
+            self.registry.touch(req)
+        except MetadataError as e:
+            log.info("GetMetricSpec for %s answered, though it is not planned: %s", req.workload_key, e)
+        return answer.metric_spec(req)
 
     def metric_value(self, name: str, namespace: str, metadata: Mapping[str, str],
                      metric_name: str) -> answer.ValueAnswer:

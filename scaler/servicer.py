@@ -190,11 +190,13 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
         was_active = False
         try:
             while not self._notifier.closing.is_set() and not context.done():
-                self._core.registry.touch(req)      # an open stream keeps the registration alive
                 try:
+                    self._core.registry.touch(req)      # an open stream keeps the registration alive
                     active = self._core.is_active(request.name, request.namespace, request.scalerMetadata)
                 except NotPlanned:
                     active = was_active                 # unknown: no transition
+                except MetadataError as e:              # its ScaledObject deleted or left out meanwhile
+                    await self._refuse(context, "StreamIsActive", e)
                 if active and not was_active:
                     await context.write(pb.IsActiveResponse(result=True))
                     log.info("pushed active=true for %s", req.workload_key)

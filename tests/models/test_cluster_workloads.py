@@ -146,3 +146,14 @@ def test_a_tee_only_the_scaled_object_asks_for_is_refused():
         "spec.triggers[0].metadata.tee: tdx is asked here but not by the pod template: without a plan its pods carry "
         "no TEE demand the scheduler extender can enforce (set the template's runtimeClassName (e.g. kata-qemu-tdx) "
         "or its wattwise.io/tee annotation)")
+
+
+def test_a_trigger_with_metric_type_value_is_refused():
+    so = scaled_object("checkout-cams")
+    so["spec"]["triggers"][0]["metricType"] = "Value"
+    got = read_workloads([so])
+    assert got.requests == () and dict(got.left_out)["retail/checkout-cams"] == (
+        "spec.triggers[0].metricType: 'Value' multiplies WattWise's answer by the pods ready (leave it out or set "
+        "AverageValue, its default)")
+    so["spec"]["triggers"][0]["metricType"] = "AverageValue"
+    assert [r.workload_key for r in read_workloads([so]).requests] == ["retail/checkout-cams"]
