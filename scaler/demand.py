@@ -25,6 +25,7 @@ class DemandReading:
     value: float | None
     ok: bool
     note: str = ""
+    unreachable: bool = False   # the source did not answer (down, or timed out): the next query would not either
 
 
 @runtime_checkable
@@ -48,10 +49,13 @@ class PromQLDemand:
     def read(self, query: str, at_s: float) -> DemandReading:
         from wattwise.telemetry.prometheus import TelemetryError
 
+        from wattwise.telemetry.prometheus import PrometheusTimeout, PrometheusUnavailable
+
         try:
             series = self._client.instant(query, at_s=at_s)
         except TelemetryError as e:
-            return DemandReading(None, False, str(e))
+            return DemandReading(None, False, str(e), unreachable=isinstance(e, (PrometheusUnavailable,
+                                                                                 PrometheusTimeout)))
         except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
             # a 200 answer whose result is not a vector of [time, "number"] samples: no data, said so
             return DemandReading(None, False, f"Prometheus at {self.url}: instant query returned something that is "

@@ -387,6 +387,7 @@ class PlanRefresher:
     def _workloads(self, requests: tuple[ScalerRequest, ...], now_s: float, reasons: list[str]) -> list[Workload]:
         raw: dict[str, DemandReading] = {}                     # one read per query text,
         readings: dict[tuple[str, str], DemandReading] = {}    # judged against each reader's unit
+        unreachable: DemandReading | None = None   # once the source does not answer, the rest are not asked
         workloads = []
         for r in requests:
             key = r.workload_key
@@ -396,7 +397,12 @@ class PlanRefresher:
             else:
                 query, unit = r.demand.query, r.demand.unit
                 if query not in raw:
-                    raw[query] = self._demand.read(query, now_s)
+                    if unreachable is not None:     # a hung Prometheus would cost its timeout per query
+                        raw[query] = replace(unreachable, note=f"not asked this refresh: {unreachable.note}")
+                    else:
+                        raw[query] = self._demand.read(query, now_s)
+                        if raw[query].unreachable:
+                            unreachable = raw[query]
                 if (query, unit) not in readings:
                     limit = self.settings.max_fps if unit == "fps" else self.settings.max_streams
                     readings[(query, unit)] = check_plausible(raw[query], limit)

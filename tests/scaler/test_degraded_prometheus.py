@@ -111,3 +111,30 @@ def test_prometheus_killed_mid_run(tmp_path, caplog):
         scaler.stop(1.0)
         demand.close()
         prom.stop()
+
+
+def test_a_hung_prometheus_costs_one_timeout_per_refresh_not_one_per_query():
+    """Prometheus accepts connections and never answers: the first query times out, the others of
+    that refresh are not asked (each would wait its own timeout, so at 100 workloads a refresh
+    took minutes and nothing was published meanwhile); every workload is held, said so."""
+    from tests.scaler.helpers import snapshot
+    from tests.telemetry.fake_http import serve
+    from wattwise.scaler.sources import demand_query
+
+    queries = {demand_query(w) for w in snapshot().workloads}
+    assert len(queries) >= 4
+    with serve(delay_s=3.0) as (url, calls):
+        scaler = start_live(PromQLDemand(url, timeout_s=0.3), start_refresher=False)
+        try:
+            from wattwise.scaler.sources import demo_metadata
+            from wattwise.models.trigger_metadata import parse_metadata
+            for w in snapshot().workloads:
+                scaler.scaler.registry.touch(parse_metadata(w.name, w.namespace, demo_metadata(w)))
+            before = len(calls)
+            state = scaler.scaler.refresher.refresh_once()
+            assert len(calls) - before == 1
+            held = [r for r in state.degraded_reasons if "demand untrustworthy" in r]
+            assert len(held) == len(snapshot().workloads)
+            assert sum("not asked this refresh: Prometheus at" in r for r in held) == len(snapshot().workloads) - 1
+        finally:
+            scaler.stop()
