@@ -126,7 +126,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="re-plan for changed demand or carbon at most this often (a ScaledObject or node "
                              "that comes, goes or changes re-plans at once; default 30s, at most 30m)")
     scaler.add_argument("--registration-ttl-s", type=float, default=600.0,
-                        help="forget a ScaledObject KEDA has not called for this long (default 600)")
+                        help="with --scenario: forget a ScaledObject KEDA has not called for this long (default "
+                             "600); keep it above twice the longest pollingInterval, or one scaled to zero is "
+                             "forgotten between polls and never activated")
     scaler.add_argument("--carbon-config", metavar="FILE",
                         help="YAML or JSON carbon provider settings, e.g. {provider: electricitymaps, "
                              "auth_token: ..., zones: [...]} (default: the scenario's fixed values)")
