@@ -154,7 +154,7 @@ class PlanCycle:
             history = window.history(now_s)     # the samples before this one (the snapshot holds this one)
             snapshots = [replace(snap, state=self._policy_state(o, snap.workloads, history, x.pods))
                          for o, snap in zip(objectives, snapshots)]
-        window.add(now_s, now_fps)
+        window.add(now_s, self._held_through(workloads, now_fps))
         return CycleDecision(go, why, objectives, tuple(snapshots), weights, made_of, MappingProxyType(corrections))
 
     def commit(self, decision: CycleDecision, results: Sequence[tuple[Plan, PolicyState]]) -> None:
@@ -169,6 +169,19 @@ class PlanCycle:
         self.replan_reasons[decision.why] += 1
 
     # -- parts of a step ---------------------------------------------------------------------------
+
+    def _held_through(self, workloads, now_fps: np.ndarray) -> np.ndarray:
+        """This step's window sample: the demand read where it is trustworthy, else the demand held
+        for the workload (its last trustworthy plan's, `PolicyState.trusted`), not a gap. So once
+        telemetry is back, the held level stays in the scale-down window like any sample: replicas
+        come down only once demand has stayed low for the window, not on the first reading after an
+        outage longer than the window (often a partial rate). No trustworthy plan yet: a gap."""
+        missing = np.isnan(now_fps)
+        if not missing.any() or not self._policy:
+            return now_fps
+        trusted = next(iter(self._policy.values())).trusted
+        held = np.array([trusted[w.key][0] if w.key in trusted else np.nan for w in workloads])
+        return np.where(missing, held, now_fps)
 
     def _nodes_part(self, snapshot: Snapshot) -> tuple:
         """`nodes_part` of the snapshot, worked out again only when its nodes are other objects or
