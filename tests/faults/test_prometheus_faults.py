@@ -174,7 +174,7 @@ def test_prometheus_answering_errors(stand_in, rig_on):
             stand_in.mode, stand_in.status = ERROR, code
         return set_up
     _fault_then_recover(rig, stand_in, [(status(500), ("HTTP 500", "lock DB directory")),
-                                        (status(503), ("too many 503 error responses",)), (status(422), ("HTTP 422",))])
+                                        (status(503), ("refused with HTTP 503",)), (status(422), ("HTTP 422",))])
 
 
 GARBAGE_ANSWERS = {
