@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -85,11 +87,14 @@ class PlannerSettings:
             raise InvalidInputError("settings.headroom", "must be between 0 and 5 (a fraction)")
         if not 0 <= self.carbon_default_g_per_kwh < float("inf"):
             raise InvalidInputError("settings.carbon_default_g_per_kwh", "must be a finite number >= 0")
-        for name in ("scale_down_window_s", "amortise_s", "time_budget_s"):
-            if getattr(self, name) < 0:
-                raise InvalidInputError(f"settings.{name}", "must not be negative")
-        if not self.carbon_max_age_s > 0:
-            raise InvalidInputError("settings.carbon_max_age_s", "must be a positive number of seconds")
+        for name in ("scale_down_window_s", "amortise_s", "time_budget_s", "mip_rel_gap"):
+            value = getattr(self, name)      # nan would pass `< 0` and then silently disable the rule
+            if not (math.isfinite(value) and value >= 0):
+                raise InvalidInputError(f"settings.{name}", f"must be a finite number >= 0, got {value!r}")
+        for name in ("carbon_max_age_s", "unmet_penalty_margin"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise InvalidInputError(f"settings.{name}", f"must be a finite number > 0, got {value!r}")
 
 
 def _frozen(mapping) -> Mapping:

@@ -36,6 +36,15 @@ class Demand:
     expected_fps: float | None = None
     lead_s: float = 0.0
 
+    def __post_init__(self):
+        # the doors judge telemetry (scaler.demand.check_plausible) and mark it untrustworthy; a value
+        # the core is told to trust must be one: nan would read as 0 fps, inf would crash the planner
+        for name in ("streams", "total_fps"):
+            value = getattr(self, name)
+            if value is not None and self.trustworthy and not (math.isfinite(value) and value >= 0):
+                raise InvalidInputError(f"demand.{name}", f"{value!r} is not a number of at least 0",
+                                        "mark the reading untrustworthy, so the last trustworthy plan is held")
+
     def fps(self, sla: Sla) -> float:
         if self.total_fps is not None:
             return max(0.0, float(self.total_fps))

@@ -44,3 +44,22 @@ def test_after_an_outage_longer_than_the_window_replicas_wait_the_window_to_come
     assert out[recovered_s - 15.0] == full                              # held through the outage
     assert all(out[t] == full for t in out if recovered_s <= t < recovered_s + window_s - 15.0)
     assert out[max(out)] < full                                         # and down once the window has passed
+
+
+def test_demand_the_core_is_told_to_trust_must_be_a_number():
+    import math
+
+    import pytest
+
+    from wattwise.models.errors import InvalidInputError
+    from wattwise.models.snapshot import PlannerSettings
+
+    for bad in (math.nan, -5.0, math.inf):
+        with pytest.raises(InvalidInputError, match="demand.total_fps: .* is not a number of at least 0"):
+            Demand(total_fps=bad)                       # nan read as 0 fps, inf crashed the planner
+        with pytest.raises(InvalidInputError, match="demand.streams"):
+            Demand(streams=bad)
+    assert not Demand(total_fps=math.nan, trustworthy=False).trustworthy   # an untrusted one is held, not judged
+    for name in ("scale_down_window_s", "amortise_s", "unmet_penalty_margin"):
+        with pytest.raises(InvalidInputError, match=f"settings.{name}: must be a finite number"):
+            PlannerSettings(**{name: math.nan})         # nan disabled the scale-down window silently

@@ -96,10 +96,15 @@ def test_prometheus_killed_mid_run(tmp_path, caplog):
             _restart(prom)
             clock.now_s += STEP_S
             refresher.refresh_once()
-            quiet, active = _value(stub, so)
-            assert active and 0 < quiet < busy                      # recovered: follows the data again
             assert metrics.get_sample_value("wattwise_degraded") == 0
             assert any("recovered" in r.getMessage() for r in caplog.records)
+            # the held level stays in the scale-down window (5 min) like any sample: one reading after
+            # an outage longer than the window does not scale down at once
+            assert _value(stub, so) == (busy, True)
+            clock.now_s += 300 + STEP_S
+            refresher.refresh_once()
+            quiet, active = _value(stub, so)
+            assert active and 0 < quiet < busy                      # then it follows the data again
 
             clock.now_s = t0 + 50 * 60                              # the exporter died: data went stale
             refresher.refresh_once()
