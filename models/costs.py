@@ -42,7 +42,8 @@ def zone_intensity(snapshot: Snapshot, zone: str) -> float:
     if reading is None:
         return default
     horizon_end = snapshot.now_s + snapshot.settings.amortise_s
-    points = [v for t, v in reading.forecast if snapshot.now_s <= t <= horizon_end]
+    points = [v for t, v in reading.forecast if snapshot.now_s <= t <= horizon_end
+              and math.isfinite(v) and v >= 0]       # an absurd point would pull a good reading down
     value = (reading.g_per_kwh + sum(points)) / (1 + len(points)) if points else reading.g_per_kwh
     if not (math.isfinite(value) and value >= 0):
         return default                       # an absurd reading is no reading

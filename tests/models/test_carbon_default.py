@@ -92,3 +92,14 @@ def test_a_value_older_than_the_limit_counts_as_untrusted_however_freshly_fetche
     tighter = replace(snap, settings=PlannerSettings(carbon_max_age_s=600.0),
                       carbon={"z": CarbonReading("z", low, now_s - 3600.0, "test")})
     assert zone_intensity(tighter, "z") == DEFAULT
+
+
+def test_an_absurd_forecast_point_never_makes_a_zone_look_cleaner():
+    """A trustworthy 450 g/kWh with one negative (or nan, or inf) forecast point is still 450."""
+    snap = _snap({"de": 450.0}, "x", None, ("carbon", None))
+    base = snap.carbon["de"]
+    for bad in (-300.0, float("nan"), float("inf")):
+        reading = replace(base, forecast=((snap.now_s + 600, bad),))
+        assert zone_intensity(replace(snap, carbon={"de": reading}), "de") == 450.0
+    mixed = replace(base, forecast=((snap.now_s + 600, -300.0), (snap.now_s + 1200, 350.0)))
+    assert zone_intensity(replace(snap, carbon={"de": mixed}), "de") == 400.0
