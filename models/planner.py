@@ -330,7 +330,45 @@ def plan(snapshot: Snapshot, cache: PlanCache | None = None) -> tuple[Plan, Poli
         for wi, n in missing.items():
             not_packed[wl[wi].key] += n
         active.update(used)
+    if any(not_packed.values()):
+        _place_leftovers(wl, groups, problem, by_node, not_packed, active)
     return _assemble(snapshot, groups, demand, models, eligible, by_node, not_packed, active, solution, solver)
+
+
+def _place_leftovers(wl, groups, problem, by_node: dict[str, dict[str, int]], not_packed: dict[str, int],
+                     active: set[str]) -> None:
+    """Replicas the solution gave a group that packing found no node for, first-fit on the
+    workload's other eligible groups, cheapest per frame first, awake nodes before sleeping ones.
+    A group's room is a sum over its nodes (several nodes per group from `exact_below_nodes`
+    nodes up), and replicas do not split between nodes: 2 x 28 free cores "hold" three 16-core
+    replicas, yet two fit. Without this the third was asked for as unplaceable, Pending, while
+    nodes with room idled. Updates `by_node`, `not_packed` and `active` in place."""
+    room = {n.name: n.free for g in groups for n in g.nodes}
+    footprint = {w.key: w.footprint for w in wl}
+    for key, nodes in by_node.items():
+        for name, count in nodes.items():
+            room[name] = room[name] - footprint[key].scaled(count)
+    cost = (problem.a_w + problem.b_w * problem.cap + problem.e_w) / np.maximum(problem.cap, 1e-9)
+    for wi, w in enumerate(wl):
+        left = not_packed[w.key]
+        if left <= 0:
+            continue
+        pairs = sorted(np.where(problem.pair_workload == wi)[0], key=lambda q: (cost[q], int(problem.pair_group[q])))
+        for q in pairs:
+            g = groups[int(problem.pair_group[q])]
+            for n in sorted(g.nodes, key=lambda n: (n.name not in active, n.name)):
+                k = min(left, w.footprint.max_copies_in(room[n.name]))
+                if k <= 0:
+                    continue
+                by_node[w.key][n.name] = by_node[w.key].get(n.name, 0) + k
+                room[n.name] = room[n.name] - w.footprint.scaled(k)
+                active.add(n.name)
+                left -= k
+                if left == 0:
+                    break
+            if left == 0:
+                break
+        not_packed[w.key] = left
 
 
 def _serve(by_name, models, w, nodes_count, fps):
