@@ -44,7 +44,7 @@ def tee_overhead(workload: Workload, node_class: NodeClass) -> float:
     usable = [opt for opt in workload.confidentiality.any_of if opt <= node_class.tee_kinds]
     if not usable:
         return 0.0
-    return min(1 - _product(1 - TEE_OVERHEAD[k] for k in opt) for opt in usable)
+    return max(1 - _product(1 - TEE_OVERHEAD[k] for k in opt) for opt in usable)   # the pod may get any
 
 
 def _product(values) -> float:
