@@ -145,7 +145,10 @@ class ClusterWorkloadSource:
 
     def current(self) -> ClusterWorkloads:
         c = self._cluster
-        key = (c.scaled_objects.version, c.deployments.version, c.stateful_sets.version, c.runtime_classes.version)
+        # spec versions: the templates and triggers read here, not the status updates a busy cluster
+        # makes of them every second (each rebuild reads every ScaledObject, on the gRPC event loop)
+        key = (c.scaled_objects.spec_version, c.deployments.spec_version, c.stateful_sets.spec_version,
+               c.runtime_classes.spec_version)
         with self._lock:
             if key != self._key:
                 targets: dict[tuple[str, str, str], dict] = {}

@@ -5,7 +5,10 @@ changes one object. It keeps only the current objects, keyed by (namespace, name
 for cluster-scoped ones), so its memory is the cluster's size and no history is kept. Readers in
 any thread get an immutable `StoreSnapshot` (a tuple of the objects and the `version` it is),
 built at most once per version; `version` goes up by one on every change, and a relist that
-changes nothing is no change. The stored dicts are shared by every reader: read them, never
+changes nothing is no change. `spec_version` goes up only when an object comes, goes or changes
+its `metadata.generation` (its spec: the API server leaves the generation of a status update as
+it was; an object without one counts every change): what reads templates, not status, keys on it,
+so a Deployment's status updates (every scale, every pod ready) rebuild nothing. The stored dicts are shared by every reader: read them, never
 write them.
 
 Views derived from one store (the extender's node set, the pods of WattWise's workloads) follow
@@ -73,6 +76,7 @@ class ObjectStore:
         self._lock = threading.Lock()
         self._objects: dict[Key, dict] = {}
         self._version = 0
+        self._spec_version = 0
         self._snapshot = StoreSnapshot(0, ())
         self._synced = threading.Event()
         self._listeners: list[Callable[[Change], None]] = []
@@ -95,6 +99,10 @@ class ObjectStore:
     @property
     def version(self) -> int:
         return self._version
+
+    @property
+    def spec_version(self) -> int:
+        return self._spec_version
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -140,6 +148,9 @@ class ObjectStore:
             same = objects.keys() == self._objects.keys() and all(
                 _rv(o) and _rv(o) == _rv(self._objects[k]) for k, o in objects.items())
             if not same:
+                if objects.keys() != self._objects.keys() or any(
+                        _spec_changed(self._objects[k], o) for k, o in objects.items()):
+                    self._spec_version += 1
                 self._objects = objects
                 self._version += 1
             version = self._version
@@ -155,11 +166,14 @@ class ObjectStore:
                 if old is None:
                     return
                 del self._objects[key]
+                self._spec_version += 1
             else:
                 if old is not None and _rv(old) and _rv(old) == _rv(obj):
                     return   # seen already (a watch reopened from an older version)
                 obj = _stripped(obj, self._strip)
                 self._objects[key] = obj
+                if old is None or _spec_changed(old, obj):
+                    self._spec_version += 1
             self._version += 1
             version = self._version
         self._notify(Change(kind, obj, version))
@@ -216,3 +230,9 @@ class StoreView:
 
     def _after_change(self) -> None:
         """Called after the view changed, outside its lock (e.g. to tell its own readers)."""
+
+
+def _spec_changed(old: dict, new: dict) -> bool:
+    """Whether `new` may differ from `old` in more than status: a new generation, or none to tell."""
+    generation = (new.get("metadata") or {}).get("generation")
+    return generation is None or generation != (old.get("metadata") or {}).get("generation")

@@ -15,6 +15,8 @@ Deployments, StatefulSets):
   `status=403`: every request forbidden, with the Status the API server sends; `watch_status=403`:
   watches alone forbidden (a ClusterRole granting `list` without `watch`).
 - every request is recorded in `seen`; `lists(name)` counts the lists (first pages).
+- `emit` sets `metadata.generation` as the API server does: 1 for a new object, one more when the
+  spec changed, unchanged for a status or metadata update.
 PATCH /api/v1/namespaces/{ns}/pods/{name} is recorded in `patches`; a JSON merge patch is applied
 to the pod (a MODIFIED event follows) and the pod returned, or, with `patch_status` set, a Status of
 that code is returned (e.g. 403 Forbidden, as for a ServiceAccount without `patch` on pods).
@@ -204,7 +206,10 @@ class FakeKubeApi:
     def set_items(self, name: str, items: list[dict], resource_version: str) -> None:
         """Replace what a resource holds, without events (what a watcher that missed them relists)."""
         r = self.resources[name]
+        before = {_key(o): o for o in r.items}
         r.items = [copy.deepcopy(o) for o in items]
+        for o in r.items:
+            _set_generation(o, before.get(_key(o)))
         r.resource_version = str(resource_version)
         self._rv = max(self._rv, int(resource_version))
 
@@ -289,6 +294,8 @@ class FakeKubeApi:
         key = _key(obj)
         index = next((i for i, o in enumerate(r.items) if _key(o) == key), None)
         old = copy.deepcopy(r.items[index]) if index is not None else None
+        if kind != "DELETED":
+            _set_generation(obj, old)
         if kind == "DELETED":
             if index is not None:
                 r.items.pop(index)
@@ -439,6 +446,21 @@ def _as_selected(kind: str, obj: dict, old: dict | None, fields: str, labels: st
 
 
 _REASONS = {403: "Forbidden", 404: "NotFound", 409: "Conflict", 422: "Invalid", 500: "InternalError"}
+
+
+def _set_generation(obj: dict, old: dict | None) -> None:
+    """`metadata.generation` as the API server keeps it: 1 for a new object with a spec, one more
+    when the spec changed, as it was for a status or metadata update."""
+    if "spec" not in obj:
+        return
+    meta = obj.setdefault("metadata", {})
+    was = ((old or {}).get("metadata") or {}).get("generation")
+    if old is None:
+        meta.setdefault("generation", 1)
+    elif obj.get("spec") != old.get("spec"):
+        meta["generation"] = int(was or 1) + 1
+    elif was is not None:
+        meta["generation"] = was
 
 
 def _status(code: int, message: str) -> web.Response:

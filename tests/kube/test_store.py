@@ -149,3 +149,57 @@ def test_readers_in_other_threads_see_whole_snapshots():
     for t in readers:
         t.join()
     assert bad == [] and store.version == len(store) == 2000
+
+
+def test_status_updates_leave_the_spec_version_alone():
+    """The API server bumps `metadata.generation` on spec changes only; a Deployment's status
+    updates (every scale, every pod ready) move `version`, not `spec_version`."""
+    from wattwise.kube.store import ObjectStore
+
+    def deployment(generation, ready, rv, image="v1"):
+        return {"metadata": {"namespace": "retail", "name": "cams", "generation": generation, "resourceVersion": rv},
+                "spec": {"template": {"spec": {"containers": [{"image": image}]}}}, "status": {"readyReplicas": ready}}
+
+    store = ObjectStore("deployments")
+    store.replace_all([deployment(1, 0, "1")])
+    version, spec = store.version, store.spec_version
+    store.apply("MODIFIED", deployment(1, 3, "2"))              # status only
+    assert store.version == version + 1 and store.spec_version == spec
+    store.apply("MODIFIED", deployment(2, 3, "3", image="v2"))  # the template changed
+    assert store.spec_version == spec + 1
+    store.replace_all([deployment(2, 4, "4", image="v2")])      # a relist with a status change only
+    assert store.spec_version == spec + 1
+    store.apply("DELETED", deployment(2, 4, "5", image="v2"))
+    assert store.spec_version == spec + 2
+    no_generation = {"metadata": {"name": "kata-qemu-tdx", "resourceVersion": "9"}, "handler": "kata-qemu-tdx"}
+    store.apply("ADDED", no_generation)
+    store.apply("MODIFIED", {**no_generation, "metadata": {"name": "kata-qemu-tdx", "resourceVersion": "10"}})
+    assert store.spec_version == spec + 4                        # without a generation every change counts
+
+
+def test_the_workload_source_is_not_rebuilt_on_a_deployment_status_update():
+    import copy
+
+    from tests.kube_fake import FakeKubeApi, kube_cluster, recorded_list, wait_until
+    from wattwise.kube.inputs import ClusterWorkloadSource
+
+    api = FakeKubeApi.recorded().start()
+    cluster = kube_cluster(api).start()
+    try:
+        assert cluster.wait_synced(10)
+        source = ClusterWorkloadSource(cluster, lambda address: True)
+        first = source.current()
+        dep = copy.deepcopy(recorded_list("deployments")["items"][0])
+        dep["metadata"]["namespace"] = dep["metadata"].get("namespace", "retail")
+        dep.setdefault("status", {})["readyReplicas"] = 7          # generation unchanged
+        version = cluster.deployments.version
+        api.emit("deployments", "MODIFIED", dep)
+        assert wait_until(lambda: cluster.deployments.version > version)
+        assert source.current() is first
+        dep = copy.deepcopy(dep)       # the fake, as the API server, bumps the generation of a new spec
+        dep["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example/retail/cams:v2"
+        api.emit("deployments", "MODIFIED", dep)
+        assert wait_until(lambda: source.current() is not first)
+    finally:
+        cluster.stop(5.0)
+        api.stop()
