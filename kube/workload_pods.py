@@ -16,6 +16,7 @@ tenant costs one label lookup per event. Readers, all of the one view per proces
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Callable, Mapping
@@ -41,6 +42,7 @@ class PodRecord:
     deletion_cost: str | None     # the pod's controller.kubernetes.io/pod-deletion-cost, as set
     resource_version: str
     phase: str = "Running"        # status.phase: Pending, Running or Unknown
+    ready_since_s: float | None = None   # when condition Ready last became what it is (None: not said)
 
 
 def workload_key(pod: dict) -> str | None:
@@ -54,6 +56,17 @@ def workload_key(pod: dict) -> str | None:
 
 def _is_ready(status: dict) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
+
+
+def _ready_since_s(status: dict) -> float | None:
+    """The Ready condition's lastTransitionTime (RFC 3339, UTC) in epoch seconds; None if absent or unreadable."""
+    for c in status.get("conditions") or ():
+        if c.get("type") == "Ready" and isinstance(c.get("lastTransitionTime"), str):
+            try:
+                return datetime.fromisoformat(c["lastTransitionTime"].replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                return None
+    return None
 
 
 def _unfinished(pod: dict) -> bool:
@@ -81,7 +94,8 @@ def pod_record(pod: dict) -> PodRecord | None:
         return None
     return PodRecord(meta.get("namespace") or "default", meta.get("name") or "", key, node, _is_ready(status),
                      (meta.get("annotations") or {}).get(DELETION_COST_ANNOTATION),
-                     str(meta.get("resourceVersion") or ""), str(status.get("phase") or "Pending"))
+                     str(meta.get("resourceVersion") or ""), str(status.get("phase") or "Pending"),
+                     _ready_since_s(status))
 
 
 class WorkloadPods(StoreView):

@@ -17,8 +17,9 @@ a replica saturated for ten seconds of the sixty, by a burst of frames, delivere
 and less before, and the average would read as a capacity it does not have. Its dropped FPS stay
 the window's average, so a brief burst weighs as little as it lasted. Each
 pod is joined to its workload and node through the pod watch (`pods`: WattWise's bound pods, as
-`kube.workload_pods.WorkloadPods` serves them); only ready pods count, as a starting replica's
-rate says nothing about capacity. Series of other pods are ignored.
+`kube.workload_pods.WorkloadPods` serves them); only pods ready for at least the window count
+(their Ready condition's lastTransitionTime), as a starting replica's rate, frames dropped while
+its model loaded included, says nothing about capacity. Series of other pods are ignored.
 
 Never lowers anything by itself: a failure (Prometheus down, a bad query), pods not known yet, or
 ready WattWise pods of which none has the series, raise a `TelemetryError` saying which; the
@@ -101,7 +102,10 @@ class PrometheusReplicaFps:
         if not self._pods.known:
             raise TelemetryError("WattWise's pods are not known (not listed yet, or the pod watch is failing)",
                                  retryable=True)
-        pods = {(p.namespace, p.name): p for p in self._pods.pods() if p.ready}
+        # a pod ready for less than the window: its gauges still average in its start-up (frames
+        # dropped while its model loaded), which would read as a capacity far below the pair's
+        pods = {(p.namespace, p.name): p for p in self._pods.pods()
+                if p.ready and (p.ready_since_s is None or at_s - p.ready_since_s >= s.window_s)}
         if not pods:
             return []
         delivered = self._by_pod(s.fps_metric, at_s)

@@ -203,3 +203,18 @@ def test_the_workload_source_is_not_rebuilt_on_a_deployment_status_update():
     finally:
         cluster.stop(5.0)
         api.stop()
+
+
+def test_a_pod_record_says_since_when_it_is_ready():
+    from wattwise.kube.workload_pods import pod_record
+
+    pod = {"metadata": {"namespace": "retail", "name": "cams-0", "labels": {"wattwise.io/workload": "cams"},
+                        "resourceVersion": "7"},
+           "spec": {"nodeName": "spr-tdx-1"},
+           "status": {"phase": "Running", "conditions": [
+               {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-12-03T10:00:00Z"},
+               {"type": "Ready", "status": "True", "lastTransitionTime": "2026-12-03T10:01:30Z"}]}}
+    record = pod_record(pod)
+    assert record.ready and record.ready_since_s == 1796292090.0
+    pod["status"]["conditions"][1]["lastTransitionTime"] = "yesterday"
+    assert pod_record(pod).ready_since_s is None

@@ -73,8 +73,8 @@ class Pods:
         return self.records
 
 
-def record(name, node, ready=True) -> PodRecord:
-    return PodRecord("retail", name, KEY, node, ready, None, "1")
+def record(name, node, ready=True, ready_since_s=None) -> PodRecord:
+    return PodRecord("retail", name, KEY, node, ready, None, "1", ready_since_s=ready_since_s)
 
 
 PODS = Pods([record("cams-a", "de-spr-1"), record("cams-b", "de-spr-2"), record("cams-c", "de-spr-2", ready=False),
@@ -136,6 +136,16 @@ def test_frame_counters_give_what_a_replica_delivered_while_dropping(prom):
     [burst] = source.read(END_S)
     assert burst.delivered_fps == pytest.approx(27.0)
     assert 1.0 < burst.drop_fps < 2.5                            # rate over the minute: the burst was short
+
+
+def test_a_replica_ready_for_less_than_the_window_says_nothing_yet(prom):
+    """Its 60 s gauges still average in its start-up (frames dropped while its model loaded): read
+    as saturated, it would lower its pair's capacity for a day. Ready for the window: counted."""
+    just = Pods([record("cams-slow", "de-spr-2", ready_since_s=END_S - 30)])
+    assert PrometheusReplicaFps(prom.url, just).read(END_S) == []
+    settled = Pods([record("cams-slow", "de-spr-2", ready_since_s=END_S - 60)])
+    [slow] = PrometheusReplicaFps(prom.url, settled).read(END_S)
+    assert (slow.delivered_fps, slow.drop_fps) == (pytest.approx(12.0), pytest.approx(8.0))
 
 
 def test_a_pod_whose_target_changed_is_not_counted_twice(prom):
