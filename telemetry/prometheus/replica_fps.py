@@ -105,7 +105,7 @@ class PrometheusReplicaFps:
         # a pod ready for less than the window: its gauges still average in its start-up (frames
         # dropped while its model loaded), which would read as a capacity far below the pair's
         pods = {(p.namespace, p.name): p for p in self._pods.pods()
-                if p.ready and (p.ready_since_s is None or at_s - p.ready_since_s >= s.window_s)}
+                if p.ready and _ready_for(p, at_s, s.window_s)}
         if not pods:
             return []
         delivered = self._by_pod(s.fps_metric, at_s)
@@ -142,3 +142,9 @@ class PrometheusReplicaFps:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _ready_for(pod, at_s: float, window_s: float) -> bool:
+    """Ready at least `window_s` before `at_s`; a pod whose ready time is not known counts."""
+    since_s = getattr(pod, "ready_since_s", None)
+    return since_s is None or at_s - since_s >= window_s
