@@ -146,5 +146,4 @@ class PrometheusReplicaFps:
 
 def _ready_for(pod, at_s: float, window_s: float) -> bool:
     """Ready at least `window_s` before `at_s`; a pod whose ready time is not known counts."""
-    since_s = getattr(pod, "ready_since_s", None)
-    return since_s is None or at_s - since_s >= window_s
+    return pod.ready_since_s is None or at_s - pod.ready_since_s >= window_s

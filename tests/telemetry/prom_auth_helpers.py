@@ -73,6 +73,7 @@ class Pod:
     workload: str = WORKLOAD
     node: str = "node-1"
     ready: bool = True
+    ready_since_s: float | None = None    # as kube.workload_pods.PodRecord
 
 
 class Pods:
