@@ -273,7 +273,7 @@ class _GroupRoom:
         w, g = p.pair_workload[q], p.pair_group[q]
         while True:
             nodes = self.v[g] + self.z[g]
-            if (self.use[g] + self.need[w] <= self.room[g] * nodes + 1e-6).all() and self.x[q] + 1 <= p.copies[q] * nodes:
+            if self._fits(q, nodes):
                 self.x[q] += 1
                 self.use[g] += self.need[w]
                 return True
@@ -284,21 +284,51 @@ class _GroupRoom:
             else:
                 return False
 
+    def _fits(self, q: int, nodes: int) -> bool:
+        p = self.p
+        w, g = p.pair_workload[q], p.pair_group[q]
+        return bool((self.use[g] + self.need[w] <= self.room[g] * nodes + 1e-6).all() and self.x[q] + 1 <= p.copies[q] * nodes)
+
+    def node_w(self, q: int) -> float:
+        """What one more replica of pair q costs in nodes: nothing when it fits on the group's
+        counted nodes, else the next node's watts (an awake one first), inf when none is left."""
+        p, g = self.p, self.p.pair_group[q]
+        if self._fits(q, self.v[g] + self.z[g]):
+            return 0.0
+        if self.v[g] < p.on_count[g]:
+            return float(p.on_w[g])
+        return float(p.wake_w[g]) if self.z[g] < p.off_count[g] else math.inf
+
 
 def cover_unmet(p: MilpProblem, x: np.ndarray, v: np.ndarray, z: np.ndarray):
     """Repair: where capacity (without headroom) falls short of demand and an allowed group still
-    has room or a node to wake, add replicas there, cheapest per frame first. The penalty on
-    unmet frames makes this rare; this pass makes "the SLA is met whenever room exists" hold
-    even for residues too small for the penalty to notice."""
+    has room or a node to wake, add replicas there one at a time, each where it covers the rest
+    cheapest per frame counting the node it needs (an awake node before a woken one, room on
+    counted nodes before either). The penalty on unmet frames makes this rare; this pass makes
+    "the SLA is met whenever room exists" hold even for residues too small for the penalty to
+    notice, and a residue of a few frames then costs a node kept on, not one woken."""
     room = _GroupRoom(p, x.copy(), v.copy(), z.copy())
-    per_frame = (p.a_w + p.b_w * p.cap) / np.maximum(p.cap, 1e-9)
     busy = running_in_groups(p)
     for w in range(len(p.demand)):
         pairs = np.where(p.pair_workload == w)[0]
-        for q in pairs[np.lexsort((pairs, -busy[p.pair_group[pairs]], -p.prev[pairs], per_frame[pairs]))]:
-            while (p.cap[pairs] @ room.x[pairs] < p.demand[w] - 1e-9 and room.x[pairs].sum() < p.max_r[w]
-                   and room.add_one(q)):
-                pass
+        while True:
+            deficit = float(p.demand[w] - p.cap[pairs] @ room.x[pairs])
+            if deficit <= 1e-9 or room.x[pairs].sum() >= p.max_r[w]:
+                break
+            best = None
+            for q in pairs:
+                node_w = room.node_w(q)
+                if node_w == math.inf or p.cap[q] <= 0:
+                    continue
+                k = max(1, min(math.ceil(deficit / p.cap[q] - 1e-9), int(p.copies[q])))   # replicas one node serves
+                served = min(deficit, k * p.cap[q])
+                start = p.e_w[q] * max(0, min(k, room.x[q] + k - p.prev[q]))
+                per_frame = (node_w + k * p.a_w[q] + start + p.b_w[q] * served) / served
+                key = (per_frame, -p.prev[q], -busy[p.pair_group[q]], q)
+                if best is None or key < best:
+                    best = key
+            if best is None or not room.add_one(best[3]):
+                break
     return room.x, room.v, room.z
 
 
