@@ -29,7 +29,6 @@ class ControlTiming:
     drop_metric_window_s: float = 60.0
     drop_threshold_fps: float = 10.0          # the reference pipeline's ScaledObject threshold
     sleep_s: float = 30.0                     # suspend takes this long at idle power (no class field yet)
-    idle_grace_s: float = 300.0               # an empty node the plan calls idle sleeps after this
     replan: ReplanSettings = ReplanSettings()  # when wattwise re-plans (models/replan.py)
     scheduler: SchedulerConfig = SECOND_SCHEDULER  # the shipped KubeSchedulerConfiguration wattwise runs in
     oracle_interval_s: float = 900.0          # oracle re-plans this often for the window's peak

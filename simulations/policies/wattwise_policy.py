@@ -16,8 +16,10 @@
   the pods with the `controller.kubernetes.io/pod-deletion-cost` the extender's reconciler keeps
   on them (`planned_deletion_costs`, as if applied at once): starting pods first, then pods where
   the plan wants fewer.
-- Node power: a node the plan needs is woken (`wake_s`); an empty node the plan lists as idle is
-  suspended after a grace period.
+- Node power: WattWise ships no node actuator, so nodes come and go as the cluster's node
+  autoscaler decides: cluster-autoscaler with `keda-tuned-ca`'s flags. Replicas the plan wants
+  where no awake node has room wait Pending, which is what it adds a node for; nodes the
+  extender's scoring empties are removed once unneeded for its 10 minutes.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from wattwise.models.planner import PlanCache, plan as make_plan
 from wattwise.models.rollout import desired_replicas
 from wattwise.models.scoring import candidate_scores, node_costs, short_classes
 from wattwise.models.workload import Demand
-from wattwise.simulations.cluster_model import OFF, ON, SLEEPING, WAKING
+from wattwise.simulations.cluster_autoscaler import CaSettings, ClusterAutoscaler
+from wattwise.simulations.cluster_model import ON, WAKING
 from wattwise.simulations.context import SimContext
 from wattwise.simulations.policies.base import Policy, default_plugin_scores, pick_max
 from wattwise.simulations.snapshot_view import carbon_readings
@@ -81,6 +84,7 @@ class WattwisePolicy(Policy):
         reserved = {r: i for i, r in enumerate(dict.fromkeys(n.reserved for n in cm.snapshot.nodes))}
         kind = np.array([reserved[n.reserved] for n in cm.snapshot.nodes], np.int64)
         self._node_kind = (kind * len(cm.class_names) + cm.class_idx) * len(cm.zones) + cm.zone_idx
+        self.autoscaler = ClusterAutoscaler(ctx, CaSettings())
         self.on_tick(ctx)
 
     @property
@@ -237,28 +241,15 @@ class WattwisePolicy(Policy):
     def tuning(self, cm) -> dict:
         return {"trigger": "KEDA external trigger (the WattWise scaler): no target to set, replicas from the plan",
                 "scheduler": f"the shipped second scheduler, extender weight {self.timing.extender_weight}",
-                "node_autoscaler": "none: the plan wakes and suspends nodes"}
+                "node_autoscaler": "cluster-autoscaler with keda-tuned-ca's flags (WattWise ships no node actuator)"}
 
-    # --- node power -----------------------------------------------------------------------------
+    # --- node power: the cluster's node autoscaler ----------------------------------------------
     def manage_nodes(self, ctx: SimContext) -> None:
-        cm, st = ctx.cm, ctx.st
-        asleep = (st.node_state == OFF) | (st.node_state == SLEEPING)
-        for n in np.flatnonzero(self.active & asleep):
-            st.wake(int(n), ctx.now_s)
-        # pods that fit nowhere awake: wake the plan's best allowed sleeping node for them
-        for w in np.flatnonzero(st.pending > 0):
-            room = cm.eligible[w] & st.fits(w)
-            if (room & (st.node_state != OFF) & (st.node_state != SLEEPING)).any():
-                continue
-            sleepers = np.flatnonzero(room & asleep)
-            if len(sleepers):
-                n = int(sleepers[np.argmax(self.planned[w, sleepers] * 1000 + cm.cap_fps[w, sleepers])])
-                st.wake(n, ctx.now_s)
-        pods = st.pods_on()
-        idle = (st.node_state == ON) & ~self.active & ~cm.pinned & (pods == 0) & \
-            (ctx.now_s - st.empty_since_s >= self.timing.idle_grace_s)
-        for n in np.flatnonzero(idle):
-            st.sleep(int(n), ctx.now_s, self.timing.sleep_s)
+        self.autoscaler.step(ctx)
+
+    def stats(self) -> dict:
+        a = self.autoscaler
+        return {"node_scale_ups": a.scale_ups, "node_removals": a.removals}
 
 
 class ReactiveWattwisePolicy(WattwisePolicy):

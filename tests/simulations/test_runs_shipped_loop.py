@@ -124,3 +124,12 @@ def test_the_recorded_reads_are_what_a_cluster_would_show(recorded):
     assert all(w.demand.expected_fps is None and w.demand.trustworthy for w in reads.workloads)
     assert all(r.at_s == reads.now_s for r in reads.carbon.values())
     assert any(not n.powered_on for s in recorded.steps for n in s[0].nodes)   # nodes were suspended
+
+
+def test_nodes_come_and_go_only_through_the_cluster_autoscaler(recorded):
+    """WattWise ships no node actuator: in the simulator as in a cluster, a node powers down only
+    when cluster-autoscaler removes it, once unneeded for its 10 minutes (every node starts on)."""
+    off_at = [reads.now_s for reads, *_ in recorded.steps if any(not n.powered_on for n in reads.nodes)]
+    assert off_at and off_at[0] >= recorded.autoscaler.settings.unneeded_s
+    most_off = max(sum(not n.powered_on for n in reads.nodes) for reads, *_ in recorded.steps)
+    assert 0 < most_off <= recorded.stats()["node_removals"]
