@@ -6,10 +6,11 @@ ship (tests/simulations/test_scheduler_config.py reads those files with `load_sc
 and checks they are equal), so the simulator runs what ships even from a wheel, where deploy/ is
 not installed. `STOCK_PLUGINS` is kube-scheduler's default profile: where the baselines' pods go.
 
-Modelled plugins: NodeResourcesFit (LeastAllocated or MostAllocated, CPU and memory weights) and
-NodeResourcesBalancedAllocation. The others do not tell the simulated nodes apart (TaintToleration,
-NodeAffinity, InterPodAffinity, ImageLocality: no taints, affinities or images here) or are not
-modelled (PodTopologySpread).
+Modelled plugins: NodeResourcesFit (LeastAllocated or MostAllocated, CPU and memory weights),
+NodeResourcesBalancedAllocation and PodTopologySpread with its system defaults (the simulated pods
+set no constraints of their own). The others do not tell the simulated nodes apart
+(TaintToleration, NodeAffinity, InterPodAffinity, ImageLocality: taints and affinities are hard
+filters here, no images).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from wattwise.models.errors import InvalidInputError
 
 FIT = "NodeResourcesFit"
 BALANCED = "NodeResourcesBalancedAllocation"
+SPREAD = "PodTopologySpread"
 STRATEGIES = ("LeastAllocated", "MostAllocated")
 
 
@@ -35,6 +37,7 @@ class ScorePlugins:
     fit_cpu_weight: int = 1
     fit_memory_weight: int = 1
     balanced_weight: int = 1
+    spread_weight: int = 2     # kube-scheduler's default profile weighs PodTopologySpread 2
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class SchedulerConfig:
 
 STOCK_PLUGINS = ScorePlugins()
 SECOND_SCHEDULER = SchedulerConfig("deploy/examples/second-scheduler/kube-scheduler-config.second-scheduler.yaml", 10,
-                                   ScorePlugins(fit_strategy="MostAllocated", balanced_weight=0))
+                                   ScorePlugins(fit_strategy="MostAllocated", balanced_weight=0, spread_weight=1))
 DEFAULT_PROFILE = SchedulerConfig("deploy/examples/kube-scheduler-config.default-profile.yaml", 20, STOCK_PLUGINS)
 
 
@@ -87,7 +90,7 @@ def _plugins(doc: dict, path: Path) -> ScorePlugins:
     if len(profiles) != 1:
         raise InvalidInputError(f"{path}: profiles", f"{len(profiles)} profiles", "give a file with one profile")
     profile = profiles[0] or {}
-    weights = {FIT: 1, BALANCED: 1}            # kube-scheduler's defaults for the modelled plugins
+    weights = {FIT: 1, BALANCED: 1, SPREAD: 2}   # kube-scheduler's defaults for the modelled plugins
     for point in ("multiPoint", "score"):      # score overrides multiPoint
         chosen = (profile.get("plugins") or {}).get(point) or {}
         for item in chosen.get("disabled") or []:
@@ -114,4 +117,4 @@ def _plugins(doc: dict, path: Path) -> ScorePlugins:
                 raise InvalidInputError(f"{where}.resources", f"{', '.join(others)} not modelled",
                                         "the simulator weighs cpu and memory only")
             cpu_w, mem_w = resources.get("cpu", 0), resources.get("memory", 0)
-    return ScorePlugins(weights[FIT], strategy, cpu_w, mem_w, weights[BALANCED])
+    return ScorePlugins(weights[FIT], strategy, cpu_w, mem_w, weights[BALANCED], weights[SPREAD])

@@ -75,9 +75,10 @@ def default_plugin_scores(ctx: SimContext, w: int, candidates: np.ndarray) -> np
 
 
 def plugin_scores(ctx: SimContext, w: int, candidates: np.ndarray, plugins: ScorePlugins) -> np.ndarray:
-    """kube-scheduler's resource scoring, each plugin 0..100 on CPU and memory requested after
-    placing the pod, times its weight: NodeResourcesFit (LeastAllocated: free share; MostAllocated:
-    used share; weighted by resource) and NodeResourcesBalancedAllocation."""
+    """kube-scheduler's scoring, each plugin 0..100 times its weight: NodeResourcesFit
+    (LeastAllocated: free share; MostAllocated: used share; weighted by resource) and
+    NodeResourcesBalancedAllocation on CPU and memory requested after placing the pod, and
+    PodTopologySpread (`spread_scores`)."""
     cm, st = ctx.cm, ctx.st
     total_c, total_m = cm.total_cpu_m[candidates], cm.total_mem_mib[candidates]
     fc = (total_c - st.free_cpu_m[candidates] + cm.w_cpu_m[w]) / total_c
@@ -92,7 +93,32 @@ def plugin_scores(ctx: SimContext, w: int, candidates: np.ndarray, plugins: Scor
         scores += plugins.fit_weight * fit
     if plugins.balanced_weight:
         scores += plugins.balanced_weight * np.floor((1 - np.abs(fc - fm) / 2) * 100)
+    if plugins.spread_weight:
+        scores += plugins.spread_weight * spread_scores(ctx, w, candidates)
     return scores
+
+
+HOSTNAME_MAX_SKEW, ZONE_MAX_SKEW = 3, 5    # kube-scheduler's system default constraints (ScheduleAnyway)
+
+
+def spread_scores(ctx: SimContext, w: int, candidates: np.ndarray) -> np.ndarray:
+    """PodTopologySpread's normalised 0..100 for a pod with no constraints of its own, under the
+    system defaults: per candidate, the workload's pods on the node times log(candidates + 2) plus
+    its pods in the node's zone (over the nodes it may use) times log(zones among candidates + 2),
+    each plus maxSkew - 1, rounded; then 100 x (max + min - s) / max in integers, so the node with
+    fewest of the workload's pods scores 100 (kubernetes pkg/scheduler/framework/plugins/
+    podtopologyspread/scoring.go)."""
+    cm, st = ctx.cm, ctx.st
+    pods = st.ready[w] + st.booting[w]
+    zone = cm.zone_idx[candidates]
+    in_zone = np.bincount(cm.zone_idx, weights=pods * cm.eligible[w], minlength=len(cm.zones))
+    raw = (pods[candidates] * np.log(len(candidates) + 2) + (HOSTNAME_MAX_SKEW - 1)
+           + in_zone[zone] * np.log(len(np.unique(zone)) + 2) + (ZONE_MAX_SKEW - 1))
+    s = np.round(raw).astype(np.int64)
+    top = int(s.max())
+    if top == 0:
+        return np.full(len(candidates), 100.0)
+    return ((100 * (top + int(s.min()) - s)) // top).astype(float)
 
 
 def pick_max(ctx: SimContext, candidates: np.ndarray, scores: np.ndarray) -> int:

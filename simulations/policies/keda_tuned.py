@@ -36,7 +36,7 @@ from wattwise.simulations.policies.base import Policy, pick_max, plugin_scores
 from wattwise.simulations.scheduler_config import STOCK_PLUGINS, ScorePlugins
 
 TARGET_SHARE = 0.9
-PACKING = ScorePlugins(fit_strategy="MostAllocated", balanced_weight=0)
+PACKING = ScorePlugins(fit_strategy="MostAllocated", balanced_weight=0, spread_weight=1)   # the shipped second scheduler's
 
 
 def slowest_targets(cm: ClusterModel) -> tuple[np.ndarray, list[str]]:
@@ -135,9 +135,9 @@ class KedaTunedKarpenterPolicy(KedaTunedPolicy):
 
 def _scheduler_text(p: ScorePlugins) -> str:
     if p == STOCK_PLUGINS:
-        return "kube-scheduler default scoring (LeastAllocated + BalancedAllocation)"
+        return "kube-scheduler default scoring (LeastAllocated + BalancedAllocation, PodTopologySpread 2)"
     return f"kube-scheduler profile NodeResourcesFit {p.fit_strategy}" + (
-        "" if p.balanced_weight else ", BalancedAllocation off")
+        "" if p.balanced_weight else ", BalancedAllocation off") + f", PodTopologySpread {p.spread_weight}"
 
 
 def _grace_text(cm: ClusterModel) -> dict:

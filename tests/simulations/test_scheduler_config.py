@@ -9,7 +9,7 @@ import pytest
 
 from wattwise.cli import main
 from wattwise.models.errors import InvalidInputError
-from wattwise.simulations.policies.base import default_plugin_scores, plugin_scores
+from wattwise.simulations.policies.base import default_plugin_scores, plugin_scores, spread_scores
 from wattwise.simulations.scheduler_config import (DEFAULT_PROFILE, SECOND_SCHEDULER, STOCK_PLUGINS, SchedulerConfig,
                                                    ScorePlugins, load_scheduler_config)
 from wattwise.simulations.timing import ControlTiming
@@ -32,7 +32,7 @@ def test_every_shipped_configuration_is_modelled():
 def test_the_simulator_runs_the_recommended_second_scheduler():
     timing = ControlTiming()
     assert timing.scheduler is SECOND_SCHEDULER and timing.extender_weight == 10
-    assert SECOND_SCHEDULER.plugins == ScorePlugins(fit_strategy="MostAllocated", balanced_weight=0)
+    assert SECOND_SCHEDULER.plugins == ScorePlugins(fit_strategy="MostAllocated", balanced_weight=0, spread_weight=1)
     assert DEFAULT_PROFILE.extender_weight == 20 and DEFAULT_PROFILE.plugins == STOCK_PLUGINS
 
 
@@ -54,7 +54,7 @@ def test_plugins_disabled_reweighted_and_configured(tmp_path):
       - name: NodeResourcesFit
         args: {scoringStrategy: {type: MostAllocated, resources: [{name: cpu, weight: 3}]}}
 """)
-    assert load_scheduler_config(path).plugins == ScorePlugins(4, "MostAllocated", 3, 0, 0)
+    assert load_scheduler_config(path).plugins == ScorePlugins(4, "MostAllocated", 3, 0, 0, 0)
     assert load_scheduler_config(path).extender_weight == 3
 
 
@@ -72,20 +72,30 @@ def test_what_is_not_modelled_is_refused(tmp_path, text, where):
         load_scheduler_config(write(tmp_path, text))
 
 
-def context(plugins):
-    """Two 10-core, 10 GiB nodes: one half used, one empty; the pod asks 1 core and 1 GiB."""
+def context(plugins, pods=(0, 0)):
+    """Two 10-core, 10 GiB nodes in one zone: one half used, one empty; the pod asks 1 core and
+    1 GiB; `pods`: its workload's pods on each node (ready)."""
     cm = SimpleNamespace(total_cpu_m=np.array([10000.0, 10000.0]), total_mem_mib=np.array([10240.0, 10240.0]),
-                         w_cpu_m=np.array([1000.0]), w_mem_mib=np.array([1024.0]))
-    st = SimpleNamespace(free_cpu_m=np.array([5000.0, 10000.0]), free_mem_mib=np.array([5120.0, 10240.0]))
+                         w_cpu_m=np.array([1000.0]), w_mem_mib=np.array([1024.0]), zone_idx=np.array([0, 0]),
+                         zones=["z"], eligible=np.array([[True, True]]))
+    st = SimpleNamespace(free_cpu_m=np.array([5000.0, 10000.0]), free_mem_mib=np.array([5120.0, 10240.0]),
+                         ready=np.array([pods]), booting=np.zeros((1, 2), int))
     return SimpleNamespace(cm=cm, st=st, timing=ControlTiming(scheduler=SchedulerConfig("test", 1, plugins)))
 
 
 def test_least_allocated_spreads_and_most_allocated_packs():
     candidates = np.array([0, 1])
     stock = plugin_scores(context(STOCK_PLUGINS), 0, candidates, STOCK_PLUGINS)
-    assert list(stock) == [40 + 100, 90 + 100]           # LeastAllocated + BalancedAllocation
+    assert list(stock) == [40 + 100 + 2 * 100, 90 + 100 + 2 * 100]   # LeastAllocated + BalancedAllocation + spread 2
     ctx = context(SECOND_SCHEDULER.plugins)
-    assert list(default_plugin_scores(ctx, 0, candidates)) == [60, 10]   # MostAllocated alone
+    assert list(default_plugin_scores(ctx, 0, candidates)) == [60 + 100, 10 + 100]   # MostAllocated + spread 1
+
+
+def test_default_topology_spreading_favours_the_node_with_fewer_of_the_workloads_pods():
+    """Two pods on node 0: hostname 2 x log(2 + 2) + 2, zone 2 x log(1 + 2) + 4 -> 11 against
+    node 1's 8; normalised 100 x (11 + 8 - s) / 11 in integers (kube-scheduler's scoring.go)."""
+    assert list(spread_scores(context(STOCK_PLUGINS, pods=(2, 0)), 0, np.array([0, 1]))) == [72, 100]
+    assert list(spread_scores(context(STOCK_PLUGINS, pods=(0, 0)), 0, np.array([0, 1]))) == [100, 100]
 
 
 def test_another_config_reaches_the_summary(tmp_path, capsys):
