@@ -1,11 +1,12 @@
 """Run one policy over the replayed inputs, step by step on the simulation clock.
 
 Each step: starting pods whose start-up is over become ready, nodes finish waking or suspending;
-the policy looks at the world (the oracle sets the cluster directly); on HPA sync times the HPA
-turns the policy's metric into a replica count; pods are created (pending until a node with room
-is found, placed by the policy's scoring among nodes that pass the filters) or deleted (the
-policy chooses which); the policy wakes or suspends nodes (a node autoscaler may drain one: its
-pods' replacements are placed at once); then physics integrates the step.
+the policy looks at the world (the oracle sets the cluster directly); the HPA syncs that fall in
+the step (every `hpa_sync_s`: several in a step longer than that) turn the policy's metric into a
+replica count; pods are created (pending until a node with room is found, placed by the policy's
+scoring among nodes that pass the filters) or deleted (the policy chooses which); the policy wakes
+or suspends nodes (a node autoscaler may drain one: its pods' replacements are placed at once);
+then physics integrates the step.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def run_policy(policy: Policy, cm: ClusterModel, inputs: SimInputs, timing: Cont
     window_s = policy.hpa_scale_down_window_s
     hpa = Hpa(cm.n_workloads, timing if window_s is None else replace(timing, hpa_scale_down_window_s=window_s))
     rec = Recorder(cm, inputs.n_steps, inputs.step_s)
-    next_sync_s = 0.0
+    syncs_done = 0
     report_every = max(1, inputs.n_steps // 100)
     policy.start(ctx)
     if not policy.direct:  # begin where the HPA would settle for the first demand: no cold-start penalty
@@ -54,10 +55,7 @@ def run_policy(policy: Policy, cm: ClusterModel, inputs: SimInputs, timing: Cont
         st.advance_nodes(now)
         policy.on_tick(ctx)
         if not policy.direct:
-            if now + 1e-9 >= next_sync_s:
-                _hpa_sync(ctx, policy, hpa)
-                while next_sync_s <= now + 1e-9:
-                    next_sync_s += timing.hpa_sync_s
+            syncs_done = _hpa_syncs(ctx, policy, hpa, syncs_done, now + inputs.step_s)
             if st.pending.any():
                 _schedule(ctx, policy)
             pending = st.pending.sum()
@@ -90,12 +88,30 @@ def _initial_replicas(ctx: SimContext, policy: Policy) -> None:
     _schedule(ctx, policy, instant=True)
 
 
-def _hpa_sync(ctx: SimContext, policy: Policy, hpa: Hpa) -> None:
+def _hpa_syncs(ctx: SimContext, policy: Policy, hpa: Hpa, syncs_done: int, step_end_s: float) -> int:
+    """Run the HPA syncs that fall in this step (every `hpa_sync_s` from 0, before `step_end_s`),
+    each at its own time so its windows count seconds, all with the step's metric and acting on the
+    cluster at the step's time; return the number of syncs run so far.
+
+    A step longer than the sync period (60 s against 15 s) thus gets its four syncs, and scale-up
+    compounds within it as it does in a real cluster."""
+    sync_s = ctx.timing.hpa_sync_s
+    if syncs_done * sync_s >= step_end_s - 1e-9:
+        return syncs_done
+    metric = policy.metric(ctx)
+    bounds = policy.replica_bounds(ctx)
+    while syncs_done * sync_s < step_end_s - 1e-9:
+        _hpa_sync(ctx, policy, hpa, syncs_done * sync_s, metric, bounds)
+        syncs_done += 1
+    return syncs_done
+
+
+def _hpa_sync(ctx: SimContext, policy: Policy, hpa: Hpa, sync_at_s: float, metric, bounds) -> None:
     st = ctx.st
-    total, target, active = policy.metric(ctx)
-    lo, hi = policy.replica_bounds(ctx)
+    total, target, active = metric
+    lo, hi = bounds
     current = (st.ready.sum(axis=1) + st.booting.sum(axis=1) + st.pending)
-    desired = hpa.desired(current, total, target, lo, hi, active)
+    desired = hpa.desired(sync_at_s, current, total, target, lo, hi, active)
     for w in np.flatnonzero(desired != current):
         delta = int(desired[w] - current[w])
         if delta > 0:
