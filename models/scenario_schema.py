@@ -105,6 +105,10 @@ class WorkloadSpec(Strict):
             raise ValueError("give exactly one of streams or total_fps")
         if self.max_replicas < self.min_replicas:
             raise ValueError("max_replicas must be at least min_replicas")
+        profile = self.demand_profile
+        if profile is not None and profile.peak_streams < profile.floor_streams:
+            raise ValueError(f"workload {self.name!r}: demand_profile.peak_streams ({profile.peak_streams:g}) is "
+                             f"below demand_profile.floor_streams ({profile.floor_streams:g})")
         return self
 
 

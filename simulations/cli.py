@@ -88,6 +88,7 @@ def _scheduler_config(path: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
+    from wattwise.simulations.inputs import check_step_s
     from wattwise.simulations.report_html import write_report
     from wattwise.simulations.run import simulate, write_summary
     from wattwise.simulations.table import format_table
@@ -101,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError("--workers", "must be at least 1")
     if args.days is not None and not 0 < args.days < math.inf:
         raise InvalidInputError("--days", f"must be > 0, got {args.days:g}")
-    if args.step_s is not None and not 0 < args.step_s <= 3600:
-        raise InvalidInputError("--step-s", f"must be > 0 and at most 3600 seconds, got {args.step_s:g}")
+    if args.step_s is not None:
+        check_step_s(args.step_s, "--step-s")
     scenario = Path(args.scenario)
     if not scenario.is_file():
         raise InvalidInputError("--scenario", f"no such file: {scenario}")

@@ -41,19 +41,36 @@ def _instant(text: str | None, what: str) -> pd.Timestamp | None:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+# Nothing the simulated control plane does is faster than a second (the HPA syncs every 15 s, KEDA
+# polls every 30 s): a shorter step only multiplies the work (0.001 s over a week: 605M steps).
+MIN_STEP_S = 1.0
+MAX_STEP_S = 3600.0
+MAX_STEPS = 2_000_000          # a year at 60 s is 525,600 steps; more is hours of work, not a typo to run
+
+
+def check_step_s(step_s: float, what: str) -> float:
+    """The simulation step, refused outside [MIN_STEP_S, MAX_STEP_S] seconds."""
+    if not MIN_STEP_S <= step_s <= MAX_STEP_S:
+        raise InvalidInputError(what, f"must be at least {MIN_STEP_S:g} and at most {MAX_STEP_S:g} seconds, "
+                                      f"got {step_s:g}")
+    return step_s
+
+
 def build_inputs(scenario: Scenario, *, demand_csv=None, demand_start=None, carbon_csv=None, start=None,
                  days=None, step_s=None) -> SimInputs:
     spec = scenario.spec
     sim = spec.simulation
     days = float(days if days is not None else sim.days)
-    step_s = float(step_s if step_s is not None else sim.step_s)
     if not 0 < days < math.inf:
         raise InvalidInputError("--days", f"must be > 0, got {days:g}")
-    if not 0 < step_s <= 3600:
-        raise InvalidInputError("--step-s", f"must be > 0 and at most 3600 seconds, got {step_s:g}")
+    step_from = "--step-s" if step_s is not None else f"{scenario.path}: simulation.step_s"
+    step_s = check_step_s(float(step_s if step_s is not None else sim.step_s), step_from)
     n_steps = int(round(days * 86400 / step_s))
     if n_steps < 1:
         raise InvalidInputError("--days", f"{days:g} days is less than one {step_s:g} s step", "simulate longer")
+    if n_steps > MAX_STEPS:
+        raise InvalidInputError("--days", f"{days:g} days in {step_s:g} s steps is {n_steps:,} steps, more than "
+                                          f"{MAX_STEPS:,}", "simulate fewer days or use a longer step")
     offsets = np.arange(n_steps) * step_s
 
     # carbon per zone

@@ -10,6 +10,7 @@ from wattwise.cli import main
 from wattwise.simulations import run as sim_run
 
 from .conftest import SCENARIO
+from .helpers import ONE_NODE, write_scenario
 
 TS = "".join(f"2023-06-01T{h:02d}:00Z,{100 + h}\n" for h in range(24))
 
@@ -59,10 +60,33 @@ def test_out_not_writable(tmp_path, capsys):
     assert not (parent / "wattwise-sim").exists()
 
 
-@pytest.mark.parametrize("value", ["0", "-5", "3601"])
+@pytest.mark.parametrize("value", ["0", "-5", "0.001", "0.99", "3601"])
 def test_step_s_out_of_range(tmp_path, capsys, value):
     assert simulate_error(capsys, "--out", str(tmp_path), "--step-s", value) == (
-        f"wattwise simulate: error: --step-s: must be > 0 and at most 3600 seconds, got {float(value):g}")
+        f"wattwise simulate: error: --step-s: must be at least 1 and at most 3600 seconds, got {float(value):g}")
+
+
+def test_the_scenario_files_step_s_is_held_to_the_same_bounds(tmp_path, capsys):
+    path = write_scenario(tmp_path, {**ONE_NODE, "simulation": {"days": 7, "step_s": 0.001}})
+    rc = main(["simulate", "--scenario", str(path), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == [f"wattwise simulate: error: {path}: simulation.step_s: must be at least 1 and at "
+                               "most 3600 seconds, got 0.001"]
+
+
+def test_more_steps_than_a_run_should_take_are_refused(tmp_path, capsys):
+    assert simulate_error(capsys, "--out", str(tmp_path), "--days", "30", "--step-s", "1") == (
+        "wattwise simulate: error: --days: 30 days in 1 s steps is 2,592,000 steps, more than 2,000,000 "
+        "(simulate fewer days or use a longer step)")
+
+
+def test_a_demand_profile_peaking_below_its_floor_is_refused(tmp_path, capsys):
+    workload = {**ONE_NODE["workloads"][0], "demand_profile": {"peak_streams": 4, "floor_streams": 56}}
+    path = write_scenario(tmp_path, {**ONE_NODE, "workloads": [workload]})
+    rc = main(["simulate", "--scenario", str(path), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == [f"wattwise simulate: error: {path}: workloads.0: workload 'cam': "
+                               "demand_profile.peak_streams (4) is below demand_profile.floor_streams (56)"]
 
 
 def test_carbon_column_that_is_not_an_intensity(tmp_path, capsys):
