@@ -7,9 +7,10 @@
 
 FROM python:3.11-slim AS builder
 WORKDIR /src
-# .dockerignore admits only what the wheel is built from.
+# .dockerignore admits only what the wheel is built from, and the pinned versions of its
+# dependencies (constraints.txt), so two builds of one commit install the same packages.
 COPY . .
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --constraint constraints.txt --wheel-dir /wheels .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
