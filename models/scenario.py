@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from wattwise.models import persistence
 from wattwise.models.cluster import Node, NodeClass
 from wattwise.models.errors import InvalidInputError
+from wattwise.models.labels import DEFAULT_MAPPING
 from wattwise.models.network import Network
 from wattwise.models.ports import CarbonReading, CarbonSignal
 from wattwise.models.power_curve import PowerCurve
@@ -177,6 +178,13 @@ def load_scenario(path: str | Path) -> Scenario:
     return Scenario(path=path, spec=spec, snapshot=snapshot)
 
 
+def _node_labels(cls: NodeClass) -> tuple[tuple[str, str], ...]:
+    """The labels a scenario's node carries: its class as `node.kubernetes.io/instance-type`, the
+    label the cloud's node controller sets on every node and the one a live WattWise reads a node's
+    class from (`labels.node_from_k8s`), so a pod's node affinity on it means the same here."""
+    return ((DEFAULT_MAPPING.instance_type_label, cls.name),)
+
+
 def snapshot_from_spec(spec: ScenarioSpec, path: Path, now_s: float = 0.0) -> Snapshot:
     base = path.parent
     curves = load_specpower_curves((base / spec.power_curves).resolve()) if spec.power_curves else {}
@@ -202,7 +210,7 @@ def snapshot_from_spec(spec: ScenarioSpec, path: Path, now_s: float = 0.0) -> Sn
             nodes.append(Node(name=name, node_class=cls.name, zone=g.zone,
                               tee_ready=cls.tee_kinds if g.tee_ready else frozenset(),
                               allocatable=Resources(cls.cores * 1000 - 500, int(cls.memory_gib * 1024) - 2048, cls.gpu_count),
-                              reserved=reserved, powered_on=k < on))
+                              reserved=reserved, powered_on=k < on, labels=_node_labels(cls)))
     network = Network.parse(spec.network.rtt_ms, "network.rtt_ms", frozenset(spec.zones)) if spec.network else None
     workloads = [with_reach(workload_from_spec(i, w), w.origin_zone, network, frozenset(spec.zones), f"workloads.{i}")
                  for i, w in enumerate(spec.workloads)]
