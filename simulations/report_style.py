@@ -14,6 +14,7 @@ POLICY_COLORS: dict[str, str] = {
     "keda-tuned": "#0072B2",
     "keda-tuned-ca": "#56B4E9",
     "keda-tuned-karpenter": "#CC79A7",
+    "keda-tuned-pinned-ca": "#332288",
     "wattwise": "#009E73",
     "oracle": "#000000",
     "wattwise-reactive": "#009E73",      # wattwise without pre-warming: its green, dashed

@@ -84,7 +84,8 @@ class _Job:
 
     def __call__(self, name: str, progress=None) -> tuple[Recorder, dict, float]:
         policy = self.factory(name, self.scenario, self.timing)
-        cm = self.cm if name in PLANNING_POLICIES or self.peers_cm is None else self.peers_cm
+        regional = self.cm if name in PLANNING_POLICIES or self.peers_cm is None else self.peers_cm
+        cm = policy.cluster_model(regional)
         t0 = time.perf_counter()
         with stdout_silenced():  # HiGHS debug prints would land in the printed table
             rec = run_policy(policy, cm, self.inputs, self.timing, self.seed, progress)
@@ -95,7 +96,7 @@ class _Job:
         if hasattr(policy, "replan_reasons"):
             extra["replan_reasons"] = dict(sorted(policy.replan_reasons.items()))
         tuning = policy.tuning(cm)
-        if cm is not self.cm:
+        if regional is not self.cm:
             tuning = {**tuning, "zones": RULE}
         if tuning:
             extra["tuning"] = tuning

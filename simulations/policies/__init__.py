@@ -5,7 +5,7 @@ which pod goes on scale-down, and (for energy-aware ones) which nodes to wake or
 from __future__ import annotations
 
 POLICY_NAMES = ("default", "carbon-aware-keda", "peaks", "keda-tuned", "keda-tuned-ca", "keda-tuned-karpenter",
-                "wattwise", "oracle")
+                "keda-tuned-pinned-ca", "wattwise", "oracle")
 # wattwise without pre-warming (models/forecast.py), to measure what the forecast gives: on request
 OPTIONAL_POLICIES = ("wattwise-reactive",)
 KNOWN_POLICIES = POLICY_NAMES + OPTIONAL_POLICIES
@@ -16,6 +16,7 @@ PEERS = tuple(n for n in POLICY_NAMES if n not in ("wattwise", "oracle"))   # wh
 def make_policy(name: str, scenario, timing):
     from wattwise.simulations.policies.carbon_aware_keda import CarbonAwareKedaPolicy
     from wattwise.simulations.policies.default import DefaultPolicy
+    from wattwise.simulations.policies.keda_pinned import KedaTunedPinnedCaPolicy
     from wattwise.simulations.policies.keda_tuned import (KedaTunedCaPolicy, KedaTunedKarpenterPolicy,
                                                           KedaTunedPolicy)
     from wattwise.simulations.policies.oracle import OraclePolicy
@@ -24,6 +25,7 @@ def make_policy(name: str, scenario, timing):
 
     table = {"default": DefaultPolicy, "carbon-aware-keda": CarbonAwareKedaPolicy, "peaks": PeaksPolicy,
              "keda-tuned": KedaTunedPolicy, "keda-tuned-ca": KedaTunedCaPolicy,
-             "keda-tuned-karpenter": KedaTunedKarpenterPolicy, "wattwise": WattwisePolicy, "oracle": OraclePolicy,
+             "keda-tuned-karpenter": KedaTunedKarpenterPolicy, "keda-tuned-pinned-ca": KedaTunedPinnedCaPolicy,
+             "wattwise": WattwisePolicy, "oracle": OraclePolicy,
              "wattwise-reactive": ReactiveWattwisePolicy}
     return table[name](scenario, timing)

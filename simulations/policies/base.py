@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from wattwise.models.delete_order import pods_to_delete
+from wattwise.simulations.cluster_model import ClusterModel
 from wattwise.simulations.context import SimContext
 from wattwise.simulations.scheduler_config import STOCK_PLUGINS, ScorePlugins
 
@@ -19,6 +20,13 @@ class Policy:
     def __init__(self, scenario, timing):
         self.scenario = scenario
         self.timing = timing
+
+    def cluster_model(self, cm: ClusterModel) -> ClusterModel:
+        """The cluster as this policy's pods see it: `cm`, the scenario's pod templates. A policy
+        whose operator changed the templates (a required node affinity) returns the model built
+        again from its own (`build_cluster_model`), so kube-scheduler's filters, the node
+        autoscalers' scheduling simulation and the summary read them as any other."""
+        return cm
 
     def start(self, ctx: SimContext) -> None:
         """Before the first step (all nodes start powered on)."""

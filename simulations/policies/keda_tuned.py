@@ -81,7 +81,7 @@ class KedaTunedPolicy(Policy):
             "target_rule": f"{TARGET_SHARE} x one replica's capacity on the slowest class it may land on",
             "sized_for_class": {wl.name: classes[w] for w, wl in enumerate(cm.snapshot.workloads)},
             "taint": gpu_taint_text(),
-            "scheduler": _scheduler_text(self.plugins),
+            "scheduler": scheduler_text(self.plugins),
             "node_autoscaler": "none: every node stays on",
         }
 
@@ -133,7 +133,7 @@ class KedaTunedKarpenterPolicy(KedaTunedPolicy):
         return {"node_launches": a.launches, "node_deletions": a.deletions, "node_replacements": a.replacements}
 
 
-def _scheduler_text(p: ScorePlugins) -> str:
+def scheduler_text(p: ScorePlugins) -> str:
     if p == STOCK_PLUGINS:
         return "kube-scheduler default scoring (LeastAllocated + BalancedAllocation, PodTopologySpread 2)"
     return f"kube-scheduler profile NodeResourcesFit {p.fit_strategy}" + (
