@@ -6,7 +6,8 @@ dropped FPS, at the same times), AverageValue target = 0.9 x one replica's capac
 class its pods may land on, through the same HPA. Why 0.9: the HPA leaves the replicas alone while
 the metric is within 10% of target x replicas, so a replica may carry up to target x 1.1 = 0.99 of
 its capacity on that class before the HPA adds one; a higher target would overload it there.
-kube-scheduler's scoring does not know which class is slow, so the operator sizes for the slowest.
+kube-scheduler's scoring does not know which class is slow, so the operator sizes for the slowest
+(`keda_pinned.py`'s peer pins each workload to one class instead and sizes for that).
 minReplicaCount / maxReplicaCount are the workload's; IsActive while frames arrive.
 
 - `keda-tuned`: kube-scheduler's default scoring; every node stays on (no node autoscaler).
