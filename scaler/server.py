@@ -15,6 +15,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from wattwise.listen import host_port
 from wattwise.scaler.core import ScalerCore
 from wattwise.scaler.metrics import ScalerMetrics
 from wattwise.scaler.proto import externalscaler_pb2 as pb
@@ -100,14 +101,14 @@ class ScalerServer:
             reflection.enable_server_reflection(
                 (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                  reflection.SERVICE_NAME), self._main)
-        address = f"{self.config.host}:{self.config.grpc_port}"
+        address = host_port(self.config.host, self.config.grpc_port)
         if self._tls is not None:
             self.grpc_port = self._main.add_secure_port(address, self._tls.credentials)
         else:
             self.grpc_port = self._main.add_insecure_port(address)
         self._health_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._health_server)
-        self.health_port = self._health_server.add_insecure_port(f"{self.config.host}:{self.config.health_port}")
+        self.health_port = self._health_server.add_insecure_port(host_port(self.config.host, self.config.health_port))
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
         self.refresher.add_listener(self._on_state)
@@ -117,9 +118,9 @@ class ScalerServer:
         await self._health_server.start()
         if self.refresher.state() is not None:
             await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-        log.info("scaler listening on %s:%s (%s), health on %s:%s (plaintext)%s", self.config.host, self.grpc_port,
+        log.info("scaler listening on %s (%s), health on %s (plaintext)%s", host_port(self.config.host, self.grpc_port),
                  "plaintext" if self._tls is None else ("mTLS" if self._tls.files.mutual else "TLS"),
-                 self.config.host, self.health_port, ", reflection on" if self.config.reflection else "")
+                 host_port(self.config.host, self.health_port), ", reflection on" if self.config.reflection else "")
 
     def _on_state(self, state: ScalerState) -> None:
         """Refresher thread: wake the streams, mark ready, update the gauges."""

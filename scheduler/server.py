@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from wattwise.kube.cluster import KubeCluster
+from wattwise.listen import host_port, ipv6_socket, is_ipv6
 from wattwise.models.errors import InvalidInputError, require_positive
 from wattwise.runtime import PlanSource
 from wattwise.scheduler.app import DEFAULT_MAX_REQUEST_BYTES, build_app, build_health_app
@@ -72,7 +73,7 @@ class ExtenderHandle:
     @property
     def url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
-        return f"{self.scheme}://{host}:{self.port}"
+        return f"{self.scheme}://{host_port(host, self.port)}"
 
     def stop(self, grace_s: float = 5.0) -> None:
         async def shutdown():
@@ -112,8 +113,7 @@ def start_extender(source: PlanSource, host: str = "0.0.0.0", port: int = DEFAUL
                             *(((build_health_app(service), health_port, None),) if health_port is not None else ())):
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace_s)
             await runner.setup()
-            site = web.TCPSite(runner, host, p, ssl_context=ctx, backlog=1024)
-            await site.start()
+            await _site(runner, host, p, ctx).start()
             runners.append(runner)
             ports.append(runner.addresses[0][1])
         return runners, ports
@@ -141,6 +141,14 @@ def start_extender(source: PlanSource, host: str = "0.0.0.0", port: int = DEFAUL
     log.info("scheduler extender listening on %s (%s); node cache: %s", handle.url,
              "mTLS" if tls is not None and tls.verify_mode == ssl.CERT_REQUIRED else scheme, node_cache.status())
     return handle
+
+
+def _site(runner: web.AppRunner, host: str, port: int, ctx: ssl.SSLContext | None) -> web.BaseSite:
+    """Where one app listens: an IPv6 literal on its own socket (`::` takes IPv4 clients too, as the
+    gRPC ports do; aiohttp would bind it IPv6-only), any other host as aiohttp binds it."""
+    if is_ipv6(host):
+        return web.SockSite(runner, ipv6_socket(host, port), ssl_context=ctx, backlog=1024)
+    return web.TCPSite(runner, host, port, ssl_context=ctx, backlog=1024)
 
 
 def wants_kube_api(args: argparse.Namespace) -> bool:

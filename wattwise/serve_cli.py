@@ -31,6 +31,7 @@ import socket
 import sys
 import time
 
+from wattwise.listen import host_port
 from wattwise.models import BUNDLED_SCENARIO as DEFAULT_SCENARIO
 from wattwise.models.errors import InvalidInputError
 
@@ -300,27 +301,63 @@ def _taken(host: str, port: int) -> str | None:
     except socket.gaierror as e:
         raise InvalidInputError("--host", f"cannot resolve {host!r}: {e.strerror}") from None
     for family, kind, proto, _, address in infos:
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                probe.bind(address)
-            except OSError as e:
-                if e.errno == errno.EADDRINUSE:
-                    return f"{host}:{port}"
-                raise InvalidInputError("--host", f"cannot listen on {host}: {e.strerror}") from None
+        error = _bind_error(family, kind, proto, address)
+        if error is not None and error.errno == errno.EADDRINUSE:
+            return host_port(host, port)
+        if error is not None:
+            _raise_cannot_listen("--host", host_port(host, port), error)
+    return None
+
+
+def _bind_error(family, kind, proto, address) -> OSError | None:
+    """Why binding `address` fails (as the servers bind: SO_REUSEADDR, IPv6 apart from IPv4), or None."""
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            probe.bind(address)
+        except OSError as e:
+            return e
+    return None
+
+
+def _raise_cannot_listen(flag: str, address: str, error: OSError | None) -> None:
+    """One line: `address` cannot be listened on, with the OS's reason and what to do about it."""
+    reason = (error.strerror or str(error)) if error is not None else "the server could not bind it"
+    hint = None
+    if error is not None and error.errno == errno.EADDRINUSE:
+        hint = PORT_HINT
+    elif error is not None and error.errno == errno.EADDRNOTAVAIL:
+        hint = "give --host an address of this machine, or 0.0.0.0 (IPv4) or :: (IPv6 and IPv4)"
+    raise InvalidInputError(flag, f"cannot listen on {address}: {reason}", hint) from None
+
+
+def _probe(address: str) -> OSError | None:
+    """Why `host:port` (IPv6 in brackets, as gRPC names it) cannot be bound now, or None."""
+    host, _, port = address.rpartition(":")
+    try:
+        infos = socket.getaddrinfo(host.strip("[]") or None, int(port), type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except (socket.gaierror, ValueError) as e:
+        return OSError(errno.EINVAL, f"cannot resolve {host!r}: {e}")
+    for family, kind, proto, _, sockaddr in infos:
+        error = _bind_error(family, kind, proto, sockaddr)
+        if error is not None:
+            return error
     return None
 
 
 def _raise_bind_failed(flag: str, e: BaseException) -> None:
-    """A port taken between check_ports and the server's own bind (grpc: RuntimeError; asyncio
-    and http.server: OSError EADDRINUSE) becomes a one-line error; anything else returns."""
-    if isinstance(e, OSError) and e.errno == errno.EADDRINUSE:
-        raise InvalidInputError(flag, f"cannot listen: {e.strerror or 'address already in use'}", PORT_HINT) from None
+    """A server that cannot bind (grpc: RuntimeError naming the address, whose reason the probe of
+    the same address finds; asyncio and http.server: OSError) becomes a one-line error naming the
+    OS's reason; anything else returns."""
+    if isinstance(e, OSError) and e.errno is not None:
+        raise InvalidInputError(flag, f"cannot listen: {e.strerror or e}",
+                                PORT_HINT if e.errno == errno.EADDRINUSE else None) from None
     m = re.search(r"Failed to bind to address (\S+?);", str(e)) if isinstance(e, RuntimeError) else None
     if m:
-        raise InvalidInputError(flag, f"cannot listen on {m.group(1)}", PORT_HINT) from None
+        _raise_cannot_listen(flag, m.group(1), _probe(m.group(1)))
 
 
 def _start_cluster(args):
@@ -641,8 +678,8 @@ async def _serve(args) -> int:
                 started.callback(lambda: extender.stop(budget.left_s(5.0)))
         if args.demo and run_scaler:
             _print_demo(snapshot, args, scaler.server.grpc_port, scaler.server.health_port, extender)
-        print(f"ready: scaler gRPC on {args.host}:{scaler.server.grpc_port}, health on {args.host}:"
-              f"{scaler.server.health_port}" if run_scaler else "ready", flush=True)
+        print(f"ready: scaler gRPC on {host_port(args.host, scaler.server.grpc_port)}, health on "
+              f"{host_port(args.host, scaler.server.health_port)}" if run_scaler else "ready", flush=True)
         await stop.wait()
         budget.start()
         log.info("signal received; stopping within --grace-s %g s", args.grace_s)
@@ -703,7 +740,7 @@ def _print_demo(snapshot, args, grpc_port: int, health_port: int, extender) -> N
     from wattwise.scaler.sources import demo_metadata
 
     host = "127.0.0.1" if args.host in ("0.0.0.0", "", "::") else args.host
-    address = f"{host}:{grpc_port}"
+    address = host_port(host, grpc_port)
     out = [f"WattWise demo: scenario {args.scenario or DEFAULT_SCENARIO}", "",
            "Each bundled workload is selected by this ScaledObject trigger metadata:"]
     for w in sorted(snapshot.workloads, key=lambda w: w.key):
@@ -715,5 +752,5 @@ def _print_demo(snapshot, args, grpc_port: int, health_port: int, extender) -> N
             out.append(f"      {k}: '{v}'")
         flags = " ".join(f"-m {k}='{v}'" for k, v in md.items())
         out.append(f"# try: wattwise scaler-call --address {address} --namespace {w.namespace} --name {w.name} {flags}")
-    out.append(f"\nHealth: grpc.health.v1 on {host}:{health_port} (plaintext)")
+    out.append(f"\nHealth: grpc.health.v1 on {host_port(host, health_port)} (plaintext)")
     print("\n".join(out), flush=True)
