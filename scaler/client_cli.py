@@ -12,6 +12,8 @@ import sys
 
 import grpc
 
+from wattwise.models.errors import InvalidInputError, require_positive
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", default="127.0.0.1:6000", help="scaler host:port (default 127.0.0.1:6000)")
@@ -33,16 +35,30 @@ def _metadata(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise SystemExit(f"wattwise scaler-call: -m {item!r}: write KEY=VALUE")
+            raise InvalidInputError("-m", f"{item!r} is not KEY=VALUE", "e.g. -m workload=checkout-cams")
         out[key.strip()] = value
     return out
 
 
+def _read(path: str | None, flag: str) -> bytes | None:
+    """The bytes of a PEM file a flag names (None: not given); one line when it cannot be read."""
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise InvalidInputError(flag, f"cannot read {path}: {e.strerror}") from None
+
+
 def _channel(args) -> grpc.Channel:
+    """The channel to the scaler: plaintext, TLS (--ca-cert) or mTLS (--client-cert with --client-key)."""
+    if bool(args.client_cert) != bool(args.client_key):
+        raise InvalidInputError("--client-cert/--client-key", "give both or neither")
     if not (args.ca_cert or args.client_cert):
         return grpc.insecure_channel(args.address)
-    read = lambda p: open(p, "rb").read() if p else None  # noqa: E731
-    creds = grpc.ssl_channel_credentials(read(args.ca_cert), read(args.client_key), read(args.client_cert))
+    creds = grpc.ssl_channel_credentials(_read(args.ca_cert, "--ca-cert"), _read(args.client_key, "--client-key"),
+                                         _read(args.client_cert, "--client-cert"))
     options = [("grpc.ssl_target_name_override", args.server_name)] if args.server_name else []
     return grpc.secure_channel(args.address, creds, options=options)
 
@@ -51,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from wattwise.scaler.proto import externalscaler_pb2 as pb
     from wattwise.scaler.proto import externalscaler_pb2_grpc as pb_grpc
 
+    require_positive(args.timeout_s, "--timeout-s", "give seconds per call, e.g. 10")
     ref = pb.ScaledObjectRef(name=args.name, namespace=args.namespace, scalerMetadata=_metadata(args.metadata))
     with _channel(args) as channel:
         stub = pb_grpc.ExternalScalerStub(channel)
