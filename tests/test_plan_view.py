@@ -77,3 +77,64 @@ def test_explain_says_when_nothing_answers(capsys):
     assert main(["explain", "--address", f"127.0.0.1:{port}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot reach" in err[0] and "wattwise serve --extender" in err[0]
+
+
+def explain_error(capsys, *args) -> str:
+    rc = main(["explain", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, (rc, err)
+    return err[0]
+
+
+@pytest.fixture
+def garbage_pem(tmp_path):
+    path = tmp_path / "bad.pem"
+    path.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    return path
+
+
+def test_explain_names_a_ca_it_cannot_read_before_dialling(tmp_path, capsys):
+    missing = tmp_path / "nope.pem"
+    assert explain_error(capsys, "--address", "127.0.0.1:9", "--ca", str(missing)) == (
+        f"wattwise explain: error: --ca: cannot read {missing}: No such file or directory")
+
+
+def test_explain_names_a_ca_that_is_not_pem(garbage_pem, capsys):
+    line = explain_error(capsys, "--address", "127.0.0.1:9", "--ca", str(garbage_pem))
+    assert line.startswith(f"wattwise explain: error: --ca: {garbage_pem}: not a PEM CA certificate"), line
+
+
+def test_explain_names_a_client_key_it_cannot_load(tmp_path, garbage_pem, capsys):
+    missing = tmp_path / "nope.key"
+    line = explain_error(capsys, "--address", "127.0.0.1:9", "--cert", str(garbage_pem), "--key", str(missing))
+    assert line == f"wattwise explain: error: --key: cannot read {missing}: No such file or directory", line
+    line = explain_error(capsys, "--address", "127.0.0.1:9", "--cert", str(garbage_pem), "--key", str(garbage_pem))
+    assert line.startswith("wattwise explain: error: --cert/--key: "), line
+    assert "not a PEM certificate and its private key" in line, line
+
+
+def test_explain_refuses_a_timeout_that_is_not_positive(capsys):
+    assert explain_error(capsys, "--address", "127.0.0.1:9", "--timeout-s", "-1") == (
+        "wattwise explain: error: --timeout-s: -1.0 is not a positive number "
+        "(give seconds to wait for the answer, e.g. 10)")
+
+
+def test_explain_at_the_scalers_grpc_port_suggests_the_extenders(capsys):
+    from tests.scaler.helpers import start_demo
+
+    scaler = start_demo()
+    try:
+        line = explain_error(capsys, "--address", f"127.0.0.1:{scaler.grpc_port}", "--timeout-s", "5")
+    finally:
+        scaler.stop(1.0)
+    assert f"127.0.0.1:{scaler.grpc_port}/plan did not answer as the extender does" in line, line
+    assert "8888" in line, line
+
+
+def test_explain_over_https_at_a_plain_http_port_suggests_the_extenders(served, tmp_path, capsys):
+    _, handle = served
+    from tests.scaler.certs import make_pki
+
+    pki = make_pki(tmp_path)
+    line = explain_error(capsys, "--address", handle.url.replace("http://", "https://"), "--ca", str(pki.ca_cert))
+    assert line.startswith("wattwise explain: error: cannot reach https://") and "8888" in line, line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import ssl
 import sys
@@ -10,7 +11,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from wattwise.models.errors import InvalidInputError, WattWiseError
+from wattwise.models.errors import InvalidInputError, WattWiseError, require_positive
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,24 +25,61 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout-s", type=float, default=10.0, help="seconds to wait for the answer (default 10)")
 
 
+EXTENDER_HINT = "give the extender's HTTP(S) port (deploy/: 8888), not the scaler's gRPC port (6000)"
+
+
 def fetch_plan(address: str, ca: str | None = None, cert: str | None = None, key: str | None = None,
                timeout_s: float = 10.0) -> dict[str, Any]:
     base = address if "://" in address else f"{'https' if ca or cert else 'http'}://{address}"
-    context = None
-    if base.startswith("https://"):
-        context = ssl.create_default_context(cafile=ca)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if cert:
-            context.load_cert_chain(cert, key)
+    context = tls_context(ca, cert, key) if base.startswith("https://") else None
+    return _get_json(f"{base.rstrip('/')}/plan", context, timeout_s)
+
+
+def tls_context(ca: str | None, cert: str | None, key: str | None) -> ssl.SSLContext:
+    """The client's TLS 1.2+ context from the flags' files; one line naming the flag when a file
+    cannot be read or is not what it should be."""
+    for flag, path in (("--ca", ca), ("--cert", cert), ("--key", key)):
+        _readable(flag, path)
+    context = _loaded("--ca", ca, lambda: ssl.create_default_context(cafile=ca), "a PEM CA certificate")
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert:
+        _loaded("--cert/--key", f"{cert} and {key}", lambda: context.load_cert_chain(cert, key),
+                "a PEM certificate and its private key")
+    return context
+
+
+def _readable(flag: str, path: str | None) -> None:
+    if path is None:
+        return
     try:
-        with urllib.request.urlopen(f"{base.rstrip('/')}/plan", timeout=timeout_s, context=context) as resp:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise InvalidInputError(flag, f"cannot read {path}: {e.strerror}") from None
+
+
+def _loaded(flag: str, what: str | None, load, kind: str):
+    try:
+        return load()
+    except ssl.SSLError as e:
+        raise InvalidInputError(flag, f"{what}: not {kind} ({e.reason or e})") from None
+
+
+def _get_json(url: str, context: ssl.SSLContext | None, timeout_s: float) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s, context=context) as resp:
             return json.load(resp)
     except urllib.error.HTTPError as e:
         detail = e.read(300).decode("utf-8", "replace")
-        raise WattWiseError(f"{base}/plan answered {e.code}: {detail}") from None
+        raise WattWiseError(f"{url} answered {e.code}: {detail}") from None
+    except (http.client.HTTPException, ValueError) as e:
+        raise WattWiseError(f"{url} did not answer as the extender does ({type(e).__name__}); {EXTENDER_HINT}") \
+            from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise WattWiseError(f"cannot reach {base}/plan ({reason}); is `wattwise serve --extender` running there?") from None
+        hint = EXTENDER_HINT if isinstance(reason, ssl.SSLError) else \
+            "is `wattwise serve --extender` running there?"
+        raise WattWiseError(f"cannot reach {url} ({reason}); {hint}") from None
 
 
 def render(doc: dict[str, Any], only: str | None = None) -> str:
@@ -82,6 +120,7 @@ def render(doc: dict[str, Any], only: str | None = None) -> str:
 def run(args: argparse.Namespace) -> int:
     if bool(args.cert) != bool(args.key):
         raise InvalidInputError("--cert/--key", "give both or neither")
+    require_positive(args.timeout_s, "--timeout-s", "give seconds to wait for the answer, e.g. 10")
     doc = fetch_plan(args.address, args.ca, args.cert, args.key, args.timeout_s)
     if args.json:
         only = [w for w in doc.get("workloads", []) if args.workload in (None, w["key"])]
