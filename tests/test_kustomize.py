@@ -270,3 +270,45 @@ def test_quickstart_is_plaintext_and_the_settings_reach_the_flags():
     assert flag(args, "--prometheus") == settings["PROMETHEUS_URL"]
     assert flag(args, "--objective") == settings["OBJECTIVE"]
     assert yaml.safe_load(settings["grid-zones.yaml"]) in (None, {})   # the bundled map only, until you add zones
+
+
+# -- what the README tells operators to run fits what deploy/ admits ------------------------------
+
+def _readme_step(starting: str) -> str:
+    text = (REPO / "README.md").read_text()
+    start = text.index(starting)
+    return " ".join(text[start:text.index("\n\n", start)].split())
+
+
+def test_the_readme_reads_the_plan_through_port_forward_not_from_a_pod_the_policy_refuses():
+    """The NetworkPolicy admits only kube-scheduler's pods to the extender's port: `wattwise
+    explain` from any other pod would hang there."""
+    step = _readme_step("5. See what it decided")
+    assert "kubectl port-forward -n wattwise-system svc/wattwise-health 8889" in step
+    assert "wattwise explain --address localhost:8889" in step
+    assert ".svc:8888" not in step
+    policy = the(render("overlays/production"), "NetworkPolicy")
+    extender_rules = [r for r in policy["spec"]["ingress"] if {"port": "extender", "protocol": "TCP"} in r["ports"]]
+    assert [p["podSelector"]["matchLabels"] for r in extender_rules for p in r["from"]] == [
+        {"app.kubernetes.io/name": "wattwise-scheduler"}]
+
+
+def _mounted_secrets(objects) -> set[str]:
+    return {v["secret"]["secretName"] for o in objects if pod_spec(o)
+            for v in pod_spec(o).get("volumes", []) if "secret" in v}
+
+
+def _issued_secrets(objects) -> set[str]:
+    return ({o["spec"]["secretName"] for o in objects if o["kind"] == "Certificate"}
+            | {o["metadata"]["name"] for o in objects if o["kind"] == "Secret"})
+
+
+def test_the_second_scheduler_says_it_needs_the_overlay_that_issues_its_secret():
+    needed = _mounted_secrets(render("examples/second-scheduler"))
+    assert needed == {"wattwise-scheduler-client"}
+    assert needed <= _issued_secrets(render("overlays/production"))
+    assert not needed & _issued_secrets(render("overlays/quickstart"))
+    said = _readme_step("2. Build the image")
+    assert "deploy/examples/second-scheduler`, after `deploy/overlays/production` only" in said
+    assert "on the quickstart its pods stay in ContainerCreating" in said
+    assert "Production only" in (DEPLOY / "examples" / "second-scheduler" / "kustomization.yaml").read_text()

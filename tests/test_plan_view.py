@@ -138,3 +138,16 @@ def test_explain_over_https_at_a_plain_http_port_suggests_the_extenders(served, 
     pki = make_pki(tmp_path)
     line = explain_error(capsys, "--address", handle.url.replace("http://", "https://"), "--ca", str(pki.ca_cert))
     assert line.startswith("wattwise explain: error: cannot reach https://") and "8888" in line, line
+
+
+def test_explain_reads_the_plan_from_the_plaintext_health_port(capsys):
+    """What the README has operators run through `kubectl port-forward svc/wattwise-health 8889`."""
+    source = StaticPlanSource(load_scenario(SCENARIO).snapshot)
+    handle = start_extender(source, "127.0.0.1", 0, StaticNodeCache.from_snapshot(source.current().snapshot),
+                            health_port=0)
+    try:
+        key = sorted(source.current().plan.workloads)[0]
+        assert main(["explain", "--address", f"127.0.0.1:{handle.health_port}", key]) == 0
+        assert f"{key}: {source.current().plan.workloads[key].replicas} replicas" in capsys.readouterr().out
+    finally:
+        handle.stop(2.0)
