@@ -7,9 +7,9 @@ import logging
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 
+from wattwise import out_dir
 from wattwise.models import BUNDLED_SCENARIO
 from wattwise.models.errors import InvalidInputError
 from wattwise.simulations.policies import KNOWN_POLICIES, POLICY_NAMES
@@ -58,23 +58,8 @@ def _policies(text: str) -> list[str]:
 
 
 def check_out_dir(text: str) -> Path:
-    """The output folder can be made and written, checked before the run (which takes minutes).
-    Leaves nothing behind: the folder itself is made only when the results are written."""
-    out = Path(text)
-    if out.exists() and not out.is_dir():
-        raise InvalidInputError("--out", f"{out} is a file, not a folder", "give a folder for summary.json and report.html")
-    existing = out
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise InvalidInputError("--out", f"{existing} is a file, so {out} cannot be a folder", "choose another --out")
-    try:
-        with tempfile.NamedTemporaryFile(dir=existing, prefix=".wattwise-write-check-"):
-            pass
-    except OSError as e:
-        raise InvalidInputError("--out", f"cannot write in {existing}: {e.strerror}",
-                                "choose a folder you can write to") from None
-    return out
+    """The output folder can be made and written, checked before the run (which takes minutes)."""
+    return out_dir.check_out_dir(text, "summary.json and report.html")
 
 
 def _scheduler_config(path: str | None):

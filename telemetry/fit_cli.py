@@ -16,12 +16,12 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
+from wattwise import out_dir
 from wattwise.models import persistence
 from wattwise.models.cluster import NodeClass
-from wattwise.models.errors import InvalidInputError
+from wattwise.models.errors import InvalidInputError, require_positive
 from wattwise.models.priors import prior_model
 from wattwise.models.workload import Workload
 from wattwise.telemetry.fitting import FitResult, FitSettings, fit_energy_models
@@ -140,14 +140,18 @@ def fit_from_prometheus(job: FitJob, start_s: float, end_s: float,
     return FitRun(result, report, node_fit)
 
 
-def run(args) -> int:
-    # urllib3 logs every retry as a warning; our error says it all in one line.
-    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+def _job(args) -> tuple[FitJob, float, float]:
+    """The fit the flags ask for and its range; one line naming a flag that cannot work, before any
+    query is sent."""
     auth = connection.from_args(args)
     start_s, end_s = _range(args, time.time())
     step_s = parse_duration_s(args.step, "--step")
     if step_s <= 0:
         raise InvalidInputError("--step", "must be positive")
+    timeout_s = require_positive(parse_duration_s(args.timeout, "--timeout"), "--timeout",
+                                 "give how long one Prometheus query may take, e.g. 30s")
+    _require_count(args.retries, "--retries", 0, "give how often to retry a failed query, e.g. 2 (0: never)")
+    _require_count(args.min_samples, "--min-samples", 1, "give the training samples a pair needs, e.g. 30")
     settings = SourceSettings(fps_metric=args.fps_metric, drop_metric=args.drop_metric or None,
                               fps_is_counter=args.fps_counter, workload_label=args.workload_label,
                               node_class_label=args.node_class_label, zone=args.zone,
@@ -158,10 +162,22 @@ def run(args) -> int:
     if not 0 < args.node_min_util_span <= 1:
         raise InvalidInputError("--node-min-util-span", "must be a fraction of the utilisation range, in (0, 1]")
     job = FitJob(args.prometheus, settings, FitSettings(min_train_samples=args.min_samples), step_s,
-                 parse_duration_s(args.timeout, "--timeout"), args.retries,
+                 timeout_s, args.retries,
                  NodeCurveSettings(min_samples=args.node_min_samples, min_util_span=args.node_min_util_span),
                  prometheus_auth=auth)
-    out = Path(args.out)
+    return job, start_s, end_s
+
+
+def _require_count(value: int, flag: str, least: int, hint: str) -> None:
+    if value < least:
+        raise InvalidInputError(flag, f"{value} is less than {least}", hint)
+
+
+def run(args) -> int:
+    # urllib3 logs every retry as a warning; our error says it all in one line.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    out = out_dir.check_out_dir(args.out, "energy-models.json, fit-report.json and fit-table.txt")
+    job, start_s, end_s = _job(args)
     bar = ProgressBar("fetching")
     try:
         fitted = fit_from_prometheus(job, start_s, end_s, progress=bar)

@@ -9,6 +9,8 @@ from wattwise.telemetry.progress import ProgressBar
 from wattwise.telemetry.prometheus import PrometheusClient, PrometheusPowerFpsSource
 from wattwise.telemetry.timeparse import parse_duration_s, parse_instant_s
 
+from .fake_http import serve
+
 
 class Tty(io.StringIO):
     def isatty(self):
@@ -45,3 +47,27 @@ def test_fit_needs_both_start_and_end(tmp_path, capsys):
 
 def test_source_implements_the_port():
     assert isinstance(PrometheusPowerFpsSource(PrometheusClient("http://127.0.0.1:9")), PowerFpsSource)
+
+
+@pytest.fixture
+def unwritable_out(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    return blocker / "models"
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--timeout", "0"], "--timeout: 0.0 is not a positive number (give how long one Prometheus query may take"),
+    (["--retries", "-1"], "--retries: -1 is less than 0 (give how often to retry a failed query"),
+    (["--min-samples", "-3"], "--min-samples: -3 is less than 1 (give the training samples a pair needs"),
+    (["--out", "UNWRITABLE"], "--out: {blocked} is a file, so {out} cannot be a folder"),
+])
+def test_fit_flags_are_one_line_before_any_query(tmp_path, unwritable_out, capsys, flags, expected):
+    """Found at once, not after fetching and fitting a week of history: nothing reaches Prometheus."""
+    flags = [str(unwritable_out) if f == "UNWRITABLE" else f for f in flags]
+    with serve(503) as (url, calls):
+        rc = cli.main(["fit", "--prometheus", url, "--out", str(tmp_path / "models"), *flags])
+    err = capsys.readouterr().err.strip().splitlines()
+    expected = expected.format(blocked=unwritable_out.parent, out=unwritable_out)
+    assert rc == 2 and len(err) == 1 and err[0].startswith(f"wattwise fit: error: {expected}"), err
+    assert calls == []
