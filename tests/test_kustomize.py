@@ -312,3 +312,10 @@ def test_the_second_scheduler_says_it_needs_the_overlay_that_issues_its_secret()
     assert "deploy/examples/second-scheduler`, after `deploy/overlays/production` only" in said
     assert "on the quickstart its pods stay in ContainerCreating" in said
     assert "Production only" in (DEPLOY / "examples" / "second-scheduler" / "kustomization.yaml").read_text()
+
+
+def test_the_certificates_ask_no_restart_on_renewal():
+    """Both doors reload their certificate files when they change (wattwise/tls_files.py), so a
+    comment asking for a restart after a renewal would send operators on an errand."""
+    text = (DEPLOY / "overlays" / "production" / "certificates.yaml").read_text()
+    assert "restart" not in text and "at start" not in text
