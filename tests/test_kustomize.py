@@ -314,6 +314,18 @@ def test_the_second_scheduler_says_it_needs_the_overlay_that_issues_its_secret()
     assert "Production only" in (DEPLOY / "examples" / "second-scheduler" / "kustomization.yaml").read_text()
 
 
+def test_rbac_grants_what_the_code_calls_and_no_more():
+    """The process lists and watches what kube/cluster.py names (one list-then-watch each) and
+    creates Events; it reads no object by name, so no rule grants `get`."""
+    from wattwise.kube.cluster import RESOURCES
+
+    role = the(render("base"), "ClusterRole")
+    granted = {(group, resource): frozenset(rule["verbs"]) for rule in role["rules"]
+               for group in rule["apiGroups"] for resource in rule["resources"]}
+    watched = {(r.group, r.name): frozenset({"list", "watch"}) for r in RESOURCES}
+    assert granted == {**watched, ("", "events"): frozenset({"create"})}
+
+
 def test_the_certificates_ask_no_restart_on_renewal():
     """Both doors reload their certificate files when they change (wattwise/tls_files.py), so a
     comment asking for a restart after a renewal would send operators on an errand."""
