@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from wattwise import __version__
 from wattwise.models.errors import WattWiseError
+
+DESCRIPTION = ("WattWise: energy- and carbon-aware scaling and placement of video-inference workloads on "
+               "Kubernetes (a KEDA external scaler and a kube-scheduler extender), with a planner, a simulator "
+               "and energy-model fitting you can run on their own.")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 SUBCOMMANDS = {
     "plan": ("wattwise.plan_cli", "decide replicas and placement for a scenario file"),
@@ -22,9 +28,10 @@ SUBCOMMANDS = {
 
 
 def build_parser(only: str | None = None) -> tuple[argparse.ArgumentParser, dict]:
-    parser = argparse.ArgumentParser(prog="wattwise", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="wattwise", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"wattwise {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
+                        help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     parser.add_argument("--log-json", action="store_true", help="log one JSON object per line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = {}
@@ -62,3 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:       # `wattwise plan ... | head`: the reader has what it wanted
+        _silence_stdout()
+        return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush of what the closed pipe did not
+    take raises nothing more."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
