@@ -180,3 +180,21 @@ def test_the_shutdown_budget_shares_the_grace_among_the_parts():
     assert budget.left_s(5.0) == 0.5
     now[0] += 3.0
     assert budget.left_s(5.0) == 0.0
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--carbon-static", "-5"], "--carbon-static: must be a finite number >= 0, got -5.0"),
+    (["--carbon-config", "/nonexistent/carbon.yaml"], "/nonexistent/carbon.yaml"),
+    (["--models", "/nonexistent/models"], "--models: /nonexistent/models is not a directory"),
+    (["--grid-zone-map", "/nonexistent/map.yaml"], "/nonexistent/map.yaml: cannot read the grid zone map"),
+    (["--prometheus", "ftp://prometheus:9090"], "--prometheus"),
+])
+def test_live_inputs_are_checked_before_the_cluster_is_watched(no_kube, tmp_path, capsys, monkeypatch, args, expected):
+    """With the API unreachable, the watches' retries used to print some 20 lines before the one
+    that names the bad flag; now it is the only line, and no watch starts."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    monkeypatch.setattr(serve_cli, "_start_cluster", lambda args: pytest.fail("watched the cluster"))
+    line = serve_error(capsys, "--scaler", "--kubeconfig", str(kubeconfig), "--grpc-port", "0", "--health-port", "0",
+                       *args)
+    assert line.startswith("wattwise serve: error: ") and expected in line, line

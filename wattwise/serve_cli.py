@@ -235,6 +235,36 @@ def check_serving(args) -> None:
         module.check_extender_args(args)
 
 
+def check_live_inputs(args) -> None:
+    """Before anything starts: the files and values the scaler reads (carbon settings, the models
+    directory, the grid zone map, the Prometheus URL) can work, so a bad one is the first line
+    printed, not the last, after the Kubernetes watches have started and retried. Nothing is kept:
+    no provider is built (its worker would start), the rest is read again when serving."""
+    if args.carbon_config is not None and args.carbon_static is not None:
+        raise ValueError("give --carbon-config or --carbon-static, not both")
+    if args.carbon_config is not None:
+        from wattwise.scaler.carbon import load_carbon_config
+        from wattwise.telemetry.carbon.factory import parse_carbon_settings
+
+        parse_carbon_settings(load_carbon_config(args.carbon_config))
+    if args.carbon_static is not None:
+        from wattwise.scaler.carbon import EveryZoneStatic
+
+        EveryZoneStatic(args.carbon_static)
+    if args.models:
+        from wattwise.telemetry.model_dir import ModelDirectory
+
+        ModelDirectory(args.models)
+    if getattr(args, "grid_zone_map", None):
+        from wattwise.telemetry.grid_zones import load_user_map
+
+        load_user_map(args.grid_zone_map)
+    if args.prometheus:
+        from wattwise.telemetry.prometheus import PrometheusClient
+
+        PrometheusClient(args.prometheus, auth=args.prometheus_auth)
+
+
 def check_plan_clock(args) -> None:
     """Before anything starts: --refresh-s is a positive number, --scale-down-window and
     --replan-min-interval durations (0 allowed). Sets `args.scale_down_window_s` (None: the
@@ -617,6 +647,7 @@ async def _serve(args) -> int:
         raise ValueError("--set-deletion-cost runs with the extender against the Kubernetes API "
                          "(--extender, not --demo)")
     refitter = _refitter(args)           # its flags checked before anything starts
+    check_live_inputs(args)
     budget = ShutdownBudget(args.grace_s)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
