@@ -19,7 +19,8 @@ METRICS = (("energy", "energy_kwh", "kWh"), ("carbon", "carbon_kg", "kg CO2"))
 
 
 def headroom_captured(peer: float, wattwise: float, oracle: float) -> float | None:
-    """(peer - wattwise) / (peer - oracle); None when the peer is already at or below the oracle."""
+    """(peer - wattwise) / (peer - oracle); None when the peer is already at or below the oracle.
+    A run without the oracle has no share at all: its metric's `oracle_value` is None."""
     gap = peer - oracle
     if gap <= 0:
         return None
@@ -51,7 +52,10 @@ def headline(policies: dict) -> dict:
     return out
 
 
-def _share(x: float | None) -> str:
+def _share(metric: dict) -> str:
+    if metric["oracle_value"] is None:
+        return "n/a (no oracle in this run)"
+    x = metric["headroom_captured"]
     return "n/a (the peer is at the oracle)" if x is None else f"{x:.0%}"
 
 
@@ -68,7 +72,7 @@ def format_headline(h: dict) -> list[str]:
         m = h[label]
         oracle = "" if m["oracle_value"] is None else f", oracle {m['oracle_value']:.2f}"
         parts.append(f"{label} {m['wattwise_vs_peer']:.3f}x {m['peer']} ({m['wattwise_value']:.2f} vs "
-                     f"{m['peer_value']:.2f} {m['unit']}{oracle}), headroom captured {_share(m['headroom_captured'])}")
+                     f"{m['peer_value']:.2f} {m['unit']}{oracle}), headroom captured {_share(m)}")
     lines.append(f"wattwise vs the best peer meeting the SLA (>= {target} of frames): " + "; ".join(parts) + ".")
     if not h.get("wattwise_meets_sla", True):
         lines.append(f"wattwise itself missed the SLA ({h['wattwise_sla']:.3%}).")

@@ -19,6 +19,15 @@ def _per_frame_ratio(policies: dict, peer: str, key: str) -> float:
     return mine / theirs if theirs else float("nan")
 
 
+def _saving_captured(energy: dict, carbon: dict) -> str:
+    """', capturing 60% of the possible energy saving and ...', or, in a run without the oracle, which
+    the share is measured against, that there is none."""
+    if energy["oracle_value"] is None or carbon["oracle_value"] is None:
+        return " (the oracle was not run, so there is no share of the possible saving)"
+    return (f", {_captured(energy['headroom_captured'], 'energy')} "
+            f"and {_captured(carbon['headroom_captured'], 'carbon').removeprefix('capturing ')}")
+
+
 def _captured(share: float | None, what: str) -> str:
     if share is None:
         return f"with no {what} saving left to capture (the peer is already at the oracle)"
@@ -50,5 +59,4 @@ def headline_sentence(summary: dict) -> str:
     else:
         compared = (f"{e_text} per frame than {energy['peer']} and {c_text} per frame than {carbon['peer']}, "
                     f"the best peers meeting the SLA on each,")
-    return (f"WattWise used {compared} at {sla} SLA{missed}, {_captured(energy['headroom_captured'], 'energy')} "
-            f"and {_captured(carbon['headroom_captured'], 'carbon').removeprefix('capturing ')}.")
+    return f"WattWise used {compared} at {sla} SLA{missed}{_saving_captured(energy, carbon)}."

@@ -132,6 +132,16 @@ def test_headline_without_a_peer_meeting_the_sla():
     assert "No peer met the SLA" in format_headline(h)[0]
 
 
+def test_headline_without_the_oracle_says_so_rather_than_the_peer_at_it():
+    h = headline({"keda-tuned": _policy(90.0, 9.0, 0.9995), "wattwise": _policy(80.0, 8.0, 0.9995)})
+    assert h["energy"]["oracle_value"] is None and h["energy"]["headroom_captured"] is None
+    text = "\n".join(format_headline(h))
+    assert "headroom captured n/a (no oracle in this run)" in text and "at the oracle" not in text
+    h = headline({"keda-tuned": _policy(90.0, 9.0, 0.9995), "wattwise": _policy(80.0, 8.0, 0.9995),
+                  "oracle": _policy(90.0, 9.0, 1.0)})
+    assert "headroom captured n/a (the peer is at the oracle)" in "\n".join(format_headline(h))
+
+
 def test_the_table_leads_with_the_headline(peers_run):
     lines = format_table(peers_run.summary).splitlines()
     assert lines[0].startswith("Peers meeting the SLA") or lines[0].startswith("wattwise vs")

@@ -71,3 +71,16 @@ def test_below_the_oracle_and_no_wattwise():
         headline_sentence(s)
     s = _summary({"keda-tuned": _policy(100, 10, 1.0), "oracle": _policy(90, 9, 1.0)})
     assert headline_sentence(s) == "WattWise was not simulated in this run: there is nothing to compare it with."
+
+
+def test_a_run_without_the_oracle_has_no_share_rather_than_a_peer_at_the_oracle():
+    s = _summary({"keda-tuned": _policy(90, 35, 0.9992), "wattwise": _policy(80, 30, 0.9993)})
+    text = headline_sentence(s)
+    assert text.endswith("at 99.930% SLA (the oracle was not run, so there is no share of the possible saving).")
+    assert "already at the oracle" not in text
+
+
+def test_a_peer_at_the_oracle_is_said():
+    s = _summary({"keda-tuned": _policy(70, 25, 0.9992), "wattwise": _policy(72, 26, 0.9995),
+                  "oracle": _policy(70, 25, 1.0)})
+    assert "with no energy saving left to capture (the peer is already at the oracle)" in headline_sentence(s)
