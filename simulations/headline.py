@@ -66,18 +66,19 @@ def format_headline(h: dict) -> list[str]:
         return [f"No peer met the SLA (>= {target} of frames): nothing to compare wattwise with."]
     if h.get("energy") is None:
         return [f"Peers meeting the SLA (>= {target} of frames): {', '.join(h['peers_meeting_sla'])}."]
-    lines = []
+    missed = not h.get("wattwise_meets_sla", True)
+    lines = [f"wattwise missed the SLA ({h['wattwise_sla']:.3%} < {target})."] if missed else []
     parts = []
     for label in ("energy", "carbon"):
         m = h[label]
         oracle = "" if m["oracle_value"] is None else f", oracle {m['oracle_value']:.2f}"
+        captured = "" if missed else f", headroom captured {_share(m)}"
         parts.append(f"{label} {m['wattwise_vs_peer']:.3f}x {m['peer']} ({m['wattwise_value']:.2f} vs "
-                     f"{m['peer_value']:.2f} {m['unit']}{oracle}), headroom captured {_share(m)}")
+                     f"{m['peer_value']:.2f} {m['unit']}{oracle}){captured}")
     lines.append(f"wattwise vs the best peer meeting the SLA (>= {target} of frames): " + "; ".join(parts) + ".")
-    if not h.get("wattwise_meets_sla", True):
-        lines.append(f"wattwise itself missed the SLA ({h['wattwise_sla']:.3%}).")
+    without = "" if missed else "; wattwise meets the SLA without it"
     lines.append("What each peer meeting the SLA was given by hand that wattwise was not (the GPU taint is on every "
-                 "policy's nodes; wattwise meets the SLA without it, docs/simulate.md):")
+                 f"policy's nodes{without}, docs/simulate.md):")
     for name, tuning in h["peers_were_given"].items():
         parts = [text for k, v in tuning.items() if (text := _tuning_text(k, v))]
         lines.append(f"  {name}: " + "; ".join(parts))

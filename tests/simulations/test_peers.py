@@ -142,6 +142,16 @@ def test_headline_without_the_oracle_says_so_rather_than_the_peer_at_it():
     assert "headroom captured n/a (the peer is at the oracle)" in "\n".join(format_headline(h))
 
 
+def test_headline_when_wattwise_misses_the_sla_leads_with_it_and_claims_nothing_it_contradicts():
+    h = headline({"keda-tuned": _policy(90.0, 9.0, 0.9995, tuning={"taint": "GPU taint"}),
+                  "wattwise": _policy(80.0, 8.0, 0.99582), "oracle": _policy(70.0, 7.0, 1.0)})
+    lines = format_headline(h)
+    assert lines[0] == "wattwise missed the SLA (99.582% < 99.9%)."
+    text = "\n".join(lines)
+    assert "0.889x keda-tuned" in text and "headroom captured" not in text
+    assert "wattwise meets the SLA" not in text
+
+
 def test_the_table_leads_with_the_headline(peers_run):
     lines = format_table(peers_run.summary).splitlines()
     assert lines[0].startswith("Peers meeting the SLA") or lines[0].startswith("wattwise vs")
