@@ -62,6 +62,8 @@ def _share(metric: dict) -> str:
 def format_headline(h: dict) -> list[str]:
     """The lines printed above the table."""
     target = f"{h['sla_target']:.1%}"
+    if not h["peers_meeting_sla"] and not h["peers_missing_sla"]:
+        return ["No peer was simulated: nothing to compare wattwise with."]
     if not h["peers_meeting_sla"]:
         return [f"No peer met the SLA (>= {target} of frames): nothing to compare wattwise with."]
     if h.get("energy") is None:

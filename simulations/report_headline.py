@@ -49,6 +49,9 @@ def headline_sentence(summary: dict) -> str:
         return "WattWise was not simulated in this run: there is nothing to compare it with."
     sla = f"{h['wattwise_sla']:.3%}"
     missed = "" if h.get("wattwise_meets_sla", True) else f" (below the {target} target)"
+    if not h.get("peers_meeting_sla") and not h.get("peers_missing_sla"):
+        return (f"No peer was simulated in this run, so there is nothing to compare WattWise with: it processed "
+                f"{sla} of frames{missed}.")
     if not h.get("peers_meeting_sla"):
         return (f"No peer met the SLA (at least {target} of frames processed), so there is no fair comparison: "
                 f"WattWise processed {sla} of frames{missed}.")

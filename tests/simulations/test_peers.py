@@ -132,6 +132,11 @@ def test_headline_without_a_peer_meeting_the_sla():
     assert "No peer met the SLA" in format_headline(h)[0]
 
 
+def test_headline_without_any_peer_simulated():
+    h = headline({"wattwise": _policy(40.0, 4.0, 0.9995), "oracle": _policy(30.0, 3.0, 1.0)})
+    assert format_headline(h) == ["No peer was simulated: nothing to compare wattwise with."]
+
+
 def test_headline_without_the_oracle_says_so_rather_than_the_peer_at_it():
     h = headline({"keda-tuned": _policy(90.0, 9.0, 0.9995), "wattwise": _policy(80.0, 8.0, 0.9995)})
     assert h["energy"]["oracle_value"] is None and h["energy"]["headroom_captured"] is None

@@ -58,6 +58,12 @@ def test_no_peer_meets_the_sla():
                                     "comparison: WattWise processed 99.930% of frames.")
 
 
+def test_no_peer_simulated_is_not_said_as_none_meeting_the_sla():
+    s = _summary({"wattwise": _policy(80, 30, 0.9993), "oracle": _policy(70, 25, 1.0)})
+    assert headline_sentence(s) == ("No peer was simulated in this run, so there is nothing to compare WattWise "
+                                    "with: it processed 99.930% of frames.")
+
+
 def test_wattwise_missing_the_sla_leads_and_no_share_of_the_saving_is_claimed():
     s = _summary({"keda-tuned": _policy(100, 10, 0.9995), "wattwise": _policy(90, 9, 0.99582),
                   "oracle": _policy(80, 8, 1.0)})
