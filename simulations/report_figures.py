@@ -4,6 +4,7 @@ dropped frames, demand, grid carbon intensity), and per policy, per workload and
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +71,31 @@ def _dropped_so_far(s: dict) -> np.ndarray:
     return np.where(total > 0.5, total, np.nan)
 
 
+SLA_AXIS_TOP = 1.0005     # 100% with a little room, so a line at 100% is not drawn on the frame
+SLA_AXIS_BOTTOM = 0.99
+SLA_AXIS_FLOOR = 0.95
+
+
+def _sla_axis_bottom(data: ReportData, sla_target: float) -> float:
+    """99%, or lower (to a whole half percent, not below 95%) to show every 15 minutes of the policies
+    meeting the SLA overall. Fixed rather than autoranged: one peer down at 56% would otherwise squash
+    every other line and the SLA line together at the top."""
+    policies = data.summary["policies"]
+    meeting = [float(np.min(_sla(s))) for name, s in data.series.items()
+               if len(s["demand_fps"]) and policies.get(name, {}).get("sla_attainment", 0.0) >= sla_target]
+    lowest = math.floor(min(meeting, default=SLA_AXIS_BOTTOM) * 200) / 200
+    return max(SLA_AXIS_FLOOR, min(SLA_AXIS_BOTTOM, lowest))
+
+
+def _below_the_axis(data: ReportData, bottom: float) -> str:
+    """' Below 99% the lines run off the bottom (default, peaks); totals are in the table.'"""
+    below = [name for name, s in data.series.items() if len(s["demand_fps"]) and np.min(_sla(s)) < bottom]
+    if not below:
+        return ""
+    return (f" Below {bottom * 100:.4g}% lines run off the bottom ({', '.join(below)}); each policy's overall SLA is in "
+            "the table.")
+
+
 def _time_charts(data: ReportData) -> list[Chart]:
     any_series = next(iter(data.series.values()))
     x = bucket_times(data.summary["inputs"]["carbon_start"], any_series["bucket_s"])
@@ -81,9 +107,11 @@ def _time_charts(data: ReportData) -> list[Chart]:
         return Chart(cid, "time", title, note + (_overlaps(traces) if traces[0].name in POLICY_COLORS else ""),
                      go.Figure(traces, layout))
 
+    bottom = _sla_axis_bottom(data, sla_target)
     sla = chart("sla", "SLA attainment", "Frames processed within the SLA latency over frames demanded, per 15 "
-                "minutes; the dashed line is the SLA a run must meet overall.", _policy_lines(data, x, _sla),
-                "frames processed", ".1~%", rangemode="normal")
+                "minutes; the dashed line is the SLA a run must meet overall." + _below_the_axis(data, bottom),
+                _policy_lines(data, x, _sla), "frames processed", ".1~%", rangemode="normal",
+                range=[bottom, SLA_AXIS_TOP], autorange=False, hoverformat=".3%")
     sla.figure.add_hline(y=sla_target, line={"color": "#888888", "dash": "dash", "width": 1},
                          annotation={"text": f"SLA {sla_target:.1%}", "font": {"size": 11, "color": "#555555"}},
                          annotation_position="bottom right")
