@@ -7,20 +7,24 @@ from __future__ import annotations
 from wattwise.simulations.policies import KNOWN_POLICIES
 
 # Okabe-Ito (colour-blind safe), with a dark ochre for its yellow, which is hard to see on white.
+# Its vermillion and orange are close as thin lines, so carbon-aware-keda's is dash-dotted; peaks
+# takes a wine (Paul Tol's muted set) rather than a third orange-brown.
 POLICY_COLORS: dict[str, str] = {
     "default": "#D55E00",
     "carbon-aware-keda": "#E69F00",
-    "peaks": "#A6761D",
+    "peaks": "#882255",
     "keda-tuned": "#0072B2",
     "keda-tuned-ca": "#56B4E9",
     "keda-tuned-karpenter": "#CC79A7",
     "keda-tuned-pinned-ca": "#332288",
     "wattwise": "#009E73",
     "oracle": "#000000",
-    "wattwise-reactive": "#009E73",      # wattwise without pre-warming: its green, dashed
+    "wattwise-reactive": "#00563F",      # wattwise without pre-warming: a darker green, dashed
 }
 assert set(POLICY_COLORS) == set(KNOWN_POLICIES), "every policy needs its colour"
-POLICY_DASH = {"oracle": "dot", "wattwise-reactive": "dash"}   # oracle: the bound, not a policy anyone runs
+assert len(set(POLICY_COLORS.values())) == len(POLICY_COLORS), "bars tell policies apart by colour alone"
+# oracle: the bound, not a policy anyone runs
+POLICY_DASH = {"oracle": "dot", "wattwise-reactive": "dash", "carbon-aware-keda": "dashdot"}
 POLICY_WIDTH = {"wattwise": 2.6}
 
 # Grid zones and the demand (context, not policies): greys and a slate blue, unlike any policy's colour.

@@ -1,9 +1,14 @@
 """The report's charts built from small hand-made series (no run): axes, ticks and hover formats
 that make the values readable."""
 
+import colorsys
+from itertools import combinations
+
 import numpy as np
 
+from wattwise.simulations.policies import KNOWN_POLICIES
 from wattwise.simulations.report_figures import ReportData, build_charts
+from wattwise.simulations.report_style import policy_line
 
 BUCKETS = 24
 
@@ -52,3 +57,27 @@ def test_sla_chart_reaches_down_to_show_a_policy_meeting_the_sla_overall():
 def test_sla_hover_tells_99_86_from_99_9():
     y = _chart(_data({"keda-tuned": 0.9986, "wattwise": 1.0}), "sla").figure.layout.yaxis
     assert y.hoverformat == ".3%" and f"{0.9986:.3%}" == "99.860%"
+
+
+def _hue_and_lightness(color: str) -> tuple[float, float]:
+    h, lightness, _ = colorsys.rgb_to_hls(*(int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)))
+    return h * 360, lightness
+
+
+def test_policy_lines_differ_in_dash_hue_or_lightness():
+    """Thin lines of near hues (vermillion, orange, ochre) read as one: two solid lines need hues 30
+    degrees apart or lightness a quarter apart."""
+    for a, b in combinations(KNOWN_POLICIES, 2):
+        la, lb = policy_line(a), policy_line(b)
+        if la["dash"] != lb["dash"]:
+            continue
+        (ha, ya), (hb, yb) = _hue_and_lightness(la["color"]), _hue_and_lightness(lb["color"])
+        hue_apart = min(abs(ha - hb), 360 - abs(ha - hb))
+        assert hue_apart >= 30 or abs(ya - yb) >= 0.25, (a, b)
+
+
+def test_every_policys_bars_have_their_own_colour():
+    data = _data({name: 1.0 for name in KNOWN_POLICIES})
+    colours = {t.name: t.marker.color for t in _chart(data, "wakes").figure.data}
+    assert set(colours) == set(KNOWN_POLICIES)
+    assert len(set(colours.values())) == len(KNOWN_POLICIES)
