@@ -146,6 +146,10 @@ def _two_lines(label: str) -> str:
     return label.replace(" ", "<br>", 1) if len(label) > 12 else label
 
 
+def _category_axis(categories: list[str]) -> dict:
+    return {"tickmode": "array", "tickvals": categories, "ticktext": [_two_lines(c) for c in categories]}
+
+
 def _bars(categories: list[str], per_policy: dict[str, list[float]], y_title: str, y_format: str | None = None,
           hover: str = "%{y}", customdata: dict[str, list] | None = None) -> go.Figure:
     traces = [go.Bar(x=categories, y=values, name=name, marker={"color": POLICY_COLORS[name]},
@@ -153,19 +157,47 @@ def _bars(categories: list[str], per_policy: dict[str, list[float]], y_title: st
               for name, values in per_policy.items()]
     layout = base_layout(y_title, time_axis=False, y_format=y_format)
     layout.update({"barmode": "group", "bargap": 0.2, "bargroupgap": 0.05})
-    layout["xaxis"].update({"tickmode": "array", "tickvals": categories,
-                            "ticktext": [_two_lines(c) for c in categories]})
+    layout["xaxis"].update(_category_axis(categories))
     return go.Figure(traces, layout)
+
+
+def _log_points(categories: list[str], per_policy: dict[str, list[float | None]], y_title: str, y_format: str,
+                hover: str, customdata: dict[str, list]) -> go.Figure:
+    """A marker per policy and category, side by side, on a log axis ticked at whole decades: a bar's
+    length on a log axis is measured from an arbitrary floor and means nothing."""
+    traces = [go.Scatter(x=categories, y=values, name=name, mode="markers",
+                         marker={"color": POLICY_COLORS[name], "size": 9, "line": {"width": 0}},
+                         customdata=customdata.get(name), hovertemplate=hover + f"<extra>{name}</extra>")
+              for name, values in per_policy.items()]
+    layout = base_layout(y_title, time_axis=False, y_format=y_format)
+    layout.update({"scattermode": "group", "scattergap": 0.3})
+    layout["xaxis"].update(_category_axis(categories))
+    layout["yaxis"].update({"type": "log", "rangemode": "normal", "dtick": 1, "hoverformat": ".3%"})
+    return go.Figure(traces, layout)
+
+
+def _whole_dtick(top: float, most: int = 6) -> int:
+    """The tick step for a count axis: the smallest of 1, 2, 5, 10, 20, 50, ... giving at most `most`
+    steps up to `top`, so ticks are whole numbers, never 0.5 wakes."""
+    scale = 1
+    while True:
+        for step in (scale, 2 * scale, 5 * scale):
+            if top / step <= most:
+                return step
+        scale *= 10
 
 
 def _policy_charts(data: ReportData) -> list[Chart]:
     pol = data.summary["policies"]
-    traces = [go.Bar(x=[name], y=[int(s.get("node_wakes", 0))], name=name, marker={"color": POLICY_COLORS[name]},
-                     text=[int(s.get("node_wakes", 0))], textposition="outside", cliponaxis=False,
+    wakes = {name: int(s.get("node_wakes", 0)) for name, s in pol.items()}
+    traces = [go.Bar(x=[name], y=[n], name=name, marker={"color": POLICY_COLORS[name]},
+                     text=[n], textposition="outside", cliponaxis=False,
                      hovertemplate="%{y} node wakes<extra>" + name + "</extra>")
-              for name, s in pol.items()]
+              for name, n in wakes.items()]
     layout = base_layout("node wakes", time_axis=False, legend=False)
     layout.update({"barmode": "overlay", "xaxis": {"automargin": True, "tickangle": -30}})
+    layout["yaxis"].update({"tickformat": "d", "tick0": 0, "dtick": _whole_dtick(max(wakes.values(), default=0)),
+                            "rangemode": "tozero"})
     return [Chart("wakes", "policy", "Node wakes", "Times a node was woken from sleep over the run (by the "
                   "plan, or by a node autoscaler adding a node).", go.Figure(traces, layout))]
 
@@ -184,12 +216,11 @@ def _workload_charts(data: ReportData) -> list[Chart]:
         if all(bw[w]["energy_kwh"] is not None for w in workloads):
             energy[name] = [round(bw[w]["energy_kwh"], 4) for w in workloads] + [
                 round(pol[name].get("energy_kwh_without_pods") or 0.0, 4)]
-    dropped = _bars(workloads, dropped_share, "dropped, share of demand", "~%",
-                    "%{y:.3%} dropped (%{customdata[0]:,} of %{customdata[1]:,} frames processed)", frames)
-    dropped.update_yaxes(type="log", rangemode="normal", hoverformat=".3%")
+    dropped = _log_points(workloads, dropped_share, "dropped, share of demand", "~%",
+                          "%{y:.3%} dropped (%{customdata[0]:,} of %{customdata[1]:,} frames processed)", frames)
     charts = [Chart("workload-dropped", "workload", "Frames dropped per workload",
                     "Share of each workload's demanded frames not processed (its SLA attainment is 100% minus this), "
-                    "on a log scale; no bar: none dropped.", dropped)]
+                    "a point per policy on a log scale; no point: none dropped.", dropped)]
     if energy:
         note = ("Each node's energy shared among the pods on it by each pod's share of the node's CPU at full load; "
                 "nodes without pods (kept on idle, asleep, waking) apart. Each policy's bars add up to its total.")

@@ -81,3 +81,19 @@ def test_every_policys_bars_have_their_own_colour():
     colours = {t.name: t.marker.color for t in _chart(data, "wakes").figure.data}
     assert set(colours) == set(KNOWN_POLICIES)
     assert len(set(colours.values())) == len(KNOWN_POLICIES)
+
+
+def test_node_wakes_are_ticked_in_whole_numbers():
+    for top, dtick in ((3, 1), (12, 2), (511, 100)):
+        y = _chart(_data({"keda-tuned": 1.0, "wattwise": 1.0}, wakes={"wattwise": top}), "wakes").figure.layout.yaxis
+        assert (y.tickformat, y.tick0, y.dtick, y.rangemode) == ("d", 0, dtick, "tozero"), top
+
+
+def test_dropped_per_workload_are_points_on_decade_ticks():
+    data = _data({"default": 0.56, "wattwise": 0.9989})
+    for s in data.summary["policies"].values():
+        s["by_workload"] = {w: {"sla_attainment": s["sla_attainment"], "frames_processed": 9.0,
+                                "frames_demanded": 10.0, "energy_kwh": 1.0} for w in ("default/cam", "default/door")}
+    fig = _chart(data, "workload-dropped").figure
+    assert {t.type for t in fig.data} == {"scatter"} and {t.mode for t in fig.data} == {"markers"}
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.dtick == 1   # 0.1%, 1%, 10%: no 0.11% beside 0.1%
