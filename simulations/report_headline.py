@@ -32,8 +32,9 @@ def _saving_captured(energy: dict, carbon: dict) -> str:
 def _captured(share: float | None, what: str) -> str:
     if share is None:
         return f"with no {what} saving left to capture (the peer is already at the oracle)"
-    if share < 0:
-        return f"capturing none of the possible {what} saving (it used {-share:.0%} of that gap more than the peer)"
+    if round(share * 100) <= 0:   # a share that prints as 0% or less is none
+        more = f" (it used {-share:.0%} of that gap more than the peer)" if round(-share * 100) > 0 else ""
+        return f"capturing none of the possible {what} saving{more}"
     if share > 1:   # below the oracle, which is a near-lower bound (it sizes for each 15 minutes' peak)
         return f"capturing {share:.0%} of the possible {what} saving (below the oracle's, a near-lower bound)"
     return f"capturing {share:.0%} of the possible {what} saving"
@@ -62,10 +63,27 @@ def headline_sentence(summary: dict) -> str:
 
 
 def _compared(policies: dict, energy: dict, carbon: dict) -> str:
-    """'3.0% less energy and 2.0% less carbon per frame than keda-tuned, the best peer meeting the SLA'."""
+    """'3.0% less energy and 2.0% less carbon per frame than keda-tuned, the best peer meeting the SLA';
+    'the same ... as' where a change rounds to none."""
     e_text = _change(_per_frame_ratio(policies, energy["peer"], "energy_j_per_frame"), "energy")
     c_text = _change(_per_frame_ratio(policies, carbon["peer"], "carbon_mg_per_frame"), "carbon")
-    if energy["peer"] == carbon["peer"]:
-        return f"{e_text} and {c_text} per frame than {energy['peer']}, the best peer meeting the SLA"
-    return (f"{e_text} per frame than {energy['peer']} and {c_text} per frame than {carbon['peer']}, "
-            f"the best peers meeting the SLA on each")
+    peer = energy["peer"]
+    if peer != carbon["peer"]:
+        return (f"{_against(e_text, peer)} and {_against(c_text, carbon['peer'])}, "
+                f"the best peers meeting the SLA on each")
+    if _same(e_text) and _same(c_text):
+        both = _against("the same energy and carbon", peer)
+    elif _same(e_text) or _same(c_text):
+        both = f"{_against(e_text, peer)} and {_against(c_text, peer)}"
+    else:
+        both = _against(f"{e_text} and {c_text}", peer)
+    return f"{both}, the best peer meeting the SLA"
+
+
+def _same(change: str) -> bool:
+    return change.startswith("the same ")
+
+
+def _against(change: str, peer: str) -> str:
+    """'3.0% less energy per frame than keda-tuned', 'the same energy per frame as keda-tuned'."""
+    return f"{change} per frame {'as' if _same(change) else 'than'} {peer}"

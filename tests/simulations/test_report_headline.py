@@ -92,3 +92,16 @@ def test_a_peer_at_the_oracle_is_said():
     s = _summary({"keda-tuned": _policy(70, 25, 0.9992), "wattwise": _policy(72, 26, 0.9995),
                   "oracle": _policy(70, 25, 1.0)})
     assert "with no energy saving left to capture (the peer is already at the oracle)" in headline_sentence(s)
+
+
+def test_the_same_per_frame_is_as_and_a_share_printing_as_0_is_none():
+    s = _summary({"default": _policy(100.00, 40, 0.9999), "keda-tuned": _policy(99.95, 40, 0.9990),
+                  "wattwise": _policy(99.97, 40, 0.9993), "oracle": _policy(70, 25, 1.0)})
+    assert headline_sentence(s) == (
+        "WattWise used the same energy per frame as keda-tuned and 0.1% more carbon per frame than default, the "
+        "best peers meeting the SLA on each, at 99.930% SLA, capturing none of the possible energy saving and "
+        "none of the possible carbon saving.")
+    s = _summary({"keda-tuned": _policy(100, 10, 0.9995), "wattwise": _policy(100, 10, 0.9995),
+                  "oracle": _policy(90, 9, 1.0)})
+    assert headline_sentence(s).startswith("WattWise used the same energy and carbon per frame as keda-tuned, the "
+                                           "best peer meeting the SLA,")
