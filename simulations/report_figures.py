@@ -173,7 +173,24 @@ def _log_points(categories: list[str], per_policy: dict[str, list[float | None]]
     layout.update({"scattermode": "group", "scattergap": 0.3})
     layout["xaxis"].update(_category_axis(categories))
     layout["yaxis"].update({"type": "log", "rangemode": "normal", "dtick": 1, "hoverformat": ".3%"})
+    shown = [v for values in per_policy.values() for v in values if v]
+    if shown:
+        layout["yaxis"]["range"] = _decades_around(shown)
     return go.Figure(traces, layout)
+
+
+def _decades_around(values: list[float]) -> list[float]:
+    """A log axis's range (in decades) around the values, padded a little and widened to the nearer
+    decade until it holds two: with ticks at decades only, values within one decade would
+    otherwise get one tick label or none."""
+    logs = np.log10(values)
+    low, high = float(logs.min()) - 0.15, float(logs.max()) + 0.15
+    while math.floor(high) - math.ceil(low) < 1:
+        if math.ceil(high) - high <= low - math.floor(low):
+            high = math.ceil(high) + 0.05
+        else:
+            low = math.floor(low) - 0.05
+    return [low, high]
 
 
 def _whole_dtick(top: float, most: int = 6) -> int:

@@ -5,6 +5,7 @@ import colorsys
 from itertools import combinations
 
 import numpy as np
+import pytest
 
 from wattwise.simulations.policies import KNOWN_POLICIES
 from wattwise.simulations.report_figures import ReportData, build_charts
@@ -97,3 +98,12 @@ def test_dropped_per_workload_are_points_on_decade_ticks():
     fig = _chart(data, "workload-dropped").figure
     assert {t.type for t in fig.data} == {"scatter"} and {t.mode for t in fig.data} == {"markers"}
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.dtick == 1   # 0.1%, 1%, 10%: no 0.11% beside 0.1%
+
+
+def test_dropped_within_one_decade_still_get_two_decade_ticks():
+    data = _data({"keda-tuned": 0.9993, "wattwise": 0.99983})   # 0.07% and 0.017%: no decade between
+    for s in data.summary["policies"].values():
+        s["by_workload"] = {"default/cam": {"sla_attainment": s["sla_attainment"], "frames_processed": 9.0,
+                                            "frames_demanded": 10.0, "energy_kwh": 1.0}}
+    low, high = _chart(data, "workload-dropped").figure.layout.yaxis.range
+    assert (low, high) == pytest.approx((-4.05, -2.95), abs=0.01)   # 0.01% and 0.1% ticks around the points
