@@ -1,10 +1,12 @@
 """Predictive pre-warming: the demand expected when a replica started now would be ready.
 
 Confidential replicas take seconds (CPU TEEs) to minutes (GPU TEEs: VM boot, attestation, model
-decryption) to start, so a plan sized for the demand of now is late on every ramp. Each door (the
-scaler's refresher, the simulator) keeps one `DemandForecaster`, feeds it every refresh's demand,
-and hands the planner the demand expected at now + the workload's start-up lead
-(`Demand.expected_fps`); the planner plans for the higher of that and the window's peak, and says
+decryption) to start, so a plan sized for the demand of now is late on every ramp. Each door's
+plan cycle (the scaler's refresher, the simulator) keeps one `DemandForecaster`, feeds it every
+refresh's demand, and hands the planner the demand expected a lead ahead (`Demand.expected_fps`):
+the refresh interval (the next chance to re-plan) plus the start-up on the slowest node class the
+workload may run on (`startup_lead_s`); node wake-up is left out (whether a plan wakes a node is
+known only once it is made). The planner plans for the higher of that and the window's peak, and says
 how much the forecast added. The re-plan gate is given the same expectation, so a ramp the
 forecast sees re-plans before it arrives.
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 
@@ -44,18 +47,12 @@ class ForecastSettings:
     misses_kept: int = 200
 
 
-def startup_lead_s(workload: Workload, node_classes) -> float:
-    """How long a new replica of the workload takes to start on the slowest class it may use
-    (TEE start-up when confidential), the forecast's lead. 0 with no class that can host it."""
-    leads = [c.startup_tee_s if workload.confidentiality.required else c.startup_s
-             for c in node_classes if _may_host(workload, c)]
-    return max(leads, default=0.0)
-
-
-def _may_host(workload: Workload, cls: NodeClass) -> bool:
-    if workload.needs_gpu and cls.gpu_count < workload.footprint.gpu:
-        return False
-    return workload.confidentiality.allows(cls.tee_kinds)
+def startup_lead_s(workload: Workload, classes: Iterable[NodeClass], interval_s: float) -> float:
+    """The forecast's lead: a plan made now stands until the next refresh, `interval_s` away, and
+    a replica it starts then is ready a start-up later on the slowest of `classes` (those the
+    workload may run on, `planner.usable_classes`; TEE start-up when confidential)."""
+    starts = [c.startup_tee_s if workload.confidentiality.required else c.startup_s for c in classes]
+    return interval_s + max(starts, default=0.0)
 
 
 class DemandForecaster:

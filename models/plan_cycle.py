@@ -5,7 +5,7 @@ policy (on the simulated clock, reading the simulated cluster).
 Given what a refresh read (nodes, carbon per zone, each workload with its demand, the energy
 models, where pods run, each replica's delivered and dropped FPS), `PlanCycle.step`:
 - feeds the demand window (the planner's scale-down window) and the pre-warming forecaster,
-  and writes each workload's expected demand a start-up ahead into its `Demand`;
+  and writes each workload's expected demand a lead ahead (`models.forecast`) into its `Demand`;
 - builds one Snapshot per objective in use, with where replicas run taken from the pods;
 - keeps capacity learned from drops (`models.capacity_held`) and plans with it;
 - asks the re-plan gate (`models.replan.needs_replan`, for every objective's plan; any yes
@@ -34,6 +34,7 @@ from wattwise.models.costs import zone_weights
 from wattwise.models.forecast import DemandForecaster, ForecastSettings, startup_lead_s
 from wattwise.models.model_set import NO_MODELS, ModelSet
 from wattwise.models.plan import Plan
+from wattwise.models.planner import PlanCache, usable_classes
 from wattwise.models.ports import CarbonReading, ReplicaSample
 from wattwise.models.replan import DemandWindow, PlanInputs, PlanMark, ReplanSettings, needs_replan, nodes_part
 from wattwise.models.snapshot import Objective, PlannerSettings, PolicyState, Snapshot, build_snapshot
@@ -97,6 +98,7 @@ class PlanCycle:
         self._settings = settings
         self._window: DemandWindow | None = None
         self._forecaster: DemandForecaster | None = None
+        self._lead_cache = PlanCache()               # the classes each workload may use, while nodes stay
         self._corrections = CapacityCorrections(settings.capacity)
         self._policy: dict[Objective, PolicyState] = {}
         self._marks: dict[Objective, PlanMark] = {}
@@ -131,12 +133,13 @@ class PlanCycle:
         now_fps = np.array([w.demand_fps if w.demand.trustworthy else np.nan for w in workloads], dtype=float)
         configured = {key for key, _ in x.configured}
         measured_fps = np.array([np.nan if w.key in configured else f for w, f in zip(workloads, now_fps)])
-        expected, lead = self._forecast(now_s, workloads, x.node_classes, measured_fps)
-        workloads = [w.with_demand(replace(w.demand, expected_fps=float(e), lead_s=float(ld)))
-                     if np.isfinite(e) else w for w, e, ld in zip(workloads, expected, lead)]
         snapshots = [build_snapshot(now_s, x.node_classes, x.nodes, workloads, models=x.models.by_pair,
                                     carbon=x.carbon, objective=objective, settings=s.planner)
                      for objective in objectives]
+        expected, lead = self._forecast(snapshots[0], measured_fps)
+        workloads = [w.with_demand(replace(w.demand, expected_fps=float(e), lead_s=float(ld)))
+                     if np.isfinite(e) else w for w, e, ld in zip(workloads, expected, lead)]
+        snapshots = [replace(snap, workloads=tuple(workloads)) for snap in snapshots]
         corrections = self._capacity_corrections(snapshots[0], x.models.version, now_s, x.replicas)
         if corrections:
             corrected = corrected_models(snapshots[0], x.models.by_pair, corrections)
@@ -222,17 +225,18 @@ class PlanCycle:
         held = self._corrections.update(now_s, models_version, capacity, replicas)
         return {pair: c for pair, c in held.items() if pair in capacity}
 
-    def _forecast(self, now_s: float, workloads, classes, now_fps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pre-warming: learn this refresh's demand and say what is expected a start-up ahead."""
-        keys = [w.key for w in workloads]
-        classes = list(classes.values())
-        lead = [startup_lead_s(w, classes) for w in workloads]
+    def _forecast(self, snapshot: Snapshot, now_fps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pre-warming: learn this refresh's demand and say what is expected a lead ahead."""
+        keys = [w.key for w in snapshot.workloads]
+        usable = usable_classes(snapshot, self._lead_cache)
+        lead = [startup_lead_s(w, (snapshot.node_classes[c] for c in usable[w.key]), self.settings.interval_s)
+                for w in snapshot.workloads]
         if self._forecaster is None:
             self._forecaster = DemandForecaster(keys, lead, self.settings.forecast)
         else:
             self._forecaster = self._forecaster.rekeyed(keys, lead)
-        self._forecaster.add(now_s, now_fps)
-        return self._forecaster.expected(now_s, now_fps), self._forecaster.lead_s
+        self._forecaster.add(snapshot.now_s, now_fps)
+        return self._forecaster.expected(snapshot.now_s, now_fps), self._forecaster.lead_s
 
     def _window_for(self, keys: list[str]) -> DemandWindow:
         if self._window is None:

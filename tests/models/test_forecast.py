@@ -8,7 +8,9 @@ from dataclasses import replace
 import numpy as np
 
 from wattwise.models.forecast import DAY_S, DemandForecaster, ForecastSettings, startup_lead_s
-from wattwise.models.planner import plan
+from wattwise.models.admission import Taint, TaintEffect, Toleration
+from wattwise.models.plan_cycle import CycleInputs, CycleSettings, PlanCycle
+from wattwise.models.planner import plan, usable_classes
 from wattwise.models.scenario import load_scenario
 from wattwise.models.workload import Demand
 
@@ -58,12 +60,50 @@ def test_off_means_no_forecast():
     assert np.isnan(f.expected(0, [5.0])[0])
 
 
-def test_the_lead_is_the_slowest_start_the_workload_may_use():
-    snap = load_scenario(BUNDLED).snapshot
-    classes = list(snap.node_classes.values())
-    by_key = {w.key: w for w in snap.workloads}
-    assert startup_lead_s(by_key["city/city-traffic"], classes) == 150.0        # confidential GPU
-    assert startup_lead_s(by_key["retail/checkout-cams"], classes) == 9.0       # TDX only: spr-amx-tdx
+def _leads(snap, interval_s: float) -> dict[str, float]:
+    usable = usable_classes(snap)
+    return {w.key: startup_lead_s(w, [snap.node_classes[c] for c in usable[w.key]], interval_s)
+            for w in snap.workloads}
+
+
+def test_the_lead_is_the_refresh_interval_plus_the_slowest_start_the_workload_may_use():
+    leads = _leads(load_scenario(BUNDLED).snapshot, 60.0)
+    assert leads["city/city-traffic"] == 60.0 + 150.0        # confidential GPU: h100-cc
+    assert leads["retail/checkout-cams"] == 60.0 + 9.0       # TDX only: spr-amx-tdx
+    assert leads["retail/parking-lpr"] == 60.0 + 150.0       # SNP or TDX: h100-cc admits it too
+
+
+def _gpu_tainted(snap):
+    """GPU nodes tainted as GPU clouds taint them, the GPU workloads tolerating it."""
+    taint = Taint("nvidia.com/gpu", TaintEffect.NO_SCHEDULE, "present")
+    tolerate = Toleration(key="nvidia.com/gpu", operator="Exists", effect=TaintEffect.NO_SCHEDULE)
+    gpu = {c.name for c in snap.node_classes.values() if c.gpu_count}
+    return replace(snap, nodes=tuple(replace(n, taints=n.taints + (taint,)) if n.node_class in gpu else n
+                                     for n in snap.nodes),
+                   workloads=tuple(replace(w, placement=replace(w.placement,
+                                                                tolerations=w.placement.tolerations + (tolerate,)))
+                                   if w.needs_gpu else w for w in snap.workloads))
+
+
+def test_a_class_whose_taint_the_workload_does_not_tolerate_sets_no_lead():
+    """A CPU-only workload never starts on tainted GPU nodes: their 150 s GPU TEE start-up is not
+    its lead; the GPU workload, tolerating the taint, keeps it."""
+    leads = _leads(_gpu_tainted(load_scenario(BUNDLED).snapshot), 15.0)
+    assert leads["retail/parking-lpr"] == 15.0 + 9.0         # spr-amx-tdx (9 s) and milan-snp (8 s) only
+    assert leads["city/city-traffic"] == 15.0 + 150.0
+
+
+def test_the_plan_cycle_plans_a_refresh_plus_the_start_up_on_classes_the_workload_may_use_ahead():
+    """With 60 s refreshes the plan made at 07:59 is the last before a step at 08:00 (a 9 s lead
+    alone never reaches it); and a CPU-only workload is planned with its CPU classes' start-up, not
+    the start-up of GPU nodes whose taint keeps it off them."""
+    snap = _gpu_tainted(load_scenario(BUNDLED).snapshot)
+    cycle = PlanCycle(CycleSettings(interval_s=60.0))
+    decision = cycle.step(CycleInputs(now_s=0.0, node_classes=snap.node_classes, nodes=snap.nodes,
+                                      carbon=snap.carbon, workloads=snap.workloads))
+    leads = {w.key: w.demand.lead_s for w in decision.snapshots[0].workloads}
+    assert leads["retail/parking-lpr"] == 60.0 + 9.0
+    assert leads["city/city-traffic"] == 60.0 + 150.0
 
 
 def test_the_planner_plans_for_what_is_expected_and_says_so():
