@@ -34,7 +34,7 @@ class WorkloadPlan:
     ranking: tuple[str, ...]    # allowed nodes, cheapest marginal cost per frame first
     reasons: tuple[str, ...]
     no_trusted_demand: bool = False  # held with no trustworthy demand ever planned: no basis to scale on
-    forecast_added_fps: float = 0.0  # pre-warming: demand expected within the start-up time, above the peak
+    forecast_added_fps: float = 0.0  # pre-warming: demand expected a lead ahead (refresh + start-up), above the peak
     unplaced_replicas: int = 0       # needed but no node has room: asked for, to wait Pending (`models/unplaced`)
 
     @property

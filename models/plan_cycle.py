@@ -4,8 +4,11 @@ policy (on the simulated clock, reading the simulated cluster).
 
 Given what a refresh read (nodes, carbon per zone, each workload with its demand, the energy
 models, where pods run, each replica's delivered and dropped FPS), `PlanCycle.step`:
-- feeds the demand window (the planner's scale-down window) and the pre-warming forecaster,
-  and writes each workload's expected demand a lead ahead (`models.forecast`) into its `Demand`;
+- feeds the pre-warming forecaster and writes each workload's expected demand a lead ahead
+  (`models.forecast`) into its `Demand`; feeds the demand window (the planner's scale-down
+  window) the higher of the demand read and the demand expected, so replicas pre-warmed for a
+  ramp are held for the window like any peak, not dropped when the ramp's first sample (still
+  below what was expected) ends the forecast's step: scale-down stays the window's job;
 - builds one Snapshot per objective in use, with where replicas run taken from the pods;
 - keeps capacity learned from drops (`models.capacity_held`) and plans with it;
 - asks the re-plan gate (`models.replan.needs_replan`, for every objective's plan; any yes
@@ -157,7 +160,7 @@ class PlanCycle:
             history = window.history(now_s)     # the samples before this one (the snapshot holds this one)
             snapshots = [replace(snap, state=self._policy_state(o, snap.workloads, history, x.pods))
                          for o, snap in zip(objectives, snapshots)]
-        window.add(now_s, self._held_through(workloads, now_fps))
+        window.add(now_s, np.fmax(self._held_through(workloads, now_fps), expected))
         return CycleDecision(go, why, objectives, tuple(snapshots), weights, made_of, MappingProxyType(corrections))
 
     def commit(self, decision: CycleDecision, results: Sequence[tuple[Plan, PolicyState]]) -> None:

@@ -95,8 +95,8 @@ def _planning_demand(snapshot: Snapshot) -> dict[str, PlanningDemand]:
             peak = max(d for _, d in history)
             expected = w.demand.expected_fps
             added = max(0.0, expected - peak) if expected is not None and math.isfinite(expected) else 0.0
-            note = (f"pre-warming: {peak + added:.1f} fps expected within {w.demand.lead_s:.0f} s, the start-up "
-                    f"time, {added:.1f} fps above the window's peak" if added > 0 else "")
+            note = (f"pre-warming: {peak + added:.1f} fps expected within {w.demand.lead_s:.0f} s, the next "
+                    f"refresh plus the start-up time, {added:.1f} fps above the window's peak" if added > 0 else "")
             out[w.key] = PlanningDemand(peak + added, min(w.min_replicas, w.max_replicas), history=history,
                                         note=note, forecast_added_fps=added)
         else:

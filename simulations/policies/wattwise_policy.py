@@ -52,7 +52,7 @@ SHIPPED_HPA_SCALE_DOWN_WINDOW_S = 0.0   # behavior.scaleDown.stabilizationWindow
 
 class WattwisePolicy(Policy):
     name = "wattwise"
-    forecast = True      # pre-warming: plan for the demand expected within the start-up time
+    forecast = True      # pre-warming: plan for the demand expected by the next refresh plus start-up
     # deploy/examples' ScaledObjects turn the HPA's scale-down stabilisation off: the planner
     # already holds each workload's peak over its scale-down window, and the two would add up
     hpa_scale_down_window_s = SHIPPED_HPA_SCALE_DOWN_WINDOW_S

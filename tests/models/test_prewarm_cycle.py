@@ -1,0 +1,55 @@
+"""Pre-warming through the plan loop (`PlanCycle`): replicas started for a ramp the forecast
+expects are kept when the ramp arrives, not scaled down by its first, partial sample."""
+
+from dataclasses import replace
+
+import numpy as np
+
+from tests.models.builders import node, node_class, workload
+from wattwise.models.forecast import DAY_S
+from wattwise.models.plan_cycle import CycleInputs, CycleSettings, PlanCycle
+from wattwise.models.planner import plan
+from wattwise.models.ports import CarbonReading
+from wattwise.models.workload import Demand
+
+H = 3600.0
+C = node_class("amx", amx=True, cores=64)
+NODES = [node(f"n{i}", C) for i in range(6)]
+KEY = "default/a"
+
+
+def shift_start(t_s: float) -> float | None:
+    """180 fps; from 16:00 a shift: 690 fps for its first minute, then 1200 fps until 20:00.
+    None (telemetry down) from 16:01 to 16:03 on the second day."""
+    tod = t_s % DAY_S
+    if DAY_S + 16 * H + 60 <= t_s < DAY_S + 16 * H + 180:
+        return None
+    if 16 * H <= tod < 16 * H + 60:
+        return 690.0
+    return 1200.0 if 16 * H + 60 <= tod < 20 * H else 180.0
+
+
+def run(until_s: float, step_s: float = 60.0) -> dict[float, int]:
+    cycle, replicas, out = PlanCycle(CycleSettings(interval_s=step_s)), 0, {}
+    for t_s in np.arange(0.0, until_s, step_s):
+        fps = shift_start(t_s)
+        w = workload("a", fps=fps or 0.0)
+        if fps is None:
+            w = replace(w, demand=Demand(trustworthy=False, note="Prometheus down"))
+        decision = cycle.step(CycleInputs(now_s=t_s, node_classes={C.name: C}, nodes=NODES,
+                                          carbon={"z1": CarbonReading("z1", 300.0, t_s, "test")}, workloads=[w]))
+        if decision.go:
+            results = [plan(s) for s in decision.snapshots]
+            cycle.commit(decision, results)
+            replicas = results[0][0].workloads[KEY].replicas
+        out[float(t_s)] = replicas
+    return out
+
+
+def test_replicas_pre_warmed_for_a_ramp_are_kept_as_it_arrives():
+    out = run(DAY_S + 16 * H + 600)
+    ramp = DAY_S + 16 * H
+    night, warmed = out[ramp - 600], out[ramp - 60]
+    assert warmed > night                                   # pre-warmed a refresh before the ramp
+    after = [out[t] for t in out if ramp <= t <= ramp + 540]
+    assert min(after) >= warmed, after                      # its first 690 fps and an outage drop none
