@@ -12,7 +12,10 @@ forecast sees re-plans before it arrives.
 
 The forecast, per workload, is today's demand plus the largest of:
 - the seasonal step: how much demand rose, on the days seen, between this time of day and the
-  time the lead reaches (a daily profile of `bin_s` bins, each an exponential average over days);
+  time the lead reaches (a daily profile of `bin_s` bins, each an exponential average over days
+  of the bin's median, so a minority of absurd samples never enters it), at most how far apart
+  the bins seen over the last day lie (a burst filling most of a bin enters the profile, where it
+  would fade by half a day: it is replayed for a day, not for weeks);
 - the recent trend: the least-squares slope over the last `trend_window_s`, times the lead;
 - zero: the forecast never plans below the demand of now (scale-down stays the window's job);
 plus the `quantile` of its own recent misses (demand that came in above what it expected, margin
@@ -66,7 +69,8 @@ class DemandForecaster:
         bins = max(1, int(round(DAY_S / settings.bin_s)))
         self._bins = bins
         self._daily = np.full((len(self.keys), bins), np.nan)     # learned profile
-        self._acc = np.zeros((len(self.keys), 2))                  # the bin under way: sum, count
+        self._seen = np.full((len(self.keys), bins), np.nan)      # each bin's median when last seen
+        self._acc: list[list[float]] = [[] for _ in self.keys]     # the bin under way: its samples
         self._acc_bin: int | None = None
         self._recent: deque[tuple[float, np.ndarray]] = deque()
         self._due: list[deque[tuple[float, float]]] = [deque() for _ in self.keys]   # (due_s, expected)
@@ -89,8 +93,9 @@ class DemandForecaster:
             self._close_bin()
         self._acc_bin = b
         ok = np.isfinite(fps)
-        self._acc[ok, 0] += fps[ok]
-        self._acc[ok, 1] += 1
+        for samples, value, known in zip(self._acc, fps.tolist(), ok.tolist()):
+            if known:
+                samples.append(value)
         self._recent.append((now_s, fps))
         while self._recent and self._recent[0][0] < now_s - self.settings.trend_window_s:
             self._recent.popleft()
@@ -109,13 +114,21 @@ class DemandForecaster:
     def _close_bin(self) -> None:
         assert self._acc_bin is not None
         self._margin_cache = None          # the margins follow the misses once per bin
-        seen = self._acc[:, 1] > 0
-        mean = np.where(seen, self._acc[:, 0] / np.maximum(self._acc[:, 1], 1), np.nan)
+        median = np.array([float(np.median(v)) if v else np.nan for v in self._acc])
+        seen = np.isfinite(median)
         old = self._daily[:, self._acc_bin]
         a = self.settings.ema_alpha
-        self._daily[:, self._acc_bin] = np.where(seen, np.where(np.isfinite(old), a * mean + (1 - a) * old, mean),
+        self._daily[:, self._acc_bin] = np.where(seen, np.where(np.isfinite(old), a * median + (1 - a) * old, median),
                                                  old)
-        self._acc[:] = 0.0
+        self._seen[:, self._acc_bin] = np.where(seen, median, self._seen[:, self._acc_bin])
+        self._acc = [[] for _ in self.keys]
+
+    def _day_range(self) -> np.ndarray:
+        """Per workload, how far apart the bins seen over the last day lie (0 until two are)."""
+        seen = np.isfinite(self._seen)
+        hi = np.max(np.where(seen, self._seen, -np.inf), axis=1)
+        lo = np.min(np.where(seen, self._seen, np.inf), axis=1)
+        return np.where(seen.sum(axis=1) >= 2, hi - lo, 0.0)
 
     def _trend_fps_per_s(self) -> np.ndarray:
         """Least-squares slope per workload over the recent samples (NaNs left out), vectorised."""
@@ -154,6 +167,7 @@ class DemandForecaster:
         later = self._daily[rows, later_bins]
         here = self._daily[:, self._bin(now_s)]
         seasonal = np.where(np.isfinite(later) & np.isfinite(here), later - here, 0.0)
+        seasonal = np.minimum(seasonal, self._day_range())
         trend = self._trend_fps_per_s() * self.lead_s
         rise = np.maximum(0.0, np.maximum(seasonal, trend))
         return np.where(np.isfinite(fps_now), fps_now + rise + self._margins(), np.nan)
@@ -173,6 +187,7 @@ class DemandForecaster:
             if i is None:
                 continue
             out._daily[j] = self._daily[i]
+            out._seen[j] = self._seen[i]
             out._acc[j] = self._acc[i]
             out._due[j] = self._due[i]
             out._misses[j] = self._misses[i]

@@ -147,3 +147,28 @@ def test_a_refresh_at_the_same_time_or_earlier_is_learned_once():
         twice.add(t - 5.0, [500.0])                             # earlier: not learned
     assert twice.expected(1185, [128.5])[0] == once.expected(1185, [128.5])[0]
     assert np.allclose(twice._daily, once._daily, equal_nan=True)
+
+
+def _expected_before_four(spike) -> dict[int, float]:
+    """Flat 180 fps but for `spike(t)` on the first day; per day, what is expected at 15:58."""
+    f = DemandForecaster(["w"], [210.0])
+    seen = {}
+    for t in np.arange(0, 3 * DAY_S, 60.0):
+        f.add(t, [spike(t) if t < DAY_S else 180.0])
+        if t % DAY_S == 16 * 3600 - 120:
+            seen[int(t // DAY_S)] = float(f.expected(t, [180.0])[0])
+    return seen
+
+
+def test_one_absurd_sample_is_not_replayed_the_next_days():
+    """999,999 fps (under max_fps) once at 16:07 on day one: a bin's median leaves it out."""
+    seen = _expected_before_four(lambda t: 999_999.0 if t == 16 * 3600 + 420 else 180.0)
+    assert seen[1] < 200.0 and seen[2] < 200.0, seen
+
+
+def test_a_burst_filling_a_bin_is_replayed_for_a_day_at_most():
+    """Twenty minutes of 999,999 fps on day one enter the profile (fading by half a day); the
+    step is held to how far apart the bins of the last day lie, so day three expects flat demand."""
+    seen = _expected_before_four(lambda t: 999_999.0 if 16 * 3600 <= t < 16 * 3600 + 1200 else 180.0)
+    assert seen[1] > 100_000.0            # day two: the last day had it
+    assert seen[2] < 200.0, seen          # day three: the last day did not
