@@ -18,8 +18,9 @@ The forecast, per workload, is today's demand plus the largest of:
   would fade by half a day: it is replayed for a day, not for weeks);
 - the recent trend: the least-squares slope over the last `trend_window_s`, times the lead;
 - zero: the forecast never plans below the demand of now (scale-down stays the window's job);
-plus the `quantile` of its own recent misses (demand that came in above what it expected, margin
-left out, when the lead had passed), so a forecaster that keeps under-shooting learns a margin.
+plus the `quantile` of its own misses due over the last `misses_window_s` (demand at the due
+time, interpolated between the refreshes around it, above what was expected, margin left out), so
+a forecaster that keeps under-shooting learns a margin, the same one at any refresh interval.
 Scored against its margined forecasts, the misses would shrink by the margin they taught and the
 margin would swing between the quantile and zero.
 Missing (NaN) demand is neither learned from nor forecast for.
@@ -47,7 +48,8 @@ class ForecastSettings:
     ema_alpha: float = 0.5         # weight of the newest day in each bin
     trend_window_s: float = 600.0  # the recent trend's least-squares window
     quantile: float = 0.9          # of the recent misses, added as a margin
-    misses_kept: int = 200
+    misses_window_s: float = 3600.0  # misses due this recently teach the margin
+    misses_min_s: float = 600.0      # ... once they span this long
 
 
 def startup_lead_s(workload: Workload, classes: Iterable[NodeClass], interval_s: float) -> float:
@@ -74,7 +76,8 @@ class DemandForecaster:
         self._acc_bin: int | None = None
         self._recent: deque[tuple[float, np.ndarray]] = deque()
         self._due: list[deque[tuple[float, float]]] = [deque() for _ in self.keys]   # (due_s, expected)
-        self._misses: list[deque[float]] = [deque(maxlen=settings.misses_kept) for _ in self.keys]
+        self._misses: list[deque[tuple[float, float]]] = [deque() for _ in self.keys]   # (due_s, miss)
+        self._prev: tuple[float, np.ndarray] | None = None        # the last refresh's (now_s, fps)
         self._margin_cache: np.ndarray | None = None
         self._last: tuple[float, bytes, np.ndarray] | None = None
 
@@ -99,11 +102,15 @@ class DemandForecaster:
         self._recent.append((now_s, fps))
         while self._recent and self._recent[0][0] < now_s - self.settings.trend_window_s:
             self._recent.popleft()
-        for i, due in enumerate(self._due):
+        for i, (due, misses) in enumerate(zip(self._due, self._misses)):
             while due and due[0][0] <= now_s:
-                _, was = due.popleft()
-                if ok[i]:
-                    self._misses[i].append(float(fps[i]) - was)
+                due_s, was = due.popleft()
+                actual = self._demand_at(due_s, i, now_s, float(fps[i]))
+                if math.isfinite(actual):
+                    misses.append((due_s, actual - was))
+            while misses and misses[0][0] < now_s - self.settings.misses_window_s:
+                misses.popleft()
+        self._prev = (now_s, fps)
         expected = self.expected(now_s, fps)
         unmargined = expected - self._margins()      # misses are scored without the margin they teach
         for i, value in enumerate(unmargined):
@@ -122,6 +129,18 @@ class DemandForecaster:
                                                  old)
         self._seen[:, self._acc_bin] = np.where(seen, median, self._seen[:, self._acc_bin])
         self._acc = [[] for _ in self.keys]
+
+    def _demand_at(self, t_s: float, i: int, now_s: float, fps_now: float) -> float:
+        """Workload i's demand at `t_s`, between the last refresh and now: interpolated, so a
+        forecast is scored at its due time whatever the refresh interval. NaN (unknown, not
+        scored) across a gap in the reads longer than the lead (a refresh is never that far
+        apart): a guess there would teach a margin of its own."""
+        if t_s >= now_s:
+            return fps_now
+        if self._prev is None or now_s - self._prev[0] > self.lead_s[i]:
+            return math.nan
+        t0, fps0 = self._prev[0], float(self._prev[1][i])
+        return fps0 + (fps_now - fps0) * (t_s - t0) / (now_s - t0)
 
     def _day_range(self) -> np.ndarray:
         """Per workload, how far apart the bins seen over the last day lie (0 until two are)."""
@@ -147,12 +166,15 @@ class DemandForecaster:
         return slope
 
     def _margins(self) -> np.ndarray:
-        """The quantile of each workload's recent misses (0 until ten are known), recomputed once
-        per profile bin (the misses of one bin barely move it; a per-refresh quantile cost more
-        than the plan)."""
+        """The quantile of each workload's misses due over the last `misses_window_s` (0 until they
+        span `misses_min_s`): by age, not count, so any refresh interval learns over the same hour.
+        Recomputed once per profile bin (the misses of one bin barely move it; a per-refresh
+        quantile cost more than the plan)."""
         if self._margin_cache is None:
-            self._margin_cache = np.array([max(0.0, float(np.quantile(m, self.settings.quantile))) if len(m) >= 10
-                                           else 0.0 for m in self._misses])
+            s = self.settings
+            self._margin_cache = np.array([
+                max(0.0, float(np.quantile([v for _, v in m], s.quantile)))
+                if m and m[-1][0] - m[0][0] >= s.misses_min_s else 0.0 for m in self._misses])
         return self._margin_cache
 
     def expected(self, now_s: float, fps_now) -> np.ndarray:

@@ -172,3 +172,30 @@ def test_a_burst_filling_a_bin_is_replayed_for_a_day_at_most():
     seen = _expected_before_four(lambda t: 999_999.0 if 16 * 3600 <= t < 16 * 3600 + 1200 else 180.0)
     assert seen[1] > 100_000.0            # day two: the last day had it
     assert seen[2] < 200.0, seen          # day three: the last day did not
+
+
+def test_refreshes_every_15_s_or_every_60_s_learn_the_same_margin():
+    """Misses are kept by age and scored at their due time: a live loop (15 s) and the simulator
+    (60 s) learn one margin from one demand curve (a count of misses kept covered 50 min at 15 s
+    and 200 min at 60 s, and a forecast was scored up to a refresh after it was due)."""
+    def demand(t_s: float) -> float:
+        return 550.0 - 450.0 * np.cos(2 * np.pi * (t_s % DAY_S) / DAY_S)
+
+    end = DAY_S + 6 * 3600
+    added = {}
+    for step in (15.0, 60.0):
+        f = DemandForecaster(["w"], [150.0])
+        for t in np.arange(0, end + 1, step):
+            f.add(t, [demand(t)])
+        added[step] = float(f.expected(end, [demand(end)])[0]) - demand(end)
+    assert abs(added[15.0] - added[60.0]) < 0.1, added      # 0.97 fps apart before
+
+
+def test_a_forecast_due_in_a_gap_between_reads_is_not_scored():
+    """Reads 600 s apart with a 30 s lead: what demand was when a forecast fell due is unknown,
+    and a guess (now's value, or a line between the reads) would teach a margin that keeps a
+    workload with no demand warm."""
+    f = DemandForecaster(["w"], [30.0])
+    for t in np.arange(0, 4 * 3600, 600.0):
+        f.add(t, [10.0 if (t // 600) % 2 else 0.0])
+    assert f.expected(4 * 3600, [0.0])[0] == 0.0
