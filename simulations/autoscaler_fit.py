@@ -42,9 +42,16 @@ class Room:
 def eviction_grace_s(cm: ClusterModel) -> np.ndarray:
     """Per workload, how long an evicted pod keeps serving: its longest start-up on a node it may
     run on, so its replacement is ready first wherever it lands (what an operator sets with a
-    preStop hook and terminationGracePeriodSeconds, as WattWise needs no drains)."""
+    preStop hook and terminationGracePeriodSeconds; WattWise's pods get it too, since
+    cluster-autoscaler drains its nodes as well)."""
     return np.array([cm.startup_s[w][cm.eligible[w]].max() if cm.eligible[w].any() else 0.0
                      for w in range(cm.n_workloads)])
+
+
+def eviction_grace_text(cm: ClusterModel) -> dict:
+    """The preStop grace as the summary's tuning names it, per workload name."""
+    grace = eviction_grace_s(cm)
+    return {"eviction_grace_s": {wl.name: float(grace[w]) for w, wl in enumerate(cm.snapshot.workloads)}}
 
 
 def largest_first(cm: ClusterModel, pods: list[int]) -> list[int]:

@@ -41,6 +41,12 @@ class CaSettings:
     max_empty_bulk_delete: int = 10
     max_drain_parallelism: int = 1
 
+    def describe(self) -> str:
+        """As the summary's `node_autoscaler` names it (the same text for every policy it runs with)."""
+        return (f"cluster-autoscaler, expander least-waste, scale-down-utilization-threshold "
+                f"{self.utilization_threshold}, scale-down-unneeded-time {self.unneeded_s / 60:g}m, "
+                f"scale-down-delay-after-add {self.delay_after_add_s / 60:g}m")
+
 
 class ClusterAutoscaler:
     def __init__(self, ctx: SimContext, settings: CaSettings = CaSettings()):

@@ -81,13 +81,20 @@ def format_headline(h: dict) -> list[str]:
     without = "" if missed else "; wattwise meets the SLA without it"
     lines.append("What each peer meeting the SLA was given by hand that wattwise was not (the GPU taint is on every "
                  f"policy's nodes{without}, docs/simulate.md):")
+    ours = h.get("wattwise_was_given") or {}
     for name, tuning in h["peers_were_given"].items():
-        parts = [text for k, v in tuning.items() if (text := _tuning_text(k, v))]
+        parts = [text for k, v in tuning.items() if not _given_too(k, v, ours) and (text := _tuning_text(k, v))]
         lines.append(f"  {name}: " + "; ".join(parts))
     missing = h["peers_missing_sla"]
     if missing:
         lines.append("Missing the SLA: " + ", ".join(f"{n} {v:.2%}" for n, v in missing.items()) + ".")
     return lines
+
+
+def _given_too(key: str, value, ours: dict) -> bool:
+    """What wattwise was given as well, so no difference: the same node autoscaler or scheduler,
+    or a preStop grace (each policy's is its own workloads' longest start-up)."""
+    return key in ours and (key == "eviction_grace_s" or ours[key] == value)
 
 
 def _tuning_text(key: str, value) -> str | None:

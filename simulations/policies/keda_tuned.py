@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wattwise.simulations.autoscaler_fit import eviction_grace_s
+from wattwise.simulations.autoscaler_fit import eviction_grace_text
 from wattwise.simulations.cluster_autoscaler import CaSettings, ClusterAutoscaler
 from wattwise.simulations.karpenter import Karpenter, KarpenterSettings
 from wattwise.simulations.cluster_model import GPU_TAINT, ClusterModel
@@ -100,11 +100,7 @@ class KedaTunedCaPolicy(KedaTunedPolicy):
         self.autoscaler.step(ctx)
 
     def tuning(self, cm: ClusterModel) -> dict:
-        s = self.settings
-        return {**super().tuning(cm), **_grace_text(cm), "node_autoscaler": (
-            f"cluster-autoscaler, expander least-waste, scale-down-utilization-threshold "
-            f"{s.utilization_threshold}, scale-down-unneeded-time {s.unneeded_s / 60:g}m, "
-            f"scale-down-delay-after-add {s.delay_after_add_s / 60:g}m")}
+        return {**super().tuning(cm), **eviction_grace_text(cm), "node_autoscaler": self.settings.describe()}
 
     def stats(self) -> dict:
         a = self.autoscaler
@@ -125,7 +121,7 @@ class KedaTunedKarpenterPolicy(KedaTunedPolicy):
 
     def tuning(self, cm: ClusterModel) -> dict:
         s = self.settings
-        return {**super().tuning(cm), **_grace_text(cm), "node_autoscaler": (
+        return {**super().tuning(cm), **eviction_grace_text(cm), "node_autoscaler": (
             f"Karpenter NodePool, consolidationPolicy WhenEmptyOrUnderutilized, consolidateAfter "
             f"{s.consolidate_after_s:g}s, disruption budget nodes {s.budget_nodes_share:.0%}")}
 
@@ -140,7 +136,3 @@ def scheduler_text(p: ScorePlugins) -> str:
     return f"kube-scheduler profile NodeResourcesFit {p.fit_strategy}" + (
         "" if p.balanced_weight else ", BalancedAllocation off") + f", PodTopologySpread {p.spread_weight}"
 
-
-def _grace_text(cm: ClusterModel) -> dict:
-    grace = eviction_grace_s(cm)
-    return {"eviction_grace_s": {wl.name: float(grace[w]) for w, wl in enumerate(cm.snapshot.workloads)}}

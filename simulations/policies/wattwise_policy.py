@@ -39,6 +39,7 @@ from wattwise.models.planner import PlanCache, plan as make_plan
 from wattwise.models.rollout import desired_replicas
 from wattwise.models.scoring import candidate_scores, node_costs, short_classes
 from wattwise.models.workload import Demand
+from wattwise.simulations.autoscaler_fit import eviction_grace_text
 from wattwise.simulations.cluster_autoscaler import CaSettings, ClusterAutoscaler
 from wattwise.simulations.cluster_model import ON, WAKING
 from wattwise.simulations.context import SimContext
@@ -56,6 +57,7 @@ class WattwisePolicy(Policy):
     # deploy/examples' ScaledObjects turn the HPA's scale-down stabilisation off: the planner
     # already holds each workload's peak over its scale-down window, and the two would add up
     hpa_scale_down_window_s = SHIPPED_HPA_SCALE_DOWN_WINDOW_S
+    node_autoscaler = CaSettings()   # the cluster's, as keda-tuned-ca's: WattWise ships no node actuator
 
     def start(self, ctx: SimContext) -> None:
         cm = ctx.cm
@@ -84,7 +86,7 @@ class WattwisePolicy(Policy):
         reserved = {r: i for i, r in enumerate(dict.fromkeys(n.reserved for n in cm.snapshot.nodes))}
         kind = np.array([reserved[n.reserved] for n in cm.snapshot.nodes], np.int64)
         self._node_kind = (kind * len(cm.class_names) + cm.class_idx) * len(cm.zones) + cm.zone_idx
-        self.autoscaler = ClusterAutoscaler(ctx, CaSettings())
+        self.autoscaler = ClusterAutoscaler(ctx, self.node_autoscaler)
         self.on_tick(ctx)
 
     @property
@@ -241,7 +243,7 @@ class WattwisePolicy(Policy):
     def tuning(self, cm) -> dict:
         return {"trigger": "KEDA external trigger (the WattWise scaler): no target to set, replicas from the plan",
                 "scheduler": f"the shipped second scheduler, extender weight {self.timing.extender_weight}",
-                "node_autoscaler": "cluster-autoscaler with keda-tuned-ca's flags (WattWise ships no node actuator)"}
+                **eviction_grace_text(cm), "node_autoscaler": self.node_autoscaler.describe()}
 
     # --- node power: the cluster's node autoscaler ----------------------------------------------
     def manage_nodes(self, ctx: SimContext) -> None:

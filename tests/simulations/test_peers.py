@@ -7,6 +7,7 @@ import pytest
 from wattwise.models.eligibility import hard_reason
 from wattwise.models.scenario import load_scenario
 from wattwise.simulations.cluster_model import GPU_TAINT, GPU_TOLERATION, build_cluster_model
+from wattwise.simulations.cluster_autoscaler import CaSettings
 from wattwise.simulations.headline import SLA_TARGET, format_headline, headline, headroom_captured
 from wattwise.simulations.policies import make_policy
 from wattwise.simulations.policies.default import DefaultPolicy
@@ -124,6 +125,16 @@ def test_headline_compares_with_the_best_peer_meeting_the_sla_per_metric():
     assert h["peers_were_given"]["keda-tuned-ca"] == {"taint": "GPU taint"}
     text = "\n".join(format_headline(h))
     assert "0.900x keda-tuned-ca" in text and "headroom captured 50%" in text and "0.778x keda-tuned" in text
+
+
+def test_what_wattwise_was_given_too_is_not_listed_as_the_peers_advantage():
+    """Both run with cluster-autoscaler and a preStop grace: only the trigger targets differ."""
+    ca = CaSettings().describe()
+    policies = {"keda-tuned-ca": _policy(100.0, 10.0, 0.9995, tuning={
+                    "targets_fps": {"cams": 19.6}, "node_autoscaler": ca, "eviction_grace_s": {"cams": 9.0}}),
+                "wattwise": _policy(90.0, 9.0, 0.9995, tuning={"node_autoscaler": ca, "eviction_grace_s": {"cams": 5.0}})}
+    given = [line for line in format_headline(headline(policies)) if line.startswith("  keda-tuned-ca: ")]
+    assert given == ["  keda-tuned-ca: trigger targets cams 19.6 fps/replica"]
 
 
 def test_headline_without_a_peer_meeting_the_sla():
