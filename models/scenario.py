@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from wattwise.models import persistence
+from wattwise.models import BUNDLED_SCENARIO, persistence
 from wattwise.models.cluster import Node, NodeClass
 from wattwise.models.errors import InvalidInputError
 from wattwise.models.labels import DEFAULT_MAPPING
@@ -157,12 +157,29 @@ def with_reach(workload: Workload, origin_zone: str | None, network: Network | N
     return replace(workload, reach=network.reach(origin_zone))
 
 
+def bundled_scenarios() -> list[str]:
+    """The names of the scenarios WattWise ships (`eu-nearby`, `metro-retail`)."""
+    return sorted(p.stem for p in BUNDLED_SCENARIO.parent.glob("*.yaml"))
+
+
+def scenario_path(value: str | Path) -> Path:
+    """A scenario file, or a bundled scenario by its bare name (`eu-nearby`), so an installed
+    wattwise finds the scenarios it ships without their site-packages path. A file of that name
+    in the working directory comes first."""
+    path = Path(value)
+    if path.exists() or path.suffix or len(path.parts) != 1:
+        return path
+    bundled = BUNDLED_SCENARIO.parent / f"{path.name}.yaml"
+    return bundled if bundled.is_file() else path
+
+
 def load_scenario(path: str | Path) -> Scenario:
-    path = Path(path)
+    path = scenario_path(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except OSError as e:
-        raise InvalidInputError(str(path), f"cannot read the scenario file: {e.strerror}") from None
+        raise InvalidInputError(str(path), f"cannot read the scenario file: {e.strerror}",
+                                f"give a scenario file, or a bundled one by name: {', '.join(bundled_scenarios())}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -12,13 +12,14 @@ from pathlib import Path
 from wattwise import out_dir
 from wattwise.models import BUNDLED_SCENARIO
 from wattwise.models.errors import InvalidInputError
+from wattwise.models.scenario import bundled_scenarios, scenario_path
 from wattwise.simulations.policies import KNOWN_POLICIES, POLICY_NAMES
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scenario", default=str(BUNDLED_SCENARIO), help="scenario YAML (default: the bundled metro-retail)")
+    parser.add_argument("--scenario", default=str(BUNDLED_SCENARIO), help="scenario YAML, or a bundled scenario by name: eu-nearby, metro-retail (default: metro-retail)")
     parser.add_argument("--demand", help="demand CSV: timestamp plus a load value per interval, or one row per event")
     parser.add_argument("--demand-start", help="where in the demand trace to start (ISO date; default its first time)")
     parser.add_argument("--carbon", action="append", default=[], metavar="ZONE=CSV",
@@ -89,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError("--days", f"must be > 0, got {args.days:g}")
     if args.step_s is not None:
         check_step_s(args.step_s, "--step-s")
-    scenario = Path(args.scenario)
+    scenario = scenario_path(args.scenario)
     if not scenario.is_file():
-        raise InvalidInputError("--scenario", f"no such file: {scenario}")
+        raise InvalidInputError("--scenario", f"no such file: {scenario}",
+                                f"give a scenario file, or a bundled one by name: {', '.join(bundled_scenarios())}")
     out = check_out_dir(args.out)
     timing = ControlTiming(scheduler=_scheduler_config(args.scheduler_config))
 

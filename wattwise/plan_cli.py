@@ -1,17 +1,19 @@
-"""`wattwise plan --scenario FILE [--json]`: decide replicas and placement for a scenario."""
+"""`wattwise plan [--scenario FILE|NAME] [--json]`: decide replicas and placement for a scenario."""
 
 from __future__ import annotations
 
 import json
 import sys
 
+from wattwise.models import BUNDLED_SCENARIO
 from wattwise.models.planner import plan
 from wattwise.models.scenario import load_scenario
 from wattwise.quiet import stdout_silenced
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--scenario", required=True, help="scenario YAML (see scenarios/metro-retail.yaml)")
+    p.add_argument("--scenario", default=str(BUNDLED_SCENARIO),
+                   help="scenario YAML, or a bundled scenario by name: eu-nearby, metro-retail (default: metro-retail)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--objective", choices=("energy", "carbon", "balanced"), help="override the scenario's objective")
 

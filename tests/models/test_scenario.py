@@ -90,3 +90,22 @@ def test_cli_prints_every_scenario_error_on_one_line(tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"wattwise plan: error: {path}: workloads.0.fps_per_stream: Input should be greater than 0; "
         "workloads.0.latncy_ms: unknown key (did you mean 'latency_ms'?)\n")
+
+
+def test_a_bundled_scenario_is_found_by_name_from_any_directory(tmp_path, monkeypatch, capsys):
+    """An installed wattwise ships its scenarios in site-packages: `--scenario eu-nearby` finds
+    them from anywhere, `plan` defaults to metro-retail like `simulate`, and a name that is neither
+    a file nor bundled lists the bundled ones."""
+    from wattwise.cli import main
+    from wattwise.models.scenario import bundled_scenarios, scenario_path
+
+    monkeypatch.chdir(tmp_path)
+    assert bundled_scenarios() == ["eu-nearby", "metro-retail"]
+    assert load_scenario("eu-nearby").spec.name == "eu-nearby"
+    assert main(["plan", "--json"]) == 0 and '"objective": "energy"' in capsys.readouterr().out
+    (tmp_path / "eu-nearby").write_text("not a scenario")
+    assert scenario_path("eu-nearby") == Path("eu-nearby")          # a file of that name comes first
+    assert main(["plan", "--scenario", "nope"]) == 2
+    assert capsys.readouterr().err == ("wattwise plan: error: nope: cannot read the scenario file: No such file or "
+                                       "directory (give a scenario file, or a bundled one by name: eu-nearby, "
+                                       "metro-retail)\n")
