@@ -165,6 +165,8 @@ def test_the_wheel_carries_the_bundled_scenario_and_every_file_it_names(tmp_path
     for relative in named:
         assert (scenario.parent / relative).resolve().is_file(), f"the wheel lacks {relative} (from {scenario.name})"
     assert (tree / "wattwise" / "data" / "SOURCES.md").is_file(), "the bundled data's attribution"
+    licence = next(tree.glob("wattwise-*.dist-info/licenses/LICENSE"), None)
+    assert licence is not None and "Apache License" in licence.read_text(), "the licence pyproject names"
     from wattwise.models.scenario import load_scenario
 
     loaded = load_scenario(scenario)
