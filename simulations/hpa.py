@@ -39,7 +39,9 @@ class Hpa:
         cur = np.maximum(current, 0).astype(np.int64)
         rec = recommendation(cur, metric_total, target, min_r, max_r, active, t.hpa_tolerance)
         recent = self._highest_since(now_s - t.hpa_scale_down_window_s, rec)
-        stabilised = np.where(rec < cur, np.maximum(np.minimum(recent, max_r), rec), rec)
+        # kube's stabilizeRecommendationWithBehaviors: the current count, lowered to the window's
+        # highest recommendation, never raised by it (a scale-down never becomes a scale-up)
+        stabilised = np.where(rec < cur, np.minimum(cur, np.maximum(np.minimum(recent, max_r), rec)), rec)
         limit = self._scale_up_limit(now_s, cur)
         desired = np.where(stabilised > cur, np.minimum(stabilised, limit), stabilised).astype(np.int64)
         self.recommendations.append((now_s, rec))

@@ -49,6 +49,18 @@ def test_the_scale_down_window_is_300_seconds_and_leaves_out_a_recommendation_ex
     assert at[285.0] == 10 and at[300.0] == 2
 
 
+def test_a_rate_limited_scale_up_then_a_lower_recommendation_never_scales_up():
+    """The window's higher recommendation (20, held back to 6 by the scale-up limit) only stops a
+    scale-down: kube's stabilisation clamps the current count between the limits, so asked for 3
+    the HPA stays at 6 (it went to 12 and 20, adding replicas as demand fell)."""
+    hpa = Hpa(1, ControlTiming())
+    cur = hpa.desired(0.0, np.array([2]), np.array([20.0]), ONE, ONE, 100 * ONE)
+    assert int(cur[0]) == 6
+    for sync_s in (15.0, 30.0, 45.0):
+        cur = hpa.desired(sync_s, cur, np.array([3.0]), ONE, ONE, 100 * ONE)
+        assert int(cur[0]) == 6, sync_s
+
+
 def test_scale_up_policies_count_the_pods_added_in_their_15_s_period():
     """Syncing every 5 s does not triple the rate: +100% or +4 pods per 15 s, over the period's start."""
     hpa = Hpa(1, ControlTiming(hpa_sync_s=5.0))
