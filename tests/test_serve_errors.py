@@ -4,6 +4,7 @@ kubeconfig, a port already taken)."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 
@@ -188,6 +189,7 @@ def test_the_shutdown_budget_shares_the_grace_among_the_parts():
     (["--models", "/nonexistent/models"], "--models: /nonexistent/models is not a directory"),
     (["--grid-zone-map", "/nonexistent/map.yaml"], "/nonexistent/map.yaml: cannot read the grid zone map"),
     (["--prometheus", "ftp://prometheus:9090"], "--prometheus"),
+    (["--scenario", "no-such-scenario"], "no-such-scenario: cannot read the scenario file"),
 ])
 def test_live_inputs_are_checked_before_the_cluster_is_watched(no_kube, tmp_path, capsys, monkeypatch, args, expected):
     """With the API unreachable, the watches' retries used to print some 20 lines before the one
@@ -198,3 +200,21 @@ def test_live_inputs_are_checked_before_the_cluster_is_watched(no_kube, tmp_path
     line = serve_error(capsys, "--scaler", "--kubeconfig", str(kubeconfig), "--grpc-port", "0", "--health-port", "0",
                        *args)
     assert line.startswith("wattwise serve: error: ") and expected in line, line
+
+
+def test_the_demo_printout_is_valid_yaml_for_an_ipv6_host(capsys):
+    """`serve --demo --host ::1` printed `scalerAddress: [::1]:6000`, which YAML reads as a flow
+    sequence and refuses; the address is quoted, in the YAML and in the scaler-call hint."""
+    from types import SimpleNamespace
+
+    import yaml
+
+    from wattwise.models.scenario import load_scenario
+
+    snapshot = load_scenario("metro-retail").snapshot
+    serve_cli._print_demo(snapshot, SimpleNamespace(host="::1", scenario=None), 6000, 6001, None)
+    out = capsys.readouterr().out
+    blocks = re.findall(r"^(triggers:\n.*?)^# try:", out, flags=re.M | re.S)
+    triggers = [yaml.safe_load(b) for b in blocks]
+    assert triggers and all(t["triggers"][0]["metadata"]["scalerAddress"] == "[::1]:6000" for t in triggers)
+    assert "--address '[::1]:6000'" in out

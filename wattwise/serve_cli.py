@@ -236,10 +236,15 @@ def check_serving(args) -> None:
 
 
 def check_live_inputs(args) -> None:
-    """Before anything starts: the files and values the scaler reads (carbon settings, the models
-    directory, the grid zone map, the Prometheus URL) can work, so a bad one is the first line
-    printed, not the last, after the Kubernetes watches have started and retried. Nothing is kept:
-    no provider is built (its worker would start), the rest is read again when serving."""
+    """Before anything starts: the files and values the scaler reads (the scenario, carbon
+    settings, the models directory, the grid zone map, the Prometheus URL) can work, so a bad one
+    is the first line printed, not the last, after the Kubernetes watches have started and
+    retried. Nothing is kept: no provider is built (its worker would start), the rest is read
+    again when serving."""
+    if args.scenario is not None:
+        from wattwise.models.scenario import load_scenario
+
+        load_scenario(args.scenario)
     if args.carbon_config is not None and args.carbon_static is not None:
         raise ValueError("give --carbon-config or --carbon-static, not both")
     if args.carbon_config is not None:
@@ -778,10 +783,10 @@ def _print_demo(snapshot, args, grpc_port: int, health_port: int, extender) -> N
         md = demo_metadata(w)
         out.append(f"\n# {w.key}: ScaledObject {w.name} in namespace {w.namespace}")
         out.append("triggers:\n  - type: external\n    metadata:")
-        out.append(f"      scalerAddress: {address}")
+        out.append(f"      scalerAddress: '{address}'")   # quoted: an IPv6 [::1]:port is a YAML flow sequence
         for k, v in md.items():
             out.append(f"      {k}: '{v}'")
         flags = " ".join(f"-m {k}='{v}'" for k, v in md.items())
-        out.append(f"# try: wattwise scaler-call --address {address} --namespace {w.namespace} --name {w.name} {flags}")
+        out.append(f"# try: wattwise scaler-call --address '{address}' --namespace {w.namespace} --name {w.name} {flags}")
     out.append(f"\nHealth: grpc.health.v1 on {host_port(host, health_port)} (plaintext)")
     print("\n".join(out), flush=True)
