@@ -105,3 +105,19 @@ def test_a_bind_failure_in_grpc_names_the_address_in_brackets_and_the_os_reason(
             serve_cli._raise_bind_failed("--grpc-port/--health-port", error)
     assert str(raised.value) == (f"--grpc-port/--health-port: cannot listen on [::1]:{port}: Address already in use "
                                  "(stop what listens there, or choose another port; 0 picks a free one)")
+
+
+@needs_ipv6
+def test_a_port_taken_on_ipv4_is_found_taken_for_the_ipv6_wildcard_before_anything_starts(capsys, monkeypatch):
+    """`::` is bound dual-stack, so 0.0.0.0:PORT in use makes it fail; the early check probed
+    IPv6-only, passed, and the failure came after the plan and the gRPC scaler had started."""
+    monkeypatch.setattr(serve_cli, "_serve", lambda args: pytest.fail("started serving"))
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        rc = main(["serve", "--demo", "--host", "::", "--grpc-port", "0", "--health-port", "0",
+                   "--http-port", str(port)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == [f"wattwise serve: error: --http-port: [::]:{port} is already in use "
+                               "(stop what listens there, or choose another port; 0 picks a free one)"]

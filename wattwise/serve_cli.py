@@ -345,11 +345,14 @@ def _taken(host: str, port: int) -> str | None:
 
 
 def _bind_error(family, kind, proto, address) -> OSError | None:
-    """Why binding `address` fails (as the servers bind: SO_REUSEADDR, IPv6 apart from IPv4), or None."""
+    """Why binding `address` fails as the servers bind it (SO_REUSEADDR; an IPv6 address
+    dual-stack where the kernel allows, as `listen.ipv6_socket` and gRPC bind `::`, so a port
+    taken on IPv4 is found taken here too), or None."""
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
-            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            with contextlib.suppress(OSError):
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         try:
             probe.bind(address)
         except OSError as e:
