@@ -13,6 +13,7 @@ import sys
 import grpc
 
 from wattwise.models.errors import InvalidInputError, require_positive
+from wattwise.tls_files import client_context
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +58,8 @@ def _channel(args) -> grpc.Channel:
         raise InvalidInputError("--client-cert/--client-key", "give both or neither")
     if not (args.ca_cert or args.client_cert):
         return grpc.insecure_channel(args.address)
+    # PEM checked as explain checks it (gRPC would log C-core lines and fail to connect instead)
+    client_context(("--ca-cert", args.ca_cert), ("--client-cert", args.client_cert), ("--client-key", args.client_key))
     creds = grpc.ssl_channel_credentials(_read(args.ca_cert, "--ca-cert"), _read(args.client_key, "--client-key"),
                                          _read(args.client_cert, "--client-cert"))
     options = [("grpc.ssl_target_name_override", args.server_name)] if args.server_name else []

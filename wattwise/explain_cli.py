@@ -12,6 +12,7 @@ import urllib.request
 from typing import Any
 
 from wattwise.models.errors import InvalidInputError, WattWiseError, require_positive
+from wattwise.tls_files import client_context
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,33 +37,8 @@ def fetch_plan(address: str, ca: str | None = None, cert: str | None = None, key
 
 
 def tls_context(ca: str | None, cert: str | None, key: str | None) -> ssl.SSLContext:
-    """The client's TLS 1.2+ context from the flags' files; one line naming the flag when a file
-    cannot be read or is not what it should be."""
-    for flag, path in (("--ca", ca), ("--cert", cert), ("--key", key)):
-        _readable(flag, path)
-    context = _loaded("--ca", ca, lambda: ssl.create_default_context(cafile=ca), "a PEM CA certificate")
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if cert:
-        _loaded("--cert/--key", f"{cert} and {key}", lambda: context.load_cert_chain(cert, key),
-                "a PEM certificate and its private key")
-    return context
-
-
-def _readable(flag: str, path: str | None) -> None:
-    if path is None:
-        return
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as e:
-        raise InvalidInputError(flag, f"cannot read {path}: {e.strerror}") from None
-
-
-def _loaded(flag: str, what: str | None, load, kind: str):
-    try:
-        return load()
-    except ssl.SSLError as e:
-        raise InvalidInputError(flag, f"{what}: not {kind} ({e.reason or e})") from None
+    """The client's TLS 1.2+ context from the flags' files (`tls_files.client_context`)."""
+    return client_context(("--ca", ca), ("--cert", cert), ("--key", key))
 
 
 def _get_json(url: str, context: ssl.SSLContext | None, timeout_s: float) -> dict[str, Any]:

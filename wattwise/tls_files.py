@@ -21,6 +21,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Generic, TypeVar
+from wattwise.models.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 
@@ -191,3 +192,29 @@ class _LatestContext(ssl.SSLContext):
 
     def wrap_socket(self, *args, **kwargs):
         return self.latest().wrap_socket(*args, **kwargs)
+
+
+def client_context(ca: tuple[str, str | None], cert: tuple[str, str | None], key: tuple[str, str | None]) -> ssl.SSLContext:
+    """A client's TLS 1.2+ context from PEM files, each given as (flag, path or None); one line
+    naming the flag when a file cannot be read or is not what it should be. The command-line
+    clients (`explain`, `scaler-call`) check their files with it before dialling."""
+    for flag, path in (ca, cert, key):
+        if path is not None:
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as e:
+                raise InvalidInputError(flag, f"cannot read {path}: {e.strerror}") from None
+    context = _loaded(ca[0], ca[1], lambda: ssl.create_default_context(cafile=ca[1]), "a PEM CA certificate")
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert[1]:
+        _loaded(f"{cert[0]}/{key[0]}", f"{cert[1]} and {key[1]}", lambda: context.load_cert_chain(cert[1], key[1]),
+                "a PEM certificate and its private key")
+    return context
+
+
+def _loaded(flag: str, what: str | None, load, kind: str):
+    try:
+        return load()
+    except ssl.SSLError as e:
+        raise InvalidInputError(flag, f"{what}: not {kind} ({e.reason or e})") from None

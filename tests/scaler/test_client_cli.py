@@ -51,6 +51,19 @@ def test_a_file_that_cannot_be_read(tmp_path, capsys, flag):
         f"wattwise scaler-call: error: {flag}: cannot read {tmp_path / 'nope.pem'}: No such file or directory")
 
 
+@pytest.mark.parametrize("flag, says", [("--ca-cert", "--ca-cert: {path}: not a PEM CA certificate"),
+                                        ("--client-cert", "--client-cert/--client-key: {path} and ")])
+def test_a_file_that_is_not_pem_is_one_line_before_dialling(tmp_path, capsys, flag, says):
+    """As explain: gRPC used to log C-core lines, then fail to connect (UNAVAILABLE, exit 1)."""
+    pki = make_pki(tmp_path)
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("garbage\n")
+    given = {"--ca-cert": str(pki.ca_cert), "--client-cert": str(pki.client_cert), "--client-key": str(pki.client_key)}
+    given[flag] = str(garbage)
+    line = call_error(capsys, "--address", "127.0.0.1:9", *(x for kv in given.items() for x in kv))
+    assert line.startswith("wattwise scaler-call: error: " + says.format(path=garbage)), line
+
+
 def test_metadata_without_an_equals_sign(capsys):
     assert call_error(capsys, "-m", "workload") == (
         "wattwise scaler-call: error: -m: 'workload' is not KEY=VALUE (e.g. -m workload=checkout-cams)")
