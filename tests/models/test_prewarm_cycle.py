@@ -53,3 +53,19 @@ def test_replicas_pre_warmed_for_a_ramp_are_kept_as_it_arrives():
     assert warmed > night                                   # pre-warmed a refresh before the ramp
     after = [out[t] for t in out if ramp <= t <= ramp + 540]
     assert min(after) >= warmed, after                      # its first 690 fps and an outage drop none
+
+
+def test_the_classes_a_workload_may_use_are_worked_out_again_only_when_the_cluster_changes(monkeypatch):
+    """A live refresher hands over a new, equal nodes tuple every refresh: eligibility (grouping
+    every node) ran each time; now only when what it reads changed (here: a node added)."""
+    from wattwise.models import plan_cycle
+
+    calls = []
+    real = plan_cycle.usable_classes
+    monkeypatch.setattr(plan_cycle, "usable_classes", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cycle = PlanCycle(CycleSettings(interval_s=15.0))
+    for i, nodes in enumerate([list(NODES), list(NODES), list(NODES), NODES + [node("n9", C)]]):
+        cycle.step(CycleInputs(now_s=15.0 * i, node_classes={C.name: C}, nodes=tuple(nodes),
+                               carbon={"z1": CarbonReading("z1", 300.0, 15.0 * i, "test")},
+                               workloads=[workload("a", fps=100.0 + i)]))
+    assert len(calls) == 2
