@@ -104,6 +104,8 @@ def _tuning_text(key: str, value) -> str | None:
         return f"preStop grace on evicted pods until replacements are ready (up to {max(value.values()):g} s)"
     if key == "taint":
         return "the GPU taint"
+    if key == "node_autoscaler" and str(value).startswith("none"):
+        return None            # keeping every node on is nothing the peer was given
     if key in ("scheduler", "node_autoscaler", "zones"):
         return str(value)
     return None

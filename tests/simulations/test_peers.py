@@ -137,6 +137,14 @@ def test_what_wattwise_was_given_too_is_not_listed_as_the_peers_advantage():
     assert given == ["  keda-tuned-ca: trigger targets cams 19.6 fps/replica"]
 
 
+def test_keeping_every_node_on_is_not_listed_as_given():
+    policies = {"keda-tuned": _policy(100.0, 10.0, 0.9995, tuning={
+                    "targets_fps": {"cams": 19.6}, "node_autoscaler": "none: every node stays on"}),
+                "wattwise": _policy(90.0, 9.0, 0.9995, tuning={})}
+    given = [line for line in format_headline(headline(policies)) if line.startswith("  keda-tuned: ")]
+    assert given == ["  keda-tuned: trigger targets cams 19.6 fps/replica"]
+
+
 def test_headline_without_a_peer_meeting_the_sla():
     h = headline({"default": _policy(50.0, 5.0, 0.9), "wattwise": _policy(40.0, 4.0, 0.9995)})
     assert h["energy"] is None and h["carbon"] is None
