@@ -26,3 +26,13 @@ def configure_logging(level: str = "INFO", as_json: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, str(level).upper(), logging.INFO))
+
+
+def announce(text: str, as_json: bool = False, logger: str = "wattwise") -> None:
+    """A start-up line for stdout, where a person or a supervisor reads the ports chosen: plain,
+    or with --log-json one object in the log's own format, so a JSON log pipeline reading the
+    container's output parses every line."""
+    if as_json:
+        record = logging.LogRecord(logger, logging.INFO, __file__, 0, text, None, None)
+        text = JsonFormatter().format(record)
+    print(text, flush=True)

@@ -31,6 +31,7 @@ import socket
 import sys
 import time
 
+from wattwise.logs import announce
 from wattwise.listen import host_port
 from wattwise.models import BUNDLED_SCENARIO as DEFAULT_SCENARIO
 from wattwise.models.errors import InvalidInputError
@@ -717,8 +718,9 @@ async def _serve(args) -> int:
                 started.callback(lambda: extender.stop(budget.left_s(5.0)))
         if args.demo and run_scaler:
             _print_demo(snapshot, args, scaler.server.grpc_port, scaler.server.health_port, extender)
-        print(f"ready: scaler gRPC on {host_port(args.host, scaler.server.grpc_port)}, health on "
-              f"{host_port(args.host, scaler.server.health_port)}" if run_scaler else "ready", flush=True)
+        announce(f"ready: scaler gRPC on {host_port(args.host, scaler.server.grpc_port)}, health on "
+                 f"{host_port(args.host, scaler.server.health_port)}" if run_scaler else "ready",
+                 getattr(args, "log_json", False), __name__)
         await stop.wait()
         budget.start()
         log.info("signal received; stopping within --grace-s %g s", args.grace_s)
@@ -771,7 +773,7 @@ def _start_extender(args, source, cluster=None):
               "running the scaler only", file=sys.stderr)
         return None
     handle = module.start_extender_from_args(args, source, cluster)
-    print(f"scheduler extender on port {handle.port}", flush=True)
+    announce(f"scheduler extender on port {handle.port}", getattr(args, "log_json", False), __name__)
     return handle
 
 

@@ -81,6 +81,8 @@ def serve(tmp_path: Path, args: list[str]) -> Served:
                             stderr=open(stderr, "wb"), text=True, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     http = grpc_port = None
     for line in proc.stdout:
+        if line.startswith("{"):        # --log-json: the start-up lines are log objects too
+            line = json.loads(line)["msg"]
         if m := re.match(r"scheduler extender on port (\d+)", line):
             http = int(m.group(1))
         if m := re.match(r"ready: scaler gRPC on [^:]+:(\d+)", line):
