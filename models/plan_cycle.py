@@ -37,7 +37,7 @@ from wattwise.models.costs import zone_weights
 from wattwise.models.forecast import DemandForecaster, ForecastSettings, startup_lead_s
 from wattwise.models.model_set import NO_MODELS, ModelSet
 from wattwise.models.plan import Plan
-from wattwise.models.planner import PlanCache, usable_classes
+from wattwise.models.planner import usable_classes
 from wattwise.models.ports import CarbonReading, ReplicaSample
 from wattwise.models.replan import DemandWindow, PlanInputs, PlanMark, ReplanSettings, needs_replan, nodes_part
 from wattwise.models.snapshot import Objective, PlannerSettings, PolicyState, Snapshot, build_snapshot
@@ -102,7 +102,6 @@ class PlanCycle:
         self._window: DemandWindow | None = None
         self._forecaster: DemandForecaster | None = None
         self._usable_seen: tuple | None = None        # (what eligibility read, usable classes)
-        self._lead_cache = PlanCache()               # the classes each workload may use, while nodes stay
         self._corrections = CapacityCorrections(settings.capacity)
         self._policy: dict[Objective, PolicyState] = {}
         self._marks: dict[Objective, PlanMark] = {}
@@ -244,12 +243,12 @@ class PlanCycle:
 
     def _usable_classes(self, snapshot: Snapshot) -> dict[str, frozenset[str]]:
         """`usable_classes`, worked out again only when what eligibility reads changed: the nodes'
-        part the gate compares, the workloads without their demand, the models. A live refresher
-        hands over a new nodes tuple every refresh, which the planner cache's identity check alone
-        missed every time (10 ms a refresh at 1,000 nodes)."""
+        part the gate compares, the workloads without their demand, the models. Compared by content:
+        a live refresher hands over a new, equal nodes tuple every refresh (10 ms a refresh at
+        1,000 nodes when worked out each time)."""
         key = (self._nodes_part(snapshot), tuple(w.with_demand(Demand()) for w in snapshot.workloads), snapshot.models)
         if self._usable_seen is None or self._usable_seen[0] != key:
-            self._usable_seen = (key, usable_classes(snapshot, self._lead_cache))
+            self._usable_seen = (key, usable_classes(snapshot))
         return self._usable_seen[1]
 
     def _window_for(self, keys: list[str]) -> DemandWindow:

@@ -119,17 +119,12 @@ def eligibility(snapshot, groups, models) -> dict[tuple[str, int], bool]:
             for w in snapshot.workloads for g in groups}
 
 
-def usable_classes(snapshot: Snapshot, cache: PlanCache | None = None) -> dict[str, frozenset[str]]:
+def usable_classes(snapshot: Snapshot) -> dict[str, frozenset[str]]:
     """Per workload key, the node classes it may run on: those of the groups `eligibility` admits
     it to (taints, placement rules, TEEs, GPUs, models, latency), the planner's own rule."""
     placements = tuple(dict.fromkeys(w.placement for w in snapshot.workloads))
-    if cache is not None:
-        groups = cache.groups(snapshot, placements)
-        _, eligible = cache.pairs(snapshot, groups)
-    else:
-        groups = group_nodes(snapshot.nodes, dict(snapshot.node_classes), snapshot.settings.exact_below_nodes,
-                             placements)
-        eligible = eligibility(snapshot, groups, _pair_models(snapshot, groups))
+    groups = group_nodes(snapshot.nodes, dict(snapshot.node_classes), snapshot.settings.exact_below_nodes, placements)
+    eligible = eligibility(snapshot, groups, _pair_models(snapshot, groups))
     return {w.key: frozenset(g.node_class.name for g in groups if eligible[(w.key, g.index)])
             for w in snapshot.workloads}
 
