@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from wattwise.models.delete_order import pods_to_delete
+from wattwise.simulations.autoscaler_fit import eviction_grace_text
+from wattwise.simulations.cluster_autoscaler import CaSettings, ClusterAutoscaler
 from wattwise.simulations.cluster_model import ClusterModel
 from wattwise.simulations.context import SimContext
 from wattwise.simulations.scheduler_config import STOCK_PLUGINS, ScorePlugins
@@ -73,6 +75,29 @@ class Policy:
     def stats(self) -> dict:
         """Counters for the summary (node autoscaler actions and the like)."""
         return {}
+
+
+class ClusterAutoscaled:
+    """Nodes come and go through cluster-autoscaler (`cluster_autoscaler.py`) with
+    `node_autoscaler`'s flags: keda-tuned-ca and its pinned variant, and wattwise, which ships no
+    node actuator of its own. Mixed in before `Policy`; the policy's `start` calls
+    `start_autoscaler`, its `tuning` adds `autoscaler_tuning`."""
+
+    node_autoscaler = CaSettings()
+
+    def start_autoscaler(self, ctx: SimContext) -> None:
+        self.autoscaler = ClusterAutoscaler(ctx, self.node_autoscaler)
+
+    def manage_nodes(self, ctx: SimContext) -> None:
+        self.autoscaler.step(ctx)
+
+    def autoscaler_tuning(self, cm: ClusterModel) -> dict:
+        """The preStop grace its drains need and its flags, as the summary names them."""
+        return {**eviction_grace_text(cm), "node_autoscaler": self.node_autoscaler.describe()}
+
+    def stats(self) -> dict:
+        a = self.autoscaler
+        return {"node_scale_ups": a.scale_ups, "node_removals": a.removals}
 
 
 def default_plugin_scores(ctx: SimContext, w: int, candidates: np.ndarray) -> np.ndarray:

@@ -29,11 +29,10 @@ from __future__ import annotations
 import numpy as np
 
 from wattwise.simulations.autoscaler_fit import eviction_grace_text
-from wattwise.simulations.cluster_autoscaler import CaSettings, ClusterAutoscaler
 from wattwise.simulations.karpenter import Karpenter, KarpenterSettings
 from wattwise.simulations.cluster_model import GPU_TAINT, ClusterModel
 from wattwise.simulations.context import SimContext
-from wattwise.simulations.policies.base import Policy, pick_max, plugin_scores
+from wattwise.simulations.policies.base import ClusterAutoscaled, Policy, pick_max, plugin_scores
 from wattwise.simulations.scheduler_config import STOCK_PLUGINS, ScorePlugins
 
 TARGET_SHARE = 0.9
@@ -87,24 +86,16 @@ class KedaTunedPolicy(Policy):
         }
 
 
-class KedaTunedCaPolicy(KedaTunedPolicy):
+class KedaTunedCaPolicy(ClusterAutoscaled, KedaTunedPolicy):
     name = "keda-tuned-ca"
     plugins = PACKING
-    settings = CaSettings()
 
     def start(self, ctx: SimContext) -> None:
         super().start(ctx)
-        self.autoscaler = ClusterAutoscaler(ctx, self.settings)
-
-    def manage_nodes(self, ctx: SimContext) -> None:
-        self.autoscaler.step(ctx)
+        self.start_autoscaler(ctx)
 
     def tuning(self, cm: ClusterModel) -> dict:
-        return {**super().tuning(cm), **eviction_grace_text(cm), "node_autoscaler": self.settings.describe()}
-
-    def stats(self) -> dict:
-        a = self.autoscaler
-        return {"node_scale_ups": a.scale_ups, "node_removals": a.removals}
+        return {**super().tuning(cm), **self.autoscaler_tuning(cm)}
 
 
 class KedaTunedKarpenterPolicy(KedaTunedPolicy):

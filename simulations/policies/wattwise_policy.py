@@ -39,11 +39,9 @@ from wattwise.models.planner import PlanCache, plan as make_plan
 from wattwise.models.rollout import desired_replicas
 from wattwise.models.scoring import candidate_scores, node_costs, short_classes
 from wattwise.models.workload import Demand
-from wattwise.simulations.autoscaler_fit import eviction_grace_text
-from wattwise.simulations.cluster_autoscaler import CaSettings, ClusterAutoscaler
 from wattwise.simulations.cluster_model import ON, WAKING
 from wattwise.simulations.context import SimContext
-from wattwise.simulations.policies.base import Policy, default_plugin_scores, pick_max
+from wattwise.simulations.policies.base import ClusterAutoscaled, Policy, default_plugin_scores, pick_max
 from wattwise.simulations.snapshot_view import carbon_readings
 
 log = logging.getLogger(__name__)
@@ -51,13 +49,12 @@ log = logging.getLogger(__name__)
 SHIPPED_HPA_SCALE_DOWN_WINDOW_S = 0.0   # behavior.scaleDown.stabilizationWindowSeconds in deploy/examples
 
 
-class WattwisePolicy(Policy):
+class WattwisePolicy(ClusterAutoscaled, Policy):
     name = "wattwise"
     forecast = True      # pre-warming: plan for the demand expected by the next refresh plus start-up
     # deploy/examples' ScaledObjects turn the HPA's scale-down stabilisation off: the planner
     # already holds each workload's peak over its scale-down window, and the two would add up
     hpa_scale_down_window_s = SHIPPED_HPA_SCALE_DOWN_WINDOW_S
-    node_autoscaler = CaSettings()   # the cluster's, as keda-tuned-ca's: WattWise ships no node actuator
 
     def start(self, ctx: SimContext) -> None:
         cm = ctx.cm
@@ -86,7 +83,7 @@ class WattwisePolicy(Policy):
         reserved = {r: i for i, r in enumerate(dict.fromkeys(n.reserved for n in cm.snapshot.nodes))}
         kind = np.array([reserved[n.reserved] for n in cm.snapshot.nodes], np.int64)
         self._node_kind = (kind * len(cm.class_names) + cm.class_idx) * len(cm.zones) + cm.zone_idx
-        self.autoscaler = ClusterAutoscaler(ctx, self.node_autoscaler)
+        self.start_autoscaler(ctx)     # the cluster's, as keda-tuned-ca's: WattWise ships no node actuator
         self.on_tick(ctx)
 
     @property
@@ -243,15 +240,7 @@ class WattwisePolicy(Policy):
     def tuning(self, cm) -> dict:
         return {"trigger": "KEDA external trigger (the WattWise scaler): no target to set, replicas from the plan",
                 "scheduler": f"the shipped second scheduler, extender weight {self.timing.extender_weight}",
-                **eviction_grace_text(cm), "node_autoscaler": self.node_autoscaler.describe()}
-
-    # --- node power: the cluster's node autoscaler ----------------------------------------------
-    def manage_nodes(self, ctx: SimContext) -> None:
-        self.autoscaler.step(ctx)
-
-    def stats(self) -> dict:
-        a = self.autoscaler
-        return {"node_scale_ups": a.scale_ups, "node_removals": a.removals}
+                **self.autoscaler_tuning(cm)}
 
 
 class ReactiveWattwisePolicy(WattwisePolicy):
