@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import grpc
 
@@ -41,27 +42,16 @@ def _metadata(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _read(path: str | None, flag: str) -> bytes | None:
-    """The bytes of a PEM file a flag names (None: not given); one line when it cannot be read."""
-    if path is None:
-        return None
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise InvalidInputError(flag, f"cannot read {path}: {e.strerror}") from None
-
-
 def _channel(args) -> grpc.Channel:
     """The channel to the scaler: plaintext, TLS (--ca-cert) or mTLS (--client-cert with --client-key)."""
     if bool(args.client_cert) != bool(args.client_key):
         raise InvalidInputError("--client-cert/--client-key", "give both or neither")
     if not (args.ca_cert or args.client_cert):
         return grpc.insecure_channel(args.address)
-    # PEM checked as explain checks it (gRPC would log C-core lines and fail to connect instead)
+    # readable PEM, checked as explain checks it (gRPC would log C-core lines and fail to connect instead)
     client_context(("--ca-cert", args.ca_cert), ("--client-cert", args.client_cert), ("--client-key", args.client_key))
-    creds = grpc.ssl_channel_credentials(_read(args.ca_cert, "--ca-cert"), _read(args.client_key, "--client-key"),
-                                         _read(args.client_cert, "--client-cert"))
+    read = lambda path: Path(path).read_bytes() if path else None  # noqa: E731
+    creds = grpc.ssl_channel_credentials(read(args.ca_cert), read(args.client_key), read(args.client_cert))
     options = [("grpc.ssl_target_name_override", args.server_name)] if args.server_name else []
     return grpc.secure_channel(args.address, creds, options=options)
 
