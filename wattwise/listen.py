@@ -26,14 +26,22 @@ def ipv6_socket(host: str, port: int, backlog: int = 1024) -> socket.socket:
     (IPV6_V6ONLY off) where the kernel allows. OSError when it cannot bind."""
     sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        except OSError:           # an IPv6-only kernel: IPv6 clients only
-            pass
+        as_servers_bind(sock)
         sock.bind((host.strip("[]"), port))
         sock.listen(backlog)
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def as_servers_bind(sock: socket.socket) -> None:
+    """The options every listening socket here gets before `bind`: SO_REUSEADDR (a port with only
+    closing connections is free), and on IPv6 dual-stack where the kernel allows (an IPv6-only
+    kernel: IPv6 clients only), as gRPC binds `::`. serve's early port check probes with it too."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if sock.family == socket.AF_INET6:
+        try:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        except OSError:
+            pass

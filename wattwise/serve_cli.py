@@ -32,7 +32,7 @@ import sys
 import time
 
 from wattwise.logs import announce
-from wattwise.listen import host_port
+from wattwise.listen import as_servers_bind, host_port
 from wattwise.models import BUNDLED_SCENARIO as DEFAULT_SCENARIO
 from wattwise.models.errors import InvalidInputError
 
@@ -346,14 +346,10 @@ def _taken(host: str, port: int) -> str | None:
 
 
 def _bind_error(family, kind, proto, address) -> OSError | None:
-    """Why binding `address` fails as the servers bind it (SO_REUSEADDR; an IPv6 address
-    dual-stack where the kernel allows, as `listen.ipv6_socket` and gRPC bind `::`, so a port
-    taken on IPv4 is found taken here too), or None."""
+    """Why binding `address` fails as the servers bind it (`listen.as_servers_bind`: an IPv6
+    address dual-stack, so a port taken on IPv4 is found taken here too), or None."""
     with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            with contextlib.suppress(OSError):
-                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        as_servers_bind(probe)
         try:
             probe.bind(address)
         except OSError as e:
