@@ -162,6 +162,11 @@ def bundled_scenarios() -> list[str]:
     return sorted(p.stem for p in BUNDLED_SCENARIO.parent.glob("*.yaml"))
 
 
+def bundled_hint() -> str:
+    """What to do about a scenario that cannot be found, as every command says it."""
+    return f"give a scenario file, or a bundled one by name: {', '.join(bundled_scenarios())}"
+
+
 def scenario_path(value: str | Path) -> Path:
     """A scenario file, or a bundled scenario by its bare name (`eu-nearby`), so an installed
     wattwise finds the scenarios it ships without their site-packages path. A file of that name
@@ -178,8 +183,7 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         raw = yaml.safe_load(path.read_text())
     except OSError as e:
-        raise InvalidInputError(str(path), f"cannot read the scenario file: {e.strerror}",
-                                f"give a scenario file, or a bundled one by name: {', '.join(bundled_scenarios())}") from None
+        raise InvalidInputError(str(path), f"cannot read the scenario file: {e.strerror}", bundled_hint()) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -12,7 +12,7 @@ from pathlib import Path
 from wattwise import out_dir
 from wattwise.models import BUNDLED_SCENARIO
 from wattwise.models.errors import InvalidInputError
-from wattwise.models.scenario import bundled_scenarios, scenario_path
+from wattwise.models.scenario import bundled_hint, scenario_path
 from wattwise.simulations.policies import KNOWN_POLICIES, POLICY_NAMES
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,7 @@ def run(args: argparse.Namespace) -> int:
         check_step_s(args.step_s, "--step-s")
     scenario = scenario_path(args.scenario)
     if not scenario.is_file():
-        raise InvalidInputError("--scenario", f"no such file: {scenario}",
-                                f"give a scenario file, or a bundled one by name: {', '.join(bundled_scenarios())}")
+        raise InvalidInputError("--scenario", f"no such file: {scenario}", bundled_hint())
     out = check_out_dir(args.out)
     timing = ControlTiming(scheduler=_scheduler_config(args.scheduler_config))
 
