@@ -42,3 +42,27 @@ def snapshot(classes, nodes, workloads, carbon=None, objective="energy", now_s=0
     return build_snapshot(now_s, {c.name: c for c in classes}, nodes, workloads, carbon=readings,
                           objective=Objective(objective), settings=PlannerSettings(**settings),
                           state=state or PolicyState())
+
+
+def cycle_replicas(cycle, steps, cls: NodeClass, nodes, name: str = "a") -> list[tuple[float, int | None]]:
+    """Drive a `PlanCycle` as a refresher does, one workload `name` on `nodes` of class `cls`:
+    `steps` of (t_s, fps, None when the demand read is untrustworthy); after each step, the
+    replicas the last plan asked for."""
+    from dataclasses import replace
+
+    from wattwise.models.plan_cycle import CycleInputs
+    from wattwise.models.planner import plan
+
+    replicas, out = None, []
+    for t_s, fps in steps:
+        w = workload(name, fps=fps or 0.0)
+        if fps is None:
+            w = replace(w, demand=Demand(trustworthy=False, note="Prometheus down"))
+        decision = cycle.step(CycleInputs(now_s=t_s, node_classes={cls.name: cls}, nodes=nodes,
+                                          carbon={"z1": CarbonReading("z1", 300.0, t_s, "test")}, workloads=[w]))
+        if decision.go:
+            results = [plan(s) for s in decision.snapshots]
+            cycle.commit(decision, results)
+            replicas = results[0][0].workloads[w.key].replicas
+        out.append((t_s, replicas))
+    return out

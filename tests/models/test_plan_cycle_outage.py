@@ -2,34 +2,17 @@
 held at the last trustworthy plan meanwhile, and after it, replicas come down only once demand has
 stayed low for the window, not on the first reading (often a partial rate after a gap)."""
 
-from dataclasses import replace
-
-from tests.models.builders import node, node_class, workload
-from wattwise.models.plan_cycle import CycleInputs, CycleSettings, PlanCycle
-from wattwise.models.planner import plan
-from wattwise.models.ports import CarbonReading
+from tests.models.builders import cycle_replicas, node, node_class
+from wattwise.models.plan_cycle import CycleSettings, PlanCycle
 from wattwise.models.workload import Demand
 
 C = node_class("amx", amx=True, cores=64)
 NODES = [node(f"n{i}", C) for i in range(4)]
-KEY = "default/a"
 
 
 def run(steps):
     """(t_s, fps or None for untrusted) -> replicas planned after each step."""
-    cycle, replicas, out = PlanCycle(CycleSettings()), None, []
-    for t_s, fps in steps:
-        w = workload("a", fps=fps or 0.0)
-        if fps is None:
-            w = replace(w, demand=Demand(trustworthy=False, note="Prometheus down"))
-        decision = cycle.step(CycleInputs(now_s=t_s, node_classes={C.name: C}, nodes=NODES,
-                                          carbon={"z1": CarbonReading("z1", 300.0, t_s, "test")}, workloads=[w]))
-        if decision.go:
-            results = [plan(s) for s in decision.snapshots]
-            cycle.commit(decision, results)
-            replicas = results[0][0].workloads[KEY].replicas
-        out.append((t_s, replicas))
-    return out
+    return cycle_replicas(PlanCycle(CycleSettings()), steps, C, NODES)
 
 
 def test_after_an_outage_longer_than_the_window_replicas_wait_the_window_to_come_down():

@@ -1,21 +1,16 @@
 """Pre-warming through the plan loop (`PlanCycle`): replicas started for a ramp the forecast
 expects are kept when the ramp arrives, not scaled down by its first, partial sample."""
 
-from dataclasses import replace
-
 import numpy as np
 
-from tests.models.builders import node, node_class, workload
+from tests.models.builders import cycle_replicas, node, node_class, workload
 from wattwise.models.forecast import DAY_S
 from wattwise.models.plan_cycle import CycleInputs, CycleSettings, PlanCycle
-from wattwise.models.planner import plan
 from wattwise.models.ports import CarbonReading
-from wattwise.models.workload import Demand
 
 H = 3600.0
 C = node_class("amx", amx=True, cores=64)
 NODES = [node(f"n{i}", C) for i in range(6)]
-KEY = "default/a"
 
 
 def shift_start(t_s: float) -> float | None:
@@ -30,20 +25,9 @@ def shift_start(t_s: float) -> float | None:
 
 
 def run(until_s: float, step_s: float = 60.0) -> dict[float, int]:
-    cycle, replicas, out = PlanCycle(CycleSettings(interval_s=step_s)), 0, {}
-    for t_s in np.arange(0.0, until_s, step_s):
-        fps = shift_start(t_s)
-        w = workload("a", fps=fps or 0.0)
-        if fps is None:
-            w = replace(w, demand=Demand(trustworthy=False, note="Prometheus down"))
-        decision = cycle.step(CycleInputs(now_s=t_s, node_classes={C.name: C}, nodes=NODES,
-                                          carbon={"z1": CarbonReading("z1", 300.0, t_s, "test")}, workloads=[w]))
-        if decision.go:
-            results = [plan(s) for s in decision.snapshots]
-            cycle.commit(decision, results)
-            replicas = results[0][0].workloads[KEY].replicas
-        out[float(t_s)] = replicas
-    return out
+    cycle = PlanCycle(CycleSettings(interval_s=step_s))
+    return dict(cycle_replicas(cycle, [(float(t_s), shift_start(t_s)) for t_s in np.arange(0.0, until_s, step_s)],
+                               C, NODES))
 
 
 def test_replicas_pre_warmed_for_a_ramp_are_kept_as_it_arrives():
