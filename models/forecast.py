@@ -24,6 +24,10 @@ a forecaster that keeps under-shooting learns a margin, the same one at any refr
 Scored against its margined forecasts, the misses would shrink by the margin they taught and the
 margin would swing between the quantile and zero.
 Missing (NaN) demand is neither learned from nor forecast for.
+
+A forecaster lives in memory, so a restarted door would learn its profile again over a day: `seed`
+gives a workload the demand history a door read back (the live scaler: a Prometheus range query on
+start, `scaler/forecast_backfill.py`), learned as `add` would have learned it.
 """
 
 from __future__ import annotations
@@ -50,6 +54,18 @@ class ForecastSettings:
     quantile: float = 0.9          # of the recent misses, added as a margin
     misses_window_s: float = 3600.0  # misses due this recently teach the margin
     misses_min_s: float = 600.0      # ... once they span this long
+
+
+@dataclass(frozen=True)
+class ForecastHistory:
+    """How much one workload's forecaster has learned, for people (the plan view)."""
+
+    profile_bins: int                  # bins of the daily profile learned
+    bins: int                          # of this many (a day)
+    bin_s: float
+    seeded_samples: int = 0            # known demand samples it was seeded with (0: all learned live)
+    seeded_from_s: float | None = None
+    seeded_to_s: float | None = None
 
 
 def startup_lead_s(workload: Workload, classes: Iterable[NodeClass], interval_s: float) -> float:
@@ -80,6 +96,7 @@ class DemandForecaster:
         self._prev: tuple[float, np.ndarray] | None = None        # the last refresh's (now_s, fps)
         self._margin_cache: np.ndarray | None = None
         self._last: tuple[float, bytes, np.ndarray] | None = None
+        self._seeded: list[tuple[int, float, float] | None] = [None for _ in self.keys]   # (samples, from_s, to_s)
 
     def _bin(self, t_s: float) -> int:
         return int((t_s % DAY_S) // self.settings.bin_s) % self._bins
@@ -213,6 +230,7 @@ class DemandForecaster:
             out._acc[j] = self._acc[i]
             out._due[j] = self._due[i]
             out._misses[j] = self._misses[i]
+            out._seeded[j] = self._seeded[i]
         out._acc_bin = self._acc_bin
         out._margin_cache = None
         out._last = None
@@ -221,3 +239,92 @@ class DemandForecaster:
                             for t, v in self._recent)
         return out
 
+
+    # -- history read back (a restarted door) -----------------------------------------------------
+
+    def seed(self, key: str, times_s, fps) -> int:
+        """Learn workload `key`'s past demand (`fps` at `times_s`, NaN: unknown) as `add` would
+        have, had it been added at each of those times in time order, for a workload with nothing
+        learned yet (a new forecaster, or one just rekeyed in), before the next `add`. A repeated
+        time keeps its first sample, and times not before the last `add` are left out, as `add`
+        leaves them out. Returns the known samples learned.
+
+        All but the last `_replay_s` fold straight into the daily profile (all `add` keeps of them);
+        the rest are added, for the trend, the forecasts due and the misses. Same state as adding
+        every sample (to rounding), but where the others' margins are to be worked out again (a
+        forecaster just rekeyed, or new): the workload's then is too, from all its misses, not
+        from those at the bin's start, as `add`'s cache would keep it until the bin ends."""
+        i = self.keys.index(key)
+        t = np.asarray(times_s, dtype=float).reshape(-1)
+        v = np.asarray(fps, dtype=float).reshape(-1)
+        order = np.argsort(t, kind="stable")
+        t, v = t[order], v[order]
+        keep = np.r_[True, np.diff(t) > 0] if len(t) else np.zeros(0, dtype=bool)
+        if self._last is not None:
+            keep &= t < self._last[0]
+        t, v = t[keep], v[keep]
+        known = int(np.isfinite(v).sum())
+        if not len(t):
+            return 0
+        solo = DemandForecaster([key], [self.lead_s[i]], self.settings)
+        cut = int(np.searchsorted(t, t[-1] - self._replay_s(i), side="left"))
+        solo._fold(t[:cut], v[:cut])
+        for when, value in zip(t[cut:].tolist(), v[cut:].tolist()):
+            solo.add(when, [value])
+        self._graft(i, solo)
+        self._seeded[i] = (known, float(t[0]), float(t[-1]))
+        return known
+
+    def history(self, key: str) -> ForecastHistory:
+        i = self.keys.index(key)
+        seeded = self._seeded[i] or (0, None, None)
+        return ForecastHistory(int(np.isfinite(self._daily[i]).sum()), self._bins, self.settings.bin_s, *seeded)
+
+    def _replay_s(self, i: int) -> float:
+        """How far back `seed` adds rather than folds: the misses of the last window (and the one a
+        bin earlier, which the margin was last worked out from), each scored a lead after a
+        forecast that read the trend window before it."""
+        s = self.settings
+        return s.misses_window_s + 2 * s.bin_s + float(self.lead_s[i]) + s.trend_window_s
+
+    def _fold(self, times_s: np.ndarray, fps: np.ndarray) -> None:
+        """The profile of this one-workload forecaster with nothing learned, as `add` leaves it
+        after these samples (in time order): each run of samples in one bin is closed into the
+        profile when the next run starts; the last stays open, as the bin under way."""
+        bins = [self._bin(t) for t in times_s.tolist()]
+        values = fps.tolist()
+        start = 0
+        for k in range(1, len(bins) + 1):
+            if k < len(bins) and bins[k] == bins[start]:
+                continue
+            if self._acc_bin is not None:
+                self._close_bin()
+            self._acc_bin = bins[start]
+            self._acc[0] = [x for x in values[start:k] if math.isfinite(x)]
+            start = k
+
+    def _graft(self, i: int, solo: "DemandForecaster") -> None:
+        """Workload i's state from a one-workload forecaster that learned its history."""
+        if solo._acc_bin is not None and self._acc_bin is not None and solo._acc_bin != self._acc_bin:
+            solo._close_bin()          # the history's last bin ended before the one under way here
+        elif self._acc_bin is None:
+            self._acc_bin = solo._acc_bin
+        self._daily[i], self._seen[i] = solo._daily[0], solo._seen[0]
+        self._acc[i] = solo._acc[0]
+        self._due[i], self._misses[i] = solo._due[0], solo._misses[0]
+        n = len(self.keys)
+        merged = {t: v.copy() for t, v in self._recent}
+        for t, v in solo._recent:
+            merged.setdefault(t, np.full(n, np.nan))[i] = v[0]
+        self._recent = deque(sorted(merged.items(), key=lambda item: item[0]))
+        assert solo._prev is not None
+        if self._prev is None or self._prev[0] == solo._prev[0]:     # the reads a forecast due is scored between
+            prev = np.full(n, np.nan) if self._prev is None else self._prev[1].copy()
+            prev[i] = solo._prev[1][0]
+            self._prev = (solo._prev[0], prev)
+        if self._margin_cache is not None and solo._margin_cache is not None:    # as worked out at the bin's start
+            self._margin_cache = np.r_[self._margin_cache[:i], solo._margin_cache, self._margin_cache[i + 1:]]
+        else:
+            self._margin_cache = None
+        if self._last is not None:       # still the last time added, but its cached answer no longer holds
+            self._last = (self._last[0], b"", self._last[2])

@@ -4,7 +4,8 @@ policy (on the simulated clock, reading the simulated cluster).
 
 Given what a refresh read (nodes, carbon per zone, each workload with its demand, the energy
 models, where pods run, each replica's delivered and dropped FPS), `PlanCycle.step`:
-- feeds the pre-warming forecaster and writes each workload's expected demand a lead ahead
+- feeds the pre-warming forecaster (first with the history a door read back for a workload it
+  has not seen, `seed_forecast`) and writes each workload's expected demand a lead ahead
   (`models.forecast`) into its `Demand`; feeds the demand window (the planner's scale-down
   window) the higher of the demand read and the demand expected, so replicas pre-warmed for a
   ramp are held for the window like any peak, not dropped when the ramp's first sample (still
@@ -34,7 +35,7 @@ from wattwise.models.capacity_correction import apply_corrections
 from wattwise.models.capacity_held import CapacityCorrections, HeldCorrection, KeepSettings, Pair, replica_rates
 from wattwise.models.cluster import Node, NodeClass
 from wattwise.models.costs import zone_weights
-from wattwise.models.forecast import DemandForecaster, ForecastSettings, startup_lead_s
+from wattwise.models.forecast import DemandForecaster, ForecastHistory, ForecastSettings, startup_lead_s
 from wattwise.models.model_set import NO_MODELS, ModelSet
 from wattwise.models.plan import Plan
 from wattwise.models.planner import usable_classes
@@ -101,6 +102,7 @@ class PlanCycle:
         self._settings = settings
         self._window: DemandWindow | None = None
         self._forecaster: DemandForecaster | None = None
+        self._seeds: dict[str, tuple[np.ndarray, np.ndarray]] = {}   # workload -> history to seed it with
         self._usable_seen: tuple | None = None        # (what eligibility read, usable classes)
         self._corrections = CapacityCorrections(settings.capacity)
         self._policy: dict[Objective, PolicyState] = {}
@@ -238,8 +240,27 @@ class PlanCycle:
             self._forecaster = DemandForecaster(keys, lead, self.settings.forecast)
         else:
             self._forecaster = self._forecaster.rekeyed(keys, lead)
+        self._seed_forecaster()
         self._forecaster.add(snapshot.now_s, now_fps)
         return self._forecaster.expected(snapshot.now_s, now_fps), self._forecaster.lead_s
+
+    def seed_forecast(self, key: str, times_s, fps) -> None:
+        """Pre-warming from history: at the next step, before it learns that step's demand, the
+        forecaster learns workload `key`'s past demand (`fps` at `times_s`, NaN: unknown; before
+        that step's time) as if it had stepped through it (`DemandForecaster.seed`). For a
+        workload it has not learned anything of yet; one that is not in that step is not seeded."""
+        self._seeds[key] = (np.asarray(times_s, dtype=float), np.asarray(fps, dtype=float))
+
+    def forecast_history(self) -> dict[str, ForecastHistory]:
+        """Per workload of the last step, how much its forecaster has learned and whether it was seeded."""
+        f = self._forecaster
+        return {} if f is None else {key: f.history(key) for key in f.keys}
+
+    def _seed_forecaster(self) -> None:
+        assert self._forecaster is not None
+        seeds, self._seeds = self._seeds, {}
+        for key in sorted(set(seeds) & set(self._forecaster.keys)):
+            self._forecaster.seed(key, *seeds[key])
 
     def _usable_classes(self, snapshot: Snapshot) -> dict[str, frozenset[str]]:
         """`usable_classes`, worked out again only when what eligibility reads changed: the nodes'
