@@ -4,6 +4,10 @@ Live: a PromQL instant query against Prometheus, evaluated at the refresher's qu
 every scaler replica reads the same value. Replay: recorded values per query (the demo). Both
 return a `DemandReading` and never raise: a failure is a reading with `ok=False` and a note that
 says why, which the refresher turns into a held (untrustworthy) demand.
+
+The live port reads history too (`DemandHistoryPort.read_range`, for the pre-warming forecaster on
+start): a range query is the instant query evaluated at every step, so each point is the value a
+refresh at that time read (or would have).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import logging
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
 
 if TYPE_CHECKING:
     from wattwise.telemetry.prometheus.connection import PrometheusAuth
@@ -33,6 +39,29 @@ class DemandPort(Protocol):
     def read(self, query: str, at_s: float) -> DemandReading: ...
 
 
+@dataclass(frozen=True)
+class DemandHistory:
+    """A query's values on a step grid: `values[k]` at `times_s[k]`, the query's series summed,
+    where `present[k]` (else no series at that step, as an instant read there would have found).
+    Failed: `ok=False`, no points, a note that says why."""
+
+    times_s: np.ndarray
+    values: np.ndarray
+    present: np.ndarray
+    ok: bool = True
+    note: str = ""
+    unreachable: bool = False
+
+
+@runtime_checkable
+class DemandHistoryPort(Protocol):
+    def read_range(self, query: str, start_s: float, end_s: float, step_s: float) -> DemandHistory: ...
+
+
+# what parsing a 200 answer whose result is not samples of [time, "number"] raises: no data, said so
+NOT_AN_ANSWER = (ValueError, KeyError, TypeError, IndexError, AttributeError)
+
+
 class PromQLDemand:
     """Instant queries through `wattwise.telemetry.prometheus.PrometheusClient` (timeouts, bounded
     retries, typed errors; `auth`: credentials, TLS and headers, as the `--prometheus-*` flags give
@@ -49,21 +78,44 @@ class PromQLDemand:
     def read(self, query: str, at_s: float) -> DemandReading:
         from wattwise.telemetry.prometheus import TelemetryError
 
-        from wattwise.telemetry.prometheus import PrometheusTimeout, PrometheusUnavailable
-
         try:
             series = self._client.instant(query, at_s=at_s)
-        except TelemetryError as e:
-            return DemandReading(None, False, str(e), unreachable=isinstance(e, (PrometheusUnavailable,
-                                                                                 PrometheusTimeout)))
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
-            # a 200 answer whose result is not a vector of [time, "number"] samples: no data, said so
-            return DemandReading(None, False, f"Prometheus at {self.url}: instant query returned something that is "
-                                              f"not a Prometheus API answer ({type(e).__name__}: {str(e)[:120]})")
+        except (TelemetryError, *NOT_AN_ANSWER) as e:
+            return self._failed("instant query", e)
         if not series:
             return DemandReading(None, False, "query returned no series (no data, or none newer than "
                                               "Prometheus's 5-minute lookback)")
         return DemandReading(float(sum(float(s.values[-1]) for s in series)), True)
+
+    def read_range(self, query: str, start_s: float, end_s: float, step_s: float) -> DemandHistory:
+        """The query at every step from `start_s` to `end_s`, its series summed per step."""
+        from wattwise.telemetry.prometheus import TelemetryError
+
+        n = int(math.floor((end_s - start_s) / step_s + 1e-9)) + 1
+        times = start_s + step_s * np.arange(n)
+        try:
+            series = self._client.range(query, start_s, end_s, step_s)
+        except (TelemetryError, *NOT_AN_ANSWER) as e:
+            failed = self._failed("range query", e)
+            return DemandHistory(np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool), False, failed.note,
+                                 failed.unreachable)
+        total = np.zeros(n)
+        seen = np.zeros(n, dtype=bool)
+        for s in series:
+            k = np.rint((s.t_s - start_s) / step_s).astype(int)
+            on_grid = (k >= 0) & (k < n)
+            np.add.at(total, k[on_grid], s.values[on_grid])
+            seen[k[on_grid]] = True
+        return DemandHistory(times, np.where(seen, total, np.nan), seen)
+
+    def _failed(self, what: str, e: Exception) -> DemandReading:
+        """A query that failed, as a reading that says why (`unreachable`: down, or timed out)."""
+        from wattwise.telemetry.prometheus import PrometheusTimeout, PrometheusUnavailable
+
+        if isinstance(e, NOT_AN_ANSWER):
+            return DemandReading(None, False, f"Prometheus at {self.url}: {what} returned something that is "
+                                              f"not a Prometheus API answer ({type(e).__name__}: {str(e)[:120]})")
+        return DemandReading(None, False, str(e), unreachable=isinstance(e, (PrometheusUnavailable, PrometheusTimeout)))
 
     def close(self) -> None:
         self._client.close()

@@ -34,6 +34,12 @@ models change or the correction expires) in the models of every snapshot, and a 
 correction re-plans at once ("capacity-corrected"; one that expires, "capacity-correction-expired").
 A failing source is a degraded reason and lowers nothing; the corrections held stay. `GET /plan`
 shows them (`inputs["capacity_corrections"]`).
+
+Pre-warming from history: with a demand port that reads history (`DemandHistoryPort`, the live
+PromQL one), the first refresh that plans a workload seeds its forecaster with its demand over the
+last `forecast_backfill_s`, judged as the instant reads are (`scaler/forecast_backfill.py`), so a
+restarted scaler forecasts as one that ran through the day. `GET /plan` shows how much each
+workload's forecaster has learned and what it was seeded with (`inputs["forecast_history"]`).
 """
 
 from __future__ import annotations
@@ -58,7 +64,8 @@ from wattwise.models.replan import ReplanSettings
 from wattwise.models.snapshot import Objective, PlannerSettings
 from wattwise.models.workload import Demand, Workload
 from wattwise.runtime import PlanView
-from wattwise.scaler.demand import DemandPort, DemandReading, check_plausible
+from wattwise.scaler.demand import DemandHistoryPort, DemandPort, DemandReading, check_plausible
+from wattwise.scaler.forecast_backfill import ForecastBackfill
 from wattwise.scaler.metadata import ScalerRequest
 from wattwise.scaler.planning import InlinePlanner, PlannerFailed, PlanRunner
 from wattwise.scaler.pod_counts import PodCounts
@@ -88,6 +95,8 @@ class RefresherSettings:
     pending_after_s: float = 60.0                  # pods unbound this long count as pods waiting
     capacity: KeepSettings = KeepSettings()        # capacity learned from drops: the rule, expiry and settling
     forecast: ForecastSettings = ForecastSettings()  # pre-warming: plan a start-up time ahead
+    forecast_backfill_s: float = 86400.0           # seed each new workload's forecast with this much history (0: off)
+    forecast_backfill_budget_s: float = 10.0       # ... spending at most this long on it a refresh
     network: Network | None = None                 # round trips between zones, for ScaledObjects' originZone
 
 
@@ -128,6 +137,8 @@ class PlanRefresher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._refresh_lock = threading.Lock()
+        self._backfill = ForecastBackfill(demand, settings.forecast_backfill_s, settings.forecast_backfill_budget_s) \
+            if isinstance(demand, DemandHistoryPort) else None
         registry.on_change(self._wake.set)
 
     @property
@@ -139,6 +150,9 @@ class PlanRefresher:
         """New settings apply from the next refresh, to the plan loop as to the rest."""
         self._settings = settings
         self._cycle.settings = _cycle_settings(settings)
+        if self._backfill is not None:
+            self._backfill.backfill_s = settings.forecast_backfill_s
+            self._backfill.budget_s = settings.forecast_backfill_budget_s
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -230,7 +244,8 @@ class PlanRefresher:
         classes, nodes = inventory
         carbon = self._read_carbon(sorted({n.zone for n in nodes}), now_s, reasons)
         requests = self._registry.active()
-        workloads = self._workloads(requests, now_s, reasons)
+        workloads, unreachable = self._workloads(requests, now_s, reasons)
+        self._backfill_forecasts(requests, now_s, unreachable)
         staleness = {r.workload_key: now_s - self._last_ok_s[r.workload_key]
                      for r in requests if r.workload_key in self._last_ok_s}
         wanted = {r.workload_key: objective_of(r, self.settings.objective) for r in requests}
@@ -258,6 +273,7 @@ class PlanRefresher:
         inputs = {"nodes_source": self._describe_inventory(len(nodes)), "left_out": self._left_out(),
                   "refit": self._refit_inputs(),
                   "capacity_corrections": _describe_corrections(decision.corrections),
+                  "forecast_history": self._forecast_history(),
                   "settings": {"refresh_s": self.settings.interval_s,
                                "replan_min_interval_s": self.settings.replan.min_interval_s}}
         views = {objective: PlanView(snapshot, plan, state, now_s, bool(reasons), tuple(reasons), version, inputs)
@@ -311,9 +327,10 @@ class PlanRefresher:
         if s.degraded_reasons != reasons:
             views = MappingProxyType({o: replace(v, degraded=bool(reasons), degraded_reasons=reasons)
                                       for o, v in views.items()})
-        refit = self._refit_inputs()
-        if any(v.inputs.get("refit") != refit for v in views.values()):   # a refit kept every model: say so
-            views = MappingProxyType({o: replace(v, inputs={**v.inputs, "refit": refit}) for o, v in views.items()})
+        news = {"refit": self._refit_inputs(),              # a refit kept every model: say so
+                "forecast_history": self._forecast_history()}   # a profile bin learned, a workload seeded
+        if any(v.inputs.get(k) != new for v in views.values() for k, new in news.items()):
+            views = MappingProxyType({o: replace(v, inputs={**v.inputs, **news}) for o, v in views.items()})
         s = replace(s, version=s.version + 1, views=views, degraded_reasons=reasons,
                     staleness_s=MappingProxyType(staleness))
         self._publish(s)
@@ -326,6 +343,29 @@ class PlanRefresher:
             return None
         report = self.refit_report()
         return None if report is None else report.as_dict()
+
+    def _backfill_forecasts(self, requests: tuple[ScalerRequest, ...], now_s: float, unreachable: str) -> None:
+        """Seed the forecast of workloads planned for the first time with their history (module notes)."""
+        if self._backfill is None or not self.settings.forecast.enabled:
+            return
+        self._backfill.run(requests, now_s, self.settings.interval_s, self._judge,
+                           lambda r, value: demand_fps(r, self._catalogue.get(r.workload_key), value),
+                           self._cycle.seed_forecast, unreachable)
+
+    def _forecast_history(self) -> dict[str, dict]:
+        """Per workload, how much its forecaster has learned and what it was seeded with, for people."""
+        done = self._backfill.done if self._backfill is not None else {}
+        out = {}
+        for key, h in sorted(self._cycle.forecast_history().items()):
+            b = done.get(key)
+            out[key] = {"profile_bins": h.profile_bins, "bins": h.bins, "profile_h": h.profile_bins * h.bin_s / 3600.0,
+                        "seeded_samples": h.seeded_samples, "seeded_from_s": h.seeded_from_s,
+                        "seeded_to_s": h.seeded_to_s, "backfill": None if b is None else b.as_dict()}
+        return out
+
+    def _judge(self, r: ScalerRequest, reading: DemandReading) -> DemandReading:
+        """A demand reading judged plausible, or not, in the unit the request reads its query in."""
+        return check_plausible(reading, self.settings.max_fps if r.demand.unit == "fps" else self.settings.max_streams)
 
     def _log_reasons(self, reasons: tuple[str, ...]) -> None:
         if reasons != self._reasons:
@@ -384,7 +424,10 @@ class PlanRefresher:
             out[zone] = reading
         return out
 
-    def _workloads(self, requests: tuple[ScalerRequest, ...], now_s: float, reasons: list[str]) -> list[Workload]:
+    def _workloads(self, requests: tuple[ScalerRequest, ...], now_s: float,
+                   reasons: list[str]) -> tuple[list[Workload], str]:
+        """Each request's workload with the demand read now, and why the demand source did not
+        answer ("" if it did)."""
         raw: dict[str, DemandReading] = {}                     # one read per query text,
         readings: dict[tuple[str, str], DemandReading] = {}    # judged against each reader's unit
         unreachable: DemandReading | None = None   # once the source does not answer, the rest are not asked
@@ -404,8 +447,7 @@ class PlanRefresher:
                         if raw[query].unreachable:
                             unreachable = raw[query]
                 if (query, unit) not in readings:
-                    limit = self.settings.max_fps if unit == "fps" else self.settings.max_streams
-                    readings[(query, unit)] = check_plausible(raw[query], limit)
+                    readings[(query, unit)] = self._judge(r, raw[query])
                 reading = readings[(query, unit)]
             if reading.ok:
                 self._last_ok_s[key] = now_s
@@ -418,7 +460,7 @@ class PlanRefresher:
         live = {r.workload_key for r in requests}
         for key in set(self._last_ok_s) - live:
             del self._last_ok_s[key]
-        return workloads
+        return workloads, unreachable.note if unreachable is not None else ""
 
 
 def _cycle_settings(s: RefresherSettings) -> CycleSettings:
