@@ -275,7 +275,8 @@ class PlanRefresher:
                   "capacity_corrections": _describe_corrections(decision.corrections),
                   "forecast_history": self._forecast_history(),
                   "settings": {"refresh_s": self.settings.interval_s,
-                               "replan_min_interval_s": self.settings.replan.min_interval_s}}
+                               "replan_min_interval_s": self.settings.replan.min_interval_s,
+                               "forecast_backfill_s": self.settings.forecast_backfill_s}}
         views = {objective: PlanView(snapshot, plan, state, now_s, bool(reasons), tuple(reasons), version, inputs)
                  for objective, snapshot, (plan, state) in zip(decision.objectives, decision.snapshots, results)}
         new = ScalerState(version=version, now_s=now_s,

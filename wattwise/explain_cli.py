@@ -86,11 +86,35 @@ def render(doc: dict[str, Any], only: str | None = None) -> str:
         lines.append(f"{w['key']}: {w['replicas']} replicas for {w['demand_fps']:.1f} fps"
                      + (f", {w['unmet_fps']:.1f} fps UNMET" if w["unmet_fps"] > 0 else "")
                      + (" (held: telemetry untrustworthy)" if w.get("held") else ""))
+        history = _forecast_line(w.get("forecast"), w.get("forecast_history"))
+        if history:
+            lines.append(f"  forecast: {history}")
         for p in w["placements"]:
             kind = fitted.get((w["key"], p["node_class"]), "prior")
             lines.append(f"  {p['replicas']:3d} x {p['node']} ({p['node_class']}, {kind} model)")
         lines.extend(f"  - {r}" for r in w["reasons"])
     return "\n".join(lines)
+
+
+def _forecast_line(forecast: dict[str, Any] | None, history: dict[str, Any] | None) -> str:
+    """Pre-warming for a person: what is expected, how much the forecaster has learned, and
+    whether that came from history read back on start."""
+    parts = []
+    if forecast:
+        parts.append(f"{forecast['expected_fps']:.1f} fps expected within {forecast['lead_s']:.0f} s")
+    if history:
+        parts.append(f"{history['profile_h']:.1f} h of the daily profile learned "
+                     f"({history['profile_bins']}/{history['bins']} bins)")
+        backfill = history.get("backfill") or {}
+        if history.get("seeded_samples"):
+            skipped = backfill.get("skipped", 0)
+            parts.append(f"seeded with {history['seeded_samples']} points from {history['seeded_from']} to "
+                         f"{history['seeded_to']}" + (f" ({skipped} implausible left out)" if skipped else ""))
+        elif backfill.get("error"):
+            parts.append(f"not seeded, learning from the start: {backfill['error']}")
+        else:
+            parts.append("learned live only (no history seeded)")
+    return "; ".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -53,6 +53,10 @@ def plan_report(view: PlanView) -> dict[str, Any]:
                         {"g_per_kwh": r.g_per_kwh, "provider": r.source, "status": str(r.status),
                          "signal": str(r.signal), "age_s": r.age_s})
     demand_of = {w.key: w.demand for w in snap.workloads}
+    # how much each forecaster has learned, and what it was seeded with (history read back on start)
+    history_of = {key: {**h, "seeded_from": _iso(h["seeded_from_s"]) if h.get("seeded_from_s") is not None else None,
+                        "seeded_to": _iso(h["seeded_to_s"]) if h.get("seeded_to_s") is not None else None}
+                  for key, h in view.inputs.get("forecast_history", {}).items()}
 
     def forecast(key: str, added_fps: float) -> dict[str, Any] | None:
         """Pre-warming: the demand expected a start-up ahead, and what it added to the plan."""
@@ -85,6 +89,7 @@ def plan_report(view: PlanView) -> dict[str, Any]:
              "unmet_fps": round(wp.unmet_fps, 3), "held": wp.held, "power_w": round(wp.power_w, 1),
              "carbon_g_per_h": round(wp.carbon_g_per_h, 2), "placements": placements.get(key, []),
              "forecast": forecast(key, wp.forecast_added_fps),
+             "forecast_history": history_of.get(key),
              "reasons": list(wp.reasons)}
             for key in sorted(plan.workloads) for wp in [view.workload_plan(key)]],
         "nodes": [{"name": n.name, "node_class": n.node_class, "grid_zone": n.zone,

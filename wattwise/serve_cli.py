@@ -124,6 +124,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "after demand has stayed lower this long, like an HPA's "
                              "behavior.scaleDown.stabilizationWindowSeconds (default 5m; with --scenario, the "
                              "scenario's settings.scale_down_window_s; 0: demand of now)")
+    scaler.add_argument("--forecast-backfill", default="24h", metavar="DURATION",
+                        help="when a workload is first planned (on start, or first registered by KEDA), seed its "
+                             "pre-warming forecast with this much of its demand read back from --prometheus, so a "
+                             "restarted scaler pre-warms as one that ran through it (default 24h; 0: off, learn "
+                             "from now)")
     scaler.add_argument("--replan-min-interval", default="30s", metavar="DURATION",
                         help="re-plan for changed demand or carbon at most this often (a ScaledObject or node "
                              "that comes, goes or changes re-plans at once; default 30s, at most 30m)")
@@ -272,8 +277,8 @@ def check_live_inputs(args) -> None:
 
 
 def check_plan_clock(args) -> None:
-    """Before anything starts: --refresh-s is a positive number, --scale-down-window and
-    --replan-min-interval durations (0 allowed). Sets `args.scale_down_window_s` (None: the
+    """Before anything starts: --refresh-s is a positive number, --scale-down-window,
+    --replan-min-interval and --forecast-backfill durations (0 allowed). Sets `args.scale_down_window_s` (None: the
     scenario's, else the planner's default 300 s) and `args.replan_min_interval_s`, which `_build`
     plumbs into the refresher's settings (`plan_clock`)."""
     from wattwise.models.replan import ReplanSettings
@@ -285,6 +290,7 @@ def check_plan_clock(args) -> None:
     window = args.scale_down_window
     args.scale_down_window_s = None if window is None else parse_duration_s(window, "--scale-down-window")
     args.replan_min_interval_s = parse_duration_s(args.replan_min_interval, "--replan-min-interval")
+    args.forecast_backfill_s = parse_duration_s(args.forecast_backfill, "--forecast-backfill")
     most = ReplanSettings().max_interval_s
     if args.replan_min_interval_s > most:
         raise InvalidInputError("--replan-min-interval", f"{args.replan_min_interval} is longer than the "
@@ -300,7 +306,8 @@ def plan_clock(settings, args):
         planner = replace(planner, scale_down_window_s=args.scale_down_window_s)
     replan = replace(settings.replan, min_interval_s=getattr(args, "replan_min_interval_s",
                                                              settings.replan.min_interval_s))
-    return replace(settings, planner=planner, replan=replan)
+    backfill_s = getattr(args, "forecast_backfill_s", settings.forecast_backfill_s)
+    return replace(settings, planner=planner, replan=replan, forecast_backfill_s=backfill_s)
 
 
 PORT_HINT = "stop what listens there, or choose another port; 0 picks a free one"

@@ -1,4 +1,4 @@
-"""`serve --scale-down-window` and `--replan-min-interval`: the plan clock's settings, checked
+"""`serve --scale-down-window`, `--replan-min-interval` and `--forecast-backfill`: the plan clock's settings, checked
 before anything starts (one line, exit 2, as the other duration flags), plumbed into the
 refresher (the planner's scale-down window, the re-plan gate's minimum interval) and shown in
 GET /plan's `inputs.settings`. `--refresh-s` takes fractions of a second."""
@@ -26,6 +26,7 @@ def ours() -> list[str]:
     (["--scale-down-window=-5m"], "--scale-down-window: '-5m' is not a duration"),
     (["--replan-min-interval", "soon"], "--replan-min-interval: 'soon' is not a duration"),
     (["--replan-min-interval", "2h"], "--replan-min-interval: 2h is longer than the 30m a plan is kept at most"),
+    (["--forecast-backfill", "yesterday"], "--forecast-backfill: 'yesterday' is not a duration"),
     (["--refresh-s", "0"], "--refresh-s: 0.0 is not a positive number of seconds"),
     (["--refresh-s", "nan"], "--refresh-s: nan is not a positive number of seconds"),
 ])
@@ -53,27 +54,31 @@ def test_defaults_are_today_s():
     try:
         s = scaler.refresher.settings
         assert (s.interval_s, s.planner.scale_down_window_s, s.replan.min_interval_s) == (15.0, 300.0, 30.0)
+        assert s.forecast_backfill_s == 86400.0
     finally:
         scaler.refresher.stop()
 
 
 def test_the_flags_reach_the_refresher_and_the_plan_view():
-    scaler = built("--refresh-s", "0.25", "--scale-down-window", "520ms", "--replan-min-interval", "0.052s")
+    scaler = built("--refresh-s", "0.25", "--scale-down-window", "520ms", "--replan-min-interval", "0.052s",
+                   "--forecast-backfill", "6h")
     try:
         s = scaler.refresher.settings
         assert (s.interval_s, s.planner.scale_down_window_s, s.replan.min_interval_s) == (0.25, 0.52, 0.052)
+        assert s.forecast_backfill_s == 6 * 3600.0
         view = scaler.refresher.state().default_view
         assert view.snapshot.settings.scale_down_window_s == 0.52     # what the planner sized with
         doc = plan_report(view)["inputs"]["settings"]
         assert doc == {"headroom": view.snapshot.settings.headroom, "scale_down_window_s": 0.52,
-                       "refresh_s": 0.25, "replan_min_interval_s": 0.052}
+                       "refresh_s": 0.25, "replan_min_interval_s": 0.052, "forecast_backfill_s": 6 * 3600.0}
     finally:
         scaler.refresher.stop()
 
 
-def test_zero_window_plans_for_the_demand_of_now():
-    scaler = built("--scale-down-window", "0")
+def test_zero_window_plans_for_the_demand_of_now_and_zero_backfill_is_off():
+    scaler = built("--scale-down-window", "0", "--forecast-backfill", "0")
     try:
         assert scaler.refresher.settings.planner.scale_down_window_s == 0.0
+        assert scaler.refresher.settings.forecast_backfill_s == 0.0
     finally:
         scaler.refresher.stop()

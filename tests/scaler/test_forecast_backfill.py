@@ -17,6 +17,8 @@ from tests.faults.tcp_proxy import TcpProxy
 from tests.prometheus_fixture import INSTALL_HINT, PrometheusFixtureError, missing_binaries, start_prometheus
 from tests.scaler.helpers import keda_poll, ref, start_live, stub_for
 from wattwise.models.forecast import DAY_S, DemandForecaster
+from wattwise.explain_cli import render
+from wattwise.plan_report import plan_report
 from wattwise.scaler.demand import PromQLDemand
 
 QUERY = 'sum(wattwise_active_streams{namespace="retail",workload="checkout-cams"})'
@@ -68,7 +70,7 @@ def started(url: str, backfill_s: float = DAY_S, clock=lambda: NOW):
 
 def first_plan(url: str, backfill_s: float = DAY_S):
     """KEDA registers the workload; the refresh after it plans it: (its planned demand, the
-    plan view's forecast history for it, GetMetrics' value)."""
+    plan view's forecast history for it, GetMetrics' value, the plan view)."""
     scaler, demand = started(url, backfill_s)
     channel, stub = stub_for(scaler.grpc_port)
     so = ref("checkout", "retail", workload="checkout-cams", query=QUERY)
@@ -77,7 +79,7 @@ def first_plan(url: str, backfill_s: float = DAY_S):
         view = scaler.scaler.refresher.refresh_once().default_view
         _, metrics, _ = keda_poll(stub, so)
         w = next(w for w in view.snapshot.workloads if w.key == KEY)
-        return w.demand, view.inputs["forecast_history"][KEY], metrics.metricValues[0].metricValueFloat
+        return w.demand, view.inputs["forecast_history"][KEY], metrics.metricValues[0].metricValueFloat, view
     finally:
         channel.close()
         scaler.stop(1.0)
@@ -94,7 +96,7 @@ def ran_through_the_day(lead_s: float, fps_per_stream: float) -> float:
 
 
 def test_a_fresh_scaler_expects_yesterdays_ramp_as_one_that_ran_through_the_day(prom):
-    demand, history, _ = first_plan(prom.url)
+    demand, history, _, _ = first_plan(prom.url)
     fps_per_stream = demand.total_fps / streams(NOW)
     want = ran_through_the_day(demand.lead_s, fps_per_stream)
     assert want > demand.total_fps + 20 * fps_per_stream       # the ramp (+28 streams), before it comes
@@ -106,14 +108,28 @@ def test_a_fresh_scaler_expects_yesterdays_ramp_as_one_that_ran_through_the_day(
     assert history["seeded_samples"] == 5760 - 3 and history["profile_bins"] == 96   # its first point: yesterday's
     assert history["backfill"]["from_s"] == NOW - DAY_S and history["backfill"]["to_s"] == NOW - STEP_S
 
-    without, history_off, _ = first_plan(prom.url, backfill_s=0)
+    without, history_off, _, view = first_plan(prom.url, backfill_s=0)
+    assert "learned live only" in render(plan_report(view), KEY)
     assert without.expected_fps < without.total_fps + fps_per_stream     # the trend and nothing else
     assert history_off["seeded_samples"] == 0 and history_off["backfill"] is None
 
 
+def test_the_plan_view_says_how_much_history_each_forecaster_has_and_where_it_came_from(prom):
+    *_, view = first_plan(prom.url)
+    doc = plan_report(view)
+    (entry,) = [w for w in doc["workloads"] if w["key"] == KEY]
+    history = entry["forecast_history"]
+    assert (history["profile_h"], history["seeded_samples"]) == (24.0, 5757)
+    assert history["seeded_to"].endswith("Z") and history["backfill"]["skipped"] == 3
+    assert doc["inputs"]["settings"]["forecast_backfill_s"] == DAY_S
+    text = render(doc, KEY)
+    assert "24.0 h of the daily profile learned (96/96 bins); seeded with 5757 points from " in text
+    assert "(3 implausible left out)" in text
+
+
 def test_absurd_points_in_the_history_are_left_out_and_said_once(prom, caplog):
     with caplog.at_level(logging.INFO, logger="wattwise.scaler.forecast_backfill"):
-        demand, history, _ = first_plan(prom.url)
+        demand, history, _, _ = first_plan(prom.url)
     backfill = history["backfill"]
     assert (backfill["skipped"], backfill["missing"], backfill["seeded"]) == (3, 0, 5757)
     assert "implausible value" in backfill["skipped_note"]
