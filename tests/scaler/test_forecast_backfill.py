@@ -187,3 +187,30 @@ def test_the_range_read_sums_series_per_step_and_says_which_steps_had_none(prom)
     assert not history.present[:40].any() and np.isnan(history.values[:40]).all()   # before the data starts
     assert history.present[40:].all()
     assert list(history.values[40:]) == [streams(int(t)) for t in history.times_s[40:]]
+
+
+def test_workloads_past_the_refresh_s_time_budget_start_empty_and_are_said_to(prom, caplog):
+    """Two ScaledObjects with queries of their own; the first read takes the whole budget (a clock
+    that moves 20 s a look once the first read starts): the second is not asked, learns from now,
+    and the log says so."""
+    import itertools
+
+    from wattwise.models.trigger_metadata import parse_metadata
+    from wattwise.scaler.forecast_backfill import ForecastBackfill
+
+    requests = [parse_metadata(name, "retail", {"workload": name, "query": f"{QUERY} + {k}"})
+                for k, name in enumerate(("first", "second"))]
+    ticks = itertools.chain([0, 0], itertools.count(20, 20))     # the deadline set, the first look
+    seeded: dict[str, np.ndarray] = {}
+    demand = PromQLDemand(prom.url)
+    backfill = ForecastBackfill(demand, DAY_S, budget_s=10.0, clock=lambda: float(next(ticks)))
+    try:
+        with caplog.at_level(logging.INFO, logger="wattwise.scaler.forecast_backfill"):
+            backfill.run(requests, float(NOW), STEP_S, lambda r, reading: reading, lambda r, v: v,
+                         lambda key, t, fps: seeded.__setitem__(key, fps))
+    finally:
+        demand.close()
+    assert list(seeded) == ["retail/first"] and backfill.done["retail/first"].seeded == 5759   # all but the NaN
+    assert "10 s for backfill ran out" in backfill.done["retail/second"].error
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "retail/second" in warnings[0]
