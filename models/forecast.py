@@ -275,10 +275,11 @@ class DemandForecaster:
         self._seeded[i] = (known, float(t[0]), float(t[-1]))
         return known
 
-    def history(self, key: str) -> ForecastHistory:
-        i = self.keys.index(key)
-        seeded = self._seeded[i] or (0, None, None)
-        return ForecastHistory(int(np.isfinite(self._daily[i]).sum()), self._bins, self.settings.bin_s, *seeded)
+    def histories(self) -> dict[str, ForecastHistory]:
+        """Per workload, how much it has learned and what it was seeded with (for people)."""
+        bins = np.isfinite(self._daily).sum(axis=1).tolist()
+        return {key: ForecastHistory(n, self._bins, self.settings.bin_s, *(seeded or (0, None, None)))
+                for key, n, seeded in zip(self.keys, bins, self._seeded)}
 
     def _replay_s(self, i: int) -> float:
         """How far back `seed` adds rather than folds: the misses of the last window (and the one a

@@ -254,7 +254,7 @@ class PlanCycle:
     def forecast_history(self) -> dict[str, ForecastHistory]:
         """Per workload of the last step, how much its forecaster has learned and whether it was seeded."""
         f = self._forecaster
-        return {} if f is None else {key: f.history(key) for key in f.keys}
+        return {} if f is None else f.histories()
 
     def _seed_forecaster(self) -> None:
         assert self._forecaster is not None

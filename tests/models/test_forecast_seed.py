@@ -108,12 +108,12 @@ def test_history_at_or_after_the_last_refresh_added_is_left_out_and_history_says
     f = DemandForecaster(["a", "b"], [135.0, 135.0])
     f.add(1000.0, [10.0, 20.0])
     assert f.seed("b", [100.0, 400.0, 1000.0, 1300.0], [5.0, np.nan, 7.0, 8.0]) == 1
-    h = f.history("b")
+    h = f.histories()["b"]
     assert (h.seeded_samples, h.seeded_from_s, h.seeded_to_s) == (1, 100.0, 400.0)
-    assert f.history("a").seeded_samples == 0 and f.history("a").seeded_from_s is None
+    assert f.histories()["a"].seeded_samples == 0 and f.histories()["a"].seeded_from_s is None
     day = DemandForecaster(["w"], [135.0])
     day.seed("w", np.arange(0.0, DAY_S, STEP_S), np.full(int(DAY_S / STEP_S), 50.0))
-    assert (day.history("w").profile_bins, day.history("w").bins) == (95, 96)   # the last bin is still open
+    assert (day.histories()["w"].profile_bins, day.histories()["w"].bins) == (95, 96)   # the last bin is still open
 
 
 def _step(cycle: PlanCycle, t_s: float, fps: float) -> float:
