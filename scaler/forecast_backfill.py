@@ -125,7 +125,7 @@ class ForecastBackfill:
                 elif self._clock() > deadline:
                     read[query] = _failed(f"not asked: this refresh's {self.budget_s:g} s for backfill ran out")
                 else:
-                    read[query] = self._port.read_range(query, start_s, end_s, step_s)
+                    read[query] = self._read(query, start_s, end_s, step_s)
                     if read[query].unreachable:
                         unreachable = read[query].note
             history = read[query]
@@ -133,8 +133,14 @@ class ForecastBackfill:
                 self.done[r.workload_key] = Backfill(start_s, end_s, step_s, error=history.note)
                 failed.append((r.workload_key, history.note))
                 continue
-            fps, missing, skipped, note = judged(history, partial(judge, r), partial(to_fps, r))
-            seed(r.workload_key, history.times_s, fps)
+            try:
+                fps, missing, skipped, note = judged(history, partial(judge, r), partial(to_fps, r))
+                seed(r.workload_key, history.times_s, fps)
+            except Exception as e:  # noqa: BLE001 - a failed backfill never stops the plan; reported below
+                error = f"{type(e).__name__}: {str(e)[:200]}"
+                self.done[r.workload_key] = Backfill(start_s, end_s, step_s, error=error)
+                failed.append((r.workload_key, error))
+                continue
             done = Backfill(start_s, end_s, step_s, int(np.isfinite(fps).sum()), missing, skipped, note)
             self.done[r.workload_key] = done
             seeded.append(done)
@@ -147,6 +153,13 @@ class ForecastBackfill:
         if failed:
             log.warning("forecast backfill failed for %d workload(s), which learn from now: %s (%s)", len(failed),
                         ", ".join(key for key, _ in failed[:5]) + (", ..." if len(failed) > 5 else ""), failed[0][1])
+
+
+    def _read(self, query: str, start_s: float, end_s: float, step_s: float) -> DemandHistory:
+        try:
+            return self._port.read_range(query, start_s, end_s, step_s)
+        except Exception as e:  # noqa: BLE001 - the port says what it expects; anything else fails this read alone
+            return _failed(f"range read failed: {type(e).__name__}: {str(e)[:200]}")
 
 
 def _failed(note: str) -> DemandHistory:

@@ -214,3 +214,28 @@ def test_workloads_past_the_refresh_s_time_budget_start_empty_and_are_said_to(pr
     assert "10 s for backfill ran out" in backfill.done["retail/second"].error
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "retail/second" in warnings[0]
+
+
+def test_a_backfill_that_breaks_for_one_workload_fails_that_one_alone(prom, caplog):
+    """Whatever goes wrong seeding one workload (here the core refuses it) is its failure, said
+    once; the others are seeded, and the refresh, which plans next, goes on."""
+    from wattwise.models.trigger_metadata import parse_metadata
+    from wattwise.scaler.forecast_backfill import ForecastBackfill
+
+    requests = [parse_metadata(name, "retail", {"workload": name, "query": QUERY}) for name in ("bad", "good")]
+    seeded = []
+
+    def seed(key, times_s, fps):
+        if key == "retail/bad":
+            raise ValueError("refused")
+        seeded.append(key)
+
+    demand = PromQLDemand(prom.url)
+    backfill = ForecastBackfill(demand, 3600.0, budget_s=10.0)
+    try:
+        with caplog.at_level(logging.INFO, logger="wattwise.scaler.forecast_backfill"):
+            backfill.run(requests, float(NOW), STEP_S, lambda r, reading: reading, lambda r, v: v, seed)
+    finally:
+        demand.close()
+    assert seeded == ["retail/good"] and backfill.done["retail/bad"].error == "ValueError: refused"
+    assert [r.levelno for r in caplog.records] == [logging.INFO, logging.WARNING]
