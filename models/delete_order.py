@@ -62,6 +62,8 @@ def deletion_order(pods: Sequence[ScaleDownPod], now_s: float | None = None) -> 
     controller deletes them on scale-down. `now_s`: the time now, for rule 6 (None: exact ready
     times are compared)."""
     on_node = Counter(p.node for p in pods)
+    if all(p.ready_since_s is None and p.created_s is None for p in pods):
+        return _by_key(pods, on_node)
 
     def less(a: int, b: int) -> bool:
         return _less(pods[a], pods[b], on_node[pods[a].node], on_node[pods[b].node], now_s)
@@ -70,6 +72,24 @@ def deletion_order(pods: Sequence[ScaleDownPod], now_s: float | None = None) -> 
         return -1 if less(a, b) else (1 if less(b, a) else 0)
 
     return sorted(range(len(pods)), key=cmp_to_key(compare))
+
+
+def _by_key(pods: Sequence[ScaleDownPod], on_node: Counter) -> list[int]:
+    """`deletion_order` for pods with no ready or creation times (as the simulator lists them):
+    `_less` then compares rules 1 to 5 and 7 alone, a plain lexicographic key, so a stable sort by
+    that key gives the very order the comparator does, at a key per pod instead of two `_less`
+    calls per comparison (a scale-down of hundreds of pods took milliseconds). Pods are often one
+    object listed many times: each object's key is worked out once."""
+    keys: dict[int, tuple] = {}
+
+    def key(p: ScaleDownPod) -> tuple:
+        k = keys.get(id(p))
+        if k is None:
+            k = keys[id(p)] = (bool(p.node), _PHASE_ORDINAL.get(p.phase, 0), p.ready, p.deletion_cost,
+                               -on_node[p.node], -p.restarts)
+        return k
+
+    return sorted(range(len(pods)), key=lambda i: key(pods[i]))
 
 
 def pods_to_delete(pods: Sequence[ScaleDownPod], k: int, now_s: float | None = None) -> list[int]:
@@ -90,7 +110,9 @@ def planned_deletion_costs(pods: Sequence[ScaleDownPod], planned_by_node: Mappin
     running = Counter(p.node for p in pods)
     left = {node: n - planned_by_node.get(node, 0) for node, n in running.items()}   # pods still to mark
     costs = [planned_by_node.get(p.node, 0) for p in pods]
-    for i in deletion_order([replace(p, deletion_cost=0) for p in pods]):
+    uncosted: dict[int, ScaleDownPod] = {}     # one object per object given (pods alike are often one)
+    for i in deletion_order([uncosted.get(id(p)) or uncosted.setdefault(id(p), replace(p, deletion_cost=0))
+                             for p in pods]):
         node = pods[i].node
         if left.get(node, 0) > 0:
             costs[i] = deletion_cost(node, planned_by_node, running)      # -k

@@ -142,7 +142,6 @@ class WattwisePolicy(ClusterAutoscaled, Policy):
         self.snapshot, self.plan, self.state = snapshot, plan, state
         self.plan_version += 1
         self._cost_cache.clear()
-        self._metric_cache = None
         self._by_name = {n.name: n for n in self.snapshot.nodes}
         self._weights_by_zone = zone_weights(self.snapshot, {n.zone for n in self.snapshot.nodes})
         self.active = np.zeros(cm.n_nodes, bool)
@@ -161,14 +160,24 @@ class WattwisePolicy(ClusterAutoscaled, Policy):
         """What the scaler reports: `models.rollout.desired_replicas` from the plan and the pods
         running and ready per node (make before break: Kubernetes never moves a pod)."""
         st = ctx.st
-        key = (st.version, self.plan_version)     # the answer changes only with the pods or the plan
-        if self._metric_cache is None or self._metric_cache[0] != key:
-            W = ctx.cm.n_workloads
-            pods, ready = _rows_by_node(st.ready + st.booting, W), _rows_by_node(st.ready, W)
-            total = np.array([desired_replicas(int(self.plan_replicas[w]), self._planned_by_node[w], pods[w], ready[w])
-                              for w in range(W)], dtype=float)
-            self._metric_cache = (key, total)
-        total = self._metric_cache[1].copy()
+        # a workload's answer changes only with its own part of the plan (replicas asked, per
+        # node) and its own pods (starting, ready): only the workloads where one of them moved
+        # since the last answer are asked again
+        now = (st.ready.copy(), st.booting.copy(), self.planned.copy(), self.plan_replicas.copy())
+        if self._metric_cache is None:
+            total = np.zeros(ctx.cm.n_workloads)
+            todo = range(ctx.cm.n_workloads)
+        else:
+            total, before = self._metric_cache
+            moved = (now[3] != before[3])
+            for a, b in zip(now[:3], before[:3]):
+                moved |= (a != b).any(axis=1)
+            todo = np.flatnonzero(moved).tolist()
+        for w in todo:
+            running, ready = _by_node(st.ready[w] + st.booting[w]), _by_node(st.ready[w])
+            total[w] = desired_replicas(int(self.plan_replicas[w]), self._planned_by_node[w], running, ready)
+        self._metric_cache = (total, now)
+        total = total.copy()
         return total, np.ones(ctx.cm.n_workloads), total > 0
 
     # --- the extender ---------------------------------------------------------------------------

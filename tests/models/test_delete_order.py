@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
+from functools import cmp_to_key
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
-from wattwise.models.delete_order import (PodPhase, ScaleDownPod, deletion_order, planned_deletion_costs,
+from wattwise.models.delete_order import (PodPhase, ScaleDownPod, _less, deletion_order, planned_deletion_costs,
                                           pods_to_delete)
 
 
@@ -115,3 +117,23 @@ def test_only_the_pods_over_the_plan_are_marked_so_a_scale_down_lands_on_the_pla
 def test_a_starting_pod_on_an_over_plan_node_is_the_one_marked():
     pods = [ScaleDownPod("A"), ScaleDownPod("A", PodPhase.PENDING, ready=False), ScaleDownPod("A")]
     assert planned_deletion_costs(pods, {"A": 2}) == [2, -1, 2]
+
+
+_untimed_pods = st.lists(st.builds(ScaleDownPod, node=st.sampled_from(["", "a", "b", "c"]),
+                                   phase=st.sampled_from(list(PodPhase)), ready=st.booleans(),
+                                   deletion_cost=st.integers(-2, 2), restarts=st.integers(0, 2)), max_size=30)
+
+
+@given(_untimed_pods, st.data())
+def test_the_key_order_for_pods_without_times_is_the_comparators(pods, data):
+    """Pods with no ready or creation times (the simulator's) are sorted by a key: the same order
+    as `_less` gives, ties (pods alike) in the order given, also when one object is listed often."""
+    pods = pods + [pods[i] for i in data.draw(st.lists(st.integers(0, max(len(pods) - 1, 0)), max_size=10))] \
+        if pods else pods
+    on_node = Counter(p.node for p in pods)
+
+    def compare(a: int, b: int) -> int:
+        less = _less(pods[a], pods[b], on_node[pods[a].node], on_node[pods[b].node], None)
+        return -1 if less else (1 if _less(pods[b], pods[a], on_node[pods[b].node], on_node[pods[a].node], None) else 0)
+
+    assert deletion_order(pods) == sorted(range(len(pods)), key=cmp_to_key(compare))

@@ -114,3 +114,40 @@ def test_powered_nodes_are_reused_until_power_changes():
     assert {n.name: n.powered_on for n in second} == {n.name: bool(p) for n, p in zip(nodes, on)}
     on[0] = True
     assert view.nodes(on) == first
+
+
+def test_metric_asks_again_each_workload_whose_pods_or_plan_moved(policy):
+    """The metric is worked out again only for workloads whose pods or part of the plan moved:
+    each kind of move, on one workload, changes its answer as asking afresh does."""
+    ctx = policy.last_ctx
+    cm, st = ctx.cm, ctx.st
+
+    def fresh():
+        def by_node(row):
+            return {int(n): int(row[n]) for n in np.flatnonzero(row)}
+        return np.array([desired_replicas(int(policy.plan_replicas[w]), by_node(policy.planned[w]),
+                                          by_node(st.ready[w] + st.booting[w]), by_node(st.ready[w]))
+                         for w in range(cm.n_workloads)], dtype=float)
+
+    def check_moved(before):
+        after = policy.metric(ctx)[0]
+        np.testing.assert_array_equal(after, fresh())
+        assert after[w] != before[w]
+        return after
+
+    answer = policy.metric(ctx)[0]
+    np.testing.assert_array_equal(answer, fresh())
+    w = int(np.argmax(policy.planned.sum(axis=1)))
+    off_plan = np.flatnonzero(cm.eligible[w] & (policy.planned[w] == 0))
+    # pods move, the cluster's version untouched: one starts off the plan, the planned ones are not ready
+    st.booting[w, off_plan[0]] += 1
+    st.booting[w] += st.ready[w] * (policy.planned[w] > 0)
+    st.ready[w] *= policy.planned[w] == 0
+    answer = check_moved(answer)
+    # the plan puts replicas of w on another node
+    policy.planned[w, off_plan[1]] += 5
+    policy._planned_by_node[w] = {int(n): int(policy.planned[w, n]) for n in np.flatnonzero(policy.planned[w])}
+    answer = check_moved(answer)
+    # the plan asks for far more of w
+    policy.plan_replicas[w] += 100
+    check_moved(answer)
