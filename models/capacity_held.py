@@ -3,8 +3,11 @@
 Each refresh, the replicas' samples (a `models.ports.ReplicaFpsSource`) go through the core's rule,
 `models.capacity_correction.lowered_capacities`, against the capacity each (workload, node class)
 pair is planned with now (its model's, or the correction held for it). A pair's correction is kept:
-- until the energy models change (a new `ModelSet.version`: the refit that replaced them read the
-  same drops, so its capacity stands on its own), or
+- until that pair's own model changes (its capacity is not the `model_capacity_fps` the correction
+  was made against: the refit that replaced it read the same drops, so its capacity stands on its
+  own). Models of other pairs changing (a refit accepting another pair, a node curve moving, a
+  ConfigMap edit: a new `ModelSet.version`) leave it alone, or the pair would go back to a
+  capacity it was seen not to reach, lose replicas, and drop frames until corrected again; or
 - for `expiry_s` (24 h, the refitter's window) after it was made or last lowered, when no refit
   replaced the model: the capacity then returns to the model's, and drops, if any, lower it again;
 - while it is still below the model's capacity (a model that became slower makes it moot).
@@ -17,6 +20,7 @@ held. All times are the plan loop's plan times (seconds of the injected clock).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -52,23 +56,22 @@ class CapacityCorrections:
     def __init__(self, settings: KeepSettings = KeepSettings()):
         self.settings = settings
         self._held: dict[Pair, HeldCorrection] = {}
-        self._models_version: int | None = None
 
     def held(self) -> Mapping[Pair, HeldCorrection]:
         return dict(self._held)
 
-    def update(self, now_s: float, models_version: int, model_capacity_fps: Mapping[Pair, float],
+    def update(self, now_s: float, model_capacity_fps: Mapping[Pair, float],
                replicas: Iterable[ReplicaRate]) -> dict[Pair, HeldCorrection]:
         """The corrections to plan with now. `model_capacity_fps`: per pair of the plan, its model's
         capacity (uncorrected); `replicas`: this refresh's samples (none when the source failed)."""
         s = self.settings
-        if models_version != self._models_version:
-            if self._held:
-                log.info("energy models changed: %d capacity correction(s) cleared", len(self._held))
-            self._held.clear()
-            self._models_version = models_version
         for pair, held in list(self._held.items()):
-            if now_s - held.since_s >= s.expiry_s:
+            model_fps = model_capacity_fps.get(pair)
+            if model_fps is not None and not math.isclose(model_fps, held.model_capacity_fps, rel_tol=1e-9):
+                log.info("energy model of %s on %s changed (capacity %.1f fps, was %.1f): its capacity correction "
+                         "cleared", *pair, model_fps, held.model_capacity_fps)
+                del self._held[pair]
+            elif now_s - held.since_s >= s.expiry_s:
                 log.info("capacity correction of %s on %s expired after %g s: back to the model's %.1f fps",
                          *pair, s.expiry_s, held.model_capacity_fps)
                 del self._held[pair]

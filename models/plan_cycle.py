@@ -145,7 +145,7 @@ class PlanCycle:
         workloads = [w.with_demand(replace(w.demand, expected_fps=float(e), lead_s=float(ld)))
                      if np.isfinite(e) else w for w, e, ld in zip(workloads, expected, lead)]
         snapshots = [replace(snap, workloads=tuple(workloads)) for snap in snapshots]
-        corrections = self._capacity_corrections(snapshots[0], x.models.version, now_s, x.replicas)
+        corrections = self._capacity_corrections(snapshots[0], now_s, x.replicas)
         if corrections:
             corrected = corrected_models(snapshots[0], x.models.by_pair, corrections)
             snapshots = [snap.with_models(corrected) for snap in snapshots]
@@ -213,7 +213,7 @@ class PlanCycle:
                 placements[w.key] = {node: n for node, n in sorted(counts[0].items()) if n > 0}
         return replace(state, placements=placements)
 
-    def _capacity_corrections(self, snapshot: Snapshot, models_version: int, now_s: float,
+    def _capacity_corrections(self, snapshot: Snapshot, now_s: float,
                               samples: Sequence[ReplicaSample] | None) -> dict[Pair, HeldCorrection]:
         """The capacity corrections to plan with: those held, updated with this refresh's replica
         samples (none when there is no source)."""
@@ -227,7 +227,7 @@ class PlanCycle:
             m = snapshot.model(w, cls) if w is not None and cls is not None else None
             if m is not None:
                 capacity[pair] = m.capacity_fps
-        held = self._corrections.update(now_s, models_version, capacity, replicas)
+        held = self._corrections.update(now_s, capacity, replicas)
         return {pair: c for pair, c in held.items() if pair in capacity}
 
     def _forecast(self, snapshot: Snapshot, now_fps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

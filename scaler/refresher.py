@@ -30,7 +30,7 @@ Capacity learned from drops: with a `ReplicaFpsSource`, each refresh reads every
 delivered and dropped FPS at the plan time; a (workload, node class) pair whose replicas drop
 frames below the capacity it is planned with gets that capacity lowered (the core's
 `models.capacity_correction`, kept as `models.capacity_held.CapacityCorrections` says: until the
-models change or the correction expires) in the models of every snapshot, and a new or changed
+pair's own model changes or the correction expires) in the models of every snapshot, and a new or changed
 correction re-plans at once ("capacity-corrected"; one that expires, "capacity-correction-expired").
 A failing source is a degraded reason and lowers nothing; the corrections held stay. `GET /plan`
 shows them (`inputs["capacity_corrections"]`).

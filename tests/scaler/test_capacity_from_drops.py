@@ -1,6 +1,7 @@
 """Capacity learned from drops in the live loop (issue 14): replicas that drop frames while the plan
 says their capacity suffices lower their pair's capacity within one refresh; GET /plan shows it; a
-correction never raises a capacity; new energy models (a refit) or its expiry clear it."""
+correction never raises a capacity; a new model of that pair (a refit) or its expiry clear it, a new
+model of another pair does not."""
 
 from __future__ import annotations
 
@@ -173,6 +174,32 @@ def test_a_new_model_version_clears_the_correction():
     assert view.inputs["capacity_corrections"] == []
 
 
+def test_a_new_model_of_another_pair_keeps_the_correction():
+    """A refit that accepts another pair (a new `ModelSet.version`) must not send the corrected pair
+    back to a capacity it was seen not to reach."""
+    snap = snapshot()
+    w = next(w for w in snap.workloads if w.key == KEY)
+    other = next(c for c in snap.node_classes if c != CLS)
+    fitted = {cls: replace(snap.model(w, snap.node_classes[cls]), workload=KEY, prior=False, source="fitted")
+              for cls in (CLS, other)}
+    models = SettableModels({(KEY, cls): m for cls, m in fitted.items()})
+    fps = StaticReplicaFps()
+    scaler, clock = live(fps, models)
+    first = scaler.refresher.refresh_once().default_view
+    fps.set(dropping(first, 0.5 * fitted[CLS].capacity_fps))
+    view = refresh(scaler, clock)
+    assert capacity_of(view) == pytest.approx(0.475 * fitted[CLS].capacity_fps)
+
+    models.refit({(KEY, CLS): fitted[CLS],
+                  (KEY, other): replace(fitted[other], capacity_fps=1.1 * fitted[other].capacity_fps, source="refit")})
+    fps.set([])                                               # corrected: its replicas no longer drop
+    view = refresh(scaler, clock)
+    assert scaler.refresher.last_decision == (True, "models-changed")
+    assert capacity_of(view) == pytest.approx(0.475 * fitted[CLS].capacity_fps)   # still corrected
+    assert capacity_of(view, cls=other) == pytest.approx(1.1 * fitted[other].capacity_fps)
+    assert model_entry(plan_report(view))["corrected_from_fps"] == round(fitted[CLS].capacity_fps, 3)
+
+
 def test_a_correction_expires_and_the_plan_returns_to_the_model():
     fps = StaticReplicaFps()
     scaler, clock = live(fps, expiry_s=3600.0)
@@ -220,15 +247,15 @@ PAIR = (KEY, CLS)
 @settings(max_examples=60, deadline=None)
 @given(steps=st.lists(st.tuples(st.floats(0.0, 120.0), st.floats(0.0, 30.0), st.floats(0.0, 400.0),
                                 st.booleans()), max_size=15))
-def test_held_capacity_only_falls_until_the_models_change_or_it_expires(steps):
+def test_held_capacity_only_falls_until_the_pair_s_model_changes_or_it_expires(steps):
     book = CapacityCorrections(KeepSettings(expiry_s=1e9))
-    modelled, held, now_s, seen = 50.0, 50.0, 0.0, None
+    modelled, held, now_s = 50.0, 50.0, 0.0
     for delivered, drop, dt, refit in steps:
         now_s += dt
-        version = 2 if refit else 1
-        if version != seen:                 # new models: what was held is gone
-            held, seen = modelled, version
-        out = book.update(now_s, version, {PAIR: modelled}, [ReplicaRate(KEY, CLS, delivered, drop)])
+        if refit:                           # the pair's model changed: what was held is gone
+            modelled = 90.0 - modelled      # 50 <-> 40
+            held = modelled
+        out = book.update(now_s, {PAIR: modelled}, [ReplicaRate(KEY, CLS, delivered, drop)])
         capacity = out[PAIR].capacity_fps if PAIR in out else modelled
         assert 0 < capacity <= held + 1e-9 and capacity <= modelled
         held = capacity
