@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -66,3 +66,14 @@ def estimate_capacity_fps(fps: np.ndarray, drop_fps: np.ndarray | None = None) -
         if saturated.size >= 3:
             return float(np.median(saturated)), float(np.std(saturated)), True
     return float(np.percentile(fps, 95)), float(np.std(fps[fps >= np.percentile(fps, 80)])), False
+
+
+def with_known_capacity(model: WorkloadClassModel, saturated: bool,
+                        known: WorkloadClassModel | None) -> WorkloadClassModel:
+    """`model` (a fit) with the capacity it can stand behind. Measured from saturated samples, its
+    own. Otherwise its capacity is only a lower bound (what the replica was asked for, not what it
+    can do): the capacity `known` before (the model in use, or the prior) stands when higher, or a
+    fit over a quiet window would cut capacity without a frame dropped and plan replicas no one needs."""
+    if saturated or known is None or not known.capacity_fps > model.capacity_fps:
+        return model
+    return replace(model, capacity_fps=known.capacity_fps, capacity_std_fps=known.capacity_std_fps)

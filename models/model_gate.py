@@ -5,6 +5,10 @@ samples), the model in use and the pair's prior in; a `GateDecision` out. A cand
 (workload, node class) pair is accepted only when all of these hold (every failure is one line of
 `reasons`, with a category to count it under):
 
+- capacity: a candidate's capacity is measured only when its replicas were seen saturated
+  (`Candidate.saturated`); otherwise it is a lower bound, and the capacity of the model in use (or
+  the prior) stands when higher (`energy.with_known_capacity`): a quiet window never lowers a
+  capacity. The rules below judge the candidate with that capacity, the one it would ship.
 - `samples`: at least `min_samples` (200) clean samples, `min_holdout_samples` (40) of them in
   the hold-out. 200 samples are 50 minutes of one pod at a 15 s step, and the hold-out's 40 keep
   the sampling error of its MAPE near 1% at Kepler's few-percent noise; `wattwise fit` alone
@@ -42,12 +46,12 @@ of a whole period later.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import numpy as np
 
-from wattwise.models.energy import WorkloadClassModel
+from wattwise.models.energy import WorkloadClassModel, with_known_capacity
 from wattwise.models.reason import Reason
 from wattwise.models.regime import RegimeChange
 from wattwise.models.replica_model import ReplicaPowerModel
@@ -89,11 +93,13 @@ class Evidence:
 @dataclass(frozen=True, eq=False)
 class Candidate:
     """`model` is what ships if accepted (fitted on every sample); `holdout_power` the same fit on
-    the training part only, so its hold-out error is an honest one."""
+    the training part only, so its hold-out error is an honest one. `saturated`: its capacity was
+    measured from saturated samples (False: a lower bound)."""
 
     model: WorkloadClassModel
     holdout_power: ReplicaPowerModel
     evidence: Evidence
+    saturated: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,7 +156,7 @@ def _pct(x: float | None) -> str:
 
 
 def _plausibility(c: Candidate, prior: WorkloadClassModel | None, max_power_w: float,
-                  s: GateSettings) -> list[Reason]:
+                  s: GateSettings, capacity_known: bool = False) -> list[Reason]:
     m, fps = c.model, c.evidence.fps
     lo, hi = float(fps.min()), float(fps.max())
     out = []
@@ -173,7 +179,7 @@ def _plausibility(c: Candidate, prior: WorkloadClassModel | None, max_power_w: f
     if prior is not None:
         spread = max(2.0 * prior.capacity_std_fps, tol * prior.capacity_fps)
         band = (prior.capacity_fps - spread, prior.capacity_fps + spread)
-    if not observed and not (band and band[0] <= m.capacity_fps <= band[1]):
+    if not capacity_known and not observed and not (band and band[0] <= m.capacity_fps <= band[1]):
         prior_text = f" or the prior's {band[0]:.1f}-{band[1]:.1f}" if band else ""
         out.append(Reason(f"implausible: capacity {m.capacity_fps:.1f} fps is outside the {lo:.1f}-{hi:.1f} fps "
                           f"observed{prior_text}", "implausible"))
@@ -202,6 +208,10 @@ def judge(workload: str, node_class: str, candidate: Candidate | None, current: 
             Reason("no samples behind the fitted model", "samples")
         return GateDecision(workload, node_class, keep_verdict, keep_model, (reason,))
     ev = candidate.evidence
+    incumbent = current if current is not None else prior
+    seen_fps = candidate.model.capacity_fps
+    candidate = replace(candidate, model=with_known_capacity(candidate.model, candidate.saturated, incumbent))
+    kept_capacity = candidate.model.capacity_fps != seen_fps   # the model in use's (or prior's), judged before
     max_w = s.default_max_power_w if max_power_w is None or not max_power_w > 0 else float(max_power_w)
     reasons: list[Reason] = []
     short = [f"{len(ev)} samples (needs {s.min_samples})"] if len(ev) < s.min_samples else []
@@ -226,8 +236,7 @@ def judge(workload: str, node_class: str, candidate: Candidate | None, current: 
     if cand_mape is None or not cand_mape < s.max_holdout_mape:
         reasons.append(Reason(f"hold-out error {_pct(cand_mape)} (needs below {s.max_holdout_mape:.0%})",
                               "holdout_error"))
-    reasons.extend(_plausibility(candidate, prior, max_w, s))
-    incumbent = current if current is not None else prior
+    reasons.extend(_plausibility(candidate, prior, max_w, s, kept_capacity))
     inc_mape = _power_mape(incumbent.power, held_fps, held_w) if incumbent is not None else None
     measured = incumbent is not None and not incumbent.prior
     margin = s.min_improvement if measured else 0.0
@@ -246,5 +255,8 @@ def judge(workload: str, node_class: str, candidate: Candidate | None, current: 
     against = "no model in use" if incumbent is None else \
         f"{'prior' if incumbent.prior else 'current'} {_pct(inc_mape)}"
     text = f"{len(ev)} samples{since} over {lo:.1f}-{hi:.1f} fps, hold-out error {_pct(cand_mape)} ({against})"
+    if kept_capacity:
+        text += (f"; capacity {capacity:.1f} fps kept: no sample saturated, the {seen_fps:.1f} fps seen is a "
+                 "lower bound")
     return GateDecision(workload, node_class, Verdict.ACCEPTED, candidate.model, (Reason(text, "accepted"),),
                         cand_mape, inc_mape, regime)

@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from wattwise.models.energy import WorkloadClassModel, estimate_capacity_fps
+from wattwise.models.energy import WorkloadClassModel, estimate_capacity_fps, with_known_capacity
 from wattwise.models.model_gate import Candidate, Evidence, mape as power_mape
 from wattwise.models.regime import RecentDrift, RegimeChange, RegimeSettings, find_change, recent_drift
 from wattwise.models.replica_model import ReplicaPowerModel
@@ -147,14 +147,19 @@ def fit_pair(workload: str, node_class: str, rows: PairRows, holdout_from_s: flo
     mape, mae = _errors(trial, fps[~train], power_w[~train])
     final = _fit_degree(fps, power_w, settings.degree)
     capacity, capacity_std, saturated = estimate_capacity_fps(fps, drop)
-    model = WorkloadClassModel(workload=workload, node_class=node_class, power=final, capacity_fps=capacity,
-                               capacity_std_fps=capacity_std, prior=False, n_samples=int(len(rows)), source=source)
-    entry.update(capacity_fps=round(capacity, 4), holdout_mape=None if mape is None else round(mape, 6),
-                 holdout_mae_w=None if mae is None else round(mae, 4), prior=False,
-                 note="" if saturated else "capacity is a lower bound: the replica was never seen saturated")
+    seen = WorkloadClassModel(workload=workload, node_class=node_class, power=final, capacity_fps=capacity,
+                              capacity_std_fps=capacity_std, prior=False, n_samples=int(len(rows)), source=source)
+    model = with_known_capacity(seen, saturated, prior)
+    note = ""
+    if not saturated:
+        note = "the replica was never seen saturated: " + (
+            f"kept the prior's capacity (the {capacity:.1f} fps seen is a lower bound)"
+            if model.capacity_fps > capacity else "capacity is a lower bound")
+    entry.update(capacity_fps=round(model.capacity_fps, 4), holdout_mape=None if mape is None else round(mape, 6),
+                 holdout_mae_w=None if mae is None else round(mae, 4), prior=False, note=note)
     for key in ("min", "median", "max"):
         entry[f"power_w_at_fps_{key}"] = _power_at(final, entry[f"fps_{key}"])
-    return model, entry, Candidate(model, trial, Evidence(fps, power_w, ~train))
+    return model, entry, Candidate(model, trial, Evidence(fps, power_w, ~train), saturated)
 
 
 def _split_by_pair(clean: pd.DataFrame) -> dict[tuple[str, str], PairRows]:

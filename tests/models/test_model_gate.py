@@ -95,6 +95,22 @@ def test_capacity_outside_the_observed_range_passes_within_the_priors():
     assert d.accepted
 
 
+def test_a_fit_never_saturated_does_not_lower_the_capacity():
+    """No frame dropped: the FPS seen (here 40-80% of the prior's capacity) is what replicas were asked
+    for, a lower bound of what they can do; the power fit ships, the capacity in use stays."""
+    fps, power = samples(12.0, 1.6, 0.01, lo=0.4 * 30.0, hi=0.8 * 30.0)
+    candidate = fitted(fps, power, degree=2)                      # capacity: the 95th percentile, ~23.4
+    assert candidate.model.capacity_fps < 0.8 * 30.0 and not candidate.saturated
+    d = judge(*PAIR, candidate, None, PRIOR, max_power_w=400.0)
+    assert d.accepted and d.model.capacity_fps == PRIOR.capacity_fps and d.model.power is candidate.model.power
+    assert "capacity 30.0 fps kept: no sample saturated" in d.reasons[0]
+    d = judge(*PAIR, candidate, OLD, PRIOR, max_power_w=400.0)    # a measured model in use: its capacity
+    assert d.model.capacity_fps == OLD.capacity_fps
+    saturated = replace(candidate, saturated=True)                 # seen dropping frames there: measured
+    d = judge(*PAIR, saturated, None, PRIOR, max_power_w=400.0)
+    assert d.accepted and d.model.capacity_fps == candidate.model.capacity_fps
+
+
 def test_no_better_than_the_current_model_keeps_it():
     fps, power = samples(12.0, 1.6, 0.01, noise=0.02, seed=3)
     d = judge(*PAIR, fitted(fps, power, degree=2), OLD, PRIOR, max_power_w=400.0)   # OLD is the truth itself
@@ -228,10 +244,12 @@ def test_the_decision_is_consistent(c0, c1, c2, noise, n, lo, width, current, se
     s = GateSettings()
     d = judge(*PAIR, candidate, cur, PRIOR, max_power_w=400.0, settings=s)
     if d.accepted:
-        assert d.model is candidate.model and len(d.reasons) == 1
+        m = d.model                          # the candidate, its capacity never below the one in use's
+        assert m.power is candidate.model.power and len(d.reasons) == 1
+        incumbent = cur if cur is not None else PRIOR
+        assert m.capacity_fps == max(candidate.model.capacity_fps, incumbent.capacity_fps)
         assert n >= s.min_samples and d.candidate_mape < s.max_holdout_mape
         assert d.candidate_mape <= d.incumbent_mape
-        m = candidate.model
         assert 0 <= m.intercept_w <= 400.0
         for f in (fps.min(), fps.max()):
             assert slope(m.power, f) >= 0

@@ -38,6 +38,21 @@ def test_recovers_truth_and_capacity():
     assert list(entry)[:5] == ["workload", "node_class", "nodes", "samples_used", "samples_excluded"]
 
 
+def test_a_pair_never_seen_saturated_keeps_its_prior_capacity():
+    """The reviewer's case: 400 samples at 40-80% of the prior's 7 fps, no drops. The 95th percentile
+    of what was delivered is only a lower bound; the prior's capacity stands."""
+    rng = np.random.default_rng(4)
+    fps = rng.uniform(0.4 * 7.0, 0.8 * 7.0, 400)
+    df = pd.DataFrame({"t_s": 15.0 * np.arange(400), "workload": "ns/a", "pod": "ns/a-0", "node": "x-n0",
+                       "node_class": "x", "power_w": (12 + 1.6 * fps) * (1 + rng.normal(0, 0.01, 400)),
+                       "fps": fps, "drop_fps": 0.0})
+    result = fit_energy_models(df, prior_for=prior)
+    (m,) = result.models
+    assert not m.prior and m.capacity_fps == 7.0
+    assert "kept the prior's capacity" in result.pairs[0]["note"]
+    assert not result.candidates[("ns/a", "x")].saturated
+
+
 def test_holdout_is_the_last_fifth_of_the_time_range():
     df = pair_samples("ns/a", "x", 12, 1.6, 0.0, 32, n=101)
     result = fit_energy_models(df)
