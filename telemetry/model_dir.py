@@ -26,6 +26,14 @@ log = logging.getLogger(__name__)
 NOT_MODELS = frozenset({"fit-report.json"})   # what `wattwise fit --out` writes beside the models
 
 
+def model_files(directory: Path) -> list[Path]:
+    """The model files of a directory, in name order: every `*.json` but dot-files (a ConfigMap's
+    internals, a writer's temporary) and `wattwise fit`'s report, so `--models` may also point at the
+    folder `wattwise fit --out` wrote. The refitter reads the same files (`telemetry/refit.py`)."""
+    return sorted(p for p in directory.iterdir()
+                  if p.suffix == ".json" and not p.name.startswith(".") and p.name not in NOT_MODELS)
+
+
 class ModelDirectory:
     def __init__(self, path: str | Path, check_every_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
         self.path = Path(path)
@@ -49,15 +57,9 @@ class ModelDirectory:
                 self._reload_if_changed()
             return self._set
 
-    def _files(self) -> list[Path]:
-        """The model files: every `*.json` but `wattwise fit`'s report, so `--models` may also point
-        at the folder `wattwise fit --out` wrote."""
-        return sorted(p for p in self.path.iterdir()
-                      if p.suffix == ".json" and not p.name.startswith(".") and p.name not in NOT_MODELS)
-
     def _reload_if_changed(self) -> None:
         try:
-            files = self._files()
+            files = model_files(self.path)
             signature = tuple((p.name, st.st_mtime_ns, st.st_size, st.st_ino) for p in files for st in (p.stat(),))
         except OSError as e:
             self._fail(f"cannot read {self.path}: {e.strerror}")

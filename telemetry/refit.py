@@ -82,6 +82,7 @@ from wattwise.models.power_curve import SPECPOWER_UTIL, PowerCurve
 from wattwise.models.reason import Reason
 from wattwise.models.regime import RecentDrift, RegimeSettings
 from wattwise.telemetry.fit_cli import FitJob, FitRun, fit_from_prometheus, prior_for_pair
+from wattwise.telemetry.model_dir import model_files
 from wattwise.telemetry.node_curves import NodeCurveFit, curve_problems
 
 log = logging.getLogger(__name__)
@@ -340,11 +341,9 @@ class Refitter:
                            not_written, node_power=tuple(curves), next_due_reason=why, drifts=drifts)
 
     def _read_in_use(self) -> _InUse:
-        """The models in use, from the directory (ModelDirectory's files: *.json, no dot-files)."""
+        """The models in use, from the directory (the files ModelDirectory reads: `model_files`)."""
         out = _InUse()
-        for p in sorted(self.dir.iterdir()):
-            if p.suffix != ".json" or p.name.startswith("."):
-                continue
+        for p in model_files(self.dir):
             models, curves = persistence.load(p)
             out.all_curves.update(curves)
             if p.name == self._file_name:

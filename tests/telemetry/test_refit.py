@@ -2,6 +2,7 @@
 ModelDirectory reads, and failures reported (never raised) and retried: soon when
 retrying may help, a period later when not."""
 
+import json
 import math
 import threading
 import time
@@ -95,6 +96,19 @@ def test_a_fit_refused_as_implausible_is_logged_where_operators_look(tmp_path, c
                                                               .head(20)])).run_once()
     assert not any("kept" in r.getMessage() for r in caplog.records
                    if r.levelname == "INFO" and r.name == "wattwise.telemetry.refit")   # not fitted: routine
+
+
+def test_a_folder_wattwise_fit_wrote_is_refitted_without_reading_its_report(tmp_path):
+    """`--models` at a `wattwise fit --out` folder: fit-report.json beside the models is not a model
+    file (ModelDirectory skips it; so must the refitter, or every refit fails, not retryable)."""
+    fit = fit_energy_models(pair_samples(*A, 12, 1.6, 0.01, 32))
+    persistence.save(tmp_path / "energy-models.json", fit.models)
+    (tmp_path / "fit-report.json").write_text(json.dumps(fit.report(), indent=2) + "\n")
+    (tmp_path / "fit-table.txt").write_text("table\n")
+    assert ModelDirectory(tmp_path).current().by_pair.keys() == {A}
+    report = Refitter(JOB, tmp_path, clock=Clock(), runner=Runner(cheaper_a_and_falling_b())).run_once()
+    assert report.ok, report.error
+    assert report.decision(*A).accepted and report.written == str(tmp_path / "energy-models.json")
 
 
 def test_nothing_accepted_writes_nothing(tmp_path):
