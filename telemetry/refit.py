@@ -21,7 +21,10 @@ written when a pair is accepted or a curve changes.
 The model in use per pair is what the directory holds. Pairs held by another file of the directory
 are judged but never rewritten (ModelDirectory refuses a pair found in two files): they are kept,
 and the decision says so. A directory that cannot be written to (a mounted ConfigMap) still gets
-its decisions in the report, with why nothing was written.
+its decisions in the report, with why nothing was written; with a `LearnedOverlay` (`learned`, as
+`serve` wires it over the directory the live loop reads), what it accepted is planned with all the
+same, from memory ("learned, not persisted", `telemetry/learned.py`), and judged against as the
+model in use by the next refit.
 
 A pair whose power-vs-FPS relation changed within the window (a model upgrade: `models/regime.py`)
 is fitted and judged on the samples since the change only, so the new cost is learned as soon as
@@ -82,6 +85,7 @@ from wattwise.models.power_curve import SPECPOWER_UTIL, PowerCurve
 from wattwise.models.reason import Reason
 from wattwise.models.regime import RecentDrift, RegimeSettings
 from wattwise.telemetry.fit_cli import FitJob, FitRun, fit_from_prometheus, prior_for_pair
+from wattwise.telemetry.learned import NOT_PERSISTED, LearnedOverlay
 from wattwise.telemetry.model_dir import model_files
 from wattwise.telemetry.node_curves import NodeCurveFit, curve_problems
 
@@ -167,6 +171,8 @@ class _InUse:
     elsewhere: dict[Pair, tuple[str, WorkloadClassModel]] = field(default_factory=dict)
     all_curves: dict[str, PowerCurve] = field(default_factory=dict)
     curves_elsewhere: dict[str, str] = field(default_factory=dict)         # class -> the other file holding it
+    file_own: dict[Pair, WorkloadClassModel] = field(default_factory=dict)  # own file's, without what is learned
+    file_curves: dict[str, PowerCurve] = field(default_factory=dict)
 
 
 def _not_fitted(note: str | None) -> str:
@@ -187,7 +193,7 @@ class Refitter:
                  max_power_w: Callable[[str], float | None] | None = None,
                  prior_for: Callable[[str, str], WorkloadClassModel | None] = prior_for_pair,
                  file_name: str = "energy-models.json", clock: Callable[[], float] = time.time,
-                 runner: Runner | None = None, poll_s: float = 30.0):
+                 runner: Runner | None = None, poll_s: float = 30.0, learned: LearnedOverlay | None = None):
         for name, value in (("every_s", every_s), ("window_s", window_s), ("poll_s", poll_s)):
             if not (math.isfinite(value) and value > 0):
                 raise InvalidInputError(f"refit.{name}", f"must be a positive number of seconds, got {value!r}")
@@ -205,6 +211,7 @@ class Refitter:
         self._clock = clock
         self._runner: Runner = runner or functools.partial(fit_from_prometheus, job)
         self._poll_s = float(poll_s)
+        self.learned = learned              # accepted but not written: planned with from memory
         self._lock = threading.Lock()       # guards _report and _next_due_s
         self._run_lock = threading.Lock()   # one refit at a time
         self._report: RefitReport | None = None
@@ -319,9 +326,20 @@ class Refitter:
             try:
                 self._write(list(models.values()), node_power)
                 written = str(self.path)
+                if self.learned is not None:
+                    self.learned.persisted()
             except OSError as e:
-                not_written = (f"cannot write {self.path} ({e.strerror or e}): the accepted models and curves are "
-                               "only in this report")
+                if self.learned is None:
+                    not_written = (f"cannot write {self.path} ({e.strerror or e}): the accepted models and curves "
+                                   "are only in this report")
+                else:
+                    self.learned.learn(
+                        {(d.workload, d.node_class): (d.model, in_use.file_own.get((d.workload, d.node_class)))
+                         for d in accepted if d.model is not None},
+                        {d.node_class: (d.curve, in_use.file_curves.get(d.node_class))
+                         for d in replaced if d.curve is not None})
+                    not_written = (f"cannot write {self.path} ({e.strerror or e}): the accepted models and curves "
+                                   f"are planned with from memory ({NOT_PERSISTED}) until a restart")
         for d in decisions:
             worth_seeing = d.accepted or _refused_as_wrong(d) or d.regime is not None
             (log.info if worth_seeing else log.debug)("refit: %s", d.summary())
@@ -352,6 +370,12 @@ class Refitter:
             else:
                 out.elsewhere.update({(m.workload, m.node_class): (p.name, m) for m in models})
                 out.curves_elsewhere.update({c: p.name for c in curves})
+        out.file_own, out.file_curves = dict(out.own), dict(out.node_power)
+        if self.learned is not None:    # in use, though only in memory
+            learned_models, learned_curves = self.learned.learned()
+            out.own.update(learned_models)
+            out.node_power.update(learned_curves)
+            out.all_curves.update(learned_curves)
         return out
 
     def _class_max_w(self, node_class: str, in_use: _InUse) -> float | None:

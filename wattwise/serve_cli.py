@@ -428,9 +428,10 @@ def _start_cluster(args):
     return cluster.start()
 
 
-def _build(args, cluster=None, pods=None, events=None):
+def _build(args, cluster=None, pods=None, events=None, refitter=None):
     """The scaler (servers not started) and its refresher: the demo, a scenario, or the cluster
-    (`events`: an EventPoster for Events on the ScaledObjects whose planned replicas change)."""
+    (`events`: an EventPoster for Events on the ScaledObjects whose planned replicas change;
+    `refitter`: what it learns and cannot write into --models is planned with all the same)."""
     from wattwise.models.model_set import StaticModels
     from wattwise.models.snapshot import Objective
     from wattwise.scaler.answer import Rollout
@@ -446,6 +447,9 @@ def _build(args, cluster=None, pods=None, events=None):
     if args.models:
         from wattwise.telemetry.model_dir import ModelDirectory
         models = ModelDirectory(args.models)
+        if refitter is not None:
+            from wattwise.telemetry.learned import LearnedOverlay
+            models = refitter.learned = LearnedOverlay(models)
     if args.demo:
         from wattwise.models.scenario import load_scenario
 
@@ -553,8 +557,9 @@ def _refitter(args):
                  step_s=scrape_s, prometheus_auth=args.prometheus_auth)
     refitter = Refitter(job, args.models, every_s=every_s, window_s=window_s)   # --models is a directory
     if not os.access(args.models, os.W_OK):
-        log.warning("--models %s is not writable (a ConfigMap?): refits are gated and reported, not saved; "
-                    "mount a writable volume there to keep what is learned", args.models)
+        log.warning("--models %s is not writable (a ConfigMap?): models refits accept are planned with from "
+                    "memory (learned, not persisted) and lost at restart; mount a writable volume there to keep "
+                    "them", args.models)
     return refitter
 
 
@@ -678,7 +683,7 @@ async def _serve(args) -> int:
                 from wattwise.kube.events import EventPoster, kube_event_post
                 events = EventPoster(kube_event_post(cluster.api_client)).start()
                 started.callback(lambda: events.stop(budget.left_s(2.0)))
-        scaler, snapshot = _build(args, cluster, pods, events)
+        scaler, snapshot = _build(args, cluster, pods, events, refitter)
         _freeze_startup_heap()
         started.callback(close_carbon, scaler.refresher.carbon)
         started.callback(lambda: scaler.refresher.stop(budget.left_s(5.0)))

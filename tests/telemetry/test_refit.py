@@ -19,6 +19,7 @@ from wattwise.models.power_curve import PowerCurve
 from wattwise.models.replica_model import ReplicaPowerModel
 from wattwise.telemetry.fit_cli import FitJob, FitRun
 from wattwise.telemetry.fitting import fit_energy_models
+from wattwise.telemetry.learned import LearnedOverlay
 from wattwise.telemetry.model_dir import ModelDirectory
 from wattwise.telemetry.prometheus.errors import PrometheusUnavailable
 from wattwise.telemetry.refit import Refitter
@@ -147,6 +148,38 @@ def test_an_unwritable_directory_keeps_the_decisions_in_the_report(tmp_path, mon
     assert report.ok and report.written == "" and "Read-only file system" in report.not_written
     assert report.decision(*A).accepted and report.decision(*A).model is not None
     assert list(tmp_path.iterdir()) == []                          # the temporary file is gone too
+
+
+def test_an_unwritable_directory_plans_with_what_was_accepted_from_memory(tmp_path, monkeypatch):
+    """A read-only --models (a ConfigMap): the accepted model is laid over the directory the live
+    loop reads, said to be "learned, not persisted", judged against by the next refit, and gives
+    way when the directory's own entry for the pair changes."""
+    persistence.save(tmp_path / "energy-models.json", [model(A, 12, 1.6, 0.01), model(B, 8, 0.8, 0.004, 60)])
+    live = LearnedOverlay(ModelDirectory(tmp_path, check_every_s=0.0))
+    before = live.current()
+    real_save = persistence.save
+
+    def read_only(path, *args, **kwargs):
+        raise OSError(30, "Read-only file system")
+    monkeypatch.setattr(persistence, "save", read_only)
+    refitter = Refitter(JOB, tmp_path, clock=Clock(), runner=Runner(cheaper_a_and_falling_b()), learned=live)
+    report = refitter.run_once()
+    assert report.decision(*A).accepted and report.written == ""
+    assert "planned with from memory (learned, not persisted)" in report.not_written
+    now = live.current()
+    assert now.version > before.version
+    assert now.by_pair[A].power.power_w(20) == pytest.approx(0.7 * (12 + 32 + 4), rel=0.02)
+    assert now.by_pair[A].source == "measured (learned, not persisted)"
+    assert now.by_pair[B] == before.by_pair[B]
+    assert live.current() is now                                  # unchanged: same set, same version
+
+    again = refitter.run_once()                                   # the learned model is the one in use
+    assert again.decision(*A).verdict is Verdict.KEPT_CURRENT and live.current().version == now.version
+
+    monkeypatch.setattr(persistence, "save", real_save)
+    persistence.save(tmp_path / "energy-models.json", [model(A, 20, 1.0), model(B, 8, 0.8, 0.004, 60)])
+    after = live.current()                                        # someone wrote a newer A: the file wins
+    assert after.by_pair[A].intercept_w == 20.0 and after.by_pair[A].source == "kepler-0.10"
 
 
 def test_schedule_window_and_a_retryable_failure_retried_soon_then_less_often(tmp_path):
