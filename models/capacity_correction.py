@@ -1,8 +1,8 @@
 """Capacity learned from drops: a replica that drops frames shows what its pair can really do.
 
-A replica is saturated when it drops frames (`drop_fps` above `drop_fraction` of what it delivers,
-the rule `energy.estimate_capacity_fps` uses) or delivers less than it was asked for (below
-`1 - shortfall_fraction` of `requested_fps`). What it delivers then bounds the capacity of its
+A replica is saturated when it drops frames (`drop_fps` above `drop_fraction` of what it delivers)
+or delivers less than it was asked for (below `1 - shortfall_fraction` of `requested_fps`): the
+rule `energy.saturated`, which a fit's capacity (`energy.estimate_capacity_fps`) uses too. What it delivers then bounds the capacity of its
 (workload, node class) pair from above. Only a bound below the plan says the plan is wrong: when
 the median over the pair's saturated replicas is below `margin` (0.95) of the capacity the plan
 used, `margin` times that median is the pair's new capacity. A replica that delivers the planned
@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from wattwise.models.energy import WorkloadClassModel
+from wattwise.models.energy import DROP_FRACTION, SHORTFALL_FRACTION, WorkloadClassModel, saturated
 from wattwise.models.reason import Reason
 
 Pair = tuple[str, str]
@@ -43,8 +43,8 @@ class ReplicaRate:
 @dataclass(frozen=True)
 class CorrectionSettings:
     margin: float = 0.95
-    drop_fraction: float = 0.05
-    shortfall_fraction: float = 0.05
+    drop_fraction: float = DROP_FRACTION
+    shortfall_fraction: float = SHORTFALL_FRACTION
     min_replicas: int = 1  # saturated replicas needed; one is enough to err on the safe side
 
 
@@ -60,11 +60,8 @@ class CapacityCorrection:
 
 
 def is_saturated(r: ReplicaRate, settings: CorrectionSettings = CorrectionSettings()) -> bool:
-    if not r.delivered_fps > 0:
-        return False
-    if r.drop_fps > settings.drop_fraction * r.delivered_fps:
-        return True
-    return r.requested_fps is not None and r.delivered_fps < (1.0 - settings.shortfall_fraction) * r.requested_fps
+    return bool(saturated(r.delivered_fps, r.drop_fps, r.requested_fps, settings.drop_fraction,
+                          settings.shortfall_fraction))
 
 
 def lowered_capacities(planned_capacity_fps: Mapping[Pair, float], replicas: Iterable[ReplicaRate],

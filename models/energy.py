@@ -50,23 +50,43 @@ class WorkloadClassModel:
         return 1000.0 / self.capacity_fps if self.capacity_fps > 0 else float("inf")
 
 
-def estimate_capacity_fps(fps: np.ndarray, drop_fps: np.ndarray | None = None) -> tuple[float, float, bool]:
+DROP_FRACTION = 0.05       # dropping more than this share of what it delivers: saturated
+SHORTFALL_FRACTION = 0.05  # delivering less than this share below what it was asked for: saturated
+
+
+def saturated(delivered_fps, drop_fps=None, requested_fps=None, drop_fraction: float = DROP_FRACTION,
+              shortfall_fraction: float = SHORTFALL_FRACTION) -> np.ndarray:
+    """Per sample, whether the replica was saturated: it delivered something and dropped frames
+    (above `drop_fraction` of what it delivered), or delivered below `1 - shortfall_fraction` of the
+    rate it was asked for (`requested_fps`, NaN or None where unknown). A replica delivering nothing
+    (starting, stalled) says nothing about capacity. The one rule for the live loop's correction
+    (`capacity_correction.is_saturated`) and a fit's capacity (`estimate_capacity_fps`)."""
+    fps = np.asarray(delivered_fps, dtype=float)
+    out = np.zeros(fps.shape, dtype=bool)
+    if drop_fps is not None:
+        out |= np.asarray(drop_fps, dtype=float) > drop_fraction * fps
+    if requested_fps is not None:
+        asked = np.asarray(requested_fps, dtype=float)
+        with np.errstate(invalid="ignore"):
+            out |= np.isfinite(asked) & (fps < (1.0 - shortfall_fraction) * asked)
+    return out & (fps > 0)
+
+
+def estimate_capacity_fps(fps: np.ndarray, drop_fps: np.ndarray | None = None,
+                          requested_fps: np.ndarray | None = None) -> tuple[float, float, bool]:
     """Capacity of one replica from per-replica samples: (capacity, std, saturated_seen).
 
-    When the replica was seen saturated (frames dropped), its capacity is the median FPS it
-    delivered while dropping. Otherwise only a lower bound is known: the 95th percentile of what
-    it delivered, flagged by `saturated_seen` False.
+    When the replica was seen saturated (`saturated`: frames dropped, or delivered below the rate
+    asked for) at least 3 times, its capacity is the median FPS it delivered then. Otherwise only a
+    lower bound is known: the 95th percentile of what it delivered, flagged by `saturated_seen` False.
     """
     fps = np.asarray(fps, dtype=float)
     if fps.size == 0:
         return 0.0, 0.0, False
-    if drop_fps is not None:
-        drop = np.asarray(drop_fps, dtype=float)
-        saturated = fps[drop > 0.05 * np.maximum(fps, 1e-9)]
-        if saturated.size >= 3:
-            return float(np.median(saturated)), float(np.std(saturated)), True
+    full = fps[saturated(fps, drop_fps, requested_fps)]
+    if full.size >= 3:
+        return float(np.median(full)), float(np.std(full)), True
     return float(np.percentile(fps, 95)), float(np.std(fps[fps >= np.percentile(fps, 80)])), False
-
 
 def with_known_capacity(model: WorkloadClassModel, saturated: bool,
                         known: WorkloadClassModel | None) -> WorkloadClassModel:

@@ -51,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="directory for models and report")
     parser.add_argument("--fps-metric", default="infer_fps", help="delivered-FPS gauge per pod (default infer_fps)")
     parser.add_argument("--drop-metric", default="drop_fps", help="dropped-FPS gauge per pod; '' to disable")
+    parser.add_argument("--requested-metric", default="", help="per-pod gauge of the FPS asked of each replica: "
+                                                                "delivering below it is saturation (default '': none)")
     parser.add_argument("--fps-counter", action="store_true", help="--fps-metric/--drop-metric count frames: rate them")
     parser.add_argument("--workload-label", default="app.kubernetes.io/name", help="pod label naming the workload")
     parser.add_argument("--node-class-label", default=None, help="node label naming the node class")
@@ -153,6 +155,7 @@ def _job(args) -> tuple[FitJob, float, float]:
     _require_count(args.retries, "--retries", 0, "give how often to retry a failed query, e.g. 2 (0: never)")
     _require_count(args.min_samples, "--min-samples", 1, "give the training samples a pair needs, e.g. 30")
     settings = SourceSettings(fps_metric=args.fps_metric, drop_metric=args.drop_metric or None,
+                              requested_metric=args.requested_metric or None,
                               fps_is_counter=args.fps_counter, workload_label=args.workload_label,
                               node_class_label=args.node_class_label, zone=args.zone,
                               scrape_interval_s=parse_duration_s(args.scrape_interval, "--scrape-interval"),

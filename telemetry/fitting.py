@@ -100,17 +100,19 @@ class PairRows:
     fps: np.ndarray
     power_w: np.ndarray
     drop_fps: np.ndarray
+    requested_fps: np.ndarray   # the rate each was asked for, NaN where unknown
 
     @classmethod
     def empty(cls) -> "PairRows":
-        return cls(*(np.zeros(0) for _ in range(4)))
+        return cls(*(np.zeros(0) for _ in range(5)))
 
     def __len__(self) -> int:
         return len(self.t_s)
 
     def since(self, t_s: float) -> "PairRows":
         keep = self.t_s >= t_s
-        return PairRows(self.t_s[keep], self.fps[keep], self.power_w[keep], self.drop_fps[keep])
+        return PairRows(self.t_s[keep], self.fps[keep], self.power_w[keep], self.drop_fps[keep],
+                        self.requested_fps[keep])
 
 
 def fit_pair(workload: str, node_class: str, rows: PairRows, holdout_from_s: float,
@@ -146,7 +148,7 @@ def fit_pair(workload: str, node_class: str, rows: PairRows, holdout_from_s: flo
     trial = _fit_degree(fps[train], power_w[train], settings.degree)
     mape, mae = _errors(trial, fps[~train], power_w[~train])
     final = _fit_degree(fps, power_w, settings.degree)
-    capacity, capacity_std, saturated = estimate_capacity_fps(fps, drop)
+    capacity, capacity_std, saturated = estimate_capacity_fps(fps, drop, rows.requested_fps)
     seen = WorkloadClassModel(workload=workload, node_class=node_class, power=final, capacity_fps=capacity,
                               capacity_std_fps=capacity_std, prior=False, n_samples=int(len(rows)), source=source)
     model = with_known_capacity(seen, saturated, prior)
@@ -175,10 +177,13 @@ def _split_by_pair(clean: pd.DataFrame) -> dict[tuple[str, str], PairRows]:
     starts, ends = np.concatenate([[0], bounds]), np.concatenate([bounds, [len(order)]])
     cols = {c: clean[c].to_numpy(dtype=float)[order] for c in ("t_s", "fps", "power_w")}
     drop = clean["drop_fps"].fillna(0.0).to_numpy(dtype=float)[order] if "drop_fps" in clean else np.zeros(len(order))
+    asked = clean["requested_fps"].to_numpy(dtype=float)[order] if "requested_fps" in clean \
+        else np.full(len(order), np.nan)
     out = {}
     for s, e in zip(starts, ends):
         w, c = names[sorted_codes[s]]
-        out[(str(w), str(c))] = PairRows(cols["t_s"][s:e], cols["fps"][s:e], cols["power_w"][s:e], drop[s:e])
+        out[(str(w), str(c))] = PairRows(cols["t_s"][s:e], cols["fps"][s:e], cols["power_w"][s:e], drop[s:e],
+                                         asked[s:e])
     return out
 
 
@@ -186,7 +191,8 @@ def fit_energy_models(samples: pd.DataFrame, *, prior_for: PriorFor | None = Non
                       nodes_by_class: dict[str, list[str]] | None = None,
                       exclusions: PairCounts | None = None, settings: FitSettings = FitSettings(),
                       source: str = "measured", expected_pairs: list[tuple[str, str]] = ()) -> FitResult:
-    """Fit every (workload, node_class) in `samples` (SAMPLE_COLUMNS, optionally `node_power_w`).
+    """Fit every (workload, node_class) in `samples` (SAMPLE_COLUMNS, optionally `node_power_w` and
+    `requested_fps`, the rate each replica was asked for: delivering below it is saturation too).
 
     `exclusions` are counts already made upstream (missing series, gaps) and are merged into each
     pair's `samples_excluded`. `expected_pairs` are reported even when no sample survived.

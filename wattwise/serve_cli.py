@@ -92,6 +92,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "turns this off)")
     scaler.add_argument("--drop-metric", default="drop_fps", metavar="NAME",
                         help="the per-pod dropped-FPS gauge (default drop_fps)")
+    scaler.add_argument("--requested-metric", default="", metavar="NAME",
+                        help="the per-pod gauge of the FPS each replica is asked for, when the pipeline exports "
+                             "one: delivering below it counts as saturated, like dropping frames, in the live "
+                             "capacity correction and in refits (default '': not used)")
     scaler.add_argument("--refit-window", default="24h", metavar="DURATION",
                         help="the Kepler and FPS history each refit reads (default 24h)")
     scaler.add_argument("--kepler-schema", choices=("auto", "0.10", "0.9"), default="auto",
@@ -553,7 +557,8 @@ def _refitter(args):
     job = FitJob(args.prometheus, SourceSettings(workload_label="wattwise.io/workload", zone=args.kepler_zone,
                                                  scrape_interval_s=scrape_s, schema=schema,
                                                  fps_metric=args.fps_metric or "infer_fps",
-                                                 drop_metric=args.drop_metric or None),
+                                                 drop_metric=args.drop_metric or None,
+                                                 requested_metric=args.requested_metric or None),
                  step_s=scrape_s, prometheus_auth=args.prometheus_auth)
     refitter = Refitter(job, args.models, every_s=every_s, window_s=window_s)   # --models is a directory
     if not os.access(args.models, os.W_OK):
@@ -572,6 +577,7 @@ def _replica_fps(args, cluster):
 
     return PrometheusReplicaFps(args.prometheus, cluster.workload_pods(),
                                 ReplicaFpsSettings(fps_metric=args.fps_metric, drop_metric=args.drop_metric,
+                                                   requested_metric=args.requested_metric or None,
                                                    scrape_interval_s=parse_duration_s(args.scrape_interval,
                                                                                       "--scrape-interval")),
                                 auth=args.prometheus_auth)

@@ -34,6 +34,7 @@ class SourceSettings:
 
     fps_metric: str = "infer_fps"
     drop_metric: str | None = "drop_fps"
+    requested_metric: str | None = None   # per-pod FPS asked of the replica, when the pipeline exports it
     fps_is_counter: bool = False          # True: `fps_metric` counts frames and is rated
     fps_namespace_label: str = "namespace"
     fps_pod_label: str = "pod"
@@ -130,6 +131,9 @@ class PrometheusPowerFpsSource:
             range_queries["node_gpu_power"] = promql.node_gpu_power_w(info.schema, window_s)
         if s.drop_metric:
             range_queries["drop"] = promql.pod_fps(s.drop_metric, window_s, s.fps_is_counter, s.fps_namespace_label, s.fps_pod_label)
+        if s.requested_metric:
+            range_queries["requested"] = promql.pod_fps(s.requested_metric, window_s, s.fps_is_counter,
+                                                        s.fps_namespace_label, s.fps_pod_label)
         pod_nodes_query = promql.pod_nodes(only_pods_of=only) if "kube_pod_info" in info.kube_metrics else None
         n_identity = sum(k in info.kube_metrics for k in KUBE_METRICS)
         total = len(chunks) * (len(range_queries) + n_identity)
@@ -188,6 +192,9 @@ class PrometheusPowerFpsSource:
             fps = fps.merge(series_frame(raw["drop"], fps_cols, "drop_fps"), on=["namespace", "pod_name", "t_s"], how="left")
         else:
             fps["drop_fps"] = 0.0
+        if s.requested_metric:
+            fps = fps.merge(series_frame(raw["requested"], fps_cols, "requested_fps"),
+                            on=["namespace", "pod_name", "t_s"], how="left")
         node_power = series_frame(raw["node_power"], {m.kepler_node_label: "kepler_node"}, "node_power_w")
         if info.node_gpu:
             node_gpu = series_frame(raw["node_gpu_power"], {m.kepler_node_label: "kepler_node"}, "node_gpu_w")
@@ -257,7 +264,7 @@ class PrometheusPowerFpsSource:
             nodes_by_class.setdefault(c, set()).add(n)
         info.exclusions, info.pair_info, info.kepler_node_aliases = counts, pair_info, aliases
         info.nodes_by_class = {c: sorted(v) for c, v in nodes_by_class.items()}
-        out = df[list(SAMPLE_COLUMNS) + ["node_power_w"]].sort_values(["pod", "t_s"]).reset_index(drop=True)
+        out = df[list(SAMPLE_COLUMNS) + ["node_power_w"] + (["requested_fps"] if s.requested_metric else [])].sort_values(["pod", "t_s"]).reset_index(drop=True)
         return out, info
 
     @staticmethod

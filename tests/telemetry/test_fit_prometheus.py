@@ -96,6 +96,38 @@ def test_fps_counter_and_missing_kube_state_metrics(prometheus_factory, tmp_path
     assert np.max(np.abs(np.array([model.power.power_w(f) for f in grid]) - truth) / truth) <= 0.05
 
 
+def test_delivering_below_the_requested_rate_is_saturation_without_a_drop_gauge(prometheus_factory, tmp_path):
+    """--requested-metric: a pipeline exporting what each replica is asked for, not what it drops.
+    Delivering below the rate asked for bounds the capacity as dropping does (`energy.saturated`)."""
+    start_s, _ = data_window()
+    text, cluster = generate("0.10", start_s, 2 * 3600, Faults())
+    delivered, lines = {}, []
+    for line in text.splitlines():
+        if line.startswith("infer_fps{"):
+            head, value, ts = line.rsplit(" ", 2)
+            delivered[(head[len("infer_fps"):], ts)] = float(value)
+    for line in text.splitlines():
+        if line.startswith("# TYPE drop_fps"):
+            line = "# TYPE requested_fps gauge"
+        elif line.startswith("drop_fps{"):
+            head, value, ts = line.rsplit(" ", 2)
+            labels = head[len("drop_fps"):]
+            line = f"requested_fps{labels} {delivered[(labels, ts)] + float(value):.4f} {ts}"
+        lines.append(line)
+    prom = prometheus_factory("\n".join(lines) + "\n")
+    fits = {}
+    for name, flags in (("requested", ["--requested-metric", "requested_fps"]), ("neither", [])):
+        out = tmp_path / name
+        assert cli.main(["fit", "--prometheus", prom.url, "--start", str(cluster.start_s), "--end", str(cluster.end_s),
+                         "--drop-metric", "", *flags, "--out", str(out)]) == 0
+        report = json.loads((out / "fit-report.json").read_text())
+        fits[name] = {(p["workload"], p["node_class"]): p for p in report["pairs"] if not p["prior"]}
+    assert fits["requested"]
+    for pair, p in fits["requested"].items():
+        assert "never seen saturated" not in p["note"], (pair, p["note"])
+        assert "never seen saturated" in fits["neither"][pair]["note"]
+
+
 def test_no_kepler_data_is_a_clear_error(prometheus_factory, tmp_path, capsys):
     start_s, duration_s = data_window()
     text, cluster = generate("0.10", start_s, 1800, Faults())
