@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 from wattwise import out_dir
 from wattwise.models import persistence
@@ -110,18 +110,20 @@ class FitRun:
 
 
 def fit_from_prometheus(job: FitJob, start_s: float, end_s: float,
-                        progress: Callable[[int, int], None] | None = None) -> FitRun:
+                        progress: Callable[[int, int], None] | None = None,
+                        node_class_of: Mapping[str, str] | None = None) -> FitRun:
     """Fetch [start_s, end_s], fit every pair and every node class's power curve. Raises the
-    adapter's `TelemetryError`s."""
+    adapter's `TelemetryError`s. `node_class_of`: the live loop's node classes, for nodes
+    kube_node_labels does not class."""
     with PrometheusClient(job.prometheus_url, timeout_s=job.timeout_s, retries=job.retries,
                           auth=job.prometheus_auth) as client:
-        source = PrometheusPowerFpsSource(client, job.source, progress=progress)
+        source = PrometheusPowerFpsSource(client, job.source, progress=progress, node_class_of=node_class_of)
         samples = source.samples(start_s, end_s, job.step_s)
         info = source.last
         nodes = PrometheusNodePowerSource(client, job.source.zone, job.source.scrape_interval_s)
         node_samples = nodes.samples(start_s, end_s, job.step_s, info.schema, info.kepler_node_aliases)
         stats = client.stats
-    class_of = {n: c for c, members in info.nodes_by_class.items() for n in members}
+    class_of = {**(node_class_of or {}), **{n: c for c, members in info.nodes_by_class.items() for n in members}}
     node_fit = fit_node_curves(node_samples, class_of, job.node_curves, expected_classes=info.nodes_by_class)
     if nodes.last.problem:
         log.info("node power curves: none fitted, %s", nodes.last.problem)

@@ -64,7 +64,6 @@ shorter than the poll is kept.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
@@ -104,6 +103,26 @@ EARLY_MARGIN = 0.10         # on the expected wait for the missing samples, plus
 
 
 @dataclass(frozen=True)
+class LiveNames:
+    """How the live loop names what it plans now: each node's class (its node watch) and the
+    workload keys. A refit classes nodes kube_node_labels does not with these, and reports the
+    pairs it named that the live loop does not plan (their models would be ignored)."""
+
+    node_class_of: Mapping[str, str]
+    workloads: frozenset[str]
+
+    def unmatched(self, pairs: Iterable[Pair]) -> list[Pair]:
+        classes = set(self.node_class_of.values())
+        return sorted(p for p in set(pairs) if p[0] not in self.workloads or p[1] not in classes)
+
+
+UNMATCHED_HINT = ("the live loop plans no such pair, so their models are not used: workloads are named by the "
+                  "pods' workload label in kube_pod_labels (kube-state-metrics v2 exports it only when allowlisted: "
+                  "--metric-labels-allowlist=pods=[wattwise.io/workload]), else by the pod name; node classes by "
+                  "kube_node_labels, else by serve's node watch")
+
+
+@dataclass(frozen=True)
 class CurveDecision:
     """What a refit did with one node class's power curve. `curve` is the file's curve after the
     refit (None: the file has none, the live loop keeps its SPECpower curve or prior)."""
@@ -140,6 +159,7 @@ class RefitReport:
     node_power: tuple[CurveDecision, ...] = ()
     next_due_reason: str = ""    # "every ... s", or "early: <pair> waits for N samples after a change ..."
     drifts: Mapping[tuple[str, str], RecentDrift] = field(default_factory=dict)   # newest samples off, no change dated
+    unmatched: tuple[Pair, ...] = ()   # pairs judged that the live loop does not plan (`LiveNames`)
 
     @property
     def ok(self) -> bool:
@@ -161,6 +181,8 @@ class RefitReport:
                 "next_due_reason": self.next_due_reason,
                 "written": self.written, "not_written": self.not_written,
                 "pairs": [d.as_dict() for d in self.decisions],
+                "unmatched_pairs": [f"{w} on {c}" for w, c in self.unmatched],
+                "unmatched_hint": UNMATCHED_HINT if self.unmatched else "",
                 "node_power": [d.as_dict() for d in self.node_power]}
 
 
@@ -209,7 +231,8 @@ class Refitter:
         self._prior_for = prior_for
         self._file_name = file_name
         self._clock = clock
-        self._runner: Runner = runner or functools.partial(fit_from_prometheus, job)
+        self._runner: Runner = runner or self._fit
+        self.live: Callable[[], LiveNames | None] | None = None   # serve's names, once it plans
         self._poll_s = float(poll_s)
         self.learned = learned              # accepted but not written: planned with from memory
         self._lock = threading.Lock()       # guards _report and _next_due_s
@@ -296,6 +319,13 @@ class Refitter:
                 self._report = report
             return report
 
+    def _live_names(self) -> LiveNames | None:
+        return self.live() if self.live is not None else None
+
+    def _fit(self, start_s: float, end_s: float) -> FitRun:
+        live = self._live_names()
+        return fit_from_prometheus(self.job, start_s, end_s, node_class_of=live.node_class_of if live else None)
+
     def _refit(self, started_s: float, start_s: float, end_s: float, step_s: float) -> RefitReport:
         in_use = self._read_in_use()
         fitted = self._runner(start_s, end_s)
@@ -349,6 +379,12 @@ class Refitter:
                  len(accepted), len(decisions), len(replaced),
                  f"; {not_written}" if not_written else (f", written to {written}" if written else ""))
         last = self._report
+        live = self._live_names()
+        unmatched = tuple(live.unmatched((d.workload, d.node_class) for d in decisions)) if live else ()
+        if unmatched and (last is None or last.unmatched != unmatched):
+            log.warning("refit: %d pair(s) match no pair the live loop plans (%s): %s", len(unmatched),
+                        ", ".join(f"{w} on {c}" for w, c in unmatched[:5]) + (", ..." if len(unmatched) > 5 else ""),
+                        UNMATCHED_HINT)
         drifts = dict(result.drifts)
         next_due_s, why = next_refit(started_s, end_s, self.every_s, step_s, decisions,
                                      last.decisions if last is not None else (), drifts,
@@ -356,7 +392,8 @@ class Refitter:
         if why.startswith("early"):
             log.info("refit: next refit in %.0f s, not %.0f s: %s", next_due_s - started_s, self.every_s, why)
         return RefitReport(started_s, self._clock(), start_s, end_s, next_due_s, tuple(decisions), written,
-                           not_written, node_power=tuple(curves), next_due_reason=why, drifts=drifts)
+                           not_written, node_power=tuple(curves), next_due_reason=why, drifts=drifts,
+                           unmatched=unmatched)
 
     def _read_in_use(self) -> _InUse:
         """The models in use, from the directory (the files ModelDirectory reads: `model_files`)."""

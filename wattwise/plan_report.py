@@ -80,7 +80,8 @@ def plan_report(view: PlanView) -> dict[str, Any]:
             "settings": {"headroom": snap.settings.headroom, "scale_down_window_s": snap.settings.scale_down_window_s,
                          **view.inputs.get("settings", {})},
             "refit": None if refit is None else {k: refit[k] for k in ("ok", "error", "finished_s", "window", "next_due_s",
-                                                                     "next_due_reason", "written", "not_written") if k in refit},
+                                                                     "next_due_reason", "written", "not_written", "unmatched_pairs",
+                                                                     "unmatched_hint") if k in refit},
         },
         "workloads": [
             {"key": key, "objective": own[key].objective, "replicas": wp.replicas,

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import functools
 import gc
 import importlib
 import logging
@@ -101,6 +102,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scaler.add_argument("--kepler-schema", choices=("auto", "0.10", "0.9"), default="auto",
                         help="Kepler's metric names and labels for refits (default auto: detected from what "
                              "Prometheus holds)")
+    scaler.add_argument("--workload-label", default="wattwise.io/workload", metavar="LABEL",
+                        help="the pod label naming its workload (the ScaledObject) in refits, as kube-state-metrics "
+                             "exports it in kube_pod_labels (v2 only with --metric-labels-allowlist=pods=[LABEL]); "
+                             "without it, the pod name (default wattwise.io/workload)")
     scaler.add_argument("--kepler-zone", default="package", metavar="ZONE",
                         help="Kepler's RAPL zone for CPU power in refits (default package)")
     scaler.add_argument("--scrape-interval", default="15s", metavar="DURATION",
@@ -554,7 +559,7 @@ def _refitter(args):
 
     schema = None if args.kepler_schema == "auto" else KeplerSchema(args.kepler_schema)
 
-    job = FitJob(args.prometheus, SourceSettings(workload_label="wattwise.io/workload", zone=args.kepler_zone,
+    job = FitJob(args.prometheus, SourceSettings(workload_label=args.workload_label, zone=args.kepler_zone,
                                                  scrape_interval_s=scrape_s, schema=schema,
                                                  fps_metric=args.fps_metric or "infer_fps",
                                                  drop_metric=args.drop_metric or None,
@@ -566,6 +571,17 @@ def _refitter(args):
                     "memory (learned, not persisted) and lost at restart; mount a writable volume there to keep "
                     "them", args.models)
     return refitter
+
+
+def _live_names(refresher):
+    """How the plan in use names nodes' classes and workloads (None: no plan yet), for refits."""
+    from wattwise.telemetry.refit import LiveNames
+
+    state = refresher.state()
+    if state is None:
+        return None
+    snap = state.default_view.snapshot
+    return LiveNames({n.name: n.node_class for n in snap.nodes}, frozenset(w.key for w in snap.workloads))
 
 
 def _replica_fps(args, cluster):
@@ -717,6 +733,7 @@ async def _serve(args) -> int:
         scaler.refresher.start()          # the plan both doors read: the extender alone plans too
         if refitter is not None:
             scaler.refresher.refit_report = refitter.last_report     # the plan view says what refits decided
+            refitter.live = functools.partial(_live_names, scaler.refresher)   # nodes' classes, pairs planned
             refitter.start()
             started.callback(lambda: refitter.stop(budget.left_s(1.0)))   # a refit under way writes atomically
             log.info("refitting the energy models every %s over the last %s (quality-gated)", args.refit_every,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -90,8 +90,13 @@ class PrometheusPowerFpsSource:
     and counted: rate() reads low in both."""
 
     def __init__(self, client: PrometheusClient, settings: SourceSettings = SourceSettings(),
-                 progress: Callable[[int, int], None] | None = None):
+                 progress: Callable[[int, int], None] | None = None,
+                 node_class_of: Mapping[str, str] | None = None):
+        """`node_class_of`: node -> class as the live loop names them (its node watch), for nodes
+        kube_node_labels does not class (kube-state-metrics v2 exports no node labels unless
+        allowlisted); else such a node is a class of its own name."""
         self.client = client
+        self.node_class_of = dict(node_class_of or {})
         self.settings = settings
         self.progress = progress
         self.last = FetchInfo()
@@ -232,7 +237,8 @@ class PrometheusPowerFpsSource:
         classes = node_classes_from_labels(
             {n: lab for n, lab in node_labels.items() if any(k.startswith("label_") for k in lab)},
             s.node_class_label, s.label_mapping)
-        df["node_class"] = [classes.get(n) or n or "?" for n in df["node"]]
+        live = self.node_class_of
+        df["node_class"] = [classes.get(n) or live.get(n) or n or "?" for n in df["node"]]
         df["pod"] = df["namespace"] + "/" + df["pod_name"]
         df = df.merge(node_power, on=["kepler_node", "t_s"], how="left")
         if info.gpu and not info.node_gpu:  # the node draws at least its pods' GPU power

@@ -9,6 +9,8 @@ import pytest
 from wattwise import cli
 from wattwise.models import persistence
 from tests.telemetry.synthetic import CLASS_OF, TRUTH, Faults, generate, true_power_w
+from wattwise.telemetry.fit_cli import FitJob
+from wattwise.telemetry.refit import LiveNames, Refitter
 
 pytestmark = pytest.mark.slow
 
@@ -126,6 +128,29 @@ def test_delivering_below_the_requested_rate_is_saturation_without_a_drop_gauge(
     for pair, p in fits["requested"].items():
         assert "never seen saturated" not in p["note"], (pair, p["note"])
         assert "never seen saturated" in fits["neither"][pair]["note"]
+
+
+def test_a_refit_classes_nodes_by_the_live_node_watch_and_reports_pairs_no_one_plans(prometheus_factory, tmp_path):
+    """kube-state-metrics v2 as shipped: no kube_node_labels classes (no allowlist). A refit in
+    serve classes each node as serve's node watch does, so its models match the live pairs; pairs
+    the live loop does not plan are reported, not silently ignored."""
+    start_s, _ = data_window()
+    text, cluster = generate("0.10", start_s, 2 * 3600, Faults())
+    prom = prometheus_factory("\n".join(line for line in text.splitlines()
+                                        if "kube_node_labels" not in line) + "\n")
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    refitter = Refitter(FitJob(prom.url), models_dir, clock=lambda: cluster.end_s + 15.0, window_s=2 * 3600 - 60)
+    refitter.live = lambda: LiveNames(CLASS_OF, frozenset({"video/detector"}))
+    report = refitter.run_once()
+    assert report.ok, report.error
+    fitted = {(d.workload, d.node_class) for d in report.decisions}
+    assert ("video/detector", "intel-amx-tdx") in fitted and ("video/detector", "amd-sev-snp") in fitted
+    assert not any(c.startswith("node-") for _, c in fitted)           # classes, not one class per node
+    assert report.unmatched and all(w == "video/classifier" for w, _ in report.unmatched)
+    doc = report.as_dict()
+    assert "video/classifier on intel-amx-tdx" in doc["unmatched_pairs"]
+    assert "--metric-labels-allowlist" in doc["unmatched_hint"]
 
 
 def test_no_kepler_data_is_a_clear_error(prometheus_factory, tmp_path, capsys):
