@@ -218,3 +218,35 @@ def test_the_demo_printout_is_valid_yaml_for_an_ipv6_host(capsys):
     triggers = [yaml.safe_load(b) for b in blocks]
     assert triggers and all(t["triggers"][0]["metadata"]["scalerAddress"] == "[::1]:6000" for t in triggers)
     assert "--address '[::1]:6000'" in out
+
+
+def test_a_kepler_zone_promql_cannot_quote_is_refused_before_anything_starts(capsys):
+    """Not at the first refit, every period: at start, one line, exit 2."""
+    assert serve_error(capsys, "--demo", "--kepler-zone", 'pack"age') == (
+        "wattwise serve: error: --kepler-zone: 'pack\"age' is not a label value PromQL can quote (give letters, "
+        "digits and _ . : / - only)")
+
+
+def test_refits_asked_for_without_prometheus_are_said_to_be_off_at_start(tmp_path, caplog):
+    from types import SimpleNamespace
+
+    args = SimpleNamespace(refit_every="1h", refit_window="24h", scrape_interval="15s", kepler_zone="package",
+                           workload_label="wattwise.io/workload", demo=False, prometheus=None, models=str(tmp_path))
+    with caplog.at_level("WARNING", logger="wattwise.serve_cli"):
+        assert serve_cli._refitter(args) is None
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("--refit-every 1h: no refits without --prometheus")
+    caplog.clear()
+    args.refit_every = None                       # the default 4h, not asked for: nothing to say
+    with caplog.at_level("WARNING", logger="wattwise.serve_cli"):
+        assert serve_cli._refitter(args) is None
+    assert caplog.records == []
+
+
+def test_serve_quiets_urllib3_retry_warnings_as_fit_does(monkeypatch, capsys):
+    import logging
+
+    logger = logging.getLogger("urllib3.connectionpool")
+    monkeypatch.setattr(logger, "level", logging.NOTSET)
+    main(["serve"])                                 # refused (no mode), after the logging set-up
+    assert logger.getEffectiveLevel() == logging.ERROR

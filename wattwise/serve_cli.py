@@ -40,6 +40,7 @@ from wattwise.models.errors import InvalidInputError
 log = logging.getLogger(__name__)
 
 DEFAULT_SCALER_SERVICE = "wattwise-scaler"
+DEFAULT_REFIT_EVERY = "4h"
 EXTENDER_MODULE = "wattwise.scheduler.server"
 
 
@@ -83,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scaler.add_argument("--models", metavar="DIR",
                         help="energy models (what `wattwise fit --out` writes, or a mounted ConfigMap), reloaded "
                              "when they change (default: the scenario's, else priors)")
-    scaler.add_argument("--refit-every", default="4h", metavar="DURATION",
+    scaler.add_argument("--refit-every", default=None, metavar="DURATION",
                         help="with --prometheus and --models: refit the energy models this often in the "
                              "background, keeping a new model only when it passes the quality gate, and write "
                              "them to --models when it is writable (default 4h; 0 turns refitting off)")
@@ -172,6 +173,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # urllib3 logs every retry of a Prometheus query as a warning; the error we report says it once
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     if not (args.scaler or args.extender or args.demo):
         print("wattwise serve: choose --scaler, --extender or --demo", file=sys.stderr)
         return 2
@@ -538,10 +541,20 @@ def _zone_network(path: str | None):
 
 
 def _refitter(args):
-    """The background refit of --models from --prometheus, or None (off, or nothing to refit)."""
+    """The background refit of --models from --prometheus, or None (off, or nothing to refit).
+    Its flags are checked here, before anything starts, whether or not refits run."""
+    from wattwise.telemetry.prometheus.promql import check_label_value
     from wattwise.telemetry.timeparse import parse_duration_s
 
+    asked = args.refit_every is not None
+    args.refit_every = args.refit_every or DEFAULT_REFIT_EVERY
     every_s = parse_duration_s(args.refit_every, "--refit-every")
+    for flag, value in (("--kepler-zone", args.kepler_zone), ("--workload-label", args.workload_label)):
+        try:
+            check_label_value(value)
+        except ValueError:
+            raise InvalidInputError(flag, f"{value!r} is not a label value PromQL can quote",
+                                    "give letters, digits and _ . : / - only") from None
     window_s = parse_duration_s(args.refit_window, "--refit-window")
     scrape_s = parse_duration_s(args.scrape_interval, "--scrape-interval")
     if scrape_s <= 0:
@@ -550,6 +563,10 @@ def _refitter(args):
     if every_s > 0 and window_s < 10 * scrape_s:
         raise InvalidInputError("--refit-window", f"{args.refit_window} holds fewer than 10 scrapes of "
                                 f"{args.scrape_interval}", "give a window of hours, e.g. 24h")
+    if asked and every_s > 0 and not args.demo and not (args.prometheus and args.models):
+        log.warning("--refit-every %s: no refits without %s (refits read their history from Prometheus and "
+                    "keep what they learn beside --models)", args.refit_every,
+                    " and ".join(f for f, v in (("--prometheus", args.prometheus), ("--models", args.models)) if not v))
     if args.demo or every_s <= 0 or not (args.prometheus and args.models):
         return None
     from wattwise.telemetry.fit_cli import FitJob
