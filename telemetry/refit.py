@@ -431,9 +431,19 @@ class Refitter:
         try:
             persistence.save(tmp, models, node_power)
             tmp.chmod(0o644)  # mkstemp's 0600 would hide it from readers running as another user
+            _fsync(tmp)       # on disk before the rename: a crash then leaves the old file or the new, not an empty one
             os.replace(tmp, self.path)
+            _fsync(self.dir)  # and the rename itself
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def retry_after(failures: int, every_s: float) -> tuple[float, str]:

@@ -4,6 +4,7 @@ retrying may help, a period later when not."""
 
 import json
 import math
+import os
 import threading
 import time
 
@@ -110,6 +111,22 @@ def test_a_folder_wattwise_fit_wrote_is_refitted_without_reading_its_report(tmp_
     report = Refitter(JOB, tmp_path, clock=Clock(), runner=Runner(cheaper_a_and_falling_b())).run_once()
     assert report.ok, report.error
     assert report.decision(*A).accepted and report.written == str(tmp_path / "energy-models.json")
+
+
+def test_the_new_file_is_on_disk_before_it_replaces_the_old_one(tmp_path, monkeypatch):
+    """fsync of the written file before os.replace, then of the directory: after a crash the
+    directory holds the old models or the new, never a file the rename made visible but empty."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))),
+                                                 real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append(("replace", str(a))), real_replace(a, b))[1])
+    report = Refitter(JOB, tmp_path, clock=Clock(), runner=Runner(cheaper_a_and_falling_b())).run_once()
+    assert report.written
+    (kind0, tmp), (kind1, replaced), (kind2, synced_dir) = events
+    assert (kind0, kind1, kind2) == ("fsync", "replace", "fsync")
+    assert tmp == replaced and os.path.basename(tmp).startswith(".energy-models.json.")
+    assert synced_dir == str(tmp_path)
 
 
 def test_nothing_accepted_writes_nothing(tmp_path):
