@@ -4,6 +4,11 @@ In order: the user's class catalogue (by class name); a bundled SPECpower_ssj200
 same CPU generation (Node Feature Discovery gives the CPU's vendor, family and model numbers),
 scaled to the node's core count; the node model fitted from Kepler's node power; a generic prior
 by core count. The plan reports each class's source, so a user sees which classes run on a guess.
+
+SPECpower curves are wall power (the whole server: power supply, memory, fans, disks); a Kepler fit
+is CPU package power (RAPL), lower on the same machine. The measured wall curve is preferred, and a
+class is never planned with a mix of the two. The refitter writes no Kepler curve for a class on a
+catalogue or SPECpower curve (`telemetry/refit.py`), since it would not be used.
 """
 
 from __future__ import annotations

@@ -15,7 +15,11 @@ differs from it somewhere by more than `CURVE_CHANGE` (2%), so an unchanged clus
 the models' version every refit. The standby power (`sleep_w`), which Kepler cannot measure, is
 carried over from the curve replaced. A class not fitted this time keeps its curve (or, with none
 in the file, keeps whatever the live loop chose: a SPECpower curve or the prior). A class whose curve
-another file of the directory holds is never written (ModelDirectory would take either). A file is
+another file of the directory holds is never written (ModelDirectory would take either), nor one the
+live loop takes from its catalogue or a SPECpower curve of its CPU generation (`LiveNames.curve_sources`):
+a Kepler fit would not be used there, and writing it would only bump the models' version (a re-plan).
+Kepler's node power is CPU package power (RAPL), SPECpower's the whole server at the wall (power
+supply, memory, fans, disks), so a Kepler-fitted curve reads below the same machine's SPECpower one. A file is
 written when a pair is accepted or a curve changes.
 
 The model in use per pair is what the directory holds. Pairs held by another file of the directory
@@ -81,6 +85,7 @@ from wattwise.models.energy import WorkloadClassModel
 from wattwise.models.errors import InvalidInputError
 from wattwise.models.model_gate import GateDecision, GateSettings, Verdict, judge
 from wattwise.models.power_curve import SPECPOWER_UTIL, PowerCurve
+from wattwise.models.power_source import PowerCurveSource
 from wattwise.models.reason import Reason
 from wattwise.models.regime import RecentDrift, RegimeSettings
 from wattwise.telemetry.fit_cli import FitJob, FitRun, fit_from_prometheus, prior_for_pair
@@ -110,6 +115,7 @@ class LiveNames:
 
     node_class_of: Mapping[str, str]
     workloads: frozenset[str]
+    curve_sources: Mapping[str, str] | None = None   # class -> power_source.PowerCurveSource value; None: unknown
 
     def unmatched(self, pairs: Iterable[Pair]) -> list[Pair]:
         classes = set(self.node_class_of.values())
@@ -345,7 +351,9 @@ class Refitter:
                            f"{self._file_name}", "held_elsewhere"),))
             decisions.append(decision)
         accepted = [d for d in decisions if d.accepted]
-        curves = judge_curves(fitted.node_power, in_use.node_power, in_use.curves_elsewhere, self._file_name)
+        live = self._live_names()
+        curves = judge_curves(fitted.node_power, in_use.node_power, in_use.curves_elsewhere, self._file_name,
+                              live.curve_sources if live else None)
         replaced = [d for d in curves if d.replaced]
         written = not_written = ""
         if accepted or replaced:
@@ -379,7 +387,6 @@ class Refitter:
                  len(accepted), len(decisions), len(replaced),
                  f"; {not_written}" if not_written else (f", written to {written}" if written else ""))
         last = self._report
-        live = self._live_names()
         unmatched = tuple(live.unmatched((d.workload, d.node_class) for d in decisions)) if live else ()
         if unmatched and (last is None or last.unmatched != unmatched):
             log.warning("refit: %d pair(s) match no pair the live loop plans (%s): %s", len(unmatched),
@@ -538,10 +545,15 @@ def _changed(new: PowerCurve, old: PowerCurve) -> bool:
     return bool(np.any(np.abs(a - b) > CURVE_CHANGE * np.maximum(np.abs(b), 1e-9)))
 
 
+UNUSED_FIT_SOURCES = frozenset({PowerCurveSource.CATALOGUE.value, PowerCurveSource.SPECPOWER.value})
+
+
 def judge_curves(fit: NodeCurveFit | None, own: dict[str, PowerCurve], elsewhere: dict[str, str],
-                 file_name: str) -> list[CurveDecision]:
+                 file_name: str, sources: Mapping[str, str] | None = None) -> list[CurveDecision]:
     """One decision per node class the fit reported on (see the module notes); the file's other
-    curves stay as they are."""
+    curves stay as they are. `sources`: where the live loop takes each class's curve from
+    (`power_source.choose_power_curve`); a class on a catalogue or SPECpower curve would not use a
+    Kepler fit, so none is written for it (it would only change the models' version)."""
     if fit is None:
         return []
     notes = {str(e["node_class"]): str(e.get("note") or "") for e in fit.classes}
@@ -557,6 +569,9 @@ def judge_curves(fit: NodeCurveFit | None, own: dict[str, PowerCurve], elsewhere
             reason = f"implausible fit: {'; '.join(problems)}; {kept_what}"
         elif c in elsewhere:
             reason = f"{elsewhere[c]} holds this class's curve and the refitter rewrites only {file_name}"
+        elif sources is not None and sources.get(c) in UNUSED_FIT_SOURCES:
+            reason = (f"not written: the live loop uses the {sources[c]} curve for this class, which a Kepler fit "
+                      "does not replace")
         elif current is not None and not _changed(new, current):
             reason = f"within {CURVE_CHANGE:.0%} of the curve in the file; kept"
         else:

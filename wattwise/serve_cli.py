@@ -496,6 +496,8 @@ def _build(args, cluster=None, pods=None, events=None, refitter=None):
                                                 planner=PlannerSettings(), network=args.network), args)
         scaler = build_scaler(inventory=inventory, carbon=carbon, catalogue_by_key=registry.bases, settings=settings, registry=registry,
                               models=models, replica_fps=_replica_fps(args, cluster), **common)
+        if refitter is not None:      # names as the plan has them, and where each class's power curve is from
+            refitter.live = functools.partial(_live_names, scaler.refresher, inventory)
         if events is not None:
             from wattwise.kube.events import ReplicaEvents
             scaler.refresher.add_listener(ReplicaEvents(cluster.scaled_objects, lambda: source.current().requests,
@@ -590,15 +592,18 @@ def _refitter(args):
     return refitter
 
 
-def _live_names(refresher):
-    """How the plan in use names nodes' classes and workloads (None: no plan yet), for refits."""
+def _live_names(refresher, inventory=None):
+    """How the plan in use names nodes' classes and workloads (None: no plan yet), and with the
+    cluster's inventory, where each class's power curve comes from, for refits."""
     from wattwise.telemetry.refit import LiveNames
 
     state = refresher.state()
     if state is None:
         return None
     snap = state.default_view.snapshot
-    return LiveNames({n.name: n.node_class for n in snap.nodes}, frozenset(w.key for w in snap.workloads))
+    sources = None if inventory is None else {c: chosen.source.value
+                                              for c, chosen in inventory.current().curve_sources.items()}
+    return LiveNames({n.name: n.node_class for n in snap.nodes}, frozenset(w.key for w in snap.workloads), sources)
 
 
 def _replica_fps(args, cluster):
@@ -750,7 +755,8 @@ async def _serve(args) -> int:
         scaler.refresher.start()          # the plan both doors read: the extender alone plans too
         if refitter is not None:
             scaler.refresher.refit_report = refitter.last_report     # the plan view says what refits decided
-            refitter.live = functools.partial(_live_names, scaler.refresher)   # nodes' classes, pairs planned
+            if refitter.live is None:   # set by _build with the cluster's inventory
+                refitter.live = functools.partial(_live_names, scaler.refresher)   # nodes' classes, pairs planned
             refitter.start()
             started.callback(lambda: refitter.stop(budget.left_s(1.0)))   # a refit under way writes atomically
             log.info("refitting the energy models every %s over the last %s (quality-gated)", args.refit_every,

@@ -11,7 +11,7 @@ from wattwise.telemetry.fit_cli import FitJob, FitRun
 from wattwise.telemetry.fitting import fit_energy_models
 from wattwise.telemetry.model_dir import ModelDirectory
 from wattwise.telemetry.node_curves import NodeCurveFit
-from wattwise.telemetry.refit import Refitter
+from wattwise.telemetry.refit import LiveNames, Refitter
 from tests.telemetry.test_fitting import pair_samples
 from tests.telemetry.test_refit import B, Clock, model
 
@@ -90,3 +90,24 @@ def test_a_fit_without_node_curves_keeps_the_files_curves(tmp_path):
     report = Refitter(JOB, tmp_path, clock=Clock(), runner=Runner(cheaper_a_and_falling_b())).run_once()
     assert report.node_power == () and report.accepted()
     assert persistence.load(tmp_path / "energy-models.json")[1] == {"x": OLD}
+
+
+def test_a_class_the_live_loop_plans_with_a_specpower_curve_gets_no_kepler_curve(tmp_path):
+    """The live loop takes a Kepler-fitted curve only for classes with no catalogue or SPECpower curve
+    (`power_source.choose_power_curve`): writing one for the others changed nothing but the models'
+    version, and so re-planned. Classes on a fit or a prior still get theirs."""
+    path = directory(tmp_path, {})
+    watcher = ModelDirectory(tmp_path, check_every_s=0.0)
+    version = watcher.current().version
+    refitter = Refitter(JOB, tmp_path, clock=Clock(), runner=runner({"x": NEW}))
+    refitter.live = lambda: LiveNames({"n1": "x", "n2": "y"}, frozenset(), {"x": "specpower", "y": "kepler-fit"})
+    before = path.read_text()
+    report = refitter.run_once()
+    x = report.curve_decision("x")
+    assert not x.replaced and x.reason.startswith("not written: the live loop uses the specpower curve")
+    assert report.written == "" and path.read_text() == before and watcher.current().version == version
+
+    refitter = Refitter(JOB, tmp_path, clock=Clock(), runner=runner({"y": NEW}))
+    refitter.live = lambda: LiveNames({"n1": "x", "n2": "y"}, frozenset(), {"x": "specpower", "y": "kepler-fit"})
+    assert refitter.run_once().curve_decision("y").replaced
+    assert watcher.current().node_power == {"y": NEW}
