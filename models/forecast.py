@@ -5,10 +5,9 @@ decryption) to start, so a plan sized for the demand of now is late on every ram
 plan cycle (the scaler's refresher, the simulator) keeps one `DemandForecaster`, feeds it every
 refresh's demand, and hands the planner the demand expected a lead ahead (`Demand.expected_fps`):
 the refresh interval (the next chance to re-plan) plus the start-up on the slowest node class the
-workload may run on (`startup_lead_s`); node wake-up is left out (whether a plan wakes a node is
-known only once it is made). The planner plans for the higher of that and the window's peak, and says
-how much the forecast added. The re-plan gate is given the same expectation, so a ramp the
-forecast sees re-plans before it arrives.
+workload may run on, a node's start there included (`startup_lead_s`). The planner plans for the
+higher of that and the window's peak, and says how much the forecast added. The re-plan gate is
+given the same expectation, so a ramp the forecast sees re-plans before it arrives.
 
 The forecast, per workload, is today's demand plus the largest of:
 - the seasonal step: how much demand rose, on the days seen, between this time of day and the
@@ -71,8 +70,12 @@ class ForecastHistory:
 def startup_lead_s(workload: Workload, classes: Iterable[NodeClass], interval_s: float) -> float:
     """The forecast's lead: a plan made now stands until the next refresh, `interval_s` away, and
     a replica it starts then is ready a start-up later on the slowest of `classes` (those the
-    workload may run on, `planner.usable_classes`; TEE start-up when confidential)."""
-    starts = [c.startup_tee_s if workload.confidentiality.required else c.startup_s for c in classes]
+    workload may run on, `planner.usable_classes`; TEE start-up when confidential), counting the
+    node's start (`wake_s`): a pre-warmed replica with no room on an awake node waits Pending
+    until the node autoscaler has started one, which it does only for Pending pods. Counted always,
+    not only when a node of the class sleeps: whether the plan needs a new node is known only once
+    it is made, and nodes cluster-autoscaler removed are gone from the inventory, not asleep."""
+    starts = [c.wake_s + (c.startup_tee_s if workload.confidentiality.required else c.startup_s) for c in classes]
     return interval_s + max(starts, default=0.0)
 
 

@@ -96,7 +96,8 @@ def _planning_demand(snapshot: Snapshot) -> dict[str, PlanningDemand]:
             expected = w.demand.expected_fps
             added = max(0.0, expected - peak) if expected is not None and math.isfinite(expected) else 0.0
             note = (f"pre-warming: {peak + added:.1f} fps expected within {w.demand.lead_s:.0f} s, the next "
-                    f"refresh plus the start-up time, {added:.1f} fps above the window's peak" if added > 0 else "")
+                    f"refresh plus a node's and a replica's start-up, {added:.1f} fps above the window's peak"
+                    if added > 0 else "")
             out[w.key] = PlanningDemand(peak + added, min(w.min_replicas, w.max_replicas), history=history,
                                         note=note, forecast_added_fps=added)
         else:

@@ -67,10 +67,23 @@ def _leads(snap, interval_s: float) -> dict[str, float]:
 
 
 def test_the_lead_is_the_refresh_interval_plus_the_slowest_start_the_workload_may_use():
+    """A start is the node's (`wake_s`: 300 s for h100-cc, the 120 s default elsewhere) and then
+    the replica's."""
     leads = _leads(load_scenario(BUNDLED).snapshot, 60.0)
-    assert leads["city/city-traffic"] == 60.0 + 150.0        # confidential GPU: h100-cc
-    assert leads["retail/checkout-cams"] == 60.0 + 9.0       # TDX only: spr-amx-tdx
-    assert leads["retail/parking-lpr"] == 60.0 + 150.0       # SNP or TDX: h100-cc admits it too
+    assert leads["city/city-traffic"] == 60.0 + 300.0 + 150.0        # confidential GPU: h100-cc
+    assert leads["retail/checkout-cams"] == 60.0 + 120.0 + 9.0       # TDX only: spr-amx-tdx
+    assert leads["retail/parking-lpr"] == 60.0 + 300.0 + 150.0       # SNP or TDX: h100-cc admits it too
+
+
+def test_a_node_start_counts_in_the_lead():
+    """The node autoscaler starts a node only for a Pending pod, so a pre-warmed replica that
+    needs one is ready the node's start plus its own later: a slower-starting node class
+    lengthens the lead by the difference."""
+    snap = load_scenario(BUNDLED).snapshot
+    classes = dict(snap.node_classes)
+    classes["spr-amx-tdx"] = replace(classes["spr-amx-tdx"], wake_s=400.0)
+    leads = _leads(replace(snap, node_classes=classes), 60.0)
+    assert leads["retail/checkout-cams"] == 60.0 + 400.0 + 9.0
 
 
 def _gpu_tainted(snap):
@@ -89,21 +102,21 @@ def test_a_class_whose_taint_the_workload_does_not_tolerate_sets_no_lead():
     """A CPU-only workload never starts on tainted GPU nodes: their 150 s GPU TEE start-up is not
     its lead; the GPU workload, tolerating the taint, keeps it."""
     leads = _leads(_gpu_tainted(load_scenario(BUNDLED).snapshot), 15.0)
-    assert leads["retail/parking-lpr"] == 15.0 + 9.0         # spr-amx-tdx (9 s) and milan-snp (8 s) only
-    assert leads["city/city-traffic"] == 15.0 + 150.0
+    assert leads["retail/parking-lpr"] == 15.0 + 120.0 + 9.0   # spr-amx-tdx (9 s) and milan-snp (8 s) only
+    assert leads["city/city-traffic"] == 15.0 + 300.0 + 150.0
 
 
 def test_the_plan_cycle_plans_a_refresh_plus_the_start_up_on_classes_the_workload_may_use_ahead():
     """With 60 s refreshes the plan made at 07:59 is the last before a step at 08:00 (a 9 s lead
-    alone never reaches it); and a CPU-only workload is planned with its CPU classes' start-up, not
-    the start-up of GPU nodes whose taint keeps it off them."""
+    alone never reaches it); and a CPU-only workload is planned with its CPU classes' node and
+    replica start-up, not the start-up of GPU nodes whose taint keeps it off them."""
     snap = _gpu_tainted(load_scenario(BUNDLED).snapshot)
     cycle = PlanCycle(CycleSettings(interval_s=60.0))
     decision = cycle.step(CycleInputs(now_s=0.0, node_classes=snap.node_classes, nodes=snap.nodes,
                                       carbon=snap.carbon, workloads=snap.workloads))
     leads = {w.key: w.demand.lead_s for w in decision.snapshots[0].workloads}
-    assert leads["retail/parking-lpr"] == 60.0 + 9.0
-    assert leads["city/city-traffic"] == 60.0 + 150.0
+    assert leads["retail/parking-lpr"] == 60.0 + 120.0 + 9.0
+    assert leads["city/city-traffic"] == 60.0 + 300.0 + 150.0
 
 
 def test_the_planner_plans_for_what_is_expected_and_says_so():
