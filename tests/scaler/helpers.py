@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -56,11 +57,15 @@ def start_demo(**kwargs) -> ThreadedScaler:
 
 
 def start_live(demand, clock=None, config=LOOPBACK, start_refresher=True, interval_s=NEVER,
-               registry_ttl_s=600.0, carbon=None, planner=None, pods=None) -> ThreadedScaler:
+               registry_ttl_s=600.0, carbon=None, planner=None, pods=None, forecast=None) -> ThreadedScaler:
+    """`forecast`: the pre-warming settings, instead of the defaults."""
     snap = snapshot()
     extra = {"clock": clock} if clock is not None else {}
+    settings = settings_from_snapshot(snap, interval_s)
+    if forecast is not None:
+        settings = replace(settings, forecast=forecast)
     scaler = build_scaler(inventory=ScenarioInventory(snap), demand=demand, carbon=carbon or ScenarioCarbon(snap),
-                          catalogue_by_key=catalogue(snap), settings=settings_from_snapshot(snap, interval_s),
+                          catalogue_by_key=catalogue(snap), settings=settings,
                           config=config, registry_ttl_s=registry_ttl_s, planner=planner, pods=pods, **extra)
     scaler.refresher.refresh_once()
     return ThreadedScaler(scaler, start_refresher=start_refresher)

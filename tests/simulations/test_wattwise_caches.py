@@ -139,15 +139,21 @@ def test_metric_asks_again_each_workload_whose_pods_or_plan_moved(policy):
     np.testing.assert_array_equal(answer, fresh())
     w = int(np.argmax(policy.planned.sum(axis=1)))
     off_plan = np.flatnonzero(cm.eligible[w] & (policy.planned[w] == 0))
-    # pods move, the cluster's version untouched: one starts off the plan, the planned ones are not ready
-    st.booting[w, off_plan[0]] += 1
+    # pods move, the cluster's version untouched: pods start off the plan (more than the plan's
+    # count and its missing slots together, so the answer must change), the planned ones are not ready
+    booting, ready = st.booting[w].copy(), st.ready[w].copy()
+    st.booting[w, off_plan[0]] += int(policy.plan_replicas[w]) + int(policy.planned[w].sum()) + 1
     st.booting[w] += st.ready[w] * (policy.planned[w] > 0)
     st.ready[w] *= policy.planned[w] == 0
     answer = check_moved(answer)
-    # the plan puts replicas of w on another node
-    policy.planned[w, off_plan[1]] += 5
+    # ... and back
+    st.booting[w], st.ready[w] = booting, ready
+    answer = check_moved(answer)
+    # the plan puts replicas of w on another node (more than it plans and runs now, so the answer must change)
+    pods = int((st.ready[w] + st.booting[w]).sum())
+    policy.planned[w, off_plan[1]] += int(policy.plan_replicas[w]) + int(policy.planned[w].sum()) + 3 * pods + 5
     policy._planned_by_node[w] = {int(n): int(policy.planned[w, n]) for n in np.flatnonzero(policy.planned[w])}
     answer = check_moved(answer)
     # the plan asks for far more of w
-    policy.plan_replicas[w] += 100
+    policy.plan_replicas[w] += int(answer[w]) + 100
     check_moved(answer)
