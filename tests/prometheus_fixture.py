@@ -132,3 +132,16 @@ def start_prometheus(openmetrics_text: str | None, workdir: Path, ready_timeout_
         time.sleep(0.1)
     running.stop()
     raise PrometheusFixtureError(f"prometheus not ready after {ready_timeout_s}s: {running.log_text[-800:]}")
+
+
+def prometheus_or_fail(openmetrics_text: str | None, workdir: Path) -> RunningPrometheus:
+    """`start_prometheus` for a test fixture: a missing binary or a failed start fails the test
+    with one line (Prometheus is a real component these tests need, never skipped)."""
+    import pytest
+
+    if missing_binaries():
+        pytest.fail(f"prometheus not found: {INSTALL_HINT}", pytrace=False)
+    try:
+        return start_prometheus(openmetrics_text, workdir)
+    except PrometheusFixtureError as e:
+        pytest.fail(str(e), pytrace=False)

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from tests.prometheus_fixture import INSTALL_HINT, PrometheusFixtureError, missing_binaries, start_prometheus
+from tests.prometheus_fixture import prometheus_or_fail
 from tests.scaler.helpers import keda_poll, ref, start_live, stub_for
 from wattwise.scaler.demand import PromQLDemand
 
@@ -57,13 +57,8 @@ def _value(stub, so):
 
 
 def test_prometheus_killed_mid_run(tmp_path, caplog):
-    if missing_binaries():
-        pytest.fail(f"prometheus not found: {INSTALL_HINT}", pytrace=False)
     t0 = (int(time.time()) // 3600 - 4) * 3600
-    try:
-        prom = start_prometheus(_openmetrics(t0), tmp_path / "prom")
-    except PrometheusFixtureError as e:
-        pytest.fail(str(e), pytrace=False)
+    prom = prometheus_or_fail(_openmetrics(t0), tmp_path / "prom")
     clock = Clock(t0 + 10 * 60)
     demand = PromQLDemand(prom.url, timeout_s=3.0, retries=0)
     # the clock jumps minutes between KEDA's polls here, so keep registrations for the whole test
@@ -131,8 +126,8 @@ def test_a_hung_prometheus_costs_one_timeout_per_refresh_not_one_per_query():
     with serve(delay_s=3.0) as (url, calls):
         scaler = start_live(PromQLDemand(url, timeout_s=0.3), start_refresher=False)
         try:
-            from wattwise.scaler.sources import demo_metadata
             from wattwise.models.trigger_metadata import parse_metadata
+            from wattwise.scaler.sources import demo_metadata
             for w in snapshot().workloads:
                 scaler.scaler.registry.touch(parse_metadata(w.name, w.namespace, demo_metadata(w)))
             before = len(calls)

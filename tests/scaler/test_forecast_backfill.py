@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from tests.faults.tcp_proxy import TcpProxy
-from tests.prometheus_fixture import INSTALL_HINT, PrometheusFixtureError, missing_binaries, start_prometheus
+from tests.prometheus_fixture import prometheus_or_fail
 from tests.scaler.helpers import keda_poll, ref, start_live, stub_for
-from wattwise.models.forecast import DAY_S, DemandForecaster
 from wattwise.explain_cli import render
+from wattwise.models.forecast import DAY_S, DemandForecaster
 from wattwise.plan_report import plan_report
 from wattwise.scaler.demand import PromQLDemand
 
@@ -49,12 +49,7 @@ def _openmetrics() -> str:
 
 @pytest.fixture(scope="module")
 def prom(tmp_path_factory):
-    if missing_binaries():
-        pytest.fail(f"prometheus not found: {INSTALL_HINT}", pytrace=False)
-    try:
-        running = start_prometheus(_openmetrics(), tmp_path_factory.mktemp("prom"))
-    except PrometheusFixtureError as e:
-        pytest.fail(str(e), pytrace=False)
+    running = prometheus_or_fail(_openmetrics(), tmp_path_factory.mktemp("prom"))
     yield running
     running.stop()
 

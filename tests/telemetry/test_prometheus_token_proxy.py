@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.prometheus_fixture import PrometheusFixtureError, missing_binaries, start_prometheus, INSTALL_HINT
+from tests.prometheus_fixture import prometheus_or_fail
 from tests.telemetry.prom_auth_helpers import END_S, QUERY, Cluster, series
 from wattwise import cli, serve_cli
 from wattwise.scaler.demand import PromQLDemand
@@ -75,12 +75,7 @@ class Gate:
 
 @pytest.fixture(scope="module")
 def gate(tmp_path_factory):
-    if missing_binaries():
-        pytest.fail(f"prometheus not found: {INSTALL_HINT}", pytrace=False)
-    try:
-        prom = start_prometheus(series(), tmp_path_factory.mktemp("prom"))
-    except PrometheusFixtureError as e:
-        pytest.fail(str(e), pytrace=False)
+    prom = prometheus_or_fail(series(), tmp_path_factory.mktemp("prom"))
     g = Gate(prom.url)
     yield g
     g.close()
